@@ -1,0 +1,20 @@
+// IPC kinds: the `kind` label values and their ABI numbers (bpf/ipctrace.h).
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace ipctrace {
+
+struct KindInfo {
+  int value;  // enum ipct_kind
+  std::string_view name;
+};
+
+// Every kind ipctrace reports, in ABI order (IPCT_KIND_PIPE .. IPCT_KIND_SIGNAL).
+std::span<const KindInfo> all_kinds();
+std::optional<int> parse_kind(std::string_view name);
+std::string_view kind_name(int value);  // "unknown" for values outside the ABI
+
+}  // namespace ipctrace

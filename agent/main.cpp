@@ -1,0 +1,28 @@
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iostream>
+
+#include "cli.h"
+#include "commands.h"
+#include "log.h"
+
+int main(int argc, char** argv) {
+  using namespace ipctrace;
+  try {
+    auto cli = make_cli();
+    if (auto exit_code = parse_cli(*cli, argc, argv)) return *exit_code;
+
+    auto level = level_from_verbosity(cli->global.verbose);
+    if (!cli->global.log_level.empty()) level = spdlog::level::from_str(cli->global.log_level);
+    init_logging(level);
+
+    const std::string cmd = cli->command();
+    if (cmd == "probe") return run_probe_command(*cli);
+    if (cmd == "version") return run_version_command(*cli);
+    return run_pending_command(*cli);
+  } catch (const std::exception& e) {
+    std::cerr << "ipctrace: fatal: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}

@@ -1,0 +1,108 @@
+#include "probe_format.h"
+
+#include <fmt/format.h>
+
+namespace ipctrace {
+namespace {
+
+constexpr Cap kReportedCaps[] = {Cap::Bpf,       Cap::Perfmon,       Cap::SysAdmin, Cap::SysResource,
+                                 Cap::SysPtrace, Cap::DacReadSearch, Cap::Kill};
+
+std::vector<std::string> split_kinds(std::string_view kinds) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= kinds.size()) {
+    size_t comma = kinds.find(", ", pos);
+    if (comma == std::string_view::npos) comma = kinds.size();
+    out.emplace_back(kinds.substr(pos, comma - pos));
+    pos = comma + 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json probe_to_json(const ProbeReport& r) {
+  using nlohmann::json;
+  json j;
+  j["kernel"] = {
+      {"release", r.kernel.release}, {"major", r.kernel.major}, {"minor", r.kernel.minor}, {"patch", r.kernel.patch}};
+  j["btf"] = {{"available", r.btf}, {"detail", r.btf_detail}};
+  j["tracefs"] = {{"mounted", r.tracefs.has_value()},
+                  {"path", r.tracefs ? json(*r.tracefs) : json(nullptr)},
+                  {"detail", r.tracefs_detail}};
+  json caps = json::array();
+  for (Cap c : kReportedCaps) {
+    if (r.caps.has(c)) caps.push_back(cap_name(c));
+  }
+  j["privileges"] = {{"sufficient", r.missing_caps.empty()},
+                     {"missing", r.missing_caps},
+                     {"effective", fmt::format("{:#018x}", r.caps.effective())},
+                     {"capabilities", caps}};
+  json features = json::object();
+  for (const auto& f : r.features) {
+    features[std::string(feature_name(f.feature))] = {
+        {"works", f.works}, {"stage", f.stage}, {"detail", f.detail}, {"errno", f.error}};
+  }
+  j["features"] = features;
+  j["forced_hook_family"] = r.forced_family ? json(family_name(*r.forced_family)) : json(nullptr);
+  json hooks = json::object();
+  for (const auto& h : r.hooks) {
+    hooks[std::string(mechanism_name(h.mechanism))] = {
+        {"kinds", split_kinds(mechanism_kinds(h.mechanism))},
+        {"family", h.family ? json(family_name(*h.family)) : json(nullptr)},
+        {"attach", h.attach},
+        {"rejected", h.rejected}};
+  }
+  j["hooks"] = hooks;
+  j["agent_can_run"] = r.agent_can_run();
+  j["blockers"] = r.blockers();
+  return j;
+}
+
+std::string probe_to_text(const ProbeReport& r) {
+  std::string out;
+  auto line = [&out](const std::string& s) { out += s + "\n"; };
+
+  line(fmt::format("Kernel        {}", r.kernel.release));
+  line(fmt::format("BTF           {}", r.btf ? "yes (" + r.btf_detail + ")" : "no: " + r.btf_detail));
+  line(fmt::format("tracefs       {}", r.tracefs ? *r.tracefs : "not mounted: " + r.tracefs_detail));
+  std::string held;
+  for (Cap c : kReportedCaps) {
+    if (r.caps.has(c)) held += (held.empty() ? "" : " ") + std::string(cap_name(c));
+  }
+  if (r.missing_caps.empty()) {
+    line(fmt::format("Privileges    sufficient ({})", held));
+  } else {
+    line(fmt::format("Privileges    INSUFFICIENT: missing {} (held: {})", fmt::join(r.missing_caps, ", "),
+                     held.empty() ? "none" : held));
+  }
+
+  line("");
+  line("Program types and maps (each loaded, attached and triggered here):");
+  for (const auto& f : r.features) {
+    line(fmt::format("  {:<20} {:<4} {}", feature_name(f.feature), f.works ? "yes" : "no", f.detail));
+  }
+
+  line("");
+  line(r.forced_family ? fmt::format("Hooks per mechanism (forced family: {}):", family_name(*r.forced_family))
+                       : std::string("Hooks per mechanism (cheapest that works):"));
+  for (const auto& h : r.hooks) {
+    const std::string fam = h.family ? std::string(family_name(*h.family)) : "NONE";
+    line(fmt::format("  {:<10} {:<11} {}", mechanism_name(h.mechanism), fam,
+                     h.family ? fmt::format("{}", fmt::join(h.attach, ", ")) : "no usable hook"));
+    line(fmt::format("  {:<10} {:<11} kinds: {}", "", "", mechanism_kinds(h.mechanism)));
+    for (const auto& why : h.rejected) line(fmt::format("  {:<10} {:<11} passed over: {}", "", "", why));
+  }
+
+  const auto blockers = r.blockers();
+  line("");
+  if (blockers.empty()) {
+    line("The agent can run on this kernel.");
+  } else {
+    for (const auto& b : blockers) line("The agent cannot run here: " + b);
+  }
+  return out;
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,22 @@
+// Renders `ipctrace probe` reports: aligned text for people, JSON for machines.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "probe.h"
+
+namespace ipctrace {
+
+// JSON schema (stable; documented in README.md):
+// { "kernel": {"release", "major", "minor", "patch"},
+//   "btf": {"available", "detail"}, "tracefs": {"mounted", "path", "detail"},
+//   "privileges": {"sufficient", "missing": [..], "effective": "0x..", "capabilities": [..]},
+//   "features": {"<name>": {"works", "stage", "detail", "errno"}},
+//   "forced_hook_family": null | "<family>",
+//   "hooks": {"<mechanism>": {"kinds": [..], "family": null | "<family>", "attach": [..], "rejected": [..]}},
+//   "agent_can_run": bool, "blockers": [..] }
+nlohmann::json probe_to_json(const ProbeReport& report);
+std::string probe_to_text(const ProbeReport& report);
+
+}  // namespace ipctrace

@@ -1,0 +1,27 @@
+#include "kernel_test.h"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace ipctrace::test {
+
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+std::string kernel_test_blocker() {
+  if (geteuid() != 0) return "not running as root";
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no kernel BTF at /sys/kernel/btf/vmlinux";
+  const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipct_test", 4, 4, 1, nullptr);
+  if (fd < 0) return std::string("cannot create a BPF map: ") + std::strerror(errno);
+  close(fd);
+  return {};
+}
+
+}  // namespace ipctrace::test

@@ -1,0 +1,379 @@
+// `ipctrace probe` against independent attempts: for each feature the test loads, attaches and
+// triggers its own program, built from raw instructions and attached with raw calls, and
+// requires the probe's claim to agree. Nothing here goes through ipctrace's code or skeleton.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernel_test.h"
+#include "subprocess.h"
+
+using ipctrace::test::ipctrace_binary;
+using ipctrace::test::run_process;
+using nlohmann::json;
+
+namespace {
+
+// RAII fd.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+bpf_insn insn(__u8 code, __u8 dst, __u8 src, __s16 off, __s32 imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst & 0xfU;
+  i.src_reg = src & 0xfU;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+// *(u64 *)map[0] += 1 via an atomic add, then return 0.
+// (Several opcode parts are 0, e.g. BPF_LD and BPF_IMM; they are spelled out for the reader.)
+std::vector<bpf_insn> counting_program(int map_fd) {
+  // NOLINTBEGIN(misc-redundant-expression)
+  return {
+      insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd),  // r1 = map
+      insn(0, 0, 0, 0, 0),
+      insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, -4, 0),  // *(u32 *)(r10 - 4) = 0
+      insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),
+      insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4),  // r2 = &key
+      insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+      insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 2, 0),  // if !r0 skip
+      insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 1),
+      insn(BPF_STX | BPF_ATOMIC | BPF_DW, BPF_REG_0, BPF_REG_1, 0, BPF_ADD),
+      insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0),
+      insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  // NOLINTEND(misc-redundant-expression)
+}
+
+struct Attempt {
+  bool works = false;
+  std::string why;
+};
+
+class Independent {
+ public:
+  Independent() {
+    map_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipct_indep", 4, 8, 1, nullptr));
+    vmlinux_ = btf__load_vmlinux_btf();
+  }
+  ~Independent() { btf__free(vmlinux_); }
+  Independent(const Independent&) = delete;
+  Independent& operator=(const Independent&) = delete;
+  Independent(Independent&&) = delete;
+  Independent& operator=(Independent&&) = delete;
+
+  [[nodiscard]] __u64 count() const {
+    __u32 k = 0;
+    __u64 v = 0;
+    bpf_map_lookup_elem(map_.fd, &k, &v);
+    return v;
+  }
+  void reset() const {
+    __u32 k = 0;
+    __u64 v = 0;
+    bpf_map_update_elem(map_.fd, &k, &v, BPF_ANY);
+  }
+
+  Fd load(bpf_prog_type type, std::optional<bpf_attach_type> expected, int btf_id, std::string& why) const {
+    auto prog = counting_program(map_.fd);
+    LIBBPF_OPTS(bpf_prog_load_opts, opts);
+    if (expected) opts.expected_attach_type = *expected;
+    if (btf_id > 0) opts.attach_btf_id = static_cast<__u32>(btf_id);
+    const int fd = bpf_prog_load(type, "ipct_indep", "GPL", prog.data(), prog.size(), &opts);
+    if (fd < 0) why = std::string("load: ") + std::strerror(errno);
+    return Fd(fd);
+  }
+
+  int btf_id(const char* name, __u32 kind) const {
+    return vmlinux_ != nullptr ? btf__find_by_name_kind(vmlinux_, name, kind) : -1;
+  }
+
+  // Fired at least three times after three triggers.
+  Attempt fire(void (*trigger)()) const {
+    reset();
+    trigger();
+    const __u64 n = count();
+    if (n >= 3) return {true, ""};
+    return {false, "fired " + std::to_string(n) + " times"};
+  }
+
+ private:
+  Fd map_;
+  struct btf* vmlinux_ = nullptr;
+};
+
+void getppid3() {
+  for (int i = 0; i < 3; ++i) syscall(SYS_getppid);
+}
+
+void vfs_read3() {
+  Fd fd(open("/dev/zero", O_RDONLY | O_CLOEXEC));
+  char c = 0;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(read(fd.fd, &c, 1), 1);
+}
+
+std::optional<std::string> tracefs_dir() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string src;
+  std::string dst;
+  std::string type;
+  std::string rest;
+  while (mounts >> src >> dst >> type && std::getline(mounts, rest)) {
+    if (type == "tracefs") return dst;
+  }
+  return std::nullopt;
+}
+
+int perf_event_open(perf_event_attr* attr) {
+  return static_cast<int>(syscall(SYS_perf_event_open, attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+Attempt attach_perf(Independent& ind, Fd& prog, perf_event_attr& attr, void (*trigger)()) {
+  Fd pfd(perf_event_open(&attr));
+  if (pfd.fd < 0) return {false, std::string("perf_event_open: ") + std::strerror(errno)};
+  if (ioctl(pfd.fd, PERF_EVENT_IOC_SET_BPF, prog.fd) != 0)
+    return {false, std::string("SET_BPF: ") + std::strerror(errno)};
+  if (ioctl(pfd.fd, PERF_EVENT_IOC_ENABLE, 0) != 0) return {false, std::string("ENABLE: ") + std::strerror(errno)};
+  return ind.fire(trigger);
+}
+
+Attempt try_tracepoint(Independent& ind) {
+  auto tracefs = tracefs_dir();
+  if (!tracefs) return {false, "tracefs not mounted"};
+  std::ifstream idf(*tracefs + "/events/syscalls/sys_enter_getppid/id");
+  __u64 id = 0;
+  if (!(idf >> id)) return {false, "no sys_enter_getppid event"};
+  std::string why;
+  Fd prog = ind.load(BPF_PROG_TYPE_TRACEPOINT, std::nullopt, 0, why);
+  if (prog.fd < 0) return {false, why};
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof(attr);
+  attr.config = id;
+  attr.sample_period = 1;
+  return attach_perf(ind, prog, attr, getppid3);
+}
+
+Attempt try_raw_tp(Independent& ind) {
+  std::string why;
+  Fd prog = ind.load(BPF_PROG_TYPE_RAW_TRACEPOINT, std::nullopt, 0, why);
+  if (prog.fd < 0) return {false, why};
+  Fd link(bpf_raw_tracepoint_open("sys_enter", prog.fd));
+  if (link.fd < 0) return {false, std::string("attach: ") + std::strerror(errno)};
+  return ind.fire(getppid3);
+}
+
+Attempt try_tracing(Independent& ind, bpf_attach_type type, const char* target, __u32 kind, void (*trigger)()) {
+  const int id = ind.btf_id(target, kind);
+  if (id <= 0) return {false, std::string("no BTF for ") + target};
+  std::string why;
+  Fd prog = ind.load(BPF_PROG_TYPE_TRACING, type, id, why);
+  if (prog.fd < 0) return {false, why};
+  Fd link(bpf_raw_tracepoint_open(nullptr, prog.fd));
+  if (link.fd < 0) return {false, std::string("attach: ") + std::strerror(errno)};
+  return ind.fire(trigger);
+}
+
+Attempt try_kprobe(Independent& ind) {
+  std::ifstream typef("/sys/bus/event_source/devices/kprobe/type");
+  int pmu = 0;
+  if (!(typef >> pmu)) return {false, "no kprobe PMU"};
+  std::string why;
+  Fd prog = ind.load(BPF_PROG_TYPE_KPROBE, std::nullopt, 0, why);
+  if (prog.fd < 0) return {false, why};
+  static const char func[] = "vfs_read";
+  perf_event_attr attr{};
+  attr.type = static_cast<__u32>(pmu);
+  attr.size = sizeof(attr);
+  attr.config1 = reinterpret_cast<__u64>(func);
+  return attach_perf(ind, prog, attr, vfs_read3);
+}
+
+Attempt try_map(bpf_map_type type, __u32 key, __u32 value, __u32 entries) {
+  Fd m(bpf_map_create(type, "ipct_indep_m", key, value, entries, nullptr));
+  if (m.fd < 0) return {false, std::string("create: ") + std::strerror(errno)};
+  return {true, ""};
+}
+
+Attempt try_batch() {
+  Fd m(bpf_map_create(BPF_MAP_TYPE_HASH, "ipct_indep_b", 4, 8, 8, nullptr));
+  if (m.fd < 0) return {false, std::string("create: ") + std::strerror(errno)};
+  for (__u32 k = 0; k < 3; ++k) {
+    __u64 v = k;
+    bpf_map_update_elem(m.fd, &k, &v, BPF_ANY);
+  }
+  __u32 keys[8];
+  __u64 vals[8];
+  __u32 out = 0;
+  __u32 count = 8;
+  const int err = bpf_map_lookup_batch(m.fd, nullptr, &out, keys, vals, &count, nullptr);
+  if (err != 0 && errno != ENOENT) return {false, std::string("lookup_batch: ") + std::strerror(errno)};
+  return {count == 3, "batch returned " + std::to_string(count)};
+}
+
+json run_probe_json(const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{ipctrace_binary(), "probe", "--output", "json"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = run_process(argv);
+  EXPECT_FALSE(r.timed_out);
+  return json::parse(r.out);
+}
+
+// Programs of ipctrace's probe object still loaded (names as the kernel keeps them: 15 chars).
+size_t loaded_probe_programs() {
+  size_t n = 0;
+  __u32 id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    Fd fd(bpf_prog_get_fd_by_id(id));
+    if (fd.fd < 0) continue;  // went away meanwhile
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.fd, &info, &len) == 0 && std::string_view(info.name).starts_with("probe_")) ++n;
+  }
+  return n;
+}
+
+// The kernel frees a program after its last reference goes, through deferred work: wait for it.
+size_t settled_probe_programs() {
+  size_t n = loaded_probe_programs();
+  for (int i = 0; i < 50 && n != 0; ++i) {
+    usleep(100 * 1000);
+    n = loaded_probe_programs();
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(ProbeKernel, ClaimsAgreeWithIndependentAttempts) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const json report = run_probe_json();
+  ASSERT_TRUE(report.contains("features")) << report.dump();
+  const json& f = report["features"];
+
+  Independent ind;
+  const std::vector<std::pair<std::string, Attempt>> attempts = {
+      {"syscall_tracepoint", try_tracepoint(ind)},
+      {"raw_tracepoint", try_raw_tp(ind)},
+      {"tp_btf", try_tracing(ind, BPF_TRACE_RAW_TP, "btf_trace_sys_enter", BTF_KIND_TYPEDEF, getppid3)},
+      {"fentry", try_tracing(ind, BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC, vfs_read3)},
+      {"fexit", try_tracing(ind, BPF_TRACE_FEXIT, "vfs_read", BTF_KIND_FUNC, vfs_read3)},
+      {"kprobe", try_kprobe(ind)},
+      {"ring_buffer", try_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096)},
+      {"percpu_maps", try_map(BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 16)},
+      {"batch_map_ops", try_batch()},
+  };
+  for (const auto& [name, attempt] : attempts) {
+    ASSERT_TRUE(f.contains(name)) << name;
+    EXPECT_EQ(f[name]["works"].get<bool>(), attempt.works)
+        << name << ": probe says " << f[name]["detail"]
+        << ", independent attempt: " << (attempt.works ? "works" : attempt.why);
+    std::cout << "  " << name << ": " << (attempt.works ? "works" : "does not work (" + attempt.why + ")") << "\n";
+  }
+  // CO-RE works wherever BTF-typed programs and the ring buffer do.
+  EXPECT_EQ(f["co_re"]["works"].get<bool>(), f["tp_btf"]["works"].get<bool>() && f["ring_buffer"]["works"].get<bool>());
+  EXPECT_EQ(report["agent_can_run"], true) << report["blockers"];
+  EXPECT_EQ(report["privileges"]["sufficient"], true);
+  EXPECT_EQ(report["btf"]["available"], true);
+}
+
+TEST(ProbeKernel, ChosenHooksUseOnlyWorkingFamilies) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const json report = run_probe_json();
+  const json& f = report["features"];
+  const std::map<std::string, bool> family_works = {
+      {"fentry", f["fentry"]["works"].get<bool>() && f["fexit"]["works"].get<bool>()},
+      {"tp_btf", f["tp_btf"]["works"].get<bool>()},
+      {"raw_tp", f["raw_tracepoint"]["works"].get<bool>()},
+      {"tracepoint", f["syscall_tracepoint"]["works"].get<bool>()},
+  };
+  for (const char* mech : {"pipe_fifo", "unix", "inet", "sysv_msg", "posix_mq", "sysv_shm", "signal"}) {
+    ASSERT_TRUE(report["hooks"].contains(mech)) << mech;
+    const json& h = report["hooks"][mech];
+    ASSERT_FALSE(h["family"].is_null()) << mech << " has no hook: " << h["rejected"];
+    EXPECT_TRUE(family_works.at(h["family"].get<std::string>())) << mech;
+    EXPECT_FALSE(h["attach"].empty()) << mech;
+    std::cout << "  " << mech << ": " << h["family"].get<std::string>() << " " << h["attach"].dump() << "\n";
+  }
+}
+
+TEST(ProbeKernel, ForcedFamily) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const json report = run_probe_json({"--hooks", "tracepoint"});
+  EXPECT_EQ(report["forced_hook_family"], "tracepoint");
+  for (const auto& [mech, h] : report["hooks"].items()) EXPECT_EQ(h["family"], "tracepoint") << mech;
+
+  // Forcing fentry: usable only where fentry and fexit both work.
+  Independent ind;
+  const bool fentry = try_tracing(ind, BPF_TRACE_FEXIT, "vfs_read", BTF_KIND_FUNC, vfs_read3).works;
+  auto r = run_process({ipctrace_binary(), "probe", "--output", "json", "--hooks", "fentry"});
+  const json forced = json::parse(r.out);
+  if (fentry) {
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(forced["hooks"]["sysv_msg"]["family"], "fentry");
+  } else {
+    EXPECT_EQ(r.exit_code, 1);
+    for (const auto& [mech, h] : forced["hooks"].items()) EXPECT_TRUE(h["family"].is_null()) << mech;
+    EXPECT_EQ(forced["blockers"], json({"no IPC mechanism has a usable hook"}));
+    EXPECT_NE(r.err.find("no IPC mechanism has a usable hook"), std::string::npos) << r.err;
+  }
+}
+
+TEST(ProbeKernel, LeavesNoProgramLoaded) {
+  IPCTRACE_REQUIRE_KERNEL();
+  ASSERT_EQ(settled_probe_programs(), 0U) << "probe programs were loaded before the test";
+  auto r = run_process({ipctrace_binary(), "probe"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(settled_probe_programs(), 0U) << "ipctrace probe left programs loaded";
+}
+
+TEST(ProbeKernel, WithoutPrivilegesSaysWhatIsMissing) {
+  IPCTRACE_REQUIRE_KERNEL();
+  // Drop to nobody with no capabilities at all.
+  auto r = run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                        "--bounding-set=-all", ipctrace_binary(), "probe", "--output", "json"});
+  ASSERT_NE(r.exit_code, 127) << "setpriv missing: " << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["privileges"]["sufficient"], false);
+  EXPECT_EQ(report["privileges"]["missing"], json({"CAP_BPF", "CAP_PERFMON"}));
+  EXPECT_EQ(report["features"]["tp_btf"]["stage"], "skipped");
+  EXPECT_EQ(report["agent_can_run"], false);
+
+  // With CAP_BPF alone (no CAP_PERFMON) it names just what is missing.
+  r = run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+bpf",
+                   "--ambient-caps=+bpf", "--bounding-set=-all,+bpf", ipctrace_binary(), "probe"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("missing privileges: CAP_PERFMON (run as root"), std::string::npos) << r.err;
+}
