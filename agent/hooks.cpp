@@ -1,6 +1,7 @@
 #include "hooks.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace ipctrace {
 
@@ -69,89 +70,41 @@ namespace {
 
 using Type = AttachPoint::Type;
 
-AttachPoint fn(std::vector<std::string> names) { return {Type::Function, std::move(names)}; }
 AttachPoint btf_tp(std::string name) { return {Type::BtfTracepoint, {std::move(name)}}; }
-AttachPoint event(std::string name) { return {Type::TracefsEvent, {std::move(name)}}; }
 
-std::vector<AttachPoint> syscall_events(std::initializer_list<const char*> syscalls) {
-  std::vector<AttachPoint> points;
-  for (const char* s : syscalls) points.push_back(event(std::string("syscalls/sys_exit_") + s));
-  return points;
+// The generic syscall-exit path: one program on sys_exit sees every syscall, returns at once
+// for the ones ipctrace does not follow, and reads the original arguments from pt_regs.
+std::vector<HookCandidate> sys_exit_path() {
+  return {{HookFamily::TpBtf, {btf_tp("sys_exit")}, "syscall exit, typed: plain loads"},
+          {HookFamily::RawTp, {btf_tp("sys_exit")}, "syscall exit, untyped: a helper call per read"}};
 }
 
-// The generic syscall-exit path: one program on sys_exit sees every syscall, exits early on
-// the ones ipctrace does not follow, and reads the original arguments from pt_regs.
-HookCandidate sys_exit_tp_btf() {
-  return {HookFamily::TpBtf, {btf_tp("sys_exit")}, "syscall exit, typed; one program for every syscall mechanism"};
-}
-HookCandidate sys_exit_raw_tp() {
-  return {HookFamily::RawTp, {AttachPoint{Type::BtfTracepoint, {"sys_exit"}}}, "syscall exit, untyped arguments"};
-}
-
-// Kernel-version differences of the userspace side live in this table; each
-// alternative name cites the kernel change it answers.
+// Only candidates with programs in bpf/ are listed. Kernel-version differences of hook
+// choice live here, each citing the kernel change it answers. Function hooks (fentry/fexit,
+// for kernels that allow them) and per-syscall tracepoints are not in the table yet.
 std::vector<HookCandidate> build(Mechanism m) {
   switch (m) {
     case Mechanism::PipeFifo:
-      // No fentry candidate: splice, vmsplice and tee move pipe data without pipe_write()/pipe_read()
-      // (splice_pipe_to_pipe, iter_file_splice_write...), so a function hook would miss them.
-      return {sys_exit_tp_btf(),
-              sys_exit_raw_tp(),
-              {HookFamily::Tracepoint,
-               syscall_events({"write", "writev", "pwritev", "pwritev2", "read", "readv", "preadv", "preadv2", "splice",
-                               "vmsplice", "tee"}),
-               "one tracepoint per syscall, slowest"}};
+      // No function hook can replace this one: splice, vmsplice and tee move pipe data without
+      // pipe_write()/pipe_read() (splice_pipe_to_pipe, iter_file_splice_write...).
+    case Mechanism::SysvMsg:
+    case Mechanism::PosixMq:
+    case Mechanism::SysvShm:
+      return sys_exit_path();
     case Mechanism::Unix:
     case Mechanism::Inet:
-      return {
-          // sock:sock_send_length / sock_recv_length (Linux 6.3, "net: add sock_send_length and
-          // sock_recv_length tracepoints") fire once per successful send or receive on any socket,
-          // whatever the syscall, with the bytes moved, and cost nothing on other syscalls.
-          {HookFamily::TpBtf,
-           {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
-           "socket length tracepoints (Linux 6.3+)"},
-          // Before 6.3: every send path (send*, write, writev, sendmmsg per message) passes
-          // sock_sendmsg(), every receive path sock_recvmsg().
-          {HookFamily::Fentry, {fn({"sock_sendmsg"}), fn({"sock_recvmsg"})}, "fexit on the socket layer"},
-          {HookFamily::RawTp,
-           {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
-           "socket length tracepoints, untyped"},
-          sys_exit_tp_btf(),
-          sys_exit_raw_tp(),
-          {HookFamily::Tracepoint,
-           syscall_events({"sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg", "recvmmsg", "write", "writev",
-                           "read", "readv"}),
-           "one tracepoint per syscall, slowest"},
-      };
-    case Mechanism::SysvMsg:
-      return {{HookFamily::Fentry,
-               {fn({"do_msgsnd"}), fn({"do_msgrcv"}), fn({"ksys_msgget"}), fn({"ksys_msgctl"})},
-               "fexit on the message queue functions"},
-              sys_exit_tp_btf(),
-              sys_exit_raw_tp(),
-              {HookFamily::Tracepoint, syscall_events({"msgsnd", "msgrcv", "msgget", "msgctl"}),
-               "one tracepoint per syscall"}};
-    case Mechanism::PosixMq:
-      return {{HookFamily::Fentry,
-               {fn({"do_mq_timedsend"}), fn({"do_mq_timedreceive"}), fn({"do_mq_open"})},
-               "fexit on the mqueue functions"},
-              sys_exit_tp_btf(),
-              sys_exit_raw_tp(),
-              {HookFamily::Tracepoint,
-               syscall_events({"mq_timedsend", "mq_timedreceive", "mq_open", "mq_unlink", "mq_notify"}),
-               "one tracepoint per syscall"}};
-    case Mechanism::SysvShm:
-      return {{HookFamily::Fentry,
-               {fn({"do_shmat"}), fn({"ksys_shmdt"}), fn({"ksys_shmget"}), fn({"ksys_shmctl"})},
-               "fexit on the shared memory functions"},
-              sys_exit_tp_btf(),
-              sys_exit_raw_tp(),
-              {HookFamily::Tracepoint, syscall_events({"shmget", "shmat", "shmdt", "shmctl"}),
-               "one tracepoint per syscall"}};
+      // sock:sock_send_length / sock_recv_length (Linux 6.3, "net: add sock_send_length and
+      // sock_recv_length tracepoints") fire once per successful send or receive on any socket,
+      // whatever the syscall, with the bytes moved, and cost nothing on other syscalls.
+      return {{HookFamily::TpBtf,
+               {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
+               "socket length tracepoints (Linux 6.3+), typed"},
+              {HookFamily::RawTp,
+               {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
+               "socket length tracepoints (Linux 6.3+), untyped"}};
     case Mechanism::Signal:
       return {{HookFamily::TpBtf, {btf_tp("signal_generate")}, "signal:signal_generate, typed"},
-              {HookFamily::RawTp, {btf_tp("signal_generate")}, "signal:signal_generate, untyped"},
-              {HookFamily::Tracepoint, {event("signal/signal_generate")}, "signal:signal_generate via tracefs"}};
+              {HookFamily::RawTp, {btf_tp("signal_generate")}, "signal:signal_generate, untyped"}};
   }
   return {};
 }

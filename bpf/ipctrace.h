@@ -55,4 +55,136 @@ struct ipct_probe_event {
 	struct ipct_ns_ids ns;
 };
 
+/* Direction of a data operation on a channel. */
+enum ipct_dir {
+	IPCT_DIR_SEND = 0,
+	IPCT_DIR_RECV = 1,
+};
+
+/*
+ * Channel identity of the object kinds (all but tcp/udp):
+ *   pipe, fifo, posix_mq: id = inode number, dev = superblock device (kernel encoding)
+ *   unix_*:               id = this socket's inode, peer = the connected peer's inode (0: none)
+ *   sysv_msg, sysv_shm:   id = msqid / shmid, dev = IPC namespace inode
+ *   signal:               id = target cgroup id, dev = signal number
+ */
+struct ipct_chan_obj {
+	__u64 id;
+	__u64 peer;
+	__u32 dev;
+	__u32 _pad;
+	__u8 _pad2[24];
+};
+
+/* tcp, udp: network namespace and both addresses; IPv4 addresses in the first 4 bytes. */
+struct ipct_chan_inet {
+	__u32 netns;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 lport;  /* host byte order */
+	__u16 rport;  /* host byte order */
+	__u16 _pad;
+	__u32 _pad2;
+	__u8 laddr[16]; /* network byte order */
+	__u8 raddr[16];
+};
+
+union ipct_chan {
+	struct ipct_chan_obj obj;
+	struct ipct_chan_inet inet;
+};
+
+/* Key of the per-CPU flow map: who (cgroup), what (kind, channel) and which way. */
+struct ipct_flow_key {
+	__u64 cgroup_id;
+	__u8 kind; /* enum ipct_kind */
+	__u8 dir;  /* enum ipct_dir */
+	__u8 _pad[6];
+	union ipct_chan ch;
+};
+
+/*
+ * Per-CPU value: successful calls (messages) and bytes they moved, plus who created the
+ * entry on this CPU (namespaces, process, command), written once.
+ */
+struct ipct_flow_val {
+	__u64 msgs;
+	__u64 bytes;
+	struct ipct_ns_ids ns;
+	__u32 tgid;
+	__u32 _pad;
+	char comm[16];
+};
+
+/* Lifecycle operations, sent through the ring buffer. */
+enum ipct_op {
+	IPCT_OP_CREATE = 1, /* shmget/msgget returned an id (aux = key, aux2 = size for shm) */
+	IPCT_OP_OPEN = 2,   /* mq_open returned a descriptor (name; id = inode) */
+	IPCT_OP_ATTACH = 3, /* shmat (id = shmid, aux = address) */
+	IPCT_OP_DETACH = 4, /* shmdt (aux = address) */
+	IPCT_OP_REMOVE = 5, /* msgctl/shmctl(IPC_RMID) */
+	IPCT_OP_UNLINK = 6, /* mq_unlink (name) */
+	IPCT_OP_NOTIFY = 7, /* mq_notify (id = inode) */
+};
+
+struct ipct_event {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 tid;
+	struct ipct_ns_ids ns;
+	__u8 kind;
+	__u8 op;
+	__u8 _pad[6];
+	__s64 ret;
+	__u64 id;
+	__u64 aux;
+	__u64 aux2;
+	__u32 dev;
+	__u32 _pad2;
+	char comm[16];
+	char name[64];
+};
+
+/* Why something was not recorded; one per-CPU counter each. */
+enum ipct_drop {
+	IPCT_DROP_FLOW_MAP_FULL = 0, /* a new flow found the flow map full */
+	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
+	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
+	IPCT_DROP_MAX = 3,
+};
+
+/* Codes of the syscalls the sys_exit path follows; userspace maps syscall numbers onto them. */
+enum ipct_sys {
+	IPCT_SYS_NONE = 0,
+	IPCT_SYS_READ,
+	IPCT_SYS_READV,
+	IPCT_SYS_PREAD, /* pread64, preadv, preadv2 */
+	IPCT_SYS_WRITE,
+	IPCT_SYS_WRITEV,
+	IPCT_SYS_PWRITE, /* pwrite64, pwritev, pwritev2 */
+	IPCT_SYS_SPLICE,
+	IPCT_SYS_TEE,
+	IPCT_SYS_VMSPLICE,
+	IPCT_SYS_MSGSND,
+	IPCT_SYS_MSGRCV,
+	IPCT_SYS_MSGGET,
+	IPCT_SYS_MSGCTL,
+	IPCT_SYS_MQ_OPEN,
+	IPCT_SYS_MQ_UNLINK,
+	IPCT_SYS_MQ_TIMEDSEND,
+	IPCT_SYS_MQ_TIMEDRECEIVE,
+	IPCT_SYS_MQ_NOTIFY,
+	IPCT_SYS_SHMGET,
+	IPCT_SYS_SHMAT,
+	IPCT_SYS_SHMDT,
+	IPCT_SYS_SHMCTL,
+	IPCT_SYS_MAX,
+};
+
+/* Size of the syscall-number -> ipct_sys table (covers x86_64 and arm64 numbers). */
+#define IPCT_SYS_TABLE_SIZE 512
+
+/* Mechanisms the sys_exit path handles (bit = 1 << kind). */
+#define IPCT_KIND_BIT(k) (1U << (k))
+
 #endif /* IPCTRACE_ABI_H */

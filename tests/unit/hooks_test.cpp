@@ -36,8 +36,9 @@ TEST(Hooks, EveryMechanismHasCandidatesCheapestFirst) {
   for (Mechanism m : kAllMechanisms) {
     const auto& c = hook_candidates(m);
     ASSERT_FALSE(c.empty()) << mechanism_name(m);
-    // The per-syscall tracepoint family, the slowest, is always the last resort.
-    EXPECT_EQ(c.back().family, HookFamily::Tracepoint) << mechanism_name(m);
+    // Typed (plain loads) before untyped (a helper call per read).
+    EXPECT_EQ(c.front().family, HookFamily::TpBtf) << mechanism_name(m);
+    EXPECT_EQ(c.back().family, HookFamily::RawTp) << mechanism_name(m);
     for (const auto& cand : c) EXPECT_FALSE(cand.points.empty()) << mechanism_name(m);
   }
 }
@@ -50,47 +51,40 @@ TEST(Hooks, On618TracepointPathsAreChosen) {
   EXPECT_EQ(pick(Mechanism::Inet, f).family, HookFamily::TpBtf);
   EXPECT_EQ(pick(Mechanism::SysvMsg, f).family, HookFamily::TpBtf);
   EXPECT_EQ(pick(Mechanism::Signal, f).attach, (std::vector<std::string>{"signal_generate"}));
-  const auto msg = pick(Mechanism::SysvMsg, f);
-  ASSERT_EQ(msg.rejected.size(), 1U);
-  EXPECT_EQ(msg.rejected[0], "fentry: fentry programs do not work on this kernel");
+  EXPECT_TRUE(pick(Mechanism::SysvMsg, f).rejected.empty());
 }
 
-TEST(Hooks, On61FentryIsChosenWhereItExists) {
+TEST(Hooks, WithoutTpBtfRawTracepointsAreChosen) {
+  auto f = kernel_6_18();
+  f.working.erase(HookFamily::TpBtf);
+  for (const auto& c : choose_hooks(f)) {
+    EXPECT_EQ(c.family, HookFamily::RawTp) << mechanism_name(c.mechanism);
+    ASSERT_EQ(c.rejected.size(), 1U);
+    EXPECT_EQ(c.rejected[0], "tp_btf: tp_btf programs do not work on this kernel");
+  }
+}
+
+TEST(Hooks, SocketsNeedTheLengthTracepoints) {
+  // Debian's 6.1 has no sock_send_length (added in 6.3): sockets go untraced until a
+  // function-hook path exists; every other mechanism is unaffected.
   const auto f = kernel_6_1();
-  EXPECT_EQ(pick(Mechanism::SysvMsg, f).family, HookFamily::Fentry);
-  EXPECT_EQ(pick(Mechanism::SysvMsg, f).attach,
-            (std::vector<std::string>{"do_msgsnd", "do_msgrcv", "ksys_msgget", "ksys_msgctl"}));
-  EXPECT_EQ(pick(Mechanism::PosixMq, f).family, HookFamily::Fentry);
-  EXPECT_EQ(pick(Mechanism::SysvShm, f).family, HookFamily::Fentry);
-  // No socket length tracepoints before 6.3: fexit on sock_sendmsg/sock_recvmsg.
   const auto sock = pick(Mechanism::Unix, f);
-  EXPECT_EQ(sock.family, HookFamily::Fentry);
-  EXPECT_EQ(sock.attach, (std::vector<std::string>{"sock_sendmsg", "sock_recvmsg"}));
-  ASSERT_FALSE(sock.rejected.empty());
+  EXPECT_FALSE(sock.family);
+  ASSERT_EQ(sock.rejected.size(), 2U);
   EXPECT_EQ(sock.rejected[0], "tp_btf: sock_send_length not found");
-  // Pipes never use fentry (splice/vmsplice/tee bypass pipe_write/pipe_read).
   EXPECT_EQ(pick(Mechanism::PipeFifo, f).family, HookFamily::TpBtf);
-}
-
-TEST(Hooks, MissingFunctionFallsBack) {
-  auto f = kernel_6_1();
-  f.has_function = [](const std::string& n) { return n != "do_mq_open"; };
-  const auto mq = pick(Mechanism::PosixMq, f);
-  EXPECT_EQ(mq.family, HookFamily::TpBtf);
-  ASSERT_EQ(mq.rejected.size(), 1U);
-  EXPECT_EQ(mq.rejected[0], "fentry: do_mq_open not found");
+  EXPECT_EQ(pick(Mechanism::Signal, f).family, HookFamily::TpBtf);
 }
 
 TEST(Hooks, ForcedFamily) {
   const auto f = kernel_6_18();
-  for (const auto& c : choose_hooks(f, HookFamily::Tracepoint)) {
-    EXPECT_EQ(c.family, HookFamily::Tracepoint) << mechanism_name(c.mechanism);
+  for (const auto& c : choose_hooks(f, HookFamily::RawTp)) {
+    EXPECT_EQ(c.family, HookFamily::RawTp) << mechanism_name(c.mechanism);
+    EXPECT_EQ(c.rejected, (std::vector<std::string>{"tp_btf: not the forced hook family"}));
   }
-  const auto pipe = pick(Mechanism::PipeFifo, f, HookFamily::Tracepoint);
-  EXPECT_EQ(pipe.attach.size(), 11U);
-  EXPECT_EQ(pipe.attach.front(), "syscalls/sys_exit_write");
-  // Forcing a family this kernel refuses leaves every mechanism without a hook.
+  // Forcing a family with no candidates (or one this kernel refuses) leaves every mechanism without a hook.
   for (const auto& c : choose_hooks(f, HookFamily::Fentry)) EXPECT_FALSE(c.family) << mechanism_name(c.mechanism);
+  for (const auto& c : choose_hooks(f, HookFamily::Tracepoint)) EXPECT_FALSE(c.family) << mechanism_name(c.mechanism);
 }
 
 TEST(Hooks, NothingWorksNothingChosen) {

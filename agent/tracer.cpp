@@ -1,0 +1,274 @@
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "ipctrace_bpf.skel.h"
+#include "log.h"
+
+namespace ipctrace {
+
+std::string_view drop_reason_name(int reason) {
+  switch (reason) {
+    case IPCT_DROP_FLOW_MAP_FULL:
+      return "flow_map_full";
+    case IPCT_DROP_RINGBUF_FULL:
+      return "ringbuf_full";
+    case IPCT_DROP_READ_FAILED:
+      return "kernel_read_failed";
+    default:
+      return "unknown";
+  }
+}
+
+uint64_t kernel_dev_to_user(uint32_t kdev) {
+  const uint32_t major = kdev >> 20;
+  const uint32_t minor = kdev & 0xfffff;
+  return makedev(major, minor);
+}
+
+namespace {
+
+// Syscalls of each mechanism on the sys_exit path, by their numbers on this architecture.
+struct SysEntry {
+  long nr;
+  ipct_sys code;
+};
+
+std::vector<SysEntry> sys_exit_syscalls(Mechanism m) {
+  switch (m) {
+    case Mechanism::PipeFifo:
+      return {{SYS_read, IPCT_SYS_READ},        {SYS_readv, IPCT_SYS_READV},     {SYS_pread64, IPCT_SYS_PREAD},
+              {SYS_preadv, IPCT_SYS_PREAD},     {SYS_preadv2, IPCT_SYS_PREAD},   {SYS_write, IPCT_SYS_WRITE},
+              {SYS_writev, IPCT_SYS_WRITEV},    {SYS_pwrite64, IPCT_SYS_PWRITE}, {SYS_pwritev, IPCT_SYS_PWRITE},
+              {SYS_pwritev2, IPCT_SYS_PWRITE},  {SYS_splice, IPCT_SYS_SPLICE},   {SYS_tee, IPCT_SYS_TEE},
+              {SYS_vmsplice, IPCT_SYS_VMSPLICE}};
+    case Mechanism::SysvMsg:
+      return {{SYS_msgsnd, IPCT_SYS_MSGSND},
+              {SYS_msgrcv, IPCT_SYS_MSGRCV},
+              {SYS_msgget, IPCT_SYS_MSGGET},
+              {SYS_msgctl, IPCT_SYS_MSGCTL}};
+    case Mechanism::PosixMq:
+      return {{SYS_mq_open, IPCT_SYS_MQ_OPEN},
+              {SYS_mq_unlink, IPCT_SYS_MQ_UNLINK},
+              {SYS_mq_timedsend, IPCT_SYS_MQ_TIMEDSEND},
+              {SYS_mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE},
+              {SYS_mq_notify, IPCT_SYS_MQ_NOTIFY}};
+    case Mechanism::SysvShm:
+      return {{SYS_shmget, IPCT_SYS_SHMGET},
+              {SYS_shmat, IPCT_SYS_SHMAT},
+              {SYS_shmdt, IPCT_SYS_SHMDT},
+              {SYS_shmctl, IPCT_SYS_SHMCTL}};
+    default:
+      return {};
+  }
+}
+
+uint32_t kind_bits(Mechanism m) {
+  if (m == Mechanism::PipeFifo) return IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO);
+  return 0;
+}
+
+// The program serving each (attach point, family) the hook table can choose.
+bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamily family) {
+  const bool btf = family == HookFamily::TpBtf;
+  if (family != HookFamily::TpBtf && family != HookFamily::RawTp) return nullptr;
+  if (point == "sys_exit") return btf ? skel->progs.ipct_sys_exit_btf : skel->progs.ipct_sys_exit_raw;
+  if (point == "sock_send_length") return btf ? skel->progs.ipct_sock_send_btf : skel->progs.ipct_sock_send_raw;
+  if (point == "sock_recv_length") return btf ? skel->progs.ipct_sock_recv_btf : skel->progs.ipct_sock_recv_raw;
+  if (point == "signal_generate") return btf ? skel->progs.ipct_signal_btf : skel->progs.ipct_signal_raw;
+  return nullptr;
+}
+
+}  // namespace
+
+int on_tracer_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (size < sizeof(ipct_event) || self->event_fn_ == nullptr) return 0;
+  ipct_event e{};
+  std::memcpy(&e, data, sizeof(e));
+  (*self->event_fn_)(e);
+  return 0;
+}
+
+Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+  std::unique_ptr<Tracer> t(new Tracer());
+  t->ncpu_ = libbpf_num_possible_cpus();
+  if (t->ncpu_ <= 0) return Error(-t->ncpu_, "count possible CPUs");
+
+  t->skel_ = ipctrace_bpf__open();
+  if (t->skel_ == nullptr) return Error(errno, "open BPF object");
+  ipctrace_bpf* skel = t->skel_;
+
+  // Which program serves which mechanism. Mechanisms sharing an attach point (the four on
+  // sys_exit, unix and inet on the socket tracepoints) share its program: attaching it
+  // twice would count twice.
+  std::set<bpf_program*> wanted;
+  std::map<bpf_program*, std::string> names;
+  uint32_t sys_exit_kinds = 0;
+  for (const HookChoice& h : hooks) {
+    if (!h.family) continue;
+    AttachedHook a{h.mechanism, *h.family, {}};
+    for (const std::string& point : h.attach) {
+      bpf_program* p = program_for(skel, point, *h.family);
+      if (p == nullptr) {
+        return Error::msg(
+            fmt::format("no {} program for {} ({})", family_name(*h.family), point, mechanism_name(h.mechanism)));
+      }
+      wanted.insert(p);
+      a.programs.emplace_back(bpf_program__name(p));
+      if (point == "sys_exit") {
+        sys_exit_kinds |= kind_bits(h.mechanism);
+        for (const SysEntry& s : sys_exit_syscalls(h.mechanism)) {
+          if (s.nr >= 0 && s.nr < IPCT_SYS_TABLE_SIZE) skel->rodata->ipct_cfg_sys_table[s.nr] = s.code;
+        }
+      }
+    }
+    t->attached_.push_back(std::move(a));
+  }
+  if (wanted.empty()) return Error::msg("no IPC mechanism has a usable hook on this kernel");
+
+  // Both flavours of one attach point on one kernel would double count: refuse.
+  for (const char* point : {"sys_exit", "sock_send_length", "sock_recv_length", "signal_generate"}) {
+    const bool btf = wanted.contains(program_for(skel, point, HookFamily::TpBtf));
+    const bool raw = wanted.contains(program_for(skel, point, HookFamily::RawTp));
+    if (btf && raw) return Error::msg(fmt::format("{} chosen in two hook families", point));
+  }
+
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, wanted.contains(prog)); }
+
+  skel->rodata->ipct_cfg_self_tgid = config.self_tgid;
+  skel->rodata->ipct_cfg_only_cgroup = config.only_cgroup;
+  skel->rodata->ipct_cfg_sys_exit_kinds = sys_exit_kinds;
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flows, config.flow_map_entries); err != 0) {
+    return Error(err, "size flow map");
+  }
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_events, config.ringbuf_bytes); err != 0) {
+    return Error(err, "size event ring buffer");
+  }
+  t->flow_capacity_ = config.flow_map_entries;
+
+  if (int err = ipctrace_bpf__load(skel); err != 0) return Error(err, "load BPF programs");
+
+  for (bpf_program* p : wanted) {
+    bpf_link* link = bpf_program__attach(p);
+    if (link == nullptr) return Error(errno, fmt::format("attach {}", bpf_program__name(p)));
+    t->links_.push_back(link);
+  }
+
+  t->events_ = ring_buffer__new(bpf_map__fd(skel->maps.ipct_events), on_tracer_event, t.get(), nullptr);
+  if (t->events_ == nullptr) return Error(errno, "open event ring buffer");
+
+  for (const auto& a : t->attached_) {
+    spdlog::debug("tracer: {} via {} ({})", mechanism_name(a.mechanism), family_name(a.family),
+                  fmt::join(a.programs, ", "));
+  }
+  return t;
+}
+
+Tracer::~Tracer() {
+  ring_buffer__free(events_);
+  for (bpf_link* l : links_) bpf_link__destroy(l);
+  ipctrace_bpf__destroy(skel_);
+}
+
+Result<std::vector<FlowSample>> Tracer::read_flows() {
+  const int fd = bpf_map__fd(skel_->maps.ipct_flows);
+  const size_t ncpu = static_cast<size_t>(ncpu_);
+  std::vector<FlowSample> out;
+  std::vector<ipct_flow_key> keys;
+  std::vector<ipct_flow_val> vals;
+
+  auto merge = [&](const ipct_flow_key& k, const ipct_flow_val* per_cpu) {
+    FlowSample s;
+    s.key = k;
+    for (size_t c = 0; c < ncpu; ++c) {
+      const ipct_flow_val& v = per_cpu[c];
+      s.msgs += v.msgs;
+      s.bytes += v.bytes;
+      if (s.tgid == 0 && v.tgid != 0) {
+        s.tgid = v.tgid;
+        s.ns = v.ns;
+        s.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
+      }
+    }
+    out.push_back(std::move(s));
+  };
+
+  if (batch_ok_) {
+    // Batch reads: one syscall per chunk of entries.
+    constexpr uint32_t kChunk = 256;
+    keys.resize(kChunk);
+    vals.resize(kChunk * ncpu);
+    ipct_flow_key out_batch{};
+    bool first = true;
+    while (true) {
+      uint32_t count = kChunk;
+      const int err =
+          bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), vals.data(), &count, nullptr);
+      const int saved = errno;
+      if (err != 0 && saved != ENOENT) {
+        if (first && (saved == EINVAL || saved == EOPNOTSUPP)) {
+          spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
+          batch_ok_ = false;
+          out.clear();
+          break;
+        }
+        return Error(saved, "read flow map (batch)");
+      }
+      for (uint32_t i = 0; i < count; ++i) merge(keys[i], &vals[i * ncpu]);
+      first = false;
+      if (err != 0) return out;  // ENOENT: that was the last chunk
+    }
+  }
+
+  // Entry by entry (kernels without batch operations on per-CPU hashes).
+  vals.resize(ncpu);
+  ipct_flow_key key{};
+  ipct_flow_key next{};
+  const ipct_flow_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, vals.data()) == 0) merge(next, vals.data());
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
+  const int fd = bpf_map__fd(skel_->maps.ipct_flows);
+  for (const auto& k : keys) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) return Error(errno, "delete flow");
+  }
+  return Ok{};
+}
+
+DropCounts Tracer::read_drops() {
+  DropCounts out{};
+  const int fd = bpf_map__fd(skel_->maps.ipct_drops);
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu_));
+  for (uint32_t r = 0; r < IPCT_DROP_MAX; ++r) {
+    if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) out[r] += v;
+  }
+  return out;
+}
+
+Result<size_t> Tracer::drain_events(const std::function<void(const ipct_event&)>& fn) {
+  auto copy = fn;
+  event_fn_ = &copy;
+  const int n = ring_buffer__consume(events_);
+  event_fn_ = nullptr;
+  if (n < 0) return Error(-n, "drain event ring buffer");
+  return static_cast<size_t>(n);
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,90 @@
+// The tracing programs, loaded and attached with the hooks chosen for this kernel; owns the
+// skeleton (RAII: destroying the Tracer detaches and unloads everything) and reads its maps
+// into plain C++ values. What the agent, `flows`, `top` and `trace` build on.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "abi.h"
+#include "error.h"
+#include "hooks.h"
+
+struct ipctrace_bpf;  // the skeleton (bpf/, generated)
+struct ring_buffer;
+struct bpf_link;
+
+namespace ipctrace {
+
+struct TracerConfig {
+  uint32_t flow_map_entries = 65536;
+  uint32_t ringbuf_bytes = 256 * 1024;
+  uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
+  uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
+};
+
+// One flow's totals since it was first seen, summed over CPUs.
+struct FlowSample {
+  ipct_flow_key key{};
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  ipct_ns_ids ns{};   // of the task that created the entry
+  uint32_t tgid = 0;  // that task's process
+  std::string comm;
+};
+
+// A mechanism and the programs serving it.
+struct AttachedHook {
+  Mechanism mechanism;
+  HookFamily family;
+  std::vector<std::string> programs;
+};
+
+using DropCounts = std::array<uint64_t, IPCT_DROP_MAX>;
+std::string_view drop_reason_name(int reason);  // "flow_map_full", ...
+
+class Tracer {
+ public:
+  // Opens, configures, loads and attaches the programs for `hooks` (mechanisms without a
+  // chosen hook are left out). Fails with the step that failed.
+  static Result<std::unique_ptr<Tracer>> start(const TracerConfig& config, const std::vector<HookChoice>& hooks);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+  Tracer(Tracer&&) = delete;
+  Tracer& operator=(Tracer&&) = delete;
+
+  // Every flow in the kernel map, totals summed over CPUs.
+  Result<std::vector<FlowSample>> read_flows();
+  // Forgets flows (idle ones, when the collector evicts).
+  Status delete_flows(const std::vector<ipct_flow_key>& keys);
+  DropCounts read_drops();
+  // Hands every queued lifecycle event to `fn`; returns how many.
+  Result<size_t> drain_events(const std::function<void(const ipct_event&)>& fn);
+
+  [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return attached_; }
+  [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
+  [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
+
+ private:
+  Tracer() = default;
+  struct ::ipctrace_bpf* skel_ = nullptr;
+  struct ring_buffer* events_ = nullptr;
+  std::vector<struct bpf_link*> links_;
+  std::vector<AttachedHook> attached_;
+  uint32_t flow_capacity_ = 0;
+  int ncpu_ = 0;
+  bool batch_ok_ = true;
+  std::function<void(const ipct_event&)>* event_fn_ = nullptr;
+  friend int on_tracer_event(void* ctx, void* data, size_t size);
+};
+
+// The kernel's device encoding (MKDEV: major << 20 | minor), as in ipct_chan_obj.dev, to dev_t.
+uint64_t kernel_dev_to_user(uint32_t kdev);
+
+}  // namespace ipctrace

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Recording: data operations into the per-CPU flow map, lifecycle events into the
+ * ring buffer, and the drop counters for whatever could not be recorded.
+ */
+#ifndef IPCTRACE_FLOW_BPF_H
+#define IPCTRACE_FLOW_BPF_H
+
+#include <bpf/bpf_helpers.h>
+
+#include "maps.bpf.h"
+#include "task.bpf.h"
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&ipct_drops, &reason);
+
+	if (n)
+		*n += 1; /* per-CPU: no other writer */
+}
+
+static __always_inline bool is_self(void)
+{
+	return ipct_cfg_self_tgid != 0 && (bpf_get_current_pid_tgid() >> 32) == ipct_cfg_self_tgid;
+}
+
+/*
+ * Adds one message of `bytes` to the flow `key` (cgroup_id filled here). The first
+ * operation of a flow on a CPU creates its entry with the task's identity; a full map
+ * is counted, never silent.
+ */
+static __always_inline void record_flow(struct ipct_flow_key *key, __u64 bytes)
+{
+	struct ipct_flow_val *val;
+
+	key->cgroup_id = bpf_get_current_cgroup_id();
+	if (ipct_cfg_only_cgroup != 0 && key->cgroup_id != ipct_cfg_only_cgroup)
+		return;
+	val = bpf_map_lookup_elem(&ipct_flows, key);
+	if (!val) {
+		struct ipct_flow_val init = {};
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		init.msgs = 1;
+		init.bytes = bytes;
+		init.tgid = bpf_get_current_pid_tgid() >> 32;
+		task_ns_ids(task, &init.ns);
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		if (bpf_map_update_elem(&ipct_flows, key, &init, BPF_NOEXIST) == 0)
+			return;
+		/* Another program on this CPU cannot have raced us (no preemption inside a
+		 * program), so a failure here means the map is full. */
+		val = bpf_map_lookup_elem(&ipct_flows, key);
+		if (!val) {
+			count_drop(IPCT_DROP_FLOW_MAP_FULL);
+			return;
+		}
+	}
+	val->msgs += 1;
+	val->bytes += bytes;
+}
+
+/* Reserves a lifecycle event with the task's identity filled in; NULL (counted) if full. */
+static __always_inline struct ipct_event *event_reserve(__u8 kind, __u8 op, long ret)
+{
+	struct ipct_event *e;
+	struct task_struct *task;
+	__u64 id;
+
+	if (ipct_cfg_only_cgroup != 0 && bpf_get_current_cgroup_id() != ipct_cfg_only_cgroup)
+		return NULL;
+	e = bpf_ringbuf_reserve(&ipct_events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(IPCT_DROP_RINGBUF_FULL);
+		return NULL;
+	}
+	id = bpf_get_current_pid_tgid();
+	task = (struct task_struct *)bpf_get_current_task();
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	task_ns_ids(task, &e->ns);
+	e->kind = kind;
+	e->op = op;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	e->ret = ret;
+	e->id = 0;
+	e->aux = 0;
+	e->aux2 = 0;
+	e->dev = 0;
+	e->_pad2 = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->name[0] = 0;
+	return e;
+}
+
+/* Lifecycle events are rare: submit without waking the consumer, which drains on a timer. */
+static __always_inline void event_submit(struct ipct_event *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+#endif /* IPCTRACE_FLOW_BPF_H */

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Definitions of the configuration globals declared in maps.bpf.h. */
+#include "vmlinux.h"
+
+#include "maps.bpf.h"
+
+const volatile __u32 ipct_cfg_self_tgid = 0;
+const volatile __u64 ipct_cfg_only_cgroup = 0;
+const volatile __u32 ipct_cfg_sys_exit_kinds = 0;
+const volatile __u8 ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE] = {};

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The maps and configuration shared by every tracing program. Maps are declared
+ * __weak here and merged by `bpftool gen object`; configuration is defined once
+ * in maps.bpf.c and declared extern here.
+ */
+#ifndef IPCTRACE_MAPS_BPF_H
+#define IPCTRACE_MAPS_BPF_H
+
+#include <bpf/bpf_helpers.h>
+
+#include "ipctrace.h"
+
+/* Configuration, set by the agent between open and load (read-only afterwards). */
+extern const volatile __u32 ipct_cfg_self_tgid;	  /* never trace the agent itself (0: trace all) */
+extern const volatile __u64 ipct_cfg_only_cgroup; /* trace only this cgroup v2 id (0: all) */
+extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s handled on sys_exit */
+extern const volatile __u8
+	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE]; /* syscall nr -> enum ipct_sys */
+
+/* Data operations, aggregated: (cgroup, kind, channel, direction) -> calls and bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536); /* resized by the agent before load */
+	__type(key, struct ipct_flow_key);
+	__type(value, struct ipct_flow_val);
+} ipct_flows SEC(".maps") __weak;
+
+/* Object lifecycle (rare): create, open, attach, detach, remove... */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ipct_events SEC(".maps") __weak;
+
+/* What could not be recorded, per reason (enum ipct_drop). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IPCT_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ipct_drops SEC(".maps") __weak;
+
+#endif /* IPCTRACE_MAPS_BPF_H */

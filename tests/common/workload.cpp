@@ -1,0 +1,85 @@
+#include "workload.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ipctrace::test {
+
+std::string cgroup2_root() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream f(line);
+    std::string src;
+    std::string dst;
+    std::string type;
+    if (f >> src >> dst >> type && type == "cgroup2") return dst;
+  }
+  throw std::runtime_error("cgroup v2 is not mounted");
+}
+
+TestCgroup::TestCgroup(const std::string& name) {
+  static std::atomic<int> counter{0};
+  path_ = cgroup2_root() + "/ipctrace-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + name;
+  if (mkdir(path_.c_str(), 0755) != 0) throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
+  struct stat st {};
+  if (stat(path_.c_str(), &st) != 0) throw std::runtime_error("stat " + path_);
+  id_ = st.st_ino;
+}
+
+TestCgroup::~TestCgroup() {
+  // The children have been reaped; a zombie-free cgroup can go at once, but give the kernel
+  // a moment if the last exit is still being accounted.
+  for (int i = 0; i < 100; ++i) {
+    if (rmdir(path_.c_str()) == 0 || errno == ENOENT) return;
+    usleep(10 * 1000);
+  }
+}
+
+pid_t spawn(const TestCgroup* cg, const std::function<int()>& fn) {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid != 0) return pid;
+  int rc = 100;
+  try {
+    if (cg != nullptr) {
+      const std::string procs = cg->path() + "/cgroup.procs";
+      const int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1) _exit(101);
+      close(fd);
+    }
+    rc = fn();
+  } catch (...) {
+    rc = 102;
+  }
+  _exit(rc);
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+int run_in(const TestCgroup* cg, const std::function<int()>& fn) { return wait_exit(spawn(cg, fn)); }
+
+uint32_t self_ns(const char* name) {
+  struct stat st {};
+  const std::string path = std::string("/proc/self/ns/") + name;
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint32_t>(st.st_ino);
+}
+
+}  // namespace ipctrace::test

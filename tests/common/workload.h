@@ -1,0 +1,69 @@
+// Kernel-test workloads: fresh cgroups, forked children that run a function inside one,
+// and memory shared with them that involves no IPC syscall (so it is never traced itself).
+#pragma once
+
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace ipctrace::test {
+
+// A fresh cgroup v2 directory, removed (after its processes are gone) when destroyed.
+class TestCgroup {
+ public:
+  explicit TestCgroup(const std::string& name);
+  ~TestCgroup();
+  TestCgroup(const TestCgroup&) = delete;
+  TestCgroup& operator=(const TestCgroup&) = delete;
+  TestCgroup(TestCgroup&&) = delete;
+  TestCgroup& operator=(TestCgroup&&) = delete;
+
+  [[nodiscard]] uint64_t id() const { return id_; }  // what bpf_get_current_cgroup_id() returns inside
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  uint64_t id_ = 0;
+};
+
+// Where cgroup v2 is mounted ("/sys/fs/cgroup/unified" in this hybrid layout).
+std::string cgroup2_root();
+
+// Forks a child that moves itself into `cg` (nullptr: stays where it is), runs `fn` and exits
+// with its return value (a thrown exception or a failed move exits 100+).
+pid_t spawn(const TestCgroup* cg, const std::function<int()>& fn);
+// Waits for a child; returns its exit status (or 128 + signal).
+int wait_exit(pid_t pid);
+// spawn + wait_exit.
+int run_in(const TestCgroup* cg, const std::function<int()>& fn);
+
+// Namespace inode of this process ("ipc", "net", ...), as /proc/self/ns/NAME shows it.
+uint32_t self_ns(const char* name);
+
+// A T in anonymous shared memory, visible to forked children. T must be trivially copyable.
+template <typename T>
+class Shared {
+ public:
+  Shared() {
+    void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("mmap shared");
+    ptr_ = new (p) T{};
+  }
+  ~Shared() { munmap(ptr_, sizeof(T)); }
+  Shared(const Shared&) = delete;
+  Shared& operator=(const Shared&) = delete;
+  Shared(Shared&&) = delete;
+  Shared& operator=(Shared&&) = delete;
+  T* operator->() { return ptr_; }
+  T& operator*() { return *ptr_; }
+
+ private:
+  T* ptr_;
+};
+
+}  // namespace ipctrace::test

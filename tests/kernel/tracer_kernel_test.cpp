@@ -1,0 +1,768 @@
+// The kernel side, for real: each test runs a known workload in fresh cgroups (and fresh IPC
+// namespaces where it matters) and asserts the exact messages and bytes the programs counted
+// for that cgroup and channel, and the namespace ids they recorded.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <mqueue.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernel_test.h"
+#include "probe.h"
+#include "tracer.h"
+#include "workload.h"
+
+using namespace ipctrace;
+using namespace ipctrace::test;
+
+namespace {
+
+struct Totals {
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  size_t entries = 0;
+  ipct_ns_ids ns{};
+  uint32_t tgid = 0;
+};
+
+class TracerTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!kernel_test_blocker().empty()) return;
+    ProbeOptions opts;
+    const ProbeReport report = run_probe(opts);
+    hooks_ = report.hooks;
+    auto t = Tracer::start(TracerConfig{}, hooks_);
+    if (!t) {
+      start_error_ = t.error().message();
+      return;
+    }
+    tracer_ = std::move(t).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete tracer_;
+    tracer_ = nullptr;
+  }
+
+  void SetUp() override {
+    IPCTRACE_REQUIRE_KERNEL();
+    ASSERT_NE(tracer_, nullptr) << "tracer did not start: " << start_error_;
+  }
+
+  // Sum of the flows of `cg` with this kind and direction whose channel passes `match`.
+  static Totals totals(const TestCgroup& cg, int kind, int dir,
+                       const std::function<bool(const ipct_flow_key&)>& match = nullptr) {
+    auto flows = tracer_->read_flows();
+    EXPECT_TRUE(flows.ok()) << flows.error().message();
+    Totals t;
+    if (!flows) return t;
+    for (const auto& f : *flows) {
+      if (f.key.cgroup_id != cg.id() || f.key.kind != kind || f.key.dir != dir) continue;
+      if (match && !match(f.key)) continue;
+      t.msgs += f.msgs;
+      t.bytes += f.bytes;
+      t.entries++;
+      t.ns = f.ns;
+      t.tgid = f.tgid;
+    }
+    return t;
+  }
+
+  static std::function<bool(const ipct_flow_key&)> obj(uint64_t id) {
+    return [id](const ipct_flow_key& k) { return k.ch.obj.id == id; };
+  }
+
+  static std::vector<ipct_event> events_of(const TestCgroup& cg) {
+    std::vector<ipct_event> out;
+    auto n = tracer_->drain_events([&](const ipct_event& e) {
+      if (e.cgroup_id == cg.id()) out.push_back(e);
+    });
+    EXPECT_TRUE(n.ok());
+    return out;
+  }
+
+  static inline Tracer* tracer_ = nullptr;
+  static inline std::vector<HookChoice> hooks_;
+  static inline std::string start_error_;
+};
+
+uint64_t ino_of(int fd) {
+  struct stat st {};
+  fstat(fd, &st);
+  return st.st_ino;
+}
+
+struct NsIds {
+  uint32_t ipc, net, pid, mnt, uts, cgroup, user;
+};
+NsIds own_ns() {
+  return {self_ns("ipc"), self_ns("net"),    self_ns("pid"), self_ns("mnt"),
+          self_ns("uts"), self_ns("cgroup"), self_ns("user")};
+}
+
+bool write_all(int fd, const char* buf, size_t n) { return write(fd, buf, n) == static_cast<ssize_t>(n); }
+
+}  // namespace
+
+TEST_F(TracerTest, PipeTenThousandBytesBetweenTwoCgroups) {
+  TestCgroup writer_cg("pipe-w");
+  TestCgroup reader_cg("pipe-r");
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const uint64_t ino = ino_of(p[0]);
+  struct Result {
+    int reads;
+    NsIds ns;
+    pid_t pid;
+  };
+  Shared<Result> res;
+
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof(buf))) > 0) res->reads++;
+    return n == 0 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(p[0]);
+    res->ns = own_ns();
+    res->pid = getpid();
+    const std::vector<char> chunk(1000, 'x');
+    for (int i = 0; i < 10; ++i) {
+      if (!write_all(p[1], chunk.data(), chunk.size())) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(wait_exit(writer), 0);
+  ASSERT_EQ(wait_exit(reader), 0);
+
+  const Totals sent = totals(writer_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino));
+  EXPECT_EQ(sent.msgs, 10U);
+  EXPECT_EQ(sent.bytes, 10000U);
+  const Totals got = totals(reader_cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino));
+  EXPECT_EQ(got.bytes, 10000U);
+  EXPECT_EQ(got.msgs, static_cast<uint64_t>(res->reads));
+  // Nothing counted the other way round.
+  EXPECT_EQ(totals(writer_cg, IPCT_KIND_PIPE, IPCT_DIR_RECV).msgs, 0U);
+  EXPECT_EQ(totals(reader_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND).msgs, 0U);
+  // The identity recorded with the flow is the writer's.
+  EXPECT_EQ(sent.tgid, static_cast<uint32_t>(res->pid));
+  EXPECT_EQ(sent.ns.ipc, res->ns.ipc);
+  EXPECT_EQ(sent.ns.net, res->ns.net);
+  EXPECT_EQ(sent.ns.pid, res->ns.pid);
+  EXPECT_EQ(sent.ns.mnt, res->ns.mnt);
+  EXPECT_EQ(sent.ns.uts, res->ns.uts);
+  EXPECT_EQ(sent.ns.cgroup, res->ns.cgroup);
+  EXPECT_EQ(sent.ns.user, res->ns.user);
+}
+
+TEST_F(TracerTest, WritevReadvWithSeveralBuffersAreOneMessage) {
+  TestCgroup cg("vec");
+  Shared<uint64_t> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     int p[2];
+                     if (pipe(p) != 0) return 1;
+                     *ino = ino_of(p[0]);
+                     char a[100], b[200], c[300];
+                     iovec out[3] = {{a, sizeof(a)}, {b, sizeof(b)}, {c, sizeof(c)}};
+                     if (writev(p[1], out, 3) != 600) return 2;
+                     char d[250], e[350];
+                     iovec in[2] = {{d, sizeof(d)}, {e, sizeof(e)}};
+                     return readv(p[0], in, 2) == 600 ? 0 : 3;
+                   }),
+            0);
+  const Totals sent = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(*ino));
+  EXPECT_EQ(sent.msgs, 1U);
+  EXPECT_EQ(sent.bytes, 600U);
+  const Totals got = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(*ino));
+  EXPECT_EQ(got.msgs, 1U);
+  EXPECT_EQ(got.bytes, 600U);
+}
+
+TEST_F(TracerTest, PartialWriteToFullPipeCountsWhatMoved) {
+  TestCgroup cg("partial");
+  Shared<uint64_t> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     int p[2];
+                     if (pipe2(p, O_NONBLOCK) != 0) return 1;
+                     *ino = ino_of(p[0]);
+                     if (fcntl(p[1], F_SETPIPE_SZ, 4096) != 4096) return 2;
+                     const std::vector<char> big(10000, 'y');
+                     if (write(p[1], big.data(), big.size()) != 4096) return 3;                   // partial
+                     if (write(p[1], big.data(), big.size()) != -1 || errno != EAGAIN) return 4;  // full: nothing
+                     return 0;
+                   }),
+            0);
+  const Totals sent = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(*ino));
+  EXPECT_EQ(sent.msgs, 1U);
+  EXPECT_EQ(sent.bytes, 4096U);
+}
+
+TEST_F(TracerTest, FifoIsToldApartFromPipe) {
+  TestCgroup writer_cg("fifo-w");
+  TestCgroup reader_cg("fifo-r");
+  char dir[] = "/tmp/ipctrace-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+
+  const pid_t reader = spawn(&reader_cg, [&] {
+    const int fd = open(path.c_str(), O_RDONLY);
+    char buf[1024];
+    ssize_t n;
+    size_t total = 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    return total == 3500 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    const int fd = open(path.c_str(), O_WRONLY);
+    const std::vector<char> chunk(700, 'f');
+    for (int i = 0; i < 5; ++i) {
+      if (!write_all(fd, chunk.data(), chunk.size())) return 1;
+    }
+    return 0;
+  });
+  const int wrc = wait_exit(writer);
+  const int rrc = wait_exit(reader);
+  unlink(path.c_str());
+  rmdir(dir);
+  ASSERT_EQ(wrc, 0);
+  ASSERT_EQ(rrc, 0);
+
+  auto same_fifo = [&](const ipct_flow_key& k) {
+    return k.ch.obj.id == st.st_ino && kernel_dev_to_user(k.ch.obj.dev) == st.st_dev;
+  };
+  const Totals sent = totals(writer_cg, IPCT_KIND_FIFO, IPCT_DIR_SEND, same_fifo);
+  EXPECT_EQ(sent.msgs, 5U);
+  EXPECT_EQ(sent.bytes, 3500U);
+  EXPECT_EQ(totals(reader_cg, IPCT_KIND_FIFO, IPCT_DIR_RECV, same_fifo).bytes, 3500U);
+  EXPECT_EQ(totals(writer_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND).msgs, 0U);
+}
+
+TEST_F(TracerTest, SpliceAndTeeBetweenPipes) {
+  TestCgroup cg("splice");
+  struct Inodes {
+    uint64_t a, b, c;
+  };
+  Shared<Inodes> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     int a[2], b[2], c[2];
+                     if (pipe(a) != 0 || pipe(b) != 0 || pipe(c) != 0) return 1;
+                     *ino = {ino_of(a[0]), ino_of(b[0]), ino_of(c[0])};
+                     const std::vector<char> data(500, 's');
+                     if (!write_all(a[1], data.data(), data.size())) return 2;
+                     if (tee(a[0], c[1], 500, 0) != 500) return 3;  // copies a -> c, a keeps its data
+                     if (splice(a[0], nullptr, b[1], nullptr, 500, 0) != 500) return 4;  // moves a -> b
+                     char buf[500];
+                     return read(b[0], buf, sizeof(buf)) == 500 ? 0 : 5;
+                   }),
+            0);
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->a)).bytes, 500U);  // write
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->a)).msgs, 1U);     // splice out
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->b)).msgs, 1U);     // splice in
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->b)).bytes, 500U);  // read
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->c)).bytes, 500U);  // tee in
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->c)).msgs, 0U);
+}
+
+TEST_F(TracerTest, SameChannelFromTwoCgroups) {
+  TestCgroup a("shared-a");
+  TestCgroup b("shared-b");
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const uint64_t ino = ino_of(p[0]);
+  auto writes = [&](int n) {
+    return [&, n] {
+      char buf[100] = {};
+      for (int i = 0; i < n; ++i) {
+        if (!write_all(p[1], buf, sizeof(buf))) return 1;
+      }
+      return 0;
+    };
+  };
+  ASSERT_EQ(run_in(&a, writes(2)), 0);
+  ASSERT_EQ(run_in(&b, writes(3)), 0);
+  close(p[0]);
+  close(p[1]);
+  EXPECT_EQ(totals(a, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino)).bytes, 200U);
+  EXPECT_EQ(totals(b, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino)).bytes, 300U);
+  EXPECT_EQ(totals(b, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino)).msgs, 3U);
+}
+
+TEST_F(TracerTest, SysvMessageQueueAndAFailedSendCountsNothing) {
+  TestCgroup cg("msg");
+  struct Result {
+    int msqid;
+    uint32_t ipc_ns;
+  };
+  Shared<Result> res;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     if (unshare(CLONE_NEWIPC) != 0) return 1;  // a fresh IPC namespace
+                     res->ipc_ns = self_ns("ipc");
+                     const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+                     if (id < 0) return 2;
+                     res->msqid = id;
+                     msqid_ds ds{};
+                     if (msgctl(id, IPC_STAT, &ds) != 0) return 3;
+                     ds.msg_qbytes = 300;
+                     if (msgctl(id, IPC_SET, &ds) != 0) return 4;
+                     struct {
+                       long mtype;
+                       char mtext[100];
+                     } m{1, {}};
+                     for (int i = 0; i < 3; ++i) {
+                       if (msgsnd(id, &m, sizeof(m.mtext), IPC_NOWAIT) != 0) return 5;
+                     }
+                     // The queue holds 300 bytes: this one fails and must count nothing.
+                     if (msgsnd(id, &m, sizeof(m.mtext), IPC_NOWAIT) != -1 || errno != EAGAIN) return 6;
+                     for (int i = 0; i < 3; ++i) {
+                       if (msgrcv(id, &m, sizeof(m.mtext), 0, IPC_NOWAIT) != 100) return 7;
+                     }
+                     // Empty queue: a failing receive counts nothing either.
+                     if (msgrcv(id, &m, sizeof(m.mtext), 0, IPC_NOWAIT) != -1) return 8;
+                     return msgctl(id, IPC_RMID, nullptr) == 0 ? 0 : 9;
+                   }),
+            0);
+  auto queue = [&](const ipct_flow_key& k) {
+    return k.ch.obj.id == static_cast<uint64_t>(res->msqid) && k.ch.obj.dev == res->ipc_ns;
+  };
+  const Totals sent = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, queue);
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 300U);
+  EXPECT_EQ(sent.ns.ipc, res->ipc_ns);
+  const Totals got = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_RECV, queue);
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 300U);
+
+  int creates = 0;
+  int removes = 0;
+  for (const auto& e : events_of(cg)) {
+    if (e.kind != IPCT_KIND_SYSV_MSG) continue;
+    EXPECT_EQ(e.dev, res->ipc_ns);
+    EXPECT_EQ(e.id, static_cast<uint64_t>(res->msqid));
+    creates += e.op == IPCT_OP_CREATE;
+    removes += e.op == IPCT_OP_REMOVE;
+  }
+  EXPECT_EQ(creates, 1);
+  EXPECT_EQ(removes, 1);
+}
+
+TEST_F(TracerTest, TwoIpcNamespacesWithMsqidZeroAreNotMerged) {
+  TestCgroup cg("msg-ns");
+  Shared<std::array<uint32_t, 2>> ns;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(run_in(&cg,
+                     [&, i] {
+                       if (unshare(CLONE_NEWIPC) != 0) return 1;
+                       (*ns)[i] = self_ns("ipc");
+                       const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+                       if (id != 0) return 2;  // the first queue of a fresh namespace is 0
+                       struct {
+                         long mtype;
+                         char mtext[20];
+                       } m{1, {}};
+                       if (msgsnd(id, &m, static_cast<size_t>(i + 1) * 10, 0) != 0) return 3;
+                       return msgctl(id, IPC_RMID, nullptr) == 0 ? 0 : 4;
+                     }),
+              0);
+  }
+  ASSERT_NE((*ns)[0], (*ns)[1]);
+  for (int i = 0; i < 2; ++i) {
+    const uint32_t want_ns = (*ns)[i];
+    const Totals t = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND,
+                            [&](const ipct_flow_key& k) { return k.ch.obj.id == 0 && k.ch.obj.dev == want_ns; });
+    EXPECT_EQ(t.entries, 1U) << i;
+    EXPECT_EQ(t.msgs, 1U) << i;
+    EXPECT_EQ(t.bytes, static_cast<uint64_t>((i + 1) * 10)) << i;
+  }
+}
+
+TEST_F(TracerTest, PosixMessageQueueWithNotify) {
+  TestCgroup cg("mq");
+  const std::string name = "/ipctrace-test-" + std::to_string(getpid());
+  Shared<uint64_t> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     mq_attr attr{};
+                     attr.mq_maxmsg = 10;
+                     attr.mq_msgsize = 64;
+                     const mqd_t q = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
+                     if (q < 0) return 1;
+                     *ino = ino_of(q);
+                     sigevent sev{};
+                     sev.sigev_notify = SIGEV_NONE;
+                     if (mq_notify(q, &sev) != 0) return 2;
+                     const char msg[50] = {};
+                     for (int i = 0; i < 3; ++i) {
+                       if (mq_send(q, msg, sizeof(msg), 0) != 0) return 3;
+                     }
+                     char buf[64];
+                     for (int i = 0; i < 3; ++i) {
+                       if (mq_receive(q, buf, sizeof(buf), nullptr) != 50) return 4;
+                     }
+                     mq_close(q);
+                     return mq_unlink(name.c_str()) == 0 ? 0 : 5;
+                   }),
+            0);
+  const Totals sent = totals(cg, IPCT_KIND_POSIX_MQ, IPCT_DIR_SEND, obj(*ino));
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 150U);
+  const Totals got = totals(cg, IPCT_KIND_POSIX_MQ, IPCT_DIR_RECV, obj(*ino));
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 150U);
+
+  int opens = 0;
+  int notifies = 0;
+  int unlinks = 0;
+  for (const auto& e : events_of(cg)) {
+    if (e.kind != IPCT_KIND_POSIX_MQ) continue;
+    const std::string ev_name(e.name, strnlen(e.name, sizeof(e.name)));
+    if (e.op == IPCT_OP_OPEN) {
+      ++opens;
+      EXPECT_EQ(ev_name, name.substr(1));  // the C library passes the name without its '/'
+      EXPECT_EQ(e.id, *ino);
+    } else if (e.op == IPCT_OP_NOTIFY) {
+      ++notifies;
+      EXPECT_EQ(e.id, *ino);
+      EXPECT_EQ(e.ret, 1);  // registered
+    } else if (e.op == IPCT_OP_UNLINK) {
+      ++unlinks;
+      EXPECT_EQ(ev_name, name.substr(1));
+    }
+  }
+  EXPECT_EQ(opens, 1);
+  EXPECT_EQ(notifies, 1);
+  EXPECT_EQ(unlinks, 1);
+}
+
+TEST_F(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
+  TestCgroup writer_cg("unix-w");
+  TestCgroup reader_cg("unix-r");
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  const uint64_t a = ino_of(sv[0]);
+  const uint64_t b = ino_of(sv[1]);
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(sv[0]);
+    char buf[2048];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(sv[1], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    return total == 1050 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(sv[1]);
+    char buf[150] = {};
+    for (int i = 0; i < 7; ++i) {
+      if (!write_all(sv[0], buf, sizeof(buf))) return 1;
+    }
+    return 0;
+  });
+  close(sv[0]);
+  close(sv[1]);
+  ASSERT_EQ(wait_exit(writer), 0);
+  ASSERT_EQ(wait_exit(reader), 0);
+  const Totals sent = totals(writer_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND,
+                             [&](const ipct_flow_key& k) { return k.ch.obj.id == a && k.ch.obj.peer == b; });
+  EXPECT_EQ(sent.msgs, 7U);
+  EXPECT_EQ(sent.bytes, 1050U);
+  const Totals got = totals(reader_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV,
+                            [&](const ipct_flow_key& k) { return k.ch.obj.id == b && k.ch.obj.peer == a; });
+  EXPECT_EQ(got.bytes, 1050U);
+}
+
+TEST_F(TracerTest, UnixDatagramsWithSendmmsg) {
+  TestCgroup cg("unix-dgram");
+  struct Inodes {
+    uint64_t a, b;
+  };
+  Shared<Inodes> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     int sv[2];
+                     if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 1;
+                     *ino = {ino_of(sv[0]), ino_of(sv[1])};
+                     char bufs[4][40] = {};
+                     iovec iov[4];
+                     mmsghdr msgs[4] = {};
+                     for (int i = 0; i < 4; ++i) {
+                       iov[i] = {bufs[i], static_cast<size_t>((i + 1) * 10)};
+                       msgs[i].msg_hdr.msg_iov = &iov[i];
+                       msgs[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     if (sendmmsg(sv[0], msgs, 4, 0) != 4) return 2;
+                     char rbufs[4][64];
+                     iovec riov[4];
+                     mmsghdr rmsgs[4] = {};
+                     for (int i = 0; i < 4; ++i) {
+                       riov[i] = {rbufs[i], sizeof(rbufs[i])};
+                       rmsgs[i].msg_hdr.msg_iov = &riov[i];
+                       rmsgs[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     return recvmmsg(sv[1], rmsgs, 4, MSG_DONTWAIT, nullptr) == 4 ? 0 : 3;
+                   }),
+            0);
+  const Totals sent = totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND,
+                             [&](const ipct_flow_key& k) { return k.ch.obj.id == ino->a && k.ch.obj.peer == ino->b; });
+  EXPECT_EQ(sent.msgs, 4U);  // one per message of the sendmmsg
+  EXPECT_EQ(sent.bytes, 100U);
+  const Totals got = totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->b));
+  EXPECT_EQ(got.msgs, 4U);
+  EXPECT_EQ(got.bytes, 100U);
+}
+
+TEST_F(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
+  TestCgroup cg("unix-bound");
+  struct Inodes {
+    uint64_t client, server;
+  };
+  Shared<Inodes> ino;
+  const std::string abstract = "ipctrace-test-" + std::to_string(getpid());
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     sockaddr_un addr{};
+                     addr.sun_family = AF_UNIX;
+                     std::memcpy(addr.sun_path + 1, abstract.data(), abstract.size());  // abstract name
+                     const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
+                     const int server = socket(AF_UNIX, SOCK_DGRAM, 0);
+                     const int client = socket(AF_UNIX, SOCK_DGRAM, 0);
+                     if (bind(server, reinterpret_cast<sockaddr*>(&addr), len) != 0) return 1;
+                     if (connect(client, reinterpret_cast<sockaddr*>(&addr), len) != 0) return 2;
+                     *ino = {ino_of(client), ino_of(server)};
+                     char buf[64] = {};
+                     for (int i = 0; i < 3; ++i) {
+                       if (send(client, buf, 33, 0) != 33) return 3;
+                     }
+                     for (int i = 0; i < 3; ++i) {
+                       if (recv(server, buf, sizeof(buf), 0) != 33) return 4;
+                     }
+                     return 0;
+                   }),
+            0);
+  const Totals sent = totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+    return k.ch.obj.id == ino->client && k.ch.obj.peer == ino->server;
+  });
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 99U);
+  EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
+}
+
+TEST_F(TracerTest, TcpOverLoopback) {
+  TestCgroup client_cg("tcp-c");
+  TestCgroup server_cg("tcp-s");
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t alen = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const uint16_t server_port = ntohs(addr.sin_port);
+  Shared<uint16_t> client_port;
+
+  const pid_t server = spawn(&server_cg, [&] {
+    const int c = accept(listener, nullptr, nullptr);
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = recv(c, buf, sizeof(buf), 0)) > 0) total += static_cast<size_t>(n);
+    return total == 5000 ? 0 : 1;
+  });
+  const pid_t client = spawn(&client_cg, [&] {
+    const int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+    sockaddr_in local{};
+    socklen_t llen = sizeof(local);
+    getsockname(s, reinterpret_cast<sockaddr*>(&local), &llen);
+    *client_port = ntohs(local.sin_port);
+    char buf[1000] = {};
+    for (int i = 0; i < 5; ++i) {
+      if (send(s, buf, sizeof(buf), 0) != 1000) return 2;
+    }
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(client), 0);
+  ASSERT_EQ(wait_exit(server), 0);
+  close(listener);
+
+  const uint32_t loopback = htonl(INADDR_LOOPBACK);
+  const uint32_t netns = self_ns("net");
+  const Totals sent = totals(client_cg, IPCT_KIND_TCP, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+    uint32_t l = 0;
+    uint32_t r = 0;
+    std::memcpy(&l, k.ch.inet.laddr, 4);
+    std::memcpy(&r, k.ch.inet.raddr, 4);
+    return k.ch.inet.netns == netns && k.ch.inet.family == AF_INET && l == loopback && r == loopback &&
+           k.ch.inet.lport == *client_port && k.ch.inet.rport == server_port;
+  });
+  EXPECT_EQ(sent.msgs, 5U);
+  EXPECT_EQ(sent.bytes, 5000U);
+  const Totals got = totals(server_cg, IPCT_KIND_TCP, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
+    return k.ch.inet.lport == server_port && k.ch.inet.rport == *client_port;
+  });
+  EXPECT_EQ(got.bytes, 5000U);
+}
+
+TEST_F(TracerTest, UdpOverLoopback) {
+  TestCgroup cg("udp");
+  const int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(receiver, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t alen = sizeof(addr);
+  ASSERT_EQ(getsockname(receiver, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const uint16_t port = ntohs(addr.sin_port);
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     const int s = socket(AF_INET, SOCK_DGRAM, 0);
+                     if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+                     char buf[200] = {};
+                     for (int i = 0; i < 3; ++i) {
+                       if (send(s, buf, sizeof(buf), 0) != 200) return 2;
+                     }
+                     for (int i = 0; i < 3; ++i) {
+                       if (recv(receiver, buf, sizeof(buf), 0) != 200) return 3;
+                     }
+                     return 0;
+                   }),
+            0);
+  close(receiver);
+  const Totals sent =
+      totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND, [&](const ipct_flow_key& k) { return k.ch.inet.rport == port; });
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 600U);
+  const Totals got =
+      totals(cg, IPCT_KIND_UDP, IPCT_DIR_RECV, [&](const ipct_flow_key& k) { return k.ch.inet.lport == port; });
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 600U);
+}
+
+TEST_F(TracerTest, SharedMemoryAttachedByTwoProcesses) {
+  TestCgroup owner_cg("shm-a");
+  TestCgroup other_cg("shm-b");
+  Shared<int> shmid;
+  auto attach_detach = [&] {
+    void* p = shmat(*shmid, nullptr, 0);
+    if (reinterpret_cast<intptr_t>(p) == -1) return 1;
+    static_cast<char*>(p)[0] = 1;
+    return shmdt(p) == 0 ? 0 : 2;
+  };
+  ASSERT_EQ(run_in(&owner_cg,
+                   [&] {
+                     *shmid = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+                     return *shmid >= 0 ? attach_detach() : 1;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&other_cg, attach_detach), 0);
+  ASSERT_EQ(run_in(&owner_cg, [&] { return shmctl(*shmid, IPC_RMID, nullptr) == 0 ? 0 : 1; }), 0);
+
+  std::vector<ipct_event> all;
+  ASSERT_TRUE(tracer_
+                  ->drain_events([&](const ipct_event& e) {
+                    if (e.kind == IPCT_KIND_SYSV_SHM && (e.cgroup_id == owner_cg.id() || e.cgroup_id == other_cg.id()))
+                      all.push_back(e);
+                  })
+                  .ok());
+  ASSERT_EQ(all.size(), 6U);
+  const uint32_t ipc = self_ns("ipc");
+  EXPECT_EQ(all[0].op, IPCT_OP_CREATE);
+  EXPECT_EQ(all[0].id, static_cast<uint64_t>(*shmid));
+  EXPECT_EQ(all[0].aux2, 8192U);  // size
+  EXPECT_EQ(all[0].dev, ipc);
+  EXPECT_EQ(all[1].op, IPCT_OP_ATTACH);
+  EXPECT_EQ(all[1].cgroup_id, owner_cg.id());
+  EXPECT_EQ(all[2].op, IPCT_OP_DETACH);
+  EXPECT_EQ(all[2].aux, all[1].aux);  // the address attached
+  EXPECT_EQ(all[3].op, IPCT_OP_ATTACH);
+  EXPECT_EQ(all[3].cgroup_id, other_cg.id());
+  EXPECT_EQ(all[3].id, static_cast<uint64_t>(*shmid));
+  EXPECT_EQ(all[4].op, IPCT_OP_DETACH);
+  EXPECT_EQ(all[5].op, IPCT_OP_REMOVE);
+  EXPECT_EQ(all[5].id, static_cast<uint64_t>(*shmid));
+}
+
+TEST_F(TracerTest, SignalsBetweenCgroups) {
+  TestCgroup sender_cg("sig-s");
+  TestCgroup target_cg("sig-t");
+  const int sig = SIGRTMIN + 1;  // real-time signals queue: each one is delivered
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigset_t old;
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &set, &old), 0);  // children are born with it blocked
+  const pid_t target = spawn(&target_cg, [&] {
+    for (int i = 0; i < 3; ++i) {
+      if (sigwaitinfo(&set, nullptr) != sig) return 1;
+    }
+    return 0;
+  });
+  const pid_t sender = spawn(&sender_cg, [&] {
+    for (int i = 0; i < 3; ++i) {
+      if (kill(target, sig) != 0) return 1;
+    }
+    return 0;
+  });
+  const int src = wait_exit(sender);
+  const int trc = wait_exit(target);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_EQ(src, 0);
+  ASSERT_EQ(trc, 0);
+  const Totals t = totals(sender_cg, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+    return k.ch.obj.id == target_cg.id() && k.ch.obj.dev == static_cast<uint32_t>(sig) &&
+           k.ch.obj.peer == static_cast<uint64_t>(target);
+  });
+  EXPECT_EQ(t.msgs, 3U);
+  EXPECT_EQ(t.bytes, 0U);
+}
+
+TEST_F(TracerTest, FullFlowMapCountsEveryDrop) {
+  TestCgroup cg("overflow");
+  TracerConfig small;
+  small.flow_map_entries = 64;
+  small.only_cgroup = cg.id();
+  auto t = Tracer::start(small, hooks_);
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     // 100 pipes, one write each: 100 flows for a map of 64.
+                     for (int i = 0; i < 100; ++i) {
+                       int p[2];
+                       if (pipe(p) != 0 || write(p[1], "x", 1) != 1) return 1;
+                       close(p[0]);
+                       close(p[1]);
+                     }
+                     return 0;
+                   }),
+            0);
+  auto flows = (*t)->read_flows();
+  ASSERT_TRUE(flows.ok());
+  EXPECT_EQ(flows->size(), 64U);
+  const DropCounts drops = (*t)->read_drops();
+  EXPECT_EQ(drops[IPCT_DROP_FLOW_MAP_FULL], 36U);
+  EXPECT_EQ(drops[IPCT_DROP_RINGBUF_FULL], 0U);
+}
