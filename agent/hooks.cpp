@@ -96,12 +96,16 @@ std::vector<HookCandidate> build(Mechanism m) {
       // sock:sock_send_length / sock_recv_length (Linux 6.3, "net: add sock_send_length and
       // sock_recv_length tracepoints") fire once per successful send or receive on any socket,
       // whatever the syscall, with the bytes moved, and cost nothing on other syscalls.
+      // Before 6.3: the sys_exit path finds the socket through the descriptor of each read,
+      // write, send and receive call (a few helper reads more per call).
       return {{HookFamily::TpBtf,
                {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
                "socket length tracepoints (Linux 6.3+), typed"},
               {HookFamily::RawTp,
                {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
-               "socket length tracepoints (Linux 6.3+), untyped"}};
+               "socket length tracepoints (Linux 6.3+), untyped"},
+              {HookFamily::TpBtf, {btf_tp("sys_exit")}, "syscall exit, socket found through the descriptor"},
+              {HookFamily::RawTp, {btf_tp("sys_exit")}, "syscall exit, untyped"}};
     case Mechanism::Signal:
       return {{HookFamily::TpBtf, {btf_tp("signal_generate")}, "signal:signal_generate, typed"},
               {HookFamily::RawTp, {btf_tp("signal_generate")}, "signal:signal_generate, untyped"}};

@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <set>
@@ -28,6 +29,8 @@ std::string_view drop_reason_name(int reason) {
   }
 }
 
+double wait_slot_upper_seconds(int slot) { return std::ldexp(1.0, slot) * 1e-6; }
+
 uint64_t kernel_dev_to_user(uint32_t kdev) {
   const uint32_t major = kdev >> 20;
   const uint32_t minor = kdev & 0xfffff;
@@ -42,6 +45,12 @@ struct SysEntry {
   ipct_sys code;
 };
 
+const std::vector<SysEntry> kSocketSyscalls = {{SYS_read, IPCT_SYS_READ},         {SYS_readv, IPCT_SYS_READV},
+                                               {SYS_write, IPCT_SYS_WRITE},       {SYS_writev, IPCT_SYS_WRITEV},
+                                               {SYS_sendto, IPCT_SYS_SENDTO},     {SYS_sendmsg, IPCT_SYS_SENDMSG},
+                                               {SYS_sendmmsg, IPCT_SYS_SENDMMSG}, {SYS_recvfrom, IPCT_SYS_RECVFROM},
+                                               {SYS_recvmsg, IPCT_SYS_RECVMSG},   {SYS_recvmmsg, IPCT_SYS_RECVMMSG}};
+
 std::vector<SysEntry> sys_exit_syscalls(Mechanism m) {
   switch (m) {
     case Mechanism::PipeFifo:
@@ -50,6 +59,9 @@ std::vector<SysEntry> sys_exit_syscalls(Mechanism m) {
               {SYS_writev, IPCT_SYS_WRITEV},    {SYS_pwrite64, IPCT_SYS_PWRITE}, {SYS_pwritev, IPCT_SYS_PWRITE},
               {SYS_pwritev2, IPCT_SYS_PWRITE},  {SYS_splice, IPCT_SYS_SPLICE},   {SYS_tee, IPCT_SYS_TEE},
               {SYS_vmsplice, IPCT_SYS_VMSPLICE}};
+    case Mechanism::Unix:
+    case Mechanism::Inet:
+      return kSocketSyscalls;
     case Mechanism::SysvMsg:
       return {{SYS_msgsnd, IPCT_SYS_MSGSND},
               {SYS_msgrcv, IPCT_SYS_MSGRCV},
@@ -66,14 +78,33 @@ std::vector<SysEntry> sys_exit_syscalls(Mechanism m) {
               {SYS_shmat, IPCT_SYS_SHMAT},
               {SYS_shmdt, IPCT_SYS_SHMDT},
               {SYS_shmctl, IPCT_SYS_SHMCTL}};
-    default:
+    case Mechanism::Signal:
       return {};
   }
+  return {};
 }
 
+// The receiving calls whose blocked time is measured: their exits must reach sys_exit too.
+const std::vector<SysEntry> kReceiveSyscalls = {
+    {SYS_read, IPCT_SYS_READ},       {SYS_readv, IPCT_SYS_READV},
+    {SYS_pread64, IPCT_SYS_PREAD},   {SYS_preadv, IPCT_SYS_PREAD},
+    {SYS_preadv2, IPCT_SYS_PREAD},   {SYS_recvfrom, IPCT_SYS_RECVFROM},
+    {SYS_recvmsg, IPCT_SYS_RECVMSG}, {SYS_recvmmsg, IPCT_SYS_RECVMMSG},
+    {SYS_msgrcv, IPCT_SYS_MSGRCV},   {SYS_mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE}};
+
+// The kinds a mechanism's data is counted under when it is on the sys_exit path.
 uint32_t kind_bits(Mechanism m) {
-  if (m == Mechanism::PipeFifo) return IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO);
-  return 0;
+  switch (m) {
+    case Mechanism::PipeFifo:
+      return IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO);
+    case Mechanism::Unix:
+      return IPCT_KIND_BIT(IPCT_KIND_UNIX_STREAM) | IPCT_KIND_BIT(IPCT_KIND_UNIX_DGRAM) |
+             IPCT_KIND_BIT(IPCT_KIND_UNIX_SEQPACKET);
+    case Mechanism::Inet:
+      return IPCT_KIND_BIT(IPCT_KIND_TCP) | IPCT_KIND_BIT(IPCT_KIND_UDP);
+    default:
+      return 0;
+  }
 }
 
 // The program serving each (attach point, family) the hook table can choose.
@@ -81,6 +112,7 @@ bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamil
   const bool btf = family == HookFamily::TpBtf;
   if (family != HookFamily::TpBtf && family != HookFamily::RawTp) return nullptr;
   if (point == "sys_exit") return btf ? skel->progs.ipct_sys_exit_btf : skel->progs.ipct_sys_exit_raw;
+  if (point == "sys_enter") return btf ? skel->progs.ipct_sys_enter_btf : skel->progs.ipct_sys_enter_raw;
   if (point == "sock_send_length") return btf ? skel->progs.ipct_sock_send_btf : skel->progs.ipct_sock_send_raw;
   if (point == "sock_recv_length") return btf ? skel->progs.ipct_sock_recv_btf : skel->progs.ipct_sock_recv_raw;
   if (point == "signal_generate") return btf ? skel->progs.ipct_signal_btf : skel->progs.ipct_signal_raw;
@@ -135,8 +167,30 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   }
   if (wanted.empty()) return Error::msg("no IPC mechanism has a usable hook on this kernel");
 
+  auto set_sys = [&](const std::vector<SysEntry>& entries) {
+    for (const SysEntry& s : entries) {
+      if (s.nr >= 0 && s.nr < IPCT_SYS_TABLE_SIZE) skel->rodata->ipct_cfg_sys_table[s.nr] = s.code;
+    }
+  };
+  // Wait time: entry timestamps on sys_enter, ends on the sys_exit program already chosen.
+  if (config.wait_time) {
+    std::optional<HookFamily> exit_family;
+    for (HookFamily f : {HookFamily::TpBtf, HookFamily::RawTp}) {
+      if (wanted.contains(program_for(skel, "sys_exit", f))) exit_family = f;
+    }
+    if (exit_family) {
+      bpf_program* enter = program_for(skel, "sys_enter", *exit_family);
+      wanted.insert(enter);
+      set_sys(kReceiveSyscalls);
+      t->wait_time_ = true;
+      t->attached_.push_back({Mechanism::PipeFifo, *exit_family, {bpf_program__name(enter)}});
+    } else {
+      spdlog::warn("tracer: wait time needs the sys_exit hook, which no mechanism uses here: not measured");
+    }
+  }
+
   // Both flavours of one attach point on one kernel would double count: refuse.
-  for (const char* point : {"sys_exit", "sock_send_length", "sock_recv_length", "signal_generate"}) {
+  for (const char* point : {"sys_exit", "sys_enter", "sock_send_length", "sock_recv_length", "signal_generate"}) {
     const bool btf = wanted.contains(program_for(skel, point, HookFamily::TpBtf));
     const bool raw = wanted.contains(program_for(skel, point, HookFamily::RawTp));
     if (btf && raw) return Error::msg(fmt::format("{} chosen in two hook families", point));
@@ -148,6 +202,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   skel->rodata->ipct_cfg_self_tgid = config.self_tgid;
   skel->rodata->ipct_cfg_only_cgroup = config.only_cgroup;
   skel->rodata->ipct_cfg_sys_exit_kinds = sys_exit_kinds;
+  skel->rodata->ipct_cfg_wait_time = t->wait_time_ ? 1 : 0;
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_flows, config.flow_map_entries); err != 0) {
     return Error(err, "size flow map");
   }
@@ -249,6 +304,35 @@ Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
     if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) return Error(errno, "delete flow");
   }
   return Ok{};
+}
+
+Result<std::vector<WaitSample>> Tracer::read_waits() {
+  std::vector<WaitSample> out;
+  if (!wait_time_) return out;
+  const int fd = bpf_map__fd(skel_->maps.ipct_waits);
+  std::vector<ipct_wait_val> per_cpu(static_cast<size_t>(ncpu_));
+  ipct_wait_key key{};
+  ipct_wait_key next{};
+  const ipct_wait_key* prev = nullptr;
+  // Few entries (cgroups x kinds): entry by entry is fine.
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
+      WaitSample w;
+      w.cgroup_id = next.cgroup_id;
+      w.kind = next.kind;
+      for (const auto& v : per_cpu) {
+        for (size_t i = 0; i < w.slots.size(); ++i) w.slots[i] += v.slots[i];
+        w.count += v.count;
+        w.sum_ns += v.sum_ns;
+      }
+      out.push_back(w);
+    } else if (errno != ENOENT) {
+      return Error(errno, "read wait map");
+    }
+    key = next;
+    prev = &key;
+  }
+  return out;
 }
 
 DropCounts Tracer::read_drops() {

@@ -26,6 +26,7 @@ struct TracerConfig {
   uint32_t ringbuf_bytes = 256 * 1024;
   uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
   uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
+  bool wait_time = true;     // time blocked in receiving calls (costs a sys_enter hook)
 };
 
 // One flow's totals since it was first seen, summed over CPUs.
@@ -37,6 +38,17 @@ struct FlowSample {
   uint32_t tgid = 0;  // that task's process
   std::string comm;
 };
+
+// Time blocked in receiving calls of one (cgroup, kind), summed over CPUs.
+struct WaitSample {
+  uint64_t cgroup_id = 0;
+  int kind = 0;
+  std::array<uint64_t, IPCT_WAIT_SLOTS> slots{};  // log2 microseconds, see bpf/ipctrace.h
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+};
+// Upper bound (exclusive) of a wait histogram slot, in seconds: slot 0 < 1 us, slot i < 2^i us.
+double wait_slot_upper_seconds(int slot);
 
 // A mechanism and the programs serving it.
 struct AttachedHook {
@@ -63,6 +75,7 @@ class Tracer {
   Result<std::vector<FlowSample>> read_flows();
   // Forgets flows (idle ones, when the collector evicts).
   Status delete_flows(const std::vector<ipct_flow_key>& keys);
+  Result<std::vector<WaitSample>> read_waits();
   DropCounts read_drops();
   // Hands every queued lifecycle event to `fn`; returns how many.
   Result<size_t> drain_events(const std::function<void(const ipct_event&)>& fn);
@@ -70,6 +83,7 @@ class Tracer {
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return attached_; }
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
+  [[nodiscard]] bool wait_time() const { return wait_time_; }
 
  private:
   Tracer() = default;
@@ -80,6 +94,7 @@ class Tracer {
   uint32_t flow_capacity_ = 0;
   int ncpu_ = 0;
   bool batch_ok_ = true;
+  bool wait_time_ = false;
   std::function<void(const ipct_event&)>* event_fn_ = nullptr;
   friend int on_tracer_event(void* ctx, void* data, size_t size);
 };

@@ -25,11 +25,11 @@ static __always_inline bool is_self(void)
 }
 
 /*
- * Adds one message of `bytes` to the flow `key` (cgroup_id filled here). The first
+ * Adds `msgs` messages of `bytes` in all to the flow `key` (cgroup_id filled here). The first
  * operation of a flow on a CPU creates its entry with the task's identity; a full map
  * is counted, never silent.
  */
-static __always_inline void record_flow(struct ipct_flow_key *key, __u64 bytes)
+static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
 {
 	struct ipct_flow_val *val;
 
@@ -41,7 +41,7 @@ static __always_inline void record_flow(struct ipct_flow_key *key, __u64 bytes)
 		struct ipct_flow_val init = {};
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-		init.msgs = 1;
+		init.msgs = msgs;
 		init.bytes = bytes;
 		init.tgid = bpf_get_current_pid_tgid() >> 32;
 		task_ns_ids(task, &init.ns);
@@ -56,8 +56,67 @@ static __always_inline void record_flow(struct ipct_flow_key *key, __u64 bytes)
 			return;
 		}
 	}
-	val->msgs += 1;
+	val->msgs += msgs;
 	val->bytes += bytes;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+/* Adds one receiving call that was blocked `wait_ns` to the histogram of (cgroup, kind). */
+static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
+{
+	struct ipct_wait_key key = {};
+	struct ipct_wait_val *val;
+	__u64 us = wait_ns / 1000;
+	__u32 slot = us == 0 ? 0 : log2_u64(us) + 1;
+
+	if (slot >= IPCT_WAIT_SLOTS)
+		slot = IPCT_WAIT_SLOTS - 1;
+	key.cgroup_id = bpf_get_current_cgroup_id();
+	if (ipct_cfg_only_cgroup != 0 && key.cgroup_id != ipct_cfg_only_cgroup)
+		return;
+	key.kind = kind;
+	val = bpf_map_lookup_elem(&ipct_waits, &key);
+	if (!val) {
+		static const struct ipct_wait_val zero = {};
+
+		bpf_map_update_elem(&ipct_waits, &key, &zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&ipct_waits, &key);
+		if (!val) {
+			count_drop(IPCT_DROP_WAIT_MAP_FULL);
+			return;
+		}
+	}
+	val->slots[slot & (IPCT_WAIT_SLOTS - 1)] += 1;
+	val->count += 1;
+	val->sum_ns += wait_ns;
 }
 
 /* Reserves a lifecycle event with the task's identity filled in; NULL (counted) if full. */

@@ -150,7 +150,27 @@ enum ipct_drop {
 	IPCT_DROP_FLOW_MAP_FULL = 0, /* a new flow found the flow map full */
 	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
-	IPCT_DROP_MAX = 3,
+	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */
+	IPCT_DROP_MAX = 4,
+};
+
+/*
+ * Time blocked in receiving calls, per (cgroup, kind): a log2 histogram of microseconds.
+ * Slot 0 holds waits under 1 us; slot i >= 1 holds [2^(i-1), 2^i) us; the last slot
+ * holds everything longer.
+ */
+#define IPCT_WAIT_SLOTS 32
+
+struct ipct_wait_key {
+	__u64 cgroup_id;
+	__u8 kind;
+	__u8 _pad[7];
+};
+
+struct ipct_wait_val {
+	__u64 slots[IPCT_WAIT_SLOTS];
+	__u64 count;
+	__u64 sum_ns;
 };
 
 /* Codes of the syscalls the sys_exit path follows; userspace maps syscall numbers onto them. */
@@ -178,6 +198,12 @@ enum ipct_sys {
 	IPCT_SYS_SHMAT,
 	IPCT_SYS_SHMDT,
 	IPCT_SYS_SHMCTL,
+	IPCT_SYS_SENDTO,
+	IPCT_SYS_SENDMSG,
+	IPCT_SYS_SENDMMSG,
+	IPCT_SYS_RECVFROM,
+	IPCT_SYS_RECVMSG,
+	IPCT_SYS_RECVMMSG,
 	IPCT_SYS_MAX,
 };
 

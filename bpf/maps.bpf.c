@@ -7,4 +7,5 @@
 const volatile __u32 ipct_cfg_self_tgid = 0;
 const volatile __u64 ipct_cfg_only_cgroup = 0;
 const volatile __u32 ipct_cfg_sys_exit_kinds = 0;
+const volatile __u8 ipct_cfg_wait_time = 0;
 const volatile __u8 ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE] = {};

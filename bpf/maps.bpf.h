@@ -14,7 +14,8 @@
 /* Configuration, set by the agent between open and load (read-only afterwards). */
 extern const volatile __u32 ipct_cfg_self_tgid;	  /* never trace the agent itself (0: trace all) */
 extern const volatile __u64 ipct_cfg_only_cgroup; /* trace only this cgroup v2 id (0: all) */
-extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s handled on sys_exit */
+extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s counted on sys_exit */
+extern const volatile __u8 ipct_cfg_wait_time;	     /* measure time blocked in receiving calls */
 extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE]; /* syscall nr -> enum ipct_sys */
 
@@ -39,5 +40,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ipct_drops SEC(".maps") __weak;
+
+/* Receiving calls in progress: thread id -> entry time. LRU, so a thread killed inside a
+ * call cannot leak its entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} ipct_inflight SEC(".maps") __weak;
+
+/* Time blocked in receiving calls: (cgroup, kind) -> log2 histogram. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct ipct_wait_key);
+	__type(value, struct ipct_wait_val);
+} ipct_waits SEC(".maps") __weak;
 
 #endif /* IPCTRACE_MAPS_BPF_H */

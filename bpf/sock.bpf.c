@@ -36,6 +36,26 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #undef IPCT_FN
 #undef IPCT_UNIX_SK
 
+static __always_inline void sock_data_btf(struct sock *sk, int ret, __u8 dir)
+{
+	struct ipct_flow_key key = {};
+
+	if (ret <= 0 || is_self() || !sock_key_btf(sk, &key))
+		return;
+	key.dir = dir;
+	record_flow(&key, 1, ret);
+}
+
+static __always_inline void sock_data_core(struct sock *sk, int ret, __u8 dir)
+{
+	struct ipct_flow_key key = {};
+
+	if (ret <= 0 || is_self() || !sock_key_core(sk, &key))
+		return;
+	key.dir = dir;
+	record_flow(&key, 1, ret);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(ipct_sock_send_btf, struct sock *sk, int ret, int flags)
 {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Syscall exit: one program sees every syscall, keeps only those in the table the agent
+ * Syscall entry and exit: one program sees every syscall, keeps only those in the table the agent
  * filled (ipct_cfg_sys_table: syscall number -> enum ipct_sys, zero for the rest) and
  * returns at once for the others. Where: the raw `sys_exit` tracepoint in the syscall
  * exit work (syscall_exit_work -> trace_sys_exit), stable since Linux 3.7; tp_btf since 5.5.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -22,6 +23,60 @@ static __always_inline __u8 sys_code(long nr)
 		return IPCT_SYS_NONE;
 	return ipct_cfg_sys_table[nr];
 }
+
+/*
+ * sendmmsg/recvmmsg return the number of messages; the bytes of each are in the
+ * msg_len the kernel wrote back into the caller's array. vlen is capped at
+ * UIO_MAXIOV (1024) by the kernel, so the loop covers every message.
+ */
+static __always_inline __u64 mmsg_bytes(struct mmsghdr *vec, long n)
+{
+	__u64 total = 0;
+	__u32 len;
+
+	for (int i = 0; i < 1024; i++) {
+		if (i >= n)
+			break;
+		len = 0;
+		if (bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len) != 0) {
+			count_drop(IPCT_DROP_READ_FAILED);
+			break;
+		}
+		total += len;
+	}
+	return total;
+}
+
+static __always_inline bool is_receive(__u8 code)
+{
+	return code == IPCT_SYS_READ || code == IPCT_SYS_READV || code == IPCT_SYS_PREAD ||
+	       code == IPCT_SYS_RECVFROM || code == IPCT_SYS_RECVMSG || code == IPCT_SYS_RECVMMSG ||
+	       code == IPCT_SYS_MSGRCV || code == IPCT_SYS_MQ_TIMEDRECEIVE;
+}
+
+/* Exit of a receiving call that moved something: how long it was blocked, under `kind`. */
+static __always_inline void wait_done(__u8 kind)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *start = bpf_map_lookup_elem(&ipct_inflight, &tid);
+	__u64 began;
+
+	if (!start)
+		return;
+	began = *start;
+	bpf_map_delete_elem(&ipct_inflight, &tid);
+	if (kind != IPCT_KIND_UNKNOWN)
+		record_wait(kind, bpf_ktime_get_ns() - began);
+}
+
+/* Sockets reached through a descriptor come from helper reads: CO-RE flavour only. */
+#define IPCT_RD IPCT_RD_CORE
+#define IPCT_FN(name) name##_core
+#define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
+#include "sock.bpf.inc"
+#undef IPCT_RD
+#undef IPCT_FN
+#undef IPCT_UNIX_SK
 
 #define IPCT_RD IPCT_RD_BTF
 #define IPCT_FN(name) name##_btf
@@ -63,5 +118,32 @@ int ipct_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	sys_exit_core(&regs, (long)ctx->args[1], code);
+	return 0;
+}
+
+/* Entry of receiving calls, for the time they block (attached only with wait time on). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ipct_sys_enter_btf, struct pt_regs *regs, long id)
+{
+	__u8 code = sys_code(id);
+
+	if (code != IPCT_SYS_NONE)
+		sys_enter_btf(regs, code);
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int ipct_sys_enter_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u8 code = sys_code((long)ctx->args[1]);
+	struct pt_regs regs;
+
+	if (code == IPCT_SYS_NONE)
+		return 0;
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]) != 0) {
+		count_drop(IPCT_DROP_READ_FAILED);
+		return 0;
+	}
+	sys_enter_core(&regs, code);
 	return 0;
 }

@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
+#include <ostream>
 #include <vector>
 
 #include "kernel_test.h"
@@ -39,28 +41,56 @@ struct Totals {
   uint32_t tgid = 0;
 };
 
-class TracerTest : public testing::Test {
+// A way of choosing hooks: every path a kernel may end up on is exercised on this one.
+struct HookSetup {
+  const char* name;
+  std::vector<HookChoice> (*choose)();
+};
+
+std::vector<HookChoice> auto_hooks() { return run_probe(ProbeOptions{}).hooks; }
+
+std::vector<HookChoice> raw_tp_hooks() {
+  ProbeOptions opts;
+  opts.force_family = HookFamily::RawTp;
+  return run_probe(opts).hooks;
+}
+
+// As on kernels before 6.3, which lack the socket length tracepoints: sockets on sys_exit.
+std::vector<HookChoice> no_sock_tracepoint_hooks() {
+  const ProbeReport report = run_probe(ProbeOptions{});
+  auto btf = KernelBtf::load();
+  if (!btf) return {};
+  std::shared_ptr<KernelBtf> kb = *btf;
+  KernelFacts facts;
+  facts.working = working_families(report);
+  facts.has_function = [kb](const std::string& n) { return kb->has_function(n); };
+  facts.has_btf_tracepoint = [kb](const std::string& n) {
+    return n != "sock_send_length" && n != "sock_recv_length" && kb->has_btf_tracepoint(n);
+  };
+  return choose_hooks(facts);
+}
+
+std::ostream& operator<<(std::ostream& os, const HookSetup& s) { return os << s.name; }
+
+class TracerTest : public testing::TestWithParam<HookSetup> {
  protected:
-  static void SetUpTestSuite() {
-    if (!kernel_test_blocker().empty()) return;
-    ProbeOptions opts;
-    const ProbeReport report = run_probe(opts);
-    hooks_ = report.hooks;
-    auto t = Tracer::start(TracerConfig{}, hooks_);
-    if (!t) {
-      start_error_ = t.error().message();
-      return;
-    }
-    tracer_ = std::move(t).value().release();
-  }
   static void TearDownTestSuite() {
-    delete tracer_;
-    tracer_ = nullptr;
+    for (auto& [name, t] : tracers_) delete t;
+    tracers_.clear();
   }
 
   void SetUp() override {
     IPCTRACE_REQUIRE_KERNEL();
-    ASSERT_NE(tracer_, nullptr) << "tracer did not start: " << start_error_;
+    const HookSetup& setup = GetParam();
+    // One tracer per hook setup, kept for the setup's tests; the previous setup's is closed.
+    if (!tracers_.contains(setup.name)) {
+      TearDownTestSuite();
+      hooks_ = setup.choose();
+      auto t = Tracer::start(TracerConfig{}, hooks_);
+      ASSERT_TRUE(t.ok()) << "tracer did not start: " << t.error().message();
+      tracers_[setup.name] = std::move(t).value().release();
+    }
+    tracer_ = tracers_[setup.name];
   }
 
   // Sum of the flows of `cg` with this kind and direction whose channel passes `match`.
@@ -95,9 +125,9 @@ class TracerTest : public testing::Test {
     return out;
   }
 
+  static inline std::map<std::string, Tracer*> tracers_;
   static inline Tracer* tracer_ = nullptr;
   static inline std::vector<HookChoice> hooks_;
-  static inline std::string start_error_;
 };
 
 uint64_t ino_of(int fd) {
@@ -118,7 +148,7 @@ bool write_all(int fd, const char* buf, size_t n) { return write(fd, buf, n) == 
 
 }  // namespace
 
-TEST_F(TracerTest, PipeTenThousandBytesBetweenTwoCgroups) {
+TEST_P(TracerTest, PipeTenThousandBytesBetweenTwoCgroups) {
   TestCgroup writer_cg("pipe-w");
   TestCgroup reader_cg("pipe-r");
   int p[2];
@@ -173,7 +203,7 @@ TEST_F(TracerTest, PipeTenThousandBytesBetweenTwoCgroups) {
   EXPECT_EQ(sent.ns.user, res->ns.user);
 }
 
-TEST_F(TracerTest, WritevReadvWithSeveralBuffersAreOneMessage) {
+TEST_P(TracerTest, WritevReadvWithSeveralBuffersAreOneMessage) {
   TestCgroup cg("vec");
   Shared<uint64_t> ino;
   ASSERT_EQ(run_in(&cg,
@@ -197,7 +227,7 @@ TEST_F(TracerTest, WritevReadvWithSeveralBuffersAreOneMessage) {
   EXPECT_EQ(got.bytes, 600U);
 }
 
-TEST_F(TracerTest, PartialWriteToFullPipeCountsWhatMoved) {
+TEST_P(TracerTest, PartialWriteToFullPipeCountsWhatMoved) {
   TestCgroup cg("partial");
   Shared<uint64_t> ino;
   ASSERT_EQ(run_in(&cg,
@@ -217,7 +247,7 @@ TEST_F(TracerTest, PartialWriteToFullPipeCountsWhatMoved) {
   EXPECT_EQ(sent.bytes, 4096U);
 }
 
-TEST_F(TracerTest, FifoIsToldApartFromPipe) {
+TEST_P(TracerTest, FifoIsToldApartFromPipe) {
   TestCgroup writer_cg("fifo-w");
   TestCgroup reader_cg("fifo-r");
   char dir[] = "/tmp/ipctrace-test-XXXXXX";
@@ -260,7 +290,7 @@ TEST_F(TracerTest, FifoIsToldApartFromPipe) {
   EXPECT_EQ(totals(writer_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND).msgs, 0U);
 }
 
-TEST_F(TracerTest, SpliceAndTeeBetweenPipes) {
+TEST_P(TracerTest, SpliceAndTeeBetweenPipes) {
   TestCgroup cg("splice");
   struct Inodes {
     uint64_t a, b, c;
@@ -287,7 +317,7 @@ TEST_F(TracerTest, SpliceAndTeeBetweenPipes) {
   EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->c)).msgs, 0U);
 }
 
-TEST_F(TracerTest, SameChannelFromTwoCgroups) {
+TEST_P(TracerTest, SameChannelFromTwoCgroups) {
   TestCgroup a("shared-a");
   TestCgroup b("shared-b");
   int p[2];
@@ -311,7 +341,7 @@ TEST_F(TracerTest, SameChannelFromTwoCgroups) {
   EXPECT_EQ(totals(b, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino)).msgs, 3U);
 }
 
-TEST_F(TracerTest, SysvMessageQueueAndAFailedSendCountsNothing) {
+TEST_P(TracerTest, SysvMessageQueueAndAFailedSendCountsNothing) {
   TestCgroup cg("msg");
   struct Result {
     int msqid;
@@ -370,28 +400,51 @@ TEST_F(TracerTest, SysvMessageQueueAndAFailedSendCountsNothing) {
   EXPECT_EQ(removes, 1);
 }
 
-TEST_F(TracerTest, TwoIpcNamespacesWithMsqidZeroAreNotMerged) {
+TEST_P(TracerTest, TwoIpcNamespacesWithMsqidZeroAreNotMerged) {
   TestCgroup cg("msg-ns");
-  Shared<std::array<uint32_t, 2>> ns;
+  // Both namespaces must be alive at once, as two pods' are: a dead namespace's inode number
+  // is free for the next one.
+  struct State {
+    std::array<uint32_t, 2> ns;
+    std::array<int, 2> sent;
+  };
+  Shared<State> st;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigset_t old;
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &set, &old), 0);
+  std::array<pid_t, 2> kids{};
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(run_in(&cg,
-                     [&, i] {
-                       if (unshare(CLONE_NEWIPC) != 0) return 1;
-                       (*ns)[i] = self_ns("ipc");
-                       const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-                       if (id != 0) return 2;  // the first queue of a fresh namespace is 0
-                       struct {
-                         long mtype;
-                         char mtext[20];
-                       } m{1, {}};
-                       if (msgsnd(id, &m, static_cast<size_t>(i + 1) * 10, 0) != 0) return 3;
-                       return msgctl(id, IPC_RMID, nullptr) == 0 ? 0 : 4;
-                     }),
-              0);
+    kids[i] = spawn(&cg, [&, i] {
+      if (unshare(CLONE_NEWIPC) != 0) return 1;
+      st->ns[i] = self_ns("ipc");
+      const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+      if (id != 0) return 2;  // the first queue of a fresh namespace is 0
+      struct {
+        long mtype;
+        char mtext[20];
+      } m{1, {}};
+      if (msgsnd(id, &m, static_cast<size_t>(i + 1) * 10, 0) != 0) return 3;
+      __atomic_store_n(&st->sent[i], 1, __ATOMIC_SEQ_CST);
+      if (sigwaitinfo(&set, nullptr) != SIGUSR1) return 4;  // keep the namespace until told
+      return msgctl(id, IPC_RMID, nullptr) == 0 ? 0 : 5;
+    });
   }
-  ASSERT_NE((*ns)[0], (*ns)[1]);
+  for (int i = 0; i < 2000 &&
+                  !(__atomic_load_n(&st->sent[0], __ATOMIC_SEQ_CST) && __atomic_load_n(&st->sent[1], __ATOMIC_SEQ_CST));
+       ++i) {
+    usleep(1000);
+  }
+  for (pid_t k : kids) kill(k, SIGUSR1);
+  const int rc0 = wait_exit(kids[0]);
+  const int rc1 = wait_exit(kids[1]);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_EQ(rc0, 0);
+  ASSERT_EQ(rc1, 0);
+  ASSERT_NE(st->ns[0], st->ns[1]);
   for (int i = 0; i < 2; ++i) {
-    const uint32_t want_ns = (*ns)[i];
+    const uint32_t want_ns = st->ns[i];
     const Totals t = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND,
                             [&](const ipct_flow_key& k) { return k.ch.obj.id == 0 && k.ch.obj.dev == want_ns; });
     EXPECT_EQ(t.entries, 1U) << i;
@@ -400,7 +453,7 @@ TEST_F(TracerTest, TwoIpcNamespacesWithMsqidZeroAreNotMerged) {
   }
 }
 
-TEST_F(TracerTest, PosixMessageQueueWithNotify) {
+TEST_P(TracerTest, PosixMessageQueueWithNotify) {
   TestCgroup cg("mq");
   const std::string name = "/ipctrace-test-" + std::to_string(getpid());
   Shared<uint64_t> ino;
@@ -458,7 +511,7 @@ TEST_F(TracerTest, PosixMessageQueueWithNotify) {
   EXPECT_EQ(unlinks, 1);
 }
 
-TEST_F(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
+TEST_P(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
   TestCgroup writer_cg("unix-w");
   TestCgroup reader_cg("unix-r");
   int sv[2];
@@ -494,7 +547,7 @@ TEST_F(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
   EXPECT_EQ(got.bytes, 1050U);
 }
 
-TEST_F(TracerTest, UnixDatagramsWithSendmmsg) {
+TEST_P(TracerTest, UnixDatagramsWithSendmmsg) {
   TestCgroup cg("unix-dgram");
   struct Inodes {
     uint64_t a, b;
@@ -534,7 +587,7 @@ TEST_F(TracerTest, UnixDatagramsWithSendmmsg) {
   EXPECT_EQ(got.bytes, 100U);
 }
 
-TEST_F(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
+TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   TestCgroup cg("unix-bound");
   struct Inodes {
     uint64_t client, server;
@@ -570,7 +623,7 @@ TEST_F(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
 }
 
-TEST_F(TracerTest, TcpOverLoopback) {
+TEST_P(TracerTest, TcpOverLoopback) {
   TestCgroup client_cg("tcp-c");
   TestCgroup server_cg("tcp-s");
   const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -627,7 +680,7 @@ TEST_F(TracerTest, TcpOverLoopback) {
   EXPECT_EQ(got.bytes, 5000U);
 }
 
-TEST_F(TracerTest, UdpOverLoopback) {
+TEST_P(TracerTest, UdpOverLoopback) {
   TestCgroup cg("udp");
   const int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -662,7 +715,7 @@ TEST_F(TracerTest, UdpOverLoopback) {
   EXPECT_EQ(got.bytes, 600U);
 }
 
-TEST_F(TracerTest, SharedMemoryAttachedByTwoProcesses) {
+TEST_P(TracerTest, SharedMemoryAttachedByTwoProcesses) {
   TestCgroup owner_cg("shm-a");
   TestCgroup other_cg("shm-b");
   Shared<int> shmid;
@@ -706,7 +759,7 @@ TEST_F(TracerTest, SharedMemoryAttachedByTwoProcesses) {
   EXPECT_EQ(all[5].id, static_cast<uint64_t>(*shmid));
 }
 
-TEST_F(TracerTest, SignalsBetweenCgroups) {
+TEST_P(TracerTest, SignalsBetweenCgroups) {
   TestCgroup sender_cg("sig-s");
   TestCgroup target_cg("sig-t");
   const int sig = SIGRTMIN + 1;  // real-time signals queue: each one is delivered
@@ -740,7 +793,7 @@ TEST_F(TracerTest, SignalsBetweenCgroups) {
   EXPECT_EQ(t.bytes, 0U);
 }
 
-TEST_F(TracerTest, FullFlowMapCountsEveryDrop) {
+TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
   TestCgroup cg("overflow");
   TracerConfig small;
   small.flow_map_entries = 64;
@@ -766,3 +819,159 @@ TEST_F(TracerTest, FullFlowMapCountsEveryDrop) {
   EXPECT_EQ(drops[IPCT_DROP_FLOW_MAP_FULL], 36U);
   EXPECT_EQ(drops[IPCT_DROP_RINGBUF_FULL], 0U);
 }
+
+TEST_P(TracerTest, HooksInUseMatchTheSetup) {
+  // Sockets are served by the socket tracepoints only in the auto setup.
+  bool sock_tp = false;
+  bool sys_enter = false;
+  for (const auto& h : tracer_->hooks()) {
+    for (const auto& p : h.programs) {
+      sock_tp |= p.starts_with("ipct_sock_");
+      sys_enter |= p.starts_with("ipct_sys_enter");
+    }
+  }
+  EXPECT_EQ(sock_tp, std::string(GetParam().name) != "sockets_on_sys_exit");
+  EXPECT_TRUE(sys_enter);  // wait time is on by default
+  EXPECT_TRUE(tracer_->wait_time());
+}
+
+namespace {
+
+// Wait of the receiving calls of `cg` under `kind`.
+WaitSample waits_of(Tracer* t, const TestCgroup& cg, int kind) {
+  WaitSample out;
+  auto waits = t->read_waits();
+  EXPECT_TRUE(waits.ok());
+  if (!waits) return out;
+  for (const auto& w : *waits) {
+    if (w.cgroup_id == cg.id() && w.kind == kind) out = w;
+  }
+  return out;
+}
+
+// The slot a wait of `ns` nanoseconds falls into: 0 under 1 us, else [2^(i-1), 2^i) us.
+int slot_of_ns(uint64_t ns) {
+  int slot = 0;
+  for (uint64_t us = ns / 1000; us != 0; us >>= 1) ++slot;
+  return slot;
+}
+
+uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+constexpr int kBlockMs = 150;
+constexpr uint64_t kSyscallSlackNs = 2000000;  // entry and exit of the call around the block
+
+// The kernel's wait for one call is what the caller measured around it, less the call's own
+// entry and exit; its histogram slot is the caller's unless that sits on a slot boundary.
+void expect_one_wait(const WaitSample& w, uint64_t caller_ns) {
+  EXPECT_EQ(w.count, 1U);
+  EXPECT_LE(w.sum_ns, caller_ns);
+  EXPECT_GE(w.sum_ns + kSyscallSlackNs, caller_ns);
+  EXPECT_GE(w.sum_ns, static_cast<uint64_t>(kBlockMs / 2) * 1000000) << "the call did block";
+  if (slot_of_ns(caller_ns) == slot_of_ns(caller_ns - kSyscallSlackNs)) {
+    EXPECT_EQ(w.slots[slot_of_ns(caller_ns)], 1U) << "waited " << w.sum_ns << " ns";
+  }
+}
+
+}  // namespace
+
+TEST_P(TracerTest, WaitTimeOfABlockedPipeRead) {
+  TestCgroup reader_cg("wait-pipe");
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  Shared<uint64_t> measured;
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    char buf[100];
+    const uint64_t t0 = now_ns();
+    const ssize_t n = read(p[0], buf, sizeof(buf));  // blocks until the write below
+    *measured = now_ns() - t0;
+    return n == 100 ? 0 : 1;
+  });
+  usleep(kBlockMs * 1000);
+  char buf[100] = {};
+  ASSERT_TRUE(write_all(p[1], buf, sizeof(buf)));
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(wait_exit(reader), 0);
+  expect_one_wait(waits_of(tracer_, reader_cg, IPCT_KIND_PIPE), *measured);
+}
+
+TEST_P(TracerTest, WaitTimeOfABlockedMsgrcvAndUnixRecv) {
+  TestCgroup cg("wait-msg");
+  const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+  ASSERT_GE(id, 0);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  struct Measured {
+    uint64_t msg, sock;
+  };
+  Shared<Measured> measured;
+  const pid_t receiver = spawn(&cg, [&] {
+    struct {
+      long mtype;
+      char mtext[16];
+    } m{};
+    uint64_t t0 = now_ns();
+    if (msgrcv(id, &m, sizeof(m.mtext), 0, 0) != 16) return 1;
+    measured->msg = now_ns() - t0;
+    char buf[16];
+    t0 = now_ns();
+    if (recv(sv[1], buf, sizeof(buf), 0) != 16) return 2;
+    measured->sock = now_ns() - t0;
+    // Non-blocking receives that fail wait for nothing and are not recorded.
+    if (recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) != -1) return 3;
+    return 0;
+  });
+  usleep(kBlockMs * 1000);
+  struct {
+    long mtype;
+    char mtext[16];
+  } m{1, {}};
+  ASSERT_EQ(msgsnd(id, &m, sizeof(m.mtext), 0), 0);
+  usleep(kBlockMs * 1000);
+  ASSERT_EQ(send(sv[0], m.mtext, sizeof(m.mtext), 0), 16);
+  const int rc = wait_exit(receiver);
+  msgctl(id, IPC_RMID, nullptr);
+  close(sv[0]);
+  close(sv[1]);
+  ASSERT_EQ(rc, 0);
+  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_SYSV_MSG), measured->msg);
+  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_UNIX_STREAM), measured->sock);
+}
+
+TEST_P(TracerTest, WaitTimeSwitchedOff) {
+  TestCgroup cg("no-wait");
+  TracerConfig cfg;
+  cfg.wait_time = false;
+  cfg.only_cgroup = cg.id();
+  auto t = Tracer::start(cfg, hooks_);
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  EXPECT_FALSE((*t)->wait_time());
+  for (const auto& h : (*t)->hooks()) {
+    for (const auto& p : h.programs) EXPECT_FALSE(p.starts_with("ipct_sys_enter")) << p;
+  }
+  ASSERT_EQ(run_in(&cg,
+                   [] {
+                     int p[2];
+                     char c = 0;
+                     if (pipe(p) != 0 || write(p[1], &c, 1) != 1) return 1;
+                     return read(p[0], &c, 1) == 1 ? 0 : 2;
+                   }),
+            0);
+  auto waits = (*t)->read_waits();
+  ASSERT_TRUE(waits.ok());
+  EXPECT_TRUE(waits->empty());
+  auto flows = (*t)->read_flows();
+  ASSERT_TRUE(flows.ok());
+  EXPECT_EQ(flows->size(), 2U);  // the send and the receive are still counted
+}
+
+INSTANTIATE_TEST_SUITE_P(Hooks, TracerTest,
+                         testing::Values(HookSetup{"auto", auto_hooks}, HookSetup{"raw_tp", raw_tp_hooks},
+                                         HookSetup{"sockets_on_sys_exit", no_sock_tracepoint_hooks}),
+                         [](const testing::TestParamInfo<HookSetup>& p) { return std::string(p.param.name); });
