@@ -10,6 +10,7 @@
 
 #include "duration.h"
 #include "error.h"
+#include "filters.h"
 
 namespace ipctrace {
 
@@ -24,14 +25,6 @@ struct GlobalOptions {
   int verbose = 0;
   std::string log_level;  // overrides -v when set
   std::string host_root = "/";
-};
-
-struct Filters {
-  std::vector<std::string> kinds;
-  std::vector<std::string> containers;
-  std::vector<std::string> pods;
-  std::vector<std::string> namespaces;
-  std::vector<int> pids;
 };
 
 struct AgentOptions {

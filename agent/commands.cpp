@@ -2,12 +2,20 @@
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "collector.h"
+#include "flows_format.h"
+#include "identity.h"
 #include "probe.h"
 #include "probe_format.h"
 #include "version.h"
@@ -49,11 +57,104 @@ int run_version_command(const Cli& cli) {
   return kExitOk;
 }
 
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_stop_signal(int /*sig*/) { g_stop.store(true); }
+
+// SIGINT/SIGTERM end a timed command early: it still reports what it saw.
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Probes, checks the agent can run here, and starts the tracer with the chosen hooks.
+Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config) {
+  ProbeOptions po;
+  if (hooks != "auto") po.force_family = parse_family(hooks);
+  const ProbeReport report = run_probe(po);
+  if (!report.agent_can_run()) {
+    return Error::msg(fmt::format("cannot trace here: {}", fmt::join(report.blockers(), "; ")));
+  }
+  for (const auto& h : report.hooks) {
+    if (!h.family) spdlog::warn("no usable hook for {}: it is not traced", mechanism_name(h.mechanism));
+  }
+  return Tracer::start(config, report.hooks);
+}
+
+}  // namespace
+
+int run_flows_command(const Cli& cli) {
+  const FlowsOptions& o = cli.flows;
+  TracerConfig config;
+  config.self_tgid = static_cast<uint32_t>(getpid());
+  auto tracer = start_tracing(o.hooks, config);
+  if (!tracer) {
+    spdlog::error("flows: {}", tracer.error().message());
+    return kExitFailure;
+  }
+  std::vector<AttachedHook> hooks = (*tracer)->hooks();
+  CollectorOptions co;
+  co.idle_timeout = o.duration + std::chrono::minutes(1);  // nothing expires during the run
+  co.host_root = cli.global.host_root;
+  Collector collector(std::move(tracer).value(), co);
+  IdentityResolver::Options io;
+  io.host_root = cli.global.host_root;
+  IdentityResolver resolver(io);
+
+  install_stop_handlers();
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + o.duration;
+  spdlog::info("flows: tracing for {} (Ctrl-C to stop early)", format_duration(o.duration));
+  while (!g_stop.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    const auto step = std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::seconds(1));
+    // Sleep in small steps so a signal ends the run at once.
+    for (auto slept = std::chrono::steady_clock::duration{0}; slept < step && !g_stop.load();
+         slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (auto st = collector.collect(); !st) {
+      spdlog::error("flows: {}", st.error().message());
+      return kExitFailure;
+    }
+    // Name endpoints while they exist: short-lived containers are gone by the end.
+    for (const auto& f : collector.flows()) {
+      for (const EndpointRef* r : {&f.flow.src, &f.flow.dst}) {
+        if (r->type == EndpointRef::Type::Cgroup) resolver.resolve(r->cgroup_id);
+      }
+    }
+  }
+  if (auto st = collector.collect(); !st) {
+    spdlog::error("flows: {}", st.error().message());
+    return kExitFailure;
+  }
+  const Namer namer = [&resolver](uint64_t id) { return resolver.resolve(id); };
+  FlowsReport report;
+  report.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.flows = filter_flows(aggregate_flows(collector.flows()), o.filters, namer);
+  report.waits = collector.waits();
+  report.drops = collector.drops();
+  report.hooks = hooks;
+  if (o.output == "json") {
+    std::cout << flows_to_json(report, namer).dump(2) << "\n";
+  } else {
+    std::cout << flows_to_table(report, namer);
+  }
+  std::cout.flush();
+  return kExitOk;
+}
+
 int run_pending_command(const Cli& cli) {
   const std::string cmd = cli.command();
   std::cerr << fmt::format(
       "ipctrace {}: the options are valid, but this command arrives with later work; "
-      "this build provides 'probe' and 'version'\n",
+      "this build provides 'flows', 'probe' and 'version'\n",
       cmd);
   return kExitFailure;
 }

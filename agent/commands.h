@@ -7,7 +7,8 @@ namespace ipctrace {
 
 int run_probe_command(const Cli& cli);
 int run_version_command(const Cli& cli);
-// agent, top, flows, trace: flags are parsed and checked; the commands arrive with later work.
+int run_flows_command(const Cli& cli);
+// agent, top, trace: flags are parsed and checked; the commands arrive with later work.
 int run_pending_command(const Cli& cli);
 
 }  // namespace ipctrace

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     const std::string cmd = cli->command();
     if (cmd == "probe") return run_probe_command(*cli);
     if (cmd == "version") return run_version_command(*cli);
+    if (cmd == "flows") return run_flows_command(*cli);
     return run_pending_command(*cli);
   } catch (const std::exception& e) {
     std::cerr << "ipctrace: fatal: " << e.what() << "\n";

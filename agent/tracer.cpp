@@ -12,6 +12,7 @@
 #include <set>
 
 #include "ipctrace_bpf.skel.h"
+#include "kernel.h"
 #include "log.h"
 
 namespace ipctrace {
@@ -107,12 +108,21 @@ uint32_t kind_bits(Mechanism m) {
   }
 }
 
-// The program serving each (attach point, family) the hook table can choose.
-bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamily family) {
+// The program serving each (attach point, family) the hook table can choose. On the syscall
+// path, typed programs come in two builds: with bpf_rdonly_cast (Linux 6.2, "bpf: Add a kfunc
+// for generic type cast") everything behind a file is read with plain loads and receive start
+// times live in task-local storage; without it, CO-RE helper reads and an LRU hash.
+bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamily family, bool cast = false) {
   const bool btf = family == HookFamily::TpBtf;
   if (family != HookFamily::TpBtf && family != HookFamily::RawTp) return nullptr;
-  if (point == "sys_exit") return btf ? skel->progs.ipct_sys_exit_btf : skel->progs.ipct_sys_exit_raw;
-  if (point == "sys_enter") return btf ? skel->progs.ipct_sys_enter_btf : skel->progs.ipct_sys_enter_raw;
+  if (point == "sys_exit") {
+    if (!btf) return skel->progs.ipct_sys_exit_raw;
+    return cast ? skel->progs.ipct_sys_exit_cast : skel->progs.ipct_sys_exit_btf;
+  }
+  if (point == "sys_enter") {
+    if (!btf) return skel->progs.ipct_sys_enter_raw;
+    return cast ? skel->progs.ipct_sys_enter_cast : skel->progs.ipct_sys_enter_btf;
+  }
   if (point == "sock_send_length") return btf ? skel->progs.ipct_sock_send_btf : skel->progs.ipct_sock_send_raw;
   if (point == "sock_recv_length") return btf ? skel->progs.ipct_sock_recv_btf : skel->progs.ipct_sock_recv_raw;
   if (point == "signal_generate") return btf ? skel->progs.ipct_signal_btf : skel->progs.ipct_signal_raw;
@@ -138,6 +148,9 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   t->skel_ = ipctrace_bpf__open();
   if (t->skel_ == nullptr) return Error(errno, "open BPF object");
   ipctrace_bpf* skel = t->skel_;
+  bool cast = false;
+  if (auto btf = KernelBtf::load()) cast = (*btf)->has_function("bpf_rdonly_cast");
+  t->rdonly_cast_ = cast;
 
   // Which program serves which mechanism. Mechanisms sharing an attach point (the four on
   // sys_exit, unix and inet on the socket tracepoints) share its program: attaching it
@@ -149,7 +162,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
     if (!h.family) continue;
     AttachedHook a{h.mechanism, *h.family, {}};
     for (const std::string& point : h.attach) {
-      bpf_program* p = program_for(skel, point, *h.family);
+      bpf_program* p = program_for(skel, point, *h.family, cast);
       if (p == nullptr) {
         return Error::msg(
             fmt::format("no {} program for {} ({})", family_name(*h.family), point, mechanism_name(h.mechanism)));
@@ -176,10 +189,10 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   if (config.wait_time) {
     std::optional<HookFamily> exit_family;
     for (HookFamily f : {HookFamily::TpBtf, HookFamily::RawTp}) {
-      if (wanted.contains(program_for(skel, "sys_exit", f))) exit_family = f;
+      if (wanted.contains(program_for(skel, "sys_exit", f, cast))) exit_family = f;
     }
     if (exit_family) {
-      bpf_program* enter = program_for(skel, "sys_enter", *exit_family);
+      bpf_program* enter = program_for(skel, "sys_enter", *exit_family, cast);
       wanted.insert(enter);
       set_sys(kReceiveSyscalls);
       t->wait_time_ = true;
@@ -191,13 +204,17 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 
   // Both flavours of one attach point on one kernel would double count: refuse.
   for (const char* point : {"sys_exit", "sys_enter", "sock_send_length", "sock_recv_length", "signal_generate"}) {
-    const bool btf = wanted.contains(program_for(skel, point, HookFamily::TpBtf));
-    const bool raw = wanted.contains(program_for(skel, point, HookFamily::RawTp));
+    const bool btf = wanted.contains(program_for(skel, point, HookFamily::TpBtf, cast));
+    const bool raw = wanted.contains(program_for(skel, point, HookFamily::RawTp, cast));
     if (btf && raw) return Error::msg(fmt::format("{} chosen in two hook families", point));
   }
 
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, wanted.contains(prog)); }
+  // Create only the receive-start map the loaded programs use: task-local storage needs 5.11.
+  const bool task_storage = wanted.contains(skel->progs.ipct_sys_enter_cast);
+  bpf_map__set_autocreate(skel->maps.ipct_wait_starts, task_storage);
+  bpf_map__set_autocreate(skel->maps.ipct_inflight, t->wait_time_ && !task_storage);
 
   skel->rodata->ipct_cfg_self_tgid = config.self_tgid;
   skel->rodata->ipct_cfg_only_cgroup = config.only_cgroup;

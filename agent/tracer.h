@@ -84,6 +84,8 @@ class Tracer {
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
   [[nodiscard]] bool wait_time() const { return wait_time_; }
+  // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).
+  [[nodiscard]] bool rdonly_cast() const { return rdonly_cast_; }
 
  private:
   Tracer() = default;
@@ -95,6 +97,7 @@ class Tracer {
   int ncpu_ = 0;
   bool batch_ok_ = true;
   bool wait_time_ = false;
+  bool rdonly_cast_ = false;
   std::function<void(const ipct_event&)>* event_fn_ = nullptr;
   friend int on_tracer_event(void* ctx, void* data, size_t size);
 };

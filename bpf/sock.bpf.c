@@ -40,7 +40,7 @@ static __always_inline void sock_data_btf(struct sock *sk, int ret, __u8 dir)
 {
 	struct ipct_flow_key key = {};
 
-	if (ret <= 0 || is_self() || !sock_key_btf(sk, &key))
+	if (ret <= 0 || is_self() || !sock_key_btf(sk, dir, &key))
 		return;
 	key.dir = dir;
 	record_flow(&key, 1, ret);
@@ -50,7 +50,7 @@ static __always_inline void sock_data_core(struct sock *sk, int ret, __u8 dir)
 {
 	struct ipct_flow_key key = {};
 
-	if (ret <= 0 || is_self() || !sock_key_core(sk, &key))
+	if (ret <= 0 || is_self() || !sock_key_core(sk, dir, &key))
 		return;
 	key.dir = dir;
 	record_flow(&key, 1, ret);

@@ -54,22 +54,68 @@ static __always_inline bool is_receive(__u8 code)
 	       code == IPCT_SYS_MSGRCV || code == IPCT_SYS_MQ_TIMEDRECEIVE;
 }
 
-/* Exit of a receiving call that moved something: how long it was blocked, under `kind`. */
-static __always_inline void wait_done(__u8 kind)
+/*
+ * Receive start times. Task-local storage (Linux 5.11+, BTF-typed programs only) is a slot
+ * in the task itself: no hashing, no locking, nothing to delete. Elsewhere an LRU hash keyed
+ * by thread id, so a thread killed inside a call cannot leak its entry.
+ */
+struct ipct_wait_start {
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ipct_wait_start);
+} ipct_wait_starts SEC(".maps");
+
+static __always_inline void wait_start_task(__u64 now)
+{
+	struct ipct_wait_start *w = bpf_task_storage_get(
+		&ipct_wait_starts, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (w)
+		w->ns = now;
+}
+
+static __always_inline __u64 wait_take_task(void)
+{
+	struct ipct_wait_start *w =
+		bpf_task_storage_get(&ipct_wait_starts, bpf_get_current_task_btf(), 0, 0);
+	__u64 began;
+
+	if (!w)
+		return 0;
+	began = w->ns;
+	w->ns = 0;
+	return began;
+}
+
+static __always_inline void wait_start_lru(__u64 now)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&ipct_inflight, &tid, &now, BPF_ANY);
+}
+
+static __always_inline __u64 wait_take_lru(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *start = bpf_map_lookup_elem(&ipct_inflight, &tid);
 	__u64 began;
 
 	if (!start)
-		return;
+		return 0;
 	began = *start;
 	bpf_map_delete_elem(&ipct_inflight, &tid);
-	if (kind != IPCT_KIND_UNKNOWN)
-		record_wait(kind, bpf_ktime_get_ns() - began);
+	return began;
 }
 
-/* Sockets reached through a descriptor come from helper reads: CO-RE flavour only. */
+/* Makes a pointer obtained through a helper read readable with plain loads (Linux 6.2+). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* Sockets reached through a descriptor: CO-RE reads, or plain loads after a cast. */
 #define IPCT_RD IPCT_RD_CORE
 #define IPCT_FN(name) name##_core
 #define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
@@ -79,20 +125,96 @@ static __always_inline void wait_done(__u8 kind)
 #undef IPCT_UNIX_SK
 
 #define IPCT_RD IPCT_RD_BTF
-#define IPCT_FN(name) name##_btf
+#define IPCT_FN(name) name##_cast
+#define IPCT_UNIX_SK(sk)                                                                           \
+	((struct unix_sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock)))
+#include "sock.bpf.inc"
+#undef IPCT_RD
+#undef IPCT_FN
+#undef IPCT_UNIX_SK
+
+/* tp_btf on kernels with bpf_rdonly_cast: plain loads throughout, task-local wait starts. */
+#define IPCT_RD IPCT_RD_BTF
+#define IPCT_FN(name) name##_cast
 #define IPCT_CURRENT_TASK() bpf_get_current_task_btf()
+#define IPCT_AS(p, type) ((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))
+#define IPCT_FRD IPCT_RD_BTF
+#define IPCT_SOCK_KEY sock_key_cast
+#define IPCT_WAIT_START wait_start_task
+#define IPCT_WAIT_TAKE wait_take_task
+#define IPCT_ENTRY_CLASSIFY 0
 #include "sys_exit.bpf.inc"
 #undef IPCT_RD
 #undef IPCT_FN
 #undef IPCT_CURRENT_TASK
+#undef IPCT_AS
+#undef IPCT_FRD
+#undef IPCT_SOCK_KEY
+#undef IPCT_WAIT_START
+#undef IPCT_WAIT_TAKE
+#undef IPCT_ENTRY_CLASSIFY
 
+/* tp_btf before 6.2: typed task walk, CO-RE reads behind a file. */
+#define IPCT_RD IPCT_RD_BTF
+#define IPCT_FN(name) name##_btf
+#define IPCT_CURRENT_TASK() bpf_get_current_task_btf()
+#define IPCT_AS(p, type) ((type *)(p))
+#define IPCT_FRD IPCT_RD_CORE
+#define IPCT_SOCK_KEY sock_key_core
+#define IPCT_WAIT_START wait_start_lru
+#define IPCT_WAIT_TAKE wait_take_lru
+#define IPCT_ENTRY_CLASSIFY 1
+#include "sys_exit.bpf.inc"
+#undef IPCT_RD
+#undef IPCT_FN
+#undef IPCT_CURRENT_TASK
+#undef IPCT_AS
+#undef IPCT_FRD
+#undef IPCT_SOCK_KEY
+#undef IPCT_WAIT_START
+#undef IPCT_WAIT_TAKE
+#undef IPCT_ENTRY_CLASSIFY
+
+/* raw_tp: CO-RE reads throughout. */
 #define IPCT_RD IPCT_RD_CORE
 #define IPCT_FN(name) name##_core
 #define IPCT_CURRENT_TASK() ((struct task_struct *)bpf_get_current_task())
+#define IPCT_AS(p, type) ((type *)(p))
+#define IPCT_FRD IPCT_RD_CORE
+#define IPCT_SOCK_KEY sock_key_core
+#define IPCT_WAIT_START wait_start_lru
+#define IPCT_WAIT_TAKE wait_take_lru
+#define IPCT_ENTRY_CLASSIFY 1
 #include "sys_exit.bpf.inc"
 #undef IPCT_RD
 #undef IPCT_FN
 #undef IPCT_CURRENT_TASK
+#undef IPCT_AS
+#undef IPCT_FRD
+#undef IPCT_SOCK_KEY
+#undef IPCT_WAIT_START
+#undef IPCT_WAIT_TAKE
+#undef IPCT_ENTRY_CLASSIFY
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ipct_sys_exit_cast, struct pt_regs *regs, long ret)
+{
+	__u8 code = sys_code(IPCT_REGS_NR(regs));
+
+	if (code != IPCT_SYS_NONE)
+		sys_exit_cast(regs, ret, code);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ipct_sys_enter_cast, struct pt_regs *regs, long id)
+{
+	__u8 code = sys_code(id);
+
+	if (code != IPCT_SYS_NONE)
+		sys_enter_cast(regs, code);
+	return 0;
+}
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ipct_sys_exit_btf, struct pt_regs *regs, long ret)

@@ -12,6 +12,8 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
+  # benchmark (bench/): the bpftrace configuration
+  bpftrace
 )
 
 missing=()

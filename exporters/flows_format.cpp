@@ -1,0 +1,276 @@
+#include "flows_format.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "kinds.h"
+
+namespace ipctrace {
+
+std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows) {
+  std::map<std::tuple<int, EndpointRef, EndpointRef>, FlowView> by;
+  for (const FlowState& s : flows) {
+    const ChannelFlow& f = s.flow;
+    auto [it, fresh] = by.try_emplace({f.kind, f.src, f.dst});
+    FlowView& v = it->second;
+    if (fresh) {
+      v.kind = f.kind;
+      v.src = f.src;
+      v.dst = f.dst;
+      v.first_seen = s.first_seen;
+      v.last_seen = s.last_seen;
+      v.src_task = f.src_task;
+      v.dst_task = f.dst_task;
+    }
+    v.msgs += f.msgs;
+    v.bytes += f.bytes;
+    v.recv_msgs += f.recv_msgs;
+    v.recv_bytes += f.recv_bytes;
+    v.msgs_per_second += s.msgs_per_second;
+    v.bytes_per_second += s.bytes_per_second;
+    v.first_seen = std::min(v.first_seen, s.first_seen);
+    v.last_seen = std::max(v.last_seen, s.last_seen);
+    v.channels.push_back(f.channel);
+    v.shm_size += f.shm_size;
+    v.shm_attached += f.shm_attached;
+  }
+  std::vector<FlowView> out;
+  out.reserve(by.size());
+  for (auto& [k, v] : by) {
+    std::sort(v.channels.begin(), v.channels.end());
+    out.push_back(std::move(v));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const FlowView& a, const FlowView& b) {
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    return a.msgs > b.msgs;
+  });
+  return out;
+}
+
+namespace {
+
+bool any_of_names(const std::vector<std::string>& wanted, const std::string& a, const std::string& b) {
+  return std::find(wanted.begin(), wanted.end(), a) != wanted.end() ||
+         std::find(wanted.begin(), wanted.end(), b) != wanted.end();
+}
+
+Endpoint named(const EndpointRef& ref, const Namer& namer) {
+  if (ref.type == EndpointRef::Type::Cgroup && namer) return namer(ref.cgroup_id);
+  return Endpoint{};
+}
+
+}  // namespace
+
+std::vector<FlowView> filter_flows(const std::vector<FlowView>& views, const Filters& filters, const Namer& namer) {
+  std::vector<FlowView> out;
+  for (const FlowView& v : views) {
+    if (!filters.kinds.empty()) {
+      const std::string k(kind_name(v.kind));
+      if (std::find(filters.kinds.begin(), filters.kinds.end(), k) == filters.kinds.end()) continue;
+    }
+    const bool need_names = !filters.namespaces.empty() || !filters.pods.empty() || !filters.containers.empty();
+    if (need_names) {
+      const Endpoint s = named(v.src, namer);
+      const Endpoint d = named(v.dst, namer);
+      if (!filters.namespaces.empty() && !any_of_names(filters.namespaces, s.k8s_namespace, d.k8s_namespace)) continue;
+      if (!filters.pods.empty() && !any_of_names(filters.pods, s.pod, d.pod)) continue;
+      if (!filters.containers.empty()) {
+        bool match = false;
+        for (const std::string& c : filters.containers) {
+          for (const Endpoint* e : {&s, &d}) {
+            match |= !c.empty() &&
+                     (e->container == c || (!e->cgroup.container_id.empty() && e->cgroup.container_id.starts_with(c)));
+          }
+        }
+        if (!match) continue;
+      }
+    }
+    if (!filters.pids.empty()) {
+      const bool match = std::any_of(filters.pids.begin(), filters.pids.end(), [&](int pid) {
+        return static_cast<uint32_t>(pid) == v.src_task.tgid || static_cast<uint32_t>(pid) == v.dst_task.tgid;
+      });
+      if (!match) continue;
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string human_bytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  size_t u = 0;
+  while (bytes >= 1024 && u + 1 < std::size(kUnits)) {
+    bytes /= 1024;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{:.0f} B", bytes);
+  const int decimals = bytes < 10 ? 2 : bytes < 100 ? 1 : 0;
+  return fmt::format("{:.{}f} {}", bytes, decimals, kUnits[u]);
+}
+
+std::string human_count(double n) {
+  static constexpr const char* kUnits[] = {"", "k", "M", "G", "T"};
+  size_t u = 0;
+  while (n >= 1000 && u + 1 < std::size(kUnits)) {
+    n /= 1000;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{:.0f}", n);
+  const int decimals = n < 10 ? 2 : n < 100 ? 1 : 0;
+  return fmt::format("{:.{}f}{}", n, decimals, kUnits[u]);
+}
+
+std::string endpoint_name(const EndpointRef& ref, const Namer& namer) {
+  switch (ref.type) {
+    case EndpointRef::Type::Cgroup:
+      return namer ? namer(ref.cgroup_id).display() : fmt::format("cgroup#{}", ref.cgroup_id);
+    case EndpointRef::Type::Remote:
+      return ref.remote;
+    case EndpointRef::Type::Unknown:
+      return "?";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(secs), static_cast<int>(ms % 1000));
+}
+
+nlohmann::json endpoint_json(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
+  using nlohmann::json;
+  json j;
+  switch (ref.type) {
+    case EndpointRef::Type::Unknown:
+      j["type"] = "unknown";
+      break;
+    case EndpointRef::Type::Remote:
+      j["type"] = "remote";
+      break;
+    case EndpointRef::Type::Cgroup:
+      j["type"] = "cgroup";
+      break;
+  }
+  j["name"] = endpoint_name(ref, namer);
+  if (ref.type == EndpointRef::Type::Remote) j["address"] = ref.remote;
+  if (ref.type == EndpointRef::Type::Cgroup) {
+    const Endpoint e = namer ? namer(ref.cgroup_id) : Endpoint{};
+    j["cgroup_id"] = ref.cgroup_id;
+    j["cgroup_path"] = e.cgroup.path;
+    j["runtime"] = e.runtime;
+    j["container_id"] = e.cgroup.container_id;
+    j["namespace"] = e.k8s_namespace;
+    j["pod"] = e.pod;
+    j["pod_uid"] = e.pod_uid;
+    j["container"] = e.container;
+    j["unit"] = e.cgroup.unit;
+    j["sandbox"] = e.sandbox;
+    j["partial"] = e.partial;
+  }
+  if (task.tgid != 0) {
+    j["pid"] = task.tgid;
+    j["comm"] = task.comm;
+    if (task.ns.ipc != 0) {
+      j["namespaces"] = {{"ipc", task.ns.ipc}, {"net", task.ns.net},       {"pid", task.ns.pid},  {"mnt", task.ns.mnt},
+                         {"uts", task.ns.uts}, {"cgroup", task.ns.cgroup}, {"user", task.ns.user}};
+    }
+  }
+  return j;
+}
+
+nlohmann::json wait_json(const WaitSample& w) {
+  nlohmann::json buckets = nlohmann::json::array();
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < w.slots.size(); ++i) {
+    cumulative += w.slots[i];
+    if (w.slots[i] == 0 && cumulative != w.count) continue;
+    buckets.push_back({{"le_seconds", wait_slot_upper_seconds(static_cast<int>(i))}, {"count", cumulative}});
+    if (cumulative == w.count) break;
+  }
+  return {{"count", w.count}, {"sum_seconds", static_cast<double>(w.sum_ns) * 1e-9}, {"buckets", buckets}};
+}
+
+const WaitSample* wait_of(const std::vector<WaitSample>& waits, const FlowView& v) {
+  if (v.dst.type != EndpointRef::Type::Cgroup) return nullptr;
+  for (const auto& w : waits) {
+    if (w.cgroup_id == v.dst.cgroup_id && w.kind == v.kind) return &w;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+nlohmann::json flows_to_json(const FlowsReport& report, const Namer& namer) {
+  using nlohmann::json;
+  json flows = json::array();
+  for (const FlowView& v : report.flows) {
+    json f;
+    f["kind"] = kind_name(v.kind);
+    f["src"] = endpoint_json(v.src, v.src_task, namer);
+    f["dst"] = endpoint_json(v.dst, v.dst_task, namer);
+    f["messages"] = v.msgs;
+    f["bytes"] = v.bytes;
+    f["received_messages"] = v.recv_msgs;
+    f["received_bytes"] = v.recv_bytes;
+    f["messages_per_second"] = v.msgs_per_second;
+    f["bytes_per_second"] = v.bytes_per_second;
+    f["first_seen"] = rfc3339(v.first_seen);
+    f["last_seen"] = rfc3339(v.last_seen);
+    f["channels"] = v.channels;
+    const WaitSample* w = wait_of(report.waits, v);
+    f["receiver_wait"] = w != nullptr ? wait_json(*w) : json(nullptr);
+    f["shm"] =
+        v.kind == IPCT_KIND_SYSV_SHM ? json{{"size_bytes", v.shm_size}, {"attached", v.shm_attached}} : json(nullptr);
+    flows.push_back(std::move(f));
+  }
+  json lost = json::object();
+  for (int r = 0; r < IPCT_DROP_MAX; ++r) lost[std::string(drop_reason_name(r))] = report.drops[static_cast<size_t>(r)];
+  json hooks = json::object();
+  for (const auto& h : report.hooks) {
+    if (!hooks.contains(mechanism_name(h.mechanism)))
+      hooks[std::string(mechanism_name(h.mechanism))] = family_name(h.family);
+  }
+  return {{"duration_seconds", report.duration_seconds}, {"flows", flows}, {"lost", lost}, {"hooks", hooks}};
+}
+
+std::string flows_to_table(const FlowsReport& report, const Namer& namer) {
+  std::string out = fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", "KIND", "SOURCE",
+                                "DESTINATION", "MSGS", "BYTES", "MSGS/S", "BYTES/S", "WAIT AVG");
+  auto clip = [](std::string s, size_t n) {
+    if (s.size() <= n) return s;
+    return "…" + s.substr(s.size() - (n - 1));  // keep the end: the container name
+  };
+  for (const FlowView& v : report.flows) {
+    const WaitSample* w = wait_of(report.waits, v);
+    std::string wait = "-";
+    if (w != nullptr && w->count > 0) {
+      const double avg_s = static_cast<double>(w->sum_ns) * 1e-9 / static_cast<double>(w->count);
+      wait = avg_s >= 1      ? fmt::format("{:.1f}s", avg_s)
+             : avg_s >= 1e-3 ? fmt::format("{:.1f}ms", avg_s * 1e3)
+                             : fmt::format("{:.0f}us", avg_s * 1e6);
+    }
+    std::string bytes = v.kind == IPCT_KIND_SYSV_SHM ? human_bytes(static_cast<double>(v.shm_size)) + "*"
+                                                     : human_bytes(static_cast<double>(v.bytes));
+    out += fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", kind_name(v.kind),
+                       clip(endpoint_name(v.src, namer), 40), clip(endpoint_name(v.dst, namer), 40),
+                       human_count(static_cast<double>(v.msgs)), bytes, human_count(v.msgs_per_second),
+                       human_bytes(v.bytes_per_second) + "/s", wait);
+  }
+  uint64_t lost = 0;
+  for (uint64_t d : report.drops) lost += d;
+  out += fmt::format("\n{} flows over {:.1f}s; {} records lost", report.flows.size(), report.duration_seconds, lost);
+  if (std::any_of(report.flows.begin(), report.flows.end(),
+                  [](const FlowView& v) { return v.kind == IPCT_KIND_SYSV_SHM; })) {
+    out += "; sysv_shm: * segment size, msgs = attach calls";
+  }
+  out += "\n";
+  return out;
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,128 @@
+// `ipctrace flows`, the binary, end to end: a known workload between two fresh cgroups runs
+// while it traces; its JSON and table must show the flow between them with exact figures.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "kernel_test.h"
+#include "subprocess.h"
+#include "workload.h"
+
+using namespace ipctrace::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// 10 writes of 1,000 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
+void pipe_workload(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    return total == 10000 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(p[0]);
+    const std::vector<char> chunk(1000, 'x');
+    for (int i = 0; i < 10; ++i) {
+      if (write(p[1], chunk.data(), chunk.size()) != 1000) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(wait_exit(writer), 0);
+  ASSERT_EQ(wait_exit(reader), 0);
+}
+
+const json* find_flow(const json& report, const char* kind, uint64_t src, uint64_t dst) {
+  for (const auto& f : report["flows"]) {
+    if (f["kind"] == kind && f["src"].value("cgroup_id", uint64_t{0}) == src &&
+        f["dst"].value("cgroup_id", uint64_t{0}) == dst) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("flows-w");
+  TestCgroup reader_cg("flows-r");
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  pipe_workload(writer_cg, reader_cg);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_GE(report["duration_seconds"].get<double>(), 2.9);
+  EXPECT_EQ(report["hooks"]["pipe_fifo"], "tp_btf");
+  EXPECT_EQ(report["lost"]["flow_map_full"], 0);
+  const json* f = find_flow(report, "pipe", writer_cg.id(), reader_cg.id());
+  ASSERT_NE(f, nullptr) << report.dump(2);
+  EXPECT_EQ((*f)["messages"], 10);
+  EXPECT_EQ((*f)["bytes"], 10000);
+  EXPECT_EQ((*f)["received_bytes"], 10000);
+  EXPECT_EQ((*f)["channels"].size(), 1U);
+  const json& src = (*f)["src"];
+  EXPECT_EQ(src["type"], "cgroup");
+  const std::string path = writer_cg.path().substr(cgroup2_root().size());
+  EXPECT_EQ(src["cgroup_path"], path);
+  EXPECT_EQ(src["namespaces"]["ipc"], self_ns("ipc"));
+  EXPECT_EQ(src["namespaces"]["net"], self_ns("net"));
+  // The reader waited for the data: its wait time is reported with the flow.
+  ASSERT_FALSE((*f)["receiver_wait"].is_null());
+  EXPECT_GE((*f)["receiver_wait"]["count"].get<int>(), 1);
+}
+
+TEST(FlowsCommand, TableKindFilterAndEarlyStop) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("flows-tw");
+  TestCgroup reader_cg("flows-tr");
+  // A long duration ended early by SIGINT: the report still comes, at once.
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "5m", "--kind", "pipe"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  pipe_workload(writer_cg, reader_cg);
+  usleep(1100 * 1000);  // one collection
+  const auto stopped = std::chrono::steady_clock::now();
+  p.signal(SIGINT);
+  const ProcessResult r = p.finish(30s);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 5s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("KIND ")) << r.out;
+  const std::string writer_path = writer_cg.path().substr(cgroup2_root().size());
+  bool found = false;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_FALSE(line.starts_with("unix") || line.starts_with("tcp")) << "the kind filter let through: " << line;
+    if (line.starts_with("pipe ") && line.find("flows-tw") != std::string::npos &&
+        line.find("flows-tr") != std::string::npos) {
+      found = true;
+      EXPECT_NE(line.find(" 10 "), std::string::npos) << line;
+      EXPECT_NE(line.find("9.77 KiB"), std::string::npos) << line;
+    }
+  }
+  EXPECT_TRUE(found) << r.out;
+}
+
+TEST(FlowsCommand, WithoutPrivilegesSaysWhy) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const ProcessResult r =
+      run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                   "--bounding-set=-all", ipctrace_binary(), "flows", "--duration", "1s"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
