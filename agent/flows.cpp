@@ -243,7 +243,7 @@ std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples, cons
       const std::string kind(kind_name(k.kind));
       std::optional<std::string> channel;
       for (const std::string& place : {inet_place(c, c.raddr, c.rport, true), inet_place(c, c.raddr, c.rport, false)}) {
-        auto it = inet_receivers.find(kind + "|" + place);
+        auto it = inet_receivers.find(fmt::format("{}|{}", kind, place));
         if (it != inet_receivers.end()) {
           channel = it->second;
           break;

@@ -45,7 +45,8 @@ struct EndpointRef {
   static EndpointRef cgroup(uint64_t id) { return {Type::Cgroup, id, {}}; }
   static EndpointRef address(std::string a) { return {Type::Remote, 0, std::move(a)}; }
   static EndpointRef unknown() { return {}; }
-  auto operator<=>(const EndpointRef&) const = default;
+  // clang-tidy 14 sees the literal 0 of the synthesized comparison as a null pointer.
+  auto operator<=>(const EndpointRef&) const = default;  // NOLINT(modernize-use-nullptr)
   bool operator==(const EndpointRef&) const = default;
 };
 

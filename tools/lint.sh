@@ -24,7 +24,7 @@ if [ ! -f "$build_dir/compile_commands.json" ]; then
   echo "lint: $build_dir/compile_commands.json missing; configure the build first" >&2
   exit 1
 fi
-mapfile -t cxx_files < <(git ls-files -co --exclude-standard 'agent/*.cpp' 'exporters/*.cpp' 'tests/*.cpp' | grep -v '^build')
+mapfile -t cxx_files < <(git ls-files -co --exclude-standard 'agent/*.cpp' 'exporters/*.cpp' 'tests/*.cpp' 'bench/*.cpp' | grep -v '^build')
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 printf '%s\n' "${cxx_files[@]}" |

@@ -97,7 +97,8 @@ TEST(Collector, ManyFlowsStayBoundedUnderChurn) {
     std::vector<ChannelFlow> flows;
     for (int i = 0; i < 50; ++i) {
       ChannelFlow f = pipe_flow(1, 1);
-      f.src = EndpointRef::cgroup(static_cast<uint64_t>(round * 1000 + i));  // containers come and go
+      f.src = EndpointRef::cgroup(static_cast<uint64_t>(round) * 1000 +
+                                  static_cast<uint64_t>(i));  // containers come and go
       flows.push_back(f);
     }
     c.update(flows, t.steady, t.wall);
