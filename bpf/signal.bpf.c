@@ -18,14 +18,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPCT_RD IPCT_RD_BTF
 #define IPCT_FN(name) name##_btf
 #include "signal.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
+#include "flavour_end.bpf.h"
 
 #define IPCT_RD IPCT_RD_CORE
 #define IPCT_FN(name) name##_core
 #include "signal.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
+#include "flavour_end.bpf.h"
 
 SEC("tp_btf/signal_generate")
 int BPF_PROG(ipct_signal_btf, int sig, struct kernel_siginfo *info, struct task_struct *task,

@@ -23,18 +23,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPCT_FN(name) name##_btf
 #define IPCT_UNIX_SK(sk) bpf_skc_to_unix_sock(sk)
 #include "sock.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_UNIX_SK
+#include "flavour_end.bpf.h"
 
 /* struct unix_sock begins with its struct sock. */
 #define IPCT_RD IPCT_RD_CORE
 #define IPCT_FN(name) name##_core
 #define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
 #include "sock.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_UNIX_SK
+#include "flavour_end.bpf.h"
 
 static __always_inline void sock_data_btf(struct sock *sk, int ret, __u8 dir)
 {

@@ -120,18 +120,14 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_FN(name) name##_core
 #define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
 #include "sock.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_UNIX_SK
+#include "flavour_end.bpf.h"
 
 #define IPCT_RD IPCT_RD_BTF
 #define IPCT_FN(name) name##_cast
 #define IPCT_UNIX_SK(sk)                                                                           \
 	((struct unix_sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock)))
 #include "sock.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_UNIX_SK
+#include "flavour_end.bpf.h"
 
 /* tp_btf on kernels with bpf_rdonly_cast: plain loads throughout, task-local wait starts. */
 #define IPCT_RD IPCT_RD_BTF
@@ -144,15 +140,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_TAKE wait_take_task
 #define IPCT_ENTRY_CLASSIFY 0
 #include "sys_exit.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_CURRENT_TASK
-#undef IPCT_AS
-#undef IPCT_FRD
-#undef IPCT_SOCK_KEY
-#undef IPCT_WAIT_START
-#undef IPCT_WAIT_TAKE
-#undef IPCT_ENTRY_CLASSIFY
+#include "flavour_end.bpf.h"
 
 /* tp_btf before 6.2: typed task walk, CO-RE reads behind a file. */
 #define IPCT_RD IPCT_RD_BTF
@@ -165,15 +153,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_TAKE wait_take_lru
 #define IPCT_ENTRY_CLASSIFY 1
 #include "sys_exit.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_CURRENT_TASK
-#undef IPCT_AS
-#undef IPCT_FRD
-#undef IPCT_SOCK_KEY
-#undef IPCT_WAIT_START
-#undef IPCT_WAIT_TAKE
-#undef IPCT_ENTRY_CLASSIFY
+#include "flavour_end.bpf.h"
 
 /* raw_tp: CO-RE reads throughout. */
 #define IPCT_RD IPCT_RD_CORE
@@ -186,15 +166,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_TAKE wait_take_lru
 #define IPCT_ENTRY_CLASSIFY 1
 #include "sys_exit.bpf.inc"
-#undef IPCT_RD
-#undef IPCT_FN
-#undef IPCT_CURRENT_TASK
-#undef IPCT_AS
-#undef IPCT_FRD
-#undef IPCT_SOCK_KEY
-#undef IPCT_WAIT_START
-#undef IPCT_WAIT_TAKE
-#undef IPCT_ENTRY_CLASSIFY
+#include "flavour_end.bpf.h"
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ipct_sys_exit_cast, struct pt_regs *regs, long ret)
