@@ -45,17 +45,32 @@ TestCgroup::~TestCgroup() {
 }
 
 pid_t spawn(const TestCgroup* cg, const std::function<int()>& fn) {
+  // The child joins its cgroup itself; the parent returns only once it has, so whatever the
+  // caller does next (signal it, count its flows) already sees the child in its cgroup. The
+  // handshake goes through shared memory: a pipe here would be IPC the tests count.
+  Shared<std::atomic<int>> joined;
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork");
-  if (pid != 0) return pid;
+  if (pid != 0) {
+    while (joined->load() == 0) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) throw std::runtime_error("child died before joining its cgroup");
+      usleep(50);
+    }
+    return pid;
+  }
   int rc = 100;
   try {
     if (cg != nullptr) {
       const std::string procs = cg->path() + "/cgroup.procs";
       const int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write(fd, "0", 1) != 1) _exit(101);
+      if (fd < 0 || write(fd, "0", 1) != 1) {
+        joined->store(2);
+        _exit(101);
+      }
       close(fd);
     }
+    joined->store(1);
     rc = fn();
   } catch (...) {
     rc = 102;
