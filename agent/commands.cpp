@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -72,7 +73,8 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Probes, checks the agent can run here, and starts the tracer with the chosen hooks.
+}  // namespace
+
 Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config) {
   ProbeOptions po;
   if (hooks != "auto") po.force_family = parse_family(hooks);
@@ -86,7 +88,18 @@ Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const Tr
   return Tracer::start(config, report.hooks);
 }
 
-}  // namespace
+std::string node_name() {
+  if (const char* n = std::getenv("NODE_NAME"); n != nullptr && *n != 0) return n;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "?";
+  return host;
+}
+
+std::string kernel_release() {
+  struct utsname u {};
+  if (uname(&u) != 0) return "?";
+  return u.release;
+}
 
 int run_flows_command(const Cli& cli) {
   const FlowsOptions& o = cli.flows;
@@ -137,6 +150,8 @@ int run_flows_command(const Cli& cli) {
   const Namer namer = [&resolver](uint64_t id) { return resolver.resolve(id); };
   FlowsReport report;
   report.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.node = node_name();
+  report.kernel = kernel_release();
   report.flows = filter_flows(aggregate_flows(collector.flows()), o.filters, namer);
   report.waits = collector.waits();
   report.drops = collector.drops();
@@ -154,7 +169,7 @@ int run_pending_command(const Cli& cli) {
   const std::string cmd = cli.command();
   std::cerr << fmt::format(
       "ipctrace {}: the options are valid, but this command arrives with later work; "
-      "this build provides 'flows', 'probe' and 'version'\n",
+      "this build provides 'top', 'flows', 'probe' and 'version'\n",
       cmd);
   return kExitFailure;
 }

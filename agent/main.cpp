@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "log.h"
+#include "top.h"
 
 int main(int argc, char** argv) {
   using namespace ipctrace;
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     if (cmd == "probe") return run_probe_command(*cli);
     if (cmd == "version") return run_version_command(*cli);
     if (cmd == "flows") return run_flows_command(*cli);
+    if (cmd == "top") return run_top_command(*cli);
     return run_pending_command(*cli);
   } catch (const std::exception& e) {
     std::cerr << "ipctrace: fatal: " << e.what() << "\n";

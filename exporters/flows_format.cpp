@@ -236,7 +236,9 @@ nlohmann::json flows_to_json(const FlowsReport& report, const Namer& namer) {
     if (!hooks.contains(mechanism_name(h.mechanism)))
       hooks[std::string(mechanism_name(h.mechanism))] = family_name(h.family);
   }
-  return {{"duration_seconds", report.duration_seconds}, {"flows", flows}, {"lost", lost}, {"hooks", hooks}};
+  return {
+      {"node", report.node}, {"kernel", report.kernel}, {"duration_seconds", report.duration_seconds}, {"flows", flows},
+      {"lost", lost},        {"hooks", hooks}};
 }
 
 std::string flows_to_table(const FlowsReport& report, const Namer& namer) {

@@ -49,7 +49,7 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 std::string endpoint_name(const EndpointRef& ref, const Namer& namer);
 
 // JSON schema (stable; README.md "flows --output json"):
-// { "duration_seconds", "flows": [ { "kind", "src": ENDPOINT, "dst": ENDPOINT, "messages", "bytes",
+// { "node", "kernel", "duration_seconds", "flows": [ { "kind", "src": ENDPOINT, "dst": ENDPOINT, "messages", "bytes",
 //   "received_messages", "received_bytes", "messages_per_second", "bytes_per_second",
 //   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [..], "receiver_wait": WAIT|null,
 //   "shm": {"size_bytes", "attached"}|null } ],
@@ -59,6 +59,8 @@ std::string endpoint_name(const EndpointRef& ref, const Namer& namer);
 //   "namespaces": {"ipc", "net", "pid", "mnt", "uts", "cgroup", "user"}, "address"}
 // WAIT: {"count", "sum_seconds", "buckets": [{"le_seconds", "count"}]} (cumulative, Prometheus style)
 struct FlowsReport {
+  std::string node;    // the node's name ($NODE_NAME, else the host name)
+  std::string kernel;  // the kernel release
   double duration_seconds = 0;
   std::vector<FlowView> flows;
   std::vector<WaitSample> waits;

@@ -9,11 +9,13 @@ packages=(
   # BPF toolchain and CO-RE
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # libraries
-  libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev
+  libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev libcurl4-openssl-dev
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
   # benchmark (bench/): the bpftrace configuration
   bpftrace
+  # end-to-end tests: real OCI containers (runc, a busybox rootfs) and the terminal view (tmux)
+  runc busybox-static tmux
 )
 
 missing=()

@@ -1,0 +1,365 @@
+// `ipctrace top` end to end on this kernel: batch frames parsed while a known workload runs, and
+// the full-screen view driven through tmux (keys in, screen captured) as a person would use it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernel_test.h"
+#include "subprocess.h"
+#include "workload.h"
+
+using namespace ipctrace::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The name top shows for a test cgroup.
+std::string shown_name(const TestCgroup& cg) { return "cgroup:" + cg.path().substr(cgroup2_root().size()); }
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> w;
+  std::istringstream in(line);
+  for (std::string x; in >> x;) w.push_back(x);
+  return w;
+}
+
+// The first line holding all of `parts`, or "".
+std::string line_with(const std::string& text, const std::vector<std::string>& parts) {
+  for (const auto& l : split_lines(text)) {
+    bool all = true;
+    for (const auto& p : parts) all = all && l.find(p) != std::string::npos;
+    if (all) return l;
+  }
+  return {};
+}
+
+// 8 writes of 1,024 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
+void pipe_8k(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    return total == 8192 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(p[0]);
+    const std::vector<char> chunk(1024, 'x');
+    for (int i = 0; i < 8; ++i) {
+      if (write(p[1], chunk.data(), chunk.size()) != 1024) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(wait_exit(writer), 0);
+  ASSERT_EQ(wait_exit(reader), 0);
+}
+
+// A tmux server of our own (its own socket), killed with everything in it when the test ends.
+class Tmux {
+ public:
+  Tmux() : socket_("ipctrace-test-" + std::to_string(getpid())) {}
+  ~Tmux() { run({"kill-server"}); }
+  Tmux(const Tmux&) = delete;
+  Tmux& operator=(const Tmux&) = delete;
+  Tmux(Tmux&&) = delete;
+  Tmux& operator=(Tmux&&) = delete;
+
+  ProcessResult run(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {"/usr/bin/tmux", "-L", socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, 10s);
+  }
+  [[nodiscard]] std::string capture() const { return run({"capture-pane", "-p", "-t", "top"}).out; }
+  void keys(const std::vector<std::string>& keys) const {
+    std::vector<std::string> args = {"send-keys", "-t", "top"};
+    args.insert(args.end(), keys.begin(), keys.end());
+    run(args);
+  }
+  // Captures until `pred` holds for the screen, or `limit` passes; the last screen.
+  template <typename Pred>
+  std::string wait_for(Pred pred, std::chrono::milliseconds limit) const {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    std::string screen;
+    do {
+      screen = capture();
+      if (pred(screen)) return screen;
+      std::this_thread::sleep_for(100ms);
+    } while (std::chrono::steady_clock::now() < until);
+    return screen;
+  }
+
+ private:
+  std::string socket_;
+};
+
+// Two flows that run until stopped: a pipe moving 16 KiB per write a few times a tick (many
+// bytes, few messages) and a unix datagram socketpair moving 64 messages of 16 bytes per tick
+// (few bytes, many messages). Sorted by bytes/s the pipe leads; by messages/s the socket does.
+class SteadyFlows {
+ public:
+  SteadyFlows(const TestCgroup& bulk_w, const TestCgroup& bulk_r, const TestCgroup& chat_w, const TestCgroup& chat_r) {
+    int p[2];
+    if (pipe(p) != 0) throw std::runtime_error("pipe");
+    int s[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, s) != 0) throw std::runtime_error("socketpair");
+    auto stop = [this] { return stop_->load(); };
+    // Each child keeps only its own end: a reader sees EOF once its writer is gone.
+    pids_.push_back(spawn(&bulk_r, [&] {
+      close(p[1]);
+      close(s[0]);
+      close(s[1]);
+      std::vector<char> buf(65536);
+      while (read(p[0], buf.data(), buf.size()) > 0) {
+      }
+      return 0;
+    }));
+    pids_.push_back(spawn(&bulk_w, [&, stop] {
+      close(p[0]);
+      close(s[0]);
+      close(s[1]);
+      const std::vector<char> chunk(16384, 'b');
+      while (!stop()) {
+        for (int i = 0; i < 4; ++i) {
+          if (write(p[1], chunk.data(), chunk.size()) < 0) return 1;
+        }
+        usleep(50 * 1000);
+      }
+      return 0;
+    }));
+    pids_.push_back(spawn(&chat_r, [&] {
+      close(s[0]);
+      close(p[0]);
+      close(p[1]);
+      char buf[64];
+      while (recv(s[1], buf, sizeof(buf), 0) > 0) {
+      }
+      return 0;
+    }));
+    pids_.push_back(spawn(&chat_w, [&, stop] {
+      close(s[1]);
+      close(p[0]);
+      close(p[1]);
+      const char msg[16] = "hello";
+      while (!stop()) {
+        for (int i = 0; i < 64; ++i) {
+          if (send(s[0], msg, sizeof(msg), 0) < 0) return 1;
+        }
+        usleep(50 * 1000);
+      }
+      return 0;
+    }));
+    close(p[0]);
+    close(p[1]);
+    close(s[0]);
+    close(s[1]);
+  }
+  ~SteadyFlows() {
+    stop_->store(true);
+    for (pid_t pid : pids_) {
+      // Readers end when their writer closes; anything still running after a second is killed.
+      for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        usleep(10 * 1000);
+      }
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, WNOHANG);
+    }
+  }
+  SteadyFlows(const SteadyFlows&) = delete;
+  SteadyFlows& operator=(const SteadyFlows&) = delete;
+  SteadyFlows(SteadyFlows&&) = delete;
+  SteadyFlows& operator=(SteadyFlows&&) = delete;
+
+ private:
+  Shared<std::atomic<bool>> stop_;
+  std::vector<pid_t> pids_;
+};
+
+// The row index (0-based among table rows) of the first line naming `name` in a captured screen.
+int row_of(const std::string& screen, const std::string& name) {
+  int row = -1;
+  bool in_table = false;
+  for (const auto& l : split_lines(screen)) {
+    if (!in_table) {
+      in_table = l.rfind("SRC", 0) == 0 || l.rfind("ENDPOINT", 0) == 0;
+      continue;
+    }
+    ++row;
+    if (l.find(name) != std::string::npos) return row;
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("top-w");
+  TestCgroup reader_cg("top-r");
+  BackgroundProcess p({ipctrace_binary(), "top", "--batch", "-n", "2", "-d", "2s"});
+  ASSERT_TRUE(p.wait_for_stderr("top: tracing this node", 30s)) << p.finish(0ms).err;
+  pipe_8k(writer_cg, reader_cg);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "terminal control codes in batch output";
+
+  // Two frames separated by one blank line, each starting with the title line.
+  std::vector<std::vector<std::string>> frames(1);
+  for (const auto& l : split_lines(r.out)) {
+    if (l.rfind("ipctrace top - ", 0) == 0 && !frames.back().empty()) frames.emplace_back();
+    frames.back().push_back(l);
+  }
+  ASSERT_EQ(frames.size(), 2U) << r.out;
+  const std::string w = shown_name(writer_cg);
+  const std::string rd = shown_name(reader_cg);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto& f = frames[i];
+    ASSERT_GE(f.size(), 8U) << r.out;
+    EXPECT_NE(f[0].find(" - every 2s"), std::string::npos) << f[0];
+    EXPECT_EQ(f[1].find("records lost 0"), f[1].size() - std::string("records lost 0").size()) << f[1];
+    EXPECT_EQ(f[2].rfind("hooks: ", 0), 0U) << f[2];
+    EXPECT_EQ(words(f[6]),
+              (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S", "MSGS", "BYTES", "WAIT"}));
+    std::string row;
+    for (const auto& l : f) {
+      if (l.rfind(w + " ", 0) == 0) row = l;
+    }
+    ASSERT_FALSE(row.empty()) << "no row from " << w << " in frame " << i << ":\n" << r.out;
+    const auto cells = words(row);
+    ASSERT_GE(cells.size(), 9U) << row;
+    EXPECT_EQ(cells[1], rd);
+    EXPECT_EQ(cells[2], "pipe");
+    // Totals are exact: 8 writes, 8,192 bytes. The second frame's rates: nothing moved since.
+    const size_t n = cells.size();
+    EXPECT_EQ(cells[n - 4], "8") << row;
+    EXPECT_EQ(cells[n - 3] + " " + cells[n - 2], "8.00 KiB") << row;
+    if (i == 1) {
+      EXPECT_EQ(cells[3], "0") << row;
+      EXPECT_EQ(cells[4] + " " + cells[5], "0 B/s") << row;
+    }
+  }
+}
+
+TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
+  IPCTRACE_REQUIRE_KERNEL();
+  if (access("/usr/bin/tmux", X_OK) != 0) {
+    if (in_ci()) FAIL() << "tmux is missing (tools/install-deps.sh installs it)";
+    GTEST_SKIP() << "tmux is missing";
+  }
+  TestCgroup bulk_w("top-bulk-w");
+  TestCgroup bulk_r("top-bulk-r");
+  TestCgroup chat_w("top-chat-w");
+  TestCgroup chat_r("top-chat-r");
+  char dir_template[] = "/tmp/ipctrace-top-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string rc_file = dir + "/rc";
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      unlink((dir + "/rc").c_str());
+      rmdir(dir.c_str());
+    }
+  } cleanup{dir};
+
+  Tmux tmux;
+  const std::string command = ipctrace_binary() + " top -d 1s; echo $? > " + rc_file;
+  ASSERT_EQ(tmux.run({"new-session", "-d", "-s", "top", "-x", "200", "-y", "40", command}).exit_code, 0);
+  // Wait for the view before the workload: the flows must start after the programs are attached.
+  std::string screen =
+      tmux.wait_for([](const std::string& s) { return s.find("ipctrace top - ") != std::string::npos; }, 30s);
+  ASSERT_NE(screen.find("ipctrace top - "), std::string::npos) << screen;
+
+  SteadyFlows flows(bulk_w, bulk_r, chat_w, chat_r);
+  const std::string bulk = shown_name(bulk_w);
+  const std::string chat = shown_name(chat_w);
+  auto both_moving = [&](const std::string& s) {
+    const std::string a = line_with(s, {bulk, "pipe"});
+    const std::string b = line_with(s, {chat, "unix_dgram"});
+    return !a.empty() && !b.empty() && a.find(" 0 B/s") == std::string::npos && b.find(" 0 B/s") == std::string::npos;
+  };
+  screen = tmux.wait_for(both_moving, 20s);
+  ASSERT_TRUE(both_moving(screen)) << screen;
+  // The row names both ends and the kind.
+  EXPECT_FALSE(line_with(screen, {bulk, shown_name(bulk_r), "pipe"}).empty()) << screen;
+  EXPECT_FALSE(line_with(screen, {chat, shown_name(chat_r), "unix_dgram"}).empty()) << screen;
+  EXPECT_NE(screen.find("sort BYTES/S desc"), std::string::npos) << screen;
+  EXPECT_LT(row_of(screen, bulk), row_of(screen, chat)) << screen;
+
+  // m: by messages per second, the chatty socket leads.
+  tmux.keys({"m"});
+  screen = tmux.wait_for(
+      [&](const std::string& s) {
+        return s.find("sort MSG/S desc") != std::string::npos && row_of(s, chat) >= 0 && row_of(s, bulk) >= 0 &&
+               row_of(s, chat) < row_of(s, bulk);
+      },
+      5s);
+  EXPECT_NE(screen.find("sort MSG/S desc"), std::string::npos) << screen;
+  EXPECT_LT(row_of(screen, chat), row_of(screen, bulk)) << screen;
+
+  // k + "pipe" + Enter: only the pipe is left.
+  tmux.keys({"k"});
+  tmux.keys({"pipe", "Enter"});
+  screen = tmux.wait_for([&](const std::string& s) { return s.find("filter kind=pipe") != std::string::npos; }, 5s);
+  EXPECT_NE(screen.find("filter kind=pipe"), std::string::npos) << screen;
+  EXPECT_GE(row_of(screen, bulk), 0) << screen;
+  EXPECT_EQ(row_of(screen, chat), -1) << screen;
+
+  // c clears the filter; v switches to the endpoints view.
+  tmux.keys({"c"});
+  tmux.keys({"v"});
+  screen = tmux.wait_for([&](const std::string& s) { return s.find("view endpoints") != std::string::npos; }, 5s);
+  EXPECT_NE(screen.find("view endpoints - sort B/S desc - filter none"), std::string::npos) << screen;
+  EXPECT_FALSE(line_with(screen, {"ENDPOINT", "FLOWS", "IN B/S", "OUT B/S"}).empty()) << screen;
+  EXPECT_GE(row_of(screen, shown_name(bulk_r)), 0) << screen;
+  EXPECT_GE(row_of(screen, chat), 0) << screen;
+
+  // A narrow terminal: still a clean screen, nothing wider than it.
+  tmux.run({"resize-window", "-t", "top", "-x", "50", "-y", "12"});
+  screen = tmux.wait_for([&](const std::string& s) { return s.find("ENDPOINT") != std::string::npos; }, 5s);
+  for (const auto& l : split_lines(screen)) EXPECT_LE(l.size(), 50U) << l;
+
+  // q quits with status 0.
+  tmux.keys({"q"});
+  std::string rc;
+  for (int i = 0; i < 100 && rc.empty(); ++i) {
+    std::ifstream in(rc_file);
+    std::getline(in, rc);
+    if (rc.empty()) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(rc, "0");
+}
+
+TEST(TopCommand, WithoutPrivilegesSaysWhyAndPointsAtRemote) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const ProcessResult r =
+      run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                   "--bounding-set=-all", ipctrace_binary(), "top", "-b", "-n", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("top: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--remote URL reads a running agent"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
