@@ -169,7 +169,7 @@ int run_pending_command(const Cli& cli) {
   const std::string cmd = cli.command();
   std::cerr << fmt::format(
       "ipctrace {}: the options are valid, but this command arrives with later work; "
-      "this build provides 'top', 'flows', 'probe' and 'version'\n",
+      "this build provides 'agent', 'top', 'flows', 'probe' and 'version'\n",
       cmd);
   return kExitFailure;
 }

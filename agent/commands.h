@@ -12,7 +12,7 @@ namespace ipctrace {
 int run_probe_command(const Cli& cli);
 int run_version_command(const Cli& cli);
 int run_flows_command(const Cli& cli);
-// agent, trace: flags are parsed and checked; the commands arrive with later work.
+// trace: flags are parsed and checked; the commands arrive with later work.
 int run_pending_command(const Cli& cli);
 
 // Probes, checks the agent can run here (privileges, BTF), and starts the tracer with the hooks

@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 
+#include "agent.h"
 #include "cli.h"
 #include "commands.h"
 #include "log.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
     if (cmd == "version") return run_version_command(*cli);
     if (cmd == "flows") return run_flows_command(*cli);
     if (cmd == "top") return run_top_command(*cli);
+    if (cmd == "agent") return run_agent_command(*cli);
     return run_pending_command(*cli);
   } catch (const std::exception& e) {
     std::cerr << "ipctrace: fatal: " << e.what() << "\n";

@@ -16,6 +16,8 @@ packages=(
   bpftrace
   # end-to-end tests: real OCI containers (runc, a busybox rootfs) and the terminal view (tmux)
   runc busybox-static tmux
+  # the agent's tests: promtool checks /metrics, a real Prometheus scrapes it
+  prometheus
 )
 
 missing=()

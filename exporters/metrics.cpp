@@ -1,0 +1,331 @@
+#include "metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "hooks.h"
+#include "kinds.h"
+
+namespace ipctrace {
+
+namespace {
+
+constexpr const char* kOverflow = "__overflow__";
+constexpr size_t kMaxFoldedRemembered = 100000;
+
+// Wait histogram bucket bounds: slot i holds waits below 2^i microseconds; the last slot is +Inf.
+prometheus::Histogram::BucketBoundaries wait_buckets() {
+  prometheus::Histogram::BucketBoundaries b;
+  for (int i = 0; i + 1 < IPCT_WAIT_SLOTS; ++i) b.push_back(wait_slot_upper_seconds(i));
+  return b;
+}
+
+std::string strip_port(const std::string& address) {
+  if (!address.empty() && address.front() == '[') {  // [v6]:port
+    const size_t end = address.find(']');
+    return end == std::string::npos ? address : address.substr(1, end - 1);
+  }
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
+  switch (ref.type) {
+    case EndpointRef::Type::Unknown:
+      return {};
+    case EndpointRef::Type::Remote:
+      return {"", "", strip_port(ref.remote)};
+    case EndpointRef::Type::Cgroup:
+      break;
+  }
+  if (!namer) return {"", "", "cgroup#" + std::to_string(ref.cgroup_id)};
+  const Endpoint e = namer(ref.cgroup_id);
+  if (!e.pod.empty() || !e.k8s_namespace.empty()) return {e.k8s_namespace, e.pod, e.container};
+  if (e.cgroup.runtime == "systemd" && !e.cgroup.unit.empty()) return {"", "", e.cgroup.unit};
+  if (e.cgroup.runtime == "host" && !e.cgroup.path.empty()) return {"", "", e.cgroup.path};
+  return {"", "", e.container};
+}
+
+MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
+    : options_(options),
+      registry_(std::make_shared<prometheus::Registry>()),
+      bytes_(prometheus::BuildCounter()
+                 .Name("ipctrace_ipc_bytes_total")
+                 .Help("Bytes moved by successful sends and writes, from the sending endpoint to the receiving one.")
+                 .Register(*registry_)),
+      msgs_(prometheus::BuildCounter()
+                .Name("ipctrace_ipc_messages_total")
+                .Help("Successful send and write calls (one per message of sendmmsg), from sender to receiver.")
+                .Register(*registry_)),
+      wait_(prometheus::BuildHistogram()
+                .Name("ipctrace_ipc_wait_seconds")
+                .Help("Time receiving calls spent blocked, by kind and receiving container.")
+                .Register(*registry_)),
+      shm_(prometheus::BuildGauge()
+               .Name("ipctrace_shm_attached_bytes")
+               .Help("Bytes of SysV shared memory attached: segment size times attachments in place, by segment "
+                     "owner (src) and attacher (dst).")
+               .Register(*registry_)),
+      lost_(prometheus::BuildCounter()
+                .Name("ipctrace_records_lost_total")
+                .Help("Records the kernel side could not keep, by reason.")
+                .Register(*registry_)),
+      map_entries_(prometheus::BuildGauge()
+                       .Name("ipctrace_map_entries")
+                       .Help("Entries in a BPF map after the last collection.")
+                       .Register(*registry_)),
+      map_capacity_(prometheus::BuildGauge()
+                        .Name("ipctrace_map_capacity_entries")
+                        .Help("Entries a BPF map can hold.")
+                        .Register(*registry_)),
+      hook_(prometheus::BuildGauge()
+                .Name("ipctrace_hook_info")
+                .Help("The hook family serving each IPC mechanism (value 1).")
+                .Register(*registry_)),
+      series_dropped_(prometheus::BuildCounter()
+                          .Name("ipctrace_series_dropped_total")
+                          .Help("Label sets folded into the overflow series by the cardinality cap.")
+                          .Register(*registry_)),
+      cycle_seconds_(prometheus::BuildGauge()
+                         .Name("ipctrace_collection_duration_seconds")
+                         .Help("How long the last collection cycle took.")
+                         .Register(*registry_)),
+      cycles_(prometheus::BuildCounter()
+                  .Name("ipctrace_collections_total")
+                  .Help("Collection cycles completed.")
+                  .Register(*registry_)),
+      identity_errors_(prometheus::BuildCounter()
+                           .Name("ipctrace_identity_errors_total")
+                           .Help("Endpoints whose names could not be fully resolved (unreadable or malformed runtime "
+                                 "state, vanished cgroups).")
+                           .Register(*registry_)),
+      flows_tracked_(prometheus::BuildGauge()
+                         .Name("ipctrace_flows_tracked")
+                         .Help("Channel flows held by the collector.")
+                         .Register(*registry_)),
+      build_info_(prometheus::BuildGauge()
+                      .Name("ipctrace_build_info")
+                      .Help("Build and platform information (value 1).")
+                      .Register(*registry_)) {
+  build_info_
+      .Add({{"version", build.version}, {"commit", build.commit}, {"kernel", build.kernel}, {"libbpf", build.libbpf}})
+      .Set(1);
+  for (int r = 0; r < IPCT_DROP_MAX; ++r) lost_.Add({{"reason", std::string(drop_reason_name(r))}});
+  series_dropped_.Add({});
+  cycles_.Add({});
+  identity_errors_.Add({});
+}
+
+std::string MetricsExporter::scrape() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+size_t MetricsExporter::ipc_series() const { return ipc_.size(); }
+
+void MetricsExporter::update(const MetricsCycle& cycle, const Namer& namer) {
+  update_ipc(cycle, namer);
+  update_waits(cycle, namer);
+  update_shm(cycle, namer);
+  update_self(cycle);
+}
+
+MetricsExporter::IpcSeries& MetricsExporter::add_ipc_series(const Labels& labels,
+                                                            std::chrono::steady_clock::time_point now) {
+  IpcSeries s;
+  s.bytes = &bytes_.Add(labels);
+  s.msgs = &msgs_.Add(labels);
+  s.last_active = now;
+  return ipc_.emplace(labels, s).first->second;
+}
+
+void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) {
+  struct Delta {
+    uint64_t msgs = 0;
+    uint64_t bytes = 0;
+    bool ever_moved = false;
+  };
+  std::map<Labels, Delta> deltas;
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> seen;
+  for (const FlowState& f : cycle.flows) {
+    const ChannelFlow& c = f.flow;
+    if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
+    const auto id = c.id();
+    FlowTotals before;
+    if (auto it = flow_totals_.find(id); it != flow_totals_.end()) before = it->second;
+    // The collector's totals are monotonic for as long as it holds the flow; one it forgot and
+    // sees again starts from zero.
+    const uint64_t dm = c.msgs >= before.msgs ? c.msgs - before.msgs : c.msgs;
+    const uint64_t db = c.bytes >= before.bytes ? c.bytes - before.bytes : c.bytes;
+    seen[id] = {c.msgs, c.bytes};
+    if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
+    const EndpointLabels s = endpoint_labels(c.src, namer);
+    const EndpointLabels d = endpoint_labels(c.dst, namer);
+    const Labels labels = {{"kind", std::string(kind_name(c.kind))},
+                           {"src_namespace", s.k8s_namespace},
+                           {"src_pod", s.pod},
+                           {"src_container", s.container},
+                           {"dst_namespace", d.k8s_namespace},
+                           {"dst_pod", d.pod},
+                           {"dst_container", d.container}};
+    Delta& delta = deltas[labels];
+    delta.msgs += dm;
+    delta.bytes += db;
+    delta.ever_moved = true;
+  }
+  flow_totals_ = std::move(seen);
+
+  // Existing series first; then new label sets, largest first, while the cap allows.
+  std::vector<std::pair<Labels, Delta>> fresh;
+  for (auto& [labels, delta] : deltas) {
+    auto it = ipc_.find(labels);
+    if (it == ipc_.end()) {
+      fresh.emplace_back(labels, delta);
+      continue;
+    }
+    it->second.bytes->Increment(static_cast<double>(delta.bytes));
+    it->second.msgs->Increment(static_cast<double>(delta.msgs));
+    if (delta.bytes > 0 || delta.msgs > 0) it->second.last_active = cycle.now;
+  }
+  std::stable_sort(fresh.begin(), fresh.end(), [](const auto& a, const auto& b) {
+    return a.second.bytes != b.second.bytes ? a.second.bytes > b.second.bytes : a.second.msgs > b.second.msgs;
+  });
+  for (auto& [labels, delta] : fresh) {
+    size_t regular = ipc_.size();
+    for (const auto& [l, s] : ipc_) regular -= l.at("src_container") == kOverflow ? 1 : 0;
+    IpcSeries* series = nullptr;
+    if (regular < options_.max_series) {
+      series = &add_ipc_series(labels, cycle.now);
+    } else {
+      const Labels overflow = {{"kind", labels.at("kind")},  {"src_namespace", ""}, {"src_pod", ""},
+                               {"src_container", kOverflow}, {"dst_namespace", ""}, {"dst_pod", ""},
+                               {"dst_container", kOverflow}};
+      auto it = ipc_.find(overflow);
+      series = it != ipc_.end() ? &it->second : &add_ipc_series(overflow, cycle.now);
+      if (folded_.size() < kMaxFoldedRemembered && folded_.insert(labels).second) {
+        ++dropped_total_;
+        series_dropped_.Add({}).Increment();
+      }
+    }
+    series->bytes->Increment(static_cast<double>(delta.bytes));
+    series->msgs->Increment(static_cast<double>(delta.msgs));
+    series->last_active = cycle.now;
+  }
+
+  // Series of endpoints idle (or gone) for the idle time go.
+  for (auto it = ipc_.begin(); it != ipc_.end();) {
+    if (cycle.now - it->second.last_active >= options_.idle_timeout) {
+      bytes_.Remove(it->second.bytes);
+      msgs_.Remove(it->second.msgs);
+      folded_.erase(it->first);
+      it = ipc_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void MetricsExporter::update_waits(const MetricsCycle& cycle, const Namer& namer) {
+  std::map<std::pair<uint64_t, int>, WaitTotals> seen;
+  for (const WaitSample& w : cycle.waits) {
+    const auto key = std::make_pair(w.cgroup_id, w.kind);
+    WaitTotals before;
+    if (auto it = wait_totals_.find(key); it != wait_totals_.end()) before = it->second;
+    WaitTotals now;
+    now.slots = w.slots;
+    now.sum_ns = w.sum_ns;
+    seen[key] = now;
+    bool restarted = w.sum_ns < before.sum_ns;
+    for (size_t i = 0; i < w.slots.size(); ++i) restarted = restarted || w.slots[i] < before.slots[i];
+    if (restarted) before = {};
+    std::vector<double> increments(w.slots.size(), 0.0);
+    uint64_t total = 0;
+    for (size_t i = 0; i < w.slots.size(); ++i) {
+      increments[i] = static_cast<double>(w.slots[i] - before.slots[i]);
+      total += w.slots[i] - before.slots[i];
+    }
+    const EndpointLabels e = endpoint_labels(EndpointRef::cgroup(w.cgroup_id), namer);
+    const Labels labels = {{"kind", std::string(kind_name(w.kind))},
+                           {"namespace", e.k8s_namespace},
+                           {"pod", e.pod},
+                           {"container", e.container}};
+    auto it = waits_.find(labels);
+    if (it == waits_.end()) {
+      if (total == 0) continue;
+      WaitSeries s;
+      s.histogram = &wait_.Add(labels, wait_buckets());
+      it = waits_.emplace(labels, s).first;
+    }
+    if (total == 0) continue;
+    it->second.histogram->ObserveMultiple(increments, static_cast<double>(w.sum_ns - before.sum_ns) * 1e-9);
+    it->second.last_active = cycle.now;
+  }
+  wait_totals_ = std::move(seen);
+  for (auto it = waits_.begin(); it != waits_.end();) {
+    if (cycle.now - it->second.last_active >= options_.idle_timeout) {
+      wait_.Remove(it->second.histogram);
+      it = waits_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void MetricsExporter::update_shm(const MetricsCycle& cycle, const Namer& namer) {
+  std::map<Labels, double> values;
+  for (const FlowState& f : cycle.flows) {
+    const ChannelFlow& c = f.flow;
+    if (c.kind != IPCT_KIND_SYSV_SHM) continue;
+    const EndpointLabels s = endpoint_labels(c.src, namer);
+    const EndpointLabels d = endpoint_labels(c.dst, namer);
+    const Labels labels = {{"src_namespace", s.k8s_namespace}, {"src_pod", s.pod}, {"src_container", s.container},
+                           {"dst_namespace", d.k8s_namespace}, {"dst_pod", d.pod}, {"dst_container", d.container}};
+    values[labels] += static_cast<double>(c.shm_size) * static_cast<double>(c.shm_attached);
+  }
+  // A gauge tells what is attached now: label sets no longer attached anywhere go at once.
+  for (auto it = shm_series_.begin(); it != shm_series_.end();) {
+    if (values.count(it->first) == 0) {
+      shm_.Remove(it->second);
+      it = shm_series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [labels, v] : values) {
+    auto it = shm_series_.find(labels);
+    if (it == shm_series_.end()) it = shm_series_.emplace(labels, &shm_.Add(labels)).first;
+    it->second->Set(v);
+  }
+}
+
+void MetricsExporter::update_self(const MetricsCycle& cycle) {
+  for (int r = 0; r < IPCT_DROP_MAX; ++r) {
+    const auto i = static_cast<size_t>(r);
+    const uint64_t now = cycle.drops[i];
+    const uint64_t delta = now >= last_drops_[i] ? now - last_drops_[i] : now;
+    lost_.Add({{"reason", std::string(drop_reason_name(r))}}).Increment(static_cast<double>(delta));
+  }
+  last_drops_ = cycle.drops;
+  map_entries_.Add({{"map", "flows"}}).Set(static_cast<double>(cycle.stats.kernel_entries));
+  map_capacity_.Add({{"map", "flows"}}).Set(static_cast<double>(cycle.stats.kernel_capacity));
+  for (const AttachedHook& h : cycle.hooks) {
+    const std::string mech(mechanism_name(h.mechanism));
+    if (hooks_.count(mech) != 0) continue;
+    hooks_[mech] = &hook_.Add({{"mechanism", mech}, {"family", std::string(family_name(h.family))}});
+    hooks_[mech]->Set(1);
+  }
+  cycle_seconds_.Add({}).Set(std::chrono::duration<double>(cycle.stats.last_cycle).count());
+  cycles_.Add({}).Increment();
+  const uint64_t errors = cycle.identity_errors;
+  identity_errors_.Add({}).Increment(
+      static_cast<double>(errors >= last_identity_errors_ ? errors - last_identity_errors_ : errors));
+  last_identity_errors_ = errors;
+  flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));
+}
+
+}  // namespace ipctrace

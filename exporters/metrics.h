@@ -1,0 +1,127 @@
+// Prometheus metrics (prometheus-cpp's registry and text serializer): the flows, wait-time
+// histograms and shared memory of ../shared/DESIGN.md's contract, and the agent's own health.
+//
+// Counters only go up while the agent runs: each cycle adds what every flow moved since the
+// previous cycle (a flow the collector forgot and sees again counts from zero, never backwards).
+// A label set idle for `idle_timeout` is removed. At most `max_series` label sets per IPC family:
+// past that, new label sets (the smallest of a cycle first) are folded into one overflow series
+// per kind (src_container and dst_container "__overflow__") and counted in
+// ipctrace_series_dropped_total.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "collector.h"
+#include "duration.h"
+#include "flows_format.h"
+
+namespace ipctrace {
+
+struct MetricsOptions {
+  uint32_t max_series = 10000;
+  Duration idle_timeout = std::chrono::minutes(5);
+};
+
+struct BuildInfo {
+  std::string version, commit, kernel, libbpf;
+};
+
+// What one collection cycle hands the exporter.
+struct MetricsCycle {
+  std::vector<FlowState> flows;
+  std::vector<WaitSample> waits;
+  DropCounts drops{};
+  CollectorStats stats;
+  std::vector<AttachedHook> hooks;
+  uint64_t identity_errors = 0;
+  std::chrono::steady_clock::time_point now;
+};
+
+// The labels an endpoint gets: Kubernetes namespace, pod and container; for other containers
+// the container's name (or short id); host processes their systemd unit or cgroup path in
+// `container`; a remote peer its address without the port; an unknown peer empty strings.
+struct EndpointLabels {
+  std::string k8s_namespace, pod, container;
+};
+EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer);
+
+class MetricsExporter {
+ public:
+  MetricsExporter(MetricsOptions options, const BuildInfo& build);
+
+  // One cycle's figures. Not to be called from two threads at once; scrape() may run meanwhile.
+  void update(const MetricsCycle& cycle, const Namer& namer);
+  // The Prometheus text exposition format.
+  [[nodiscard]] std::string scrape() const;
+
+  [[nodiscard]] size_t ipc_series() const;
+  [[nodiscard]] uint64_t series_dropped() const { return dropped_total_; }
+
+ private:
+  using Labels = std::map<std::string, std::string>;
+  struct IpcSeries {
+    prometheus::Counter* bytes = nullptr;
+    prometheus::Counter* msgs = nullptr;
+    std::chrono::steady_clock::time_point last_active;
+  };
+  struct WaitSeries {
+    prometheus::Histogram* histogram = nullptr;
+    std::chrono::steady_clock::time_point last_active;
+  };
+  struct FlowTotals {
+    uint64_t msgs = 0;
+    uint64_t bytes = 0;
+  };
+  struct WaitTotals {
+    std::array<uint64_t, IPCT_WAIT_SLOTS> slots{};
+    uint64_t sum_ns = 0;
+  };
+
+  void update_ipc(const MetricsCycle& cycle, const Namer& namer);
+  void update_waits(const MetricsCycle& cycle, const Namer& namer);
+  void update_shm(const MetricsCycle& cycle, const Namer& namer);
+  void update_self(const MetricsCycle& cycle);
+  IpcSeries& add_ipc_series(const Labels& labels, std::chrono::steady_clock::time_point now);
+
+  MetricsOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& bytes_;
+  prometheus::Family<prometheus::Counter>& msgs_;
+  prometheus::Family<prometheus::Histogram>& wait_;
+  prometheus::Family<prometheus::Gauge>& shm_;
+  prometheus::Family<prometheus::Counter>& lost_;
+  prometheus::Family<prometheus::Gauge>& map_entries_;
+  prometheus::Family<prometheus::Gauge>& map_capacity_;
+  prometheus::Family<prometheus::Gauge>& hook_;
+  prometheus::Family<prometheus::Counter>& series_dropped_;
+  prometheus::Family<prometheus::Gauge>& cycle_seconds_;
+  prometheus::Family<prometheus::Counter>& cycles_;
+  prometheus::Family<prometheus::Counter>& identity_errors_;
+  prometheus::Family<prometheus::Gauge>& flows_tracked_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+
+  std::map<Labels, IpcSeries> ipc_;
+  std::set<Labels> folded_;  // label sets folded into overflow, counted once each
+  uint64_t dropped_total_ = 0;
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> flow_totals_;
+  std::map<Labels, WaitSeries> waits_;
+  std::map<std::pair<uint64_t, int>, WaitTotals> wait_totals_;
+  std::map<Labels, prometheus::Gauge*> shm_series_;
+  std::map<std::string, prometheus::Gauge*> hooks_;
+  DropCounts last_drops_{};
+  uint64_t last_identity_errors_ = 0;
+};
+
+}  // namespace ipctrace

@@ -1,0 +1,297 @@
+// `ipctrace agent` end to end: the daemon traces a known workload and serves it; /metrics holds
+// the exact figures and passes promtool; a real Prometheus scrapes it and a PromQL query returns
+// them; SIGTERM leaves nothing attached; bad starts say why.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http.h"
+#include "kernel_test.h"
+#include "subprocess.h"
+#include "workload.h"
+
+using namespace ipctrace::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// 10 writes of 1,000 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
+void pipe_workload(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    return total == 10000 ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(p[0]);
+    const std::vector<char> chunk(1000, 'x');
+    for (int i = 0; i < 10; ++i) {
+      if (write(p[1], chunk.data(), chunk.size()) != 1000) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(wait_exit(writer), 0);
+  ASSERT_EQ(wait_exit(reader), 0);
+}
+
+std::string cgroup_label(const TestCgroup& cg) { return cg.path().substr(cgroup2_root().size()); }
+
+// The series of the pipe flow between two host cgroups, as the agent names it.
+std::string pipe_series(const char* name, const TestCgroup& w, const TestCgroup& r) {
+  return std::string(name) + "{dst_container=\"" + cgroup_label(r) +
+         "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",src_container=\"" + cgroup_label(w) +
+         "\",src_namespace=\"\",src_pod=\"\"}";
+}
+
+double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// The ids of the ipctrace programs (names "ipct_...") loaded on the system.
+std::set<uint64_t> ipctrace_programs() {
+  const ProcessResult r = run_process({"/usr/sbin/bpftool", "-j", "prog", "show"}, 30s);
+  std::set<uint64_t> ids;
+  if (r.exit_code != 0) return ids;
+  for (const auto& p : json::parse(r.out)) {
+    if (p.value("name", std::string()).rfind("ipct_", 0) == 0) ids.insert(p["id"].get<uint64_t>());
+  }
+  return ids;
+}
+
+// The programs in `now` that were not in `before`.
+std::set<uint64_t> added(const std::set<uint64_t>& before, const std::set<uint64_t>& now) {
+  std::set<uint64_t> out;
+  std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::inserter(out, out.begin()));
+  return out;
+}
+
+// A running agent on a free loopback port, stopped (SIGTERM, then SIGKILL) when the test ends.
+class Agent {
+ public:
+  explicit Agent(std::vector<std::string> extra = {})
+      : port_(free_loopback_port()), process_(argv(port_, std::move(extra))) {}
+
+  // Waits for /readyz to answer 200.
+  [[nodiscard]] bool ready(std::chrono::milliseconds limit) const {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (http_get(url("/readyz")).status == 200) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  [[nodiscard]] std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  [[nodiscard]] int port() const { return port_; }
+  BackgroundProcess& process() { return process_; }
+
+ private:
+  static std::vector<std::string> argv(int port, std::vector<std::string> extra) {
+    std::vector<std::string> a = {ipctrace_binary(), "agent", "--listen", "127.0.0.1:" + std::to_string(port),
+                                  "--interval",      "200ms"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  int port_;
+  BackgroundProcess process_;
+};
+
+// Polls /metrics until `series` has a value (or 10 s pass); the last scrape.
+std::string scrape_until(Agent& agent, const std::string& series) {
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    text = http_get(agent.url("/metrics")).body;
+    if (sample(text, series) >= 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("agent-w");
+  TestCgroup reader_cg("agent-r");
+  Agent agent;
+  ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
+  EXPECT_EQ(http_get(agent.url("/healthz")).body, "ok\n");
+  pipe_workload(writer_cg, reader_cg);
+
+  const std::string bytes = pipe_series("ipctrace_ipc_bytes_total", writer_cg, reader_cg);
+  const std::string text = scrape_until(agent, bytes);
+  EXPECT_EQ(sample(text, bytes), 10000) << text;
+  EXPECT_EQ(sample(text, pipe_series("ipctrace_ipc_messages_total", writer_cg, reader_cg)), 10) << text;
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"flow_map_full\"}"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_hook_info{family=\"tp_btf\",mechanism=\"pipe_fifo\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"flows\"}"), 65536);
+  // The reader blocked in read() until data came: its waits are in the histogram.
+  const std::string wait_count = "ipctrace_ipc_wait_seconds_count{container=\"" + cgroup_label(reader_cg) +
+                                 "\",kind=\"pipe\",namespace=\"\",pod=\"\"}";
+  EXPECT_GE(sample(text, wait_count), 1) << text;
+
+  // Scraped again later, the counters are the same: nothing moved, nothing went backwards.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(sample(http_get(agent.url("/metrics")).body, bytes), 10000);
+
+  // promtool finds nothing to complain about.
+  char path[] = "/tmp/ipctrace-metrics-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  const ProcessResult check = run_process({"/bin/sh", "-c", std::string("/usr/bin/promtool check metrics < ") + path});
+  unlink(path);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "") << "promtool found problems";
+
+  // /api/v1/flows: the flows document, filtered like the command line.
+  const HttpResponse api = http_get(agent.url("/api/v1/flows?kind=pipe"));
+  ASSERT_EQ(api.status, 200);
+  const json doc = json::parse(api.body);
+  bool found = false;
+  for (const auto& f : doc["flows"]) {
+    EXPECT_EQ(f["kind"], "pipe");
+    if (f["src"].value("cgroup_id", uint64_t{0}) == writer_cg.id() &&
+        f["dst"].value("cgroup_id", uint64_t{0}) == reader_cg.id()) {
+      found = true;
+      EXPECT_EQ(f["bytes"], 10000);
+      EXPECT_EQ(f["messages"], 10);
+    }
+  }
+  EXPECT_TRUE(found) << api.body;
+  const json none = json::parse(http_get(agent.url("/api/v1/flows?kind=tcp&namespace=nowhere")).body);
+  EXPECT_EQ(none["flows"].size(), 0U);
+  EXPECT_EQ(http_get(agent.url("/api/v1/flows?pid=abc")).status, 400);
+}
+
+TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
+  IPCTRACE_REQUIRE_KERNEL();
+  if (access("/usr/bin/prometheus", X_OK) != 0) {
+    if (in_ci()) FAIL() << "prometheus is missing (tools/install-deps.sh installs it)";
+    GTEST_SKIP() << "prometheus is missing";
+  }
+  TestCgroup writer_cg("prom-w");
+  TestCgroup reader_cg("prom-r");
+  Agent agent;
+  ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
+  pipe_workload(writer_cg, reader_cg);
+
+  char dir_template[] = "/tmp/ipctrace-prom-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { run_process({"/bin/rm", "-rf", dir}); }
+  } cleanup{dir};
+  {
+    std::ofstream cfg(dir + "/prometheus.yml");
+    cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        << "scrape_configs:\n  - job_name: ipctrace\n    static_configs:\n      - targets: ['127.0.0.1:" << agent.port()
+        << "']\n";
+  }
+  const int prom_port = free_loopback_port();
+  const std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
+  BackgroundProcess prometheus({"/usr/bin/prometheus", "--config.file=" + dir + "/prometheus.yml",
+                                "--storage.tsdb.path=" + dir + "/data",
+                                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
+
+  const std::string query = "ipctrace_ipc_bytes_total{kind=\"pipe\",src_container=\"" + cgroup_label(writer_cg) +
+                            "\",dst_container=\"" + cgroup_label(reader_cg) + "\"}";
+  json result;
+  std::string last;
+  for (int i = 0; i < 300 && result.is_null(); ++i) {
+    const HttpResponse r = http_get(prom + "/api/v1/query?query=" + url_encode(query));
+    last = r.body + r.error;
+    if (r.status == 200) {
+      const json j = json::parse(r.body);
+      if (j["status"] == "success" && !j["data"]["result"].empty()) result = j["data"]["result"];
+    }
+    if (result.is_null()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(result.is_null()) << "no answer from Prometheus: " << last << "\n" << prometheus.finish(1s).err;
+  ASSERT_EQ(result.size(), 1U) << result.dump();
+  EXPECT_EQ(result[0]["metric"]["job"], "ipctrace");
+  EXPECT_EQ(result[0]["value"][1], "10000");
+  prometheus.signal(SIGTERM);
+  prometheus.finish(10s);
+}
+
+TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
+  IPCTRACE_REQUIRE_KERNEL();
+  // Programs of processes that just exited (an earlier test's) can take a moment to go.
+  std::this_thread::sleep_for(500ms);
+  const std::set<uint64_t> before = ipctrace_programs();
+  Agent agent;
+  ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
+  EXPECT_FALSE(added(before, ipctrace_programs()).empty()) << "the agent's programs are not visible";
+  const auto start = std::chrono::steady_clock::now();
+  agent.process().signal(SIGTERM);
+  const ProcessResult r = agent.process().finish(10s);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(took, 3.0);  // detaching takes milliseconds; civetweb takes up to 2 s to stop serving
+  EXPECT_NE(r.err.find("agent: stopping"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("agent: programs detached"), std::string::npos) << r.err;
+  // Detached and released by the time it exits (the kernel frees them within moments).
+  std::set<uint64_t> left = added(before, ipctrace_programs());
+  for (int i = 0; i < 20 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    left = added(before, ipctrace_programs());
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " programs still loaded after the agent exited";
+  EXPECT_EQ(http_get(agent.url("/healthz"), 1s).status, 0);  // nobody listens any more
+}
+
+TEST(AgentCommand, APortInUseIsAClearErrorAndExit1) {
+  IPCTRACE_REQUIRE_KERNEL();
+  Agent first;
+  ASSERT_TRUE(first.ready(30s)) << first.process().finish(0ms).err;
+  const std::string listen = "127.0.0.1:" + std::to_string(first.port());
+  const ProcessResult r = run_process({ipctrace_binary(), "agent", "--listen", listen}, 30s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("agent: cannot listen on " + listen + ": bind: Address already in use"), std::string::npos)
+      << r.err;
+}
+
+TEST(AgentCommand, BadStartsSayWhy) {
+  IPCTRACE_REQUIRE_KERNEL();
+  ProcessResult r = run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 "--inh-caps=-all", "--bounding-set=-all", ipctrace_binary(), "agent", "--listen",
+                                 "127.0.0.1:" + std::to_string(free_loopback_port())});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("agent: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos)
+      << r.err;
+  r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:99999"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+  r = run_process({ipctrace_binary(), "agent", "--listen", "192.0.2.1:9477"});  // not an address of this host
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("agent: cannot listen on 192.0.2.1:9477: bind: Cannot assign requested address"),
+            std::string::npos)
+      << r.err;
+}
