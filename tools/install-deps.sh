@@ -12,6 +12,8 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
+  # the containers end-to-end test (tests/kernel/containers_e2e_test.cpp): real OCI containers
+  runc busybox-static
   # benchmark (bench/): the bpftrace configuration
   bpftrace
 )
