@@ -115,12 +115,14 @@ Status Collector::collect(std::chrono::steady_clock::time_point steady, std::chr
   if (!drained) return drained.error();
   stats_.events += *drained;
   const std::string proc = options_.host_root == "/" ? "/proc/" : options_.host_root + "/proc/";
-  shm_.prune([&](uint32_t tgid) {
+  shm_.detach_gone([&](uint32_t tgid) {
     const std::string p = proc + std::to_string(tgid);
     return access(p.c_str(), F_OK) == 0;
   });
 
   update(join_flows(*samples, &shm_), steady, wall);
+  // Only once reported: a segment created, used and removed within one collection still shows.
+  shm_.forget_removed();
   evict_idle_kernel_entries(*samples, steady);
 
   auto waits = tracer_->read_waits();

@@ -287,7 +287,9 @@ void ShmTracker::on_event(const ipct_event& e) {
         s.creator = e.cgroup_id;
         s.creator_task = task;
       }
-      s.size = e.aux2;
+      // A shmget of an existing segment (no IPC_CREAT) also lands here, with a size of at most
+      // the segment's (often 0): the largest seen is the segment's.
+      s.size = std::max<uint64_t>(s.size, e.aux2);
       break;
     }
     case IPCT_OP_ATTACH: {
@@ -343,6 +345,11 @@ std::vector<ChannelFlow> ShmTracker::flows() const {
 }
 
 void ShmTracker::prune(const std::function<bool(uint32_t tgid)>& alive) {
+  detach_gone(alive);
+  forget_removed();
+}
+
+void ShmTracker::detach_gone(const std::function<bool(uint32_t tgid)>& alive) {
   for (auto it = mappings_.begin(); it != mappings_.end();) {
     if (alive(it->first.first)) {
       ++it;
@@ -355,6 +362,9 @@ void ShmTracker::prune(const std::function<bool(uint32_t tgid)>& alive) {
     }
     it = mappings_.erase(it);
   }
+}
+
+void ShmTracker::forget_removed() {
   for (auto it = segments_.begin(); it != segments_.end();) {
     const auto& att = it->second.attached;
     const bool in_use = std::any_of(att.begin(), att.end(), [](const auto& p) { return p.second > 0; });

@@ -87,8 +87,12 @@ class ShmTracker {
  public:
   void on_event(const ipct_event& e);
   [[nodiscard]] std::vector<ChannelFlow> flows() const;
-  // Drops the attachments of processes that are gone (exit detaches without shmdt) and the
-  // segments removed and no longer attached: memory stays bounded.
+  // Drops the attachments of processes that are gone (exit detaches without shmdt).
+  void detach_gone(const std::function<bool(uint32_t tgid)>& alive);
+  // Forgets the segments removed and no longer attached: memory stays bounded. Call it after
+  // flows() has reported them, or a segment that lived less than a collection is never seen.
+  void forget_removed();
+  // detach_gone, then forget_removed.
   void prune(const std::function<bool(uint32_t tgid)>& alive);
 
  private:

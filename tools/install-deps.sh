@@ -14,7 +14,8 @@ packages=(
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
   # benchmark (bench/): the bpftrace configuration
   bpftrace
-  # end-to-end tests: real OCI containers (runc, a busybox rootfs) and the terminal view (tmux)
+  # end-to-end tests: real OCI containers (runc, a busybox rootfs; containers_e2e_test) and the
+  # terminal view (tmux; top_kernel_test)
   runc busybox-static tmux
   # the agent's tests: promtool checks /metrics, a real Prometheus scrapes it
   prometheus

@@ -253,3 +253,54 @@ TEST(ShmTracker, CreatorJoinedToEveryAttacher) {
   shm.prune([](uint32_t tgid) { return tgid != 10; });
   EXPECT_TRUE(join_flows({}, &shm).empty());
 }
+
+namespace {
+
+ipct_event shm_event(uint64_t cgroup, uint32_t tgid, uint8_t op, int64_t ret, uint64_t id, uint64_t aux,
+                     uint64_t aux2) {
+  ipct_event e{};
+  e.kind = IPCT_KIND_SYSV_SHM;
+  e.cgroup_id = cgroup;
+  e.tgid = tgid;
+  e.op = op;
+  e.ret = ret;
+  e.id = id;
+  e.aux = aux;
+  e.aux2 = aux2;
+  e.dev = 4026531839U;
+  return e;
+}
+
+}  // namespace
+
+// A segment created, attached, detached and removed between two collections: reported once
+// (the collector forgets it only after joining), then forgotten.
+TEST(ShmTracker, ASegmentThatLivedLessThanACollectionIsReportedOnce) {
+  ShmTracker shm;
+  shm.on_event(shm_event(1, 10, IPCT_OP_CREATE, 7, 7, 0x4950, 65536));
+  shm.on_event(shm_event(2, 20, IPCT_OP_ATTACH, 0, 7, 0x7f2000, 0));
+  shm.on_event(shm_event(2, 20, IPCT_OP_DETACH, 0, 0, 0x7f2000, 0));
+  shm.on_event(shm_event(1, 10, IPCT_OP_REMOVE, 0, 7, 0, 0));
+  shm.detach_gone([](uint32_t) { return true; });
+  const auto flows = join_flows({}, &shm);
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].msgs, 1U);
+  EXPECT_EQ(flows[0].shm_size, 65536U);
+  EXPECT_EQ(flows[0].shm_attached, 0U);
+  shm.forget_removed();
+  EXPECT_TRUE(join_flows({}, &shm).empty());
+}
+
+// shmget(key, 0, 0) of an existing segment reports the size asked for, not the segment's.
+TEST(ShmTracker, ALookupDoesNotShrinkTheSegment) {
+  ShmTracker shm;
+  shm.on_event(shm_event(1, 10, IPCT_OP_CREATE, 7, 7, 0x4950, 65536));
+  shm.on_event(shm_event(2, 20, IPCT_OP_CREATE, 7, 7, 0x4950, 0));
+  shm.on_event(shm_event(2, 20, IPCT_OP_ATTACH, 0, 7, 0x7f2000, 0));
+  const auto flows = join_flows({}, &shm);
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].shm_size, 65536U);
+}
