@@ -195,6 +195,14 @@ int run_agent_command(const Cli& cli) {
     spdlog::error("agent: --listen {}: {}", o.listen, listen.error().message());
     return kExitUsage;
   }
+  // Basic authentication and TLS are not served yet: refuse rather than serve unprotected what
+  // the operator asked to protect.
+  if (!o.basic_auth_file.empty() || !o.tls_cert.empty() || !o.tls_key.empty()) {
+    spdlog::error(
+        "agent: --basic-auth-file, --tls-cert and --tls-key are not supported by this build yet; "
+        "refusing to serve without the protection asked for");
+    return kExitUsage;
+  }
   if (Status st = check_can_listen(*listen); !st) {
     spdlog::error("agent: cannot listen on {}: {}", o.listen, st.error().message());
     return kExitFailure;

@@ -187,6 +187,26 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
   const json none = json::parse(http_get(agent.url("/api/v1/flows?kind=tcp&namespace=nowhere")).body);
   EXPECT_EQ(none["flows"].size(), 0U);
   EXPECT_EQ(http_get(agent.url("/api/v1/flows?pid=abc")).status, 400);
+
+  // ipctrace top --remote reads this agent: the flow's row with its exact totals.
+  const ProcessResult top =
+      run_process({ipctrace_binary(), "top", "--remote", agent.url(""), "-b", "-n", "1", "--kind", "pipe"}, 30s);
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  bool row = false;
+  std::istringstream lines(top.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream in(line);
+    std::vector<std::string> cells;
+    for (std::string c; in >> c;) cells.push_back(c);
+    if (cells.size() >= 9 && cells[0] == "cgroup:" + cgroup_label(writer_cg)) {
+      row = true;
+      EXPECT_EQ(cells[1], "cgroup:" + cgroup_label(reader_cg));
+      EXPECT_EQ(cells[2], "pipe");
+      EXPECT_EQ(cells[cells.size() - 4], "10") << line;
+      EXPECT_EQ(cells[cells.size() - 3] + " " + cells[cells.size() - 2], "9.77 KiB") << line;
+    }
+  }
+  EXPECT_TRUE(row) << top.out;
 }
 
 TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
@@ -286,6 +306,10 @@ TEST(AgentCommand, BadStartsSayWhy) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("agent: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos)
       << r.err;
+  r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:9477", "--tls-cert", "/etc/hostname", "--tls-key",
+                   "/etc/hostname"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("refusing to serve without the protection asked for"), std::string::npos) << r.err;
   r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:99999"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
