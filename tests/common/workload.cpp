@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace ipctrace::test {
 
@@ -89,6 +90,33 @@ int wait_exit(pid_t pid) {
 }
 
 int run_in(const TestCgroup* cg, const std::function<int()>& fn) { return wait_exit(spawn(cg, fn)); }
+
+bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int writes, size_t chunk) {
+  int p[2];
+  if (pipe(p) != 0) return false;
+  const size_t expected = static_cast<size_t>(writes) * chunk;
+  const pid_t reader = spawn(&reader_cg, [&] {
+    close(p[1]);
+    std::vector<char> buf(4096);
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf.data(), buf.size())) > 0) total += static_cast<size_t>(n);
+    return total == expected ? 0 : 1;
+  });
+  const pid_t writer = spawn(&writer_cg, [&] {
+    close(p[0]);
+    const std::vector<char> data(chunk, 'x');
+    for (int i = 0; i < writes; ++i) {
+      if (write(p[1], data.data(), data.size()) != static_cast<ssize_t>(chunk)) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  const bool wrote = wait_exit(writer) == 0;
+  const bool read_all = wait_exit(reader) == 0;
+  return wrote && read_all;
+}
 
 uint32_t self_ns(const char* name) {
   struct stat st {};

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <new>
@@ -41,6 +42,11 @@ pid_t spawn(const TestCgroup* cg, const std::function<int()>& fn);
 int wait_exit(pid_t pid);
 // spawn + wait_exit.
 int run_in(const TestCgroup* cg, const std::function<int()>& fn);
+
+// `writes` writes of `chunk` bytes from a child in `writer_cg` through an anonymous pipe to a
+// child in `reader_cg` that reads until end of file. True if every write moved its whole chunk
+// and the reader got writes * chunk bytes.
+bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int writes, size_t chunk);
 
 // Namespace inode of this process ("ipc", "net", ...), as /proc/self/ns/NAME shows it.
 uint32_t self_ns(const char* name);

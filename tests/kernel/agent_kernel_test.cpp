@@ -27,32 +27,6 @@ using nlohmann::json;
 
 namespace {
 
-// 10 writes of 1,000 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
-void pipe_workload(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  const pid_t reader = spawn(&reader_cg, [&] {
-    close(p[1]);
-    char buf[4096];
-    size_t total = 0;
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
-    return total == 10000 ? 0 : 1;
-  });
-  const pid_t writer = spawn(&writer_cg, [&] {
-    close(p[0]);
-    const std::vector<char> chunk(1000, 'x');
-    for (int i = 0; i < 10; ++i) {
-      if (write(p[1], chunk.data(), chunk.size()) != 1000) return 1;
-    }
-    return 0;
-  });
-  close(p[0]);
-  close(p[1]);
-  ASSERT_EQ(wait_exit(writer), 0);
-  ASSERT_EQ(wait_exit(reader), 0);
-}
-
 std::string cgroup_label(const TestCgroup& cg) { return cg.path().substr(cgroup2_root().size()); }
 
 // The series of the pipe flow between two host cgroups, as the agent names it.
@@ -140,7 +114,7 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
   Agent agent;
   ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
   EXPECT_EQ(http_get(agent.url("/healthz")).body, "ok\n");
-  pipe_workload(writer_cg, reader_cg);
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
 
   const std::string bytes = pipe_series("ipctrace_ipc_bytes_total", writer_cg, reader_cg);
   const std::string text = scrape_until(agent, bytes);
@@ -219,7 +193,7 @@ TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
   TestCgroup reader_cg("prom-r");
   Agent agent;
   ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
-  pipe_workload(writer_cg, reader_cg);
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
 
   char dir_template[] = "/tmp/ipctrace-prom-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);

@@ -18,32 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-// 10 writes of 1,000 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
-void pipe_workload(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  const pid_t reader = spawn(&reader_cg, [&] {
-    close(p[1]);
-    char buf[4096];
-    size_t total = 0;
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
-    return total == 10000 ? 0 : 1;
-  });
-  const pid_t writer = spawn(&writer_cg, [&] {
-    close(p[0]);
-    const std::vector<char> chunk(1000, 'x');
-    for (int i = 0; i < 10; ++i) {
-      if (write(p[1], chunk.data(), chunk.size()) != 1000) return 1;
-    }
-    return 0;
-  });
-  close(p[0]);
-  close(p[1]);
-  ASSERT_EQ(wait_exit(writer), 0);
-  ASSERT_EQ(wait_exit(reader), 0);
-}
-
 const json* find_flow(const json& report, const char* kind, uint64_t src, uint64_t dst) {
   for (const auto& f : report["flows"]) {
     if (f["kind"] == kind && f["src"].value("cgroup_id", uint64_t{0}) == src &&
@@ -62,7 +36,7 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   TestCgroup reader_cg("flows-r");
   BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
   ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
-  pipe_workload(writer_cg, reader_cg);
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
   const ProcessResult r = p.finish(30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json report = json::parse(r.out);
@@ -93,7 +67,7 @@ TEST(FlowsCommand, TableKindFilterAndEarlyStop) {
   // A long duration ended early by SIGINT: the report still comes, at once.
   BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "5m", "--kind", "pipe"});
   ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
-  pipe_workload(writer_cg, reader_cg);
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
   usleep(1100 * 1000);  // one collection
   const auto stopped = std::chrono::steady_clock::now();
   p.signal(SIGINT);

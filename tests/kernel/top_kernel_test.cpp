@@ -50,32 +50,6 @@ std::string line_with(const std::string& text, const std::vector<std::string>& p
   return {};
 }
 
-// 8 writes of 1,024 bytes from `writer_cg` through a pipe to a reader in `reader_cg`.
-void pipe_8k(const TestCgroup& writer_cg, const TestCgroup& reader_cg) {
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  const pid_t reader = spawn(&reader_cg, [&] {
-    close(p[1]);
-    char buf[4096];
-    size_t total = 0;
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
-    return total == 8192 ? 0 : 1;
-  });
-  const pid_t writer = spawn(&writer_cg, [&] {
-    close(p[0]);
-    const std::vector<char> chunk(1024, 'x');
-    for (int i = 0; i < 8; ++i) {
-      if (write(p[1], chunk.data(), chunk.size()) != 1024) return 1;
-    }
-    return 0;
-  });
-  close(p[0]);
-  close(p[1]);
-  ASSERT_EQ(wait_exit(writer), 0);
-  ASSERT_EQ(wait_exit(reader), 0);
-}
-
 // A tmux server of our own (its own socket), killed with everything in it when the test ends.
 class Tmux {
  public:
@@ -221,7 +195,7 @@ TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
   TestCgroup reader_cg("top-r");
   BackgroundProcess p({ipctrace_binary(), "top", "--batch", "-n", "2", "-d", "2s"});
   ASSERT_TRUE(p.wait_for_stderr("top: tracing this node", 30s)) << p.finish(0ms).err;
-  pipe_8k(writer_cg, reader_cg);
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 8, 1024));
   const ProcessResult r = p.finish(30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "terminal control codes in batch output";
