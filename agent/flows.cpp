@@ -9,7 +9,6 @@
 #include <cstring>
 #include <numeric>
 #include <optional>
-#include <random>
 
 #include "kinds.h"
 
@@ -86,17 +85,6 @@ void add(std::map<uint64_t, Party>& side, const FlowSample& s) {
 bool is_object_kind(int kind) {
   return kind == IPCT_KIND_PIPE || kind == IPCT_KIND_FIFO || kind == IPCT_KIND_POSIX_MQ || kind == IPCT_KIND_SYSV_MSG;
 }
-
-// A kernel address made unreadable but still one-to-one (splitmix64 of it, salted once per
-// process), so channel names do not publish where the kernel keeps its socks.
-uint64_t hide_address(uint64_t address) {
-  static const uint64_t salt = std::random_device{}() * 0x9E3779B97F4A7C15ULL + std::random_device{}();
-  uint64_t z = address ^ salt;
-  z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31U);
-}
-
 bool is_unix(int kind) {
   return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
 }
@@ -223,31 +211,14 @@ std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples, cons
     if (is_zero(c.laddr)) inet_receivers.emplace(fmt::format("{}|*:{}", kind_name(k.kind), c.lport), channel);
   }
 
-  // unix: the receiving sock's inode, from the receives on it (a sock not yet accepted, or
-  // never read, has none seen: a salted hash of its address names it instead).
-  std::map<std::pair<int, uint64_t>, uint64_t> unix_inodes;
-  for (const FlowSample& s : samples) {
-    const ipct_flow_key& k = s.key;
-    if (is_unix(k.kind) && k.dir == IPCT_DIR_RECV && k.ch.obj.id != 0 && k.ch.obj.peer != 0) {
-      unix_inodes[{k.kind, k.ch.obj.peer}] = k.ch.obj.id;
-    }
-  }
-  auto unix_channel = [&](int kind, uint64_t sock) {
-    auto it = unix_inodes.find({kind, sock});
-    if (it != unix_inodes.end()) return fmt::format("{}:ino={}", kind_name(kind), it->second);
-    return fmt::format("{}:sock={:016x}", kind_name(kind), hide_address(sock));
-  };
-
   for (const FlowSample& s : samples) {
     const ipct_flow_key& k = s.key;
     if (is_object_kind(k.kind)) {
       Object& o = object(k.kind, object_channel(k));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
     } else if (is_unix(k.kind)) {
-      // Data sent on socket A goes into its peer's sock B; data read on B comes out of B. Both
-      // ends name B by its kernel address (bpf/ipctrace.h), which is never shown: the channel
-      // is named by B's inode once a receive on B tells it.
-      const uint64_t into = k.ch.obj.peer;
+      // Data sent on socket A goes into its peer B; data read on B comes out of B.
+      const uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
       if (into == 0) {
         // An unconnected sender: the destination is known only per datagram.
         ChannelFlow f{k.kind,
@@ -265,7 +236,7 @@ std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples, cons
         out.push_back(std::move(f));
         continue;
       }
-      Object& o = object(k.kind, unix_channel(k.kind, into));
+      Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
     } else if (is_inet(k.kind) && k.dir == IPCT_DIR_SEND) {
       const ipct_chan_inet& c = k.ch.inet;

@@ -64,9 +64,7 @@ enum ipct_dir {
 /*
  * Channel identity of the object kinds (all but tcp/udp):
  *   pipe, fifo, posix_mq: id = inode number, dev = superblock device (kernel encoding)
- *   unix_*:               id = this socket's inode (0 before accept()), peer = the address of the
- *                         struct sock the data goes into: send: the connected peer's (0: none),
- *                         receive: this socket's own (userspace joins on it and never shows it)
+ *   unix_*:               id = this socket's inode, peer = the connected peer's inode (0: none)
  *   sysv_msg, sysv_shm:   id = msqid / shmid, dev = IPC namespace inode
  *   signal:               id = target cgroup id, dev = signal number
  */
