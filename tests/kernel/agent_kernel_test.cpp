@@ -6,9 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -44,21 +43,30 @@ double sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
-// The ids of the ipctrace programs (names "ipct_...") loaded on the system.
-std::set<uint64_t> ipctrace_programs() {
-  const ProcessResult r = run_process({"/usr/sbin/bpftool", "-j", "prog", "show"}, 30s);
+// The ids of the BPF programs ("prog") or links ("link") that process `pid` holds open, from the
+// "prog_id:"/"link_id:" lines of its /proc/PID/fdinfo; by owner rather than by name, so that
+// other tracers on the machine do not count.
+std::set<uint64_t> bpf_objects_of(const std::string& what, int pid) {
   std::set<uint64_t> ids;
-  if (r.exit_code != 0) return ids;
-  for (const auto& p : json::parse(r.out)) {
-    if (p.value("name", std::string()).rfind("ipct_", 0) == 0) ids.insert(p["id"].get<uint64_t>());
+  const std::string key = what + "_id:";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", ec)) {
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(key, 0) == 0) ids.insert(std::stoull(line.substr(key.size())));
+    }
   }
   return ids;
 }
 
-// The programs in `now` that were not in `before`.
-std::set<uint64_t> added(const std::set<uint64_t>& before, const std::set<uint64_t>& now) {
+// The ids in `ids` that bpftool still shows as loaded.
+std::set<uint64_t> still_loaded(const char* what, const std::set<uint64_t>& ids) {
+  const ProcessResult r = run_process({"/usr/sbin/bpftool", "-j", what, "show"}, 30s);
   std::set<uint64_t> out;
-  std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::inserter(out, out.begin()));
+  if (r.exit_code != 0) return ids;
+  for (const auto& p : json::parse(r.out)) {
+    if (ids.contains(p["id"].get<uint64_t>())) out.insert(p["id"].get<uint64_t>());
+  }
   return out;
 }
 
@@ -237,12 +245,12 @@ TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
 
 TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
   IPCTRACE_REQUIRE_KERNEL();
-  // Programs of processes that just exited (an earlier test's) can take a moment to go.
-  std::this_thread::sleep_for(500ms);
-  const std::set<uint64_t> before = ipctrace_programs();
   Agent agent;
   ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
-  EXPECT_FALSE(added(before, ipctrace_programs()).empty()) << "the agent's programs are not visible";
+  const std::set<uint64_t> programs = bpf_objects_of("prog", agent.process().pid());
+  const std::set<uint64_t> links = bpf_objects_of("link", agent.process().pid());
+  EXPECT_GE(programs.size(), 5U) << "the agent's programs are not visible";
+  EXPECT_GE(links.size(), 5U) << "the agent's links are not visible";
   const auto start = std::chrono::steady_clock::now();
   agent.process().signal(SIGTERM);
   const ProcessResult r = agent.process().finish(10s);
@@ -252,12 +260,15 @@ TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
   EXPECT_NE(r.err.find("agent: stopping"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("agent: programs detached"), std::string::npos) << r.err;
   // Detached and released by the time it exits (the kernel frees them within moments).
-  std::set<uint64_t> left = added(before, ipctrace_programs());
-  for (int i = 0; i < 20 && !left.empty(); ++i) {
+  std::set<uint64_t> left = still_loaded("prog", programs);
+  std::set<uint64_t> left_links = still_loaded("link", links);
+  for (int i = 0; i < 20 && !(left.empty() && left_links.empty()); ++i) {
     std::this_thread::sleep_for(100ms);
-    left = added(before, ipctrace_programs());
+    left = still_loaded("prog", programs);
+    left_links = still_loaded("link", links);
   }
   EXPECT_TRUE(left.empty()) << left.size() << " programs still loaded after the agent exited";
+  EXPECT_TRUE(left_links.empty()) << left_links.size() << " links still attached after the agent exited";
   EXPECT_EQ(http_get(agent.url("/healthz"), 1s).status, 0);  // nobody listens any more
 }
 
