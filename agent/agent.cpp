@@ -19,11 +19,13 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "collector.h"
 #include "commands.h"
 #include "flows_format.h"
+#include "http_security.h"
 #include "identity.h"
 #include "metrics.h"
 #include "top.h"
@@ -52,24 +54,42 @@ void reply(mg_connection* conn, int status, const char* type, const std::string&
   mg_write(conn, body.data(), body.size());
 }
 
+// With basic authentication on, whether the request carries a user's credentials; if not, it
+// answers 401 with the challenge and the handler is done.
+bool authorized(mg_connection* conn, const BasicAuth* auth) {
+  if (auth == nullptr) return true;
+  const char* header = mg_get_header(conn, "Authorization");
+  if (header != nullptr && auth->check(header)) return true;
+  const std::string body = "authentication required\n";
+  mg_printf(conn,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"ipctrace\", charset=\"UTF-8\"\r\n"
+            "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            body.size());
+  mg_write(conn, body.data(), body.size());
+  return false;
+}
+
 class MetricsHandler : public CivetHandler {
  public:
-  explicit MetricsHandler(const MetricsExporter& exporter) : exporter_(exporter) {}
+  MetricsHandler(const MetricsExporter& exporter, const BasicAuth* auth) : exporter_(exporter), auth_(auth) {}
   bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+    if (!authorized(conn, auth_)) return true;
     reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", exporter_.scrape());
     return true;
   }
 
  private:
   const MetricsExporter& exporter_;
+  const BasicAuth* auth_;
 };
 
 // /api/v1/flows[?kind=..&namespace=..&pod=..&container=..&pid=..]: the same document as
 // `ipctrace flows --output json`, filtered like the command line (repeat a key for several).
 class FlowsHandler : public CivetHandler {
  public:
-  explicit FlowsHandler(Published& published) : published_(published) {}
+  FlowsHandler(Published& published, const BasicAuth* auth) : published_(published), auth_(auth) {}
   bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+    if (!authorized(conn, auth_)) return true;
     std::string body;
     {
       std::lock_guard<std::mutex> lock(published_.mu);
@@ -115,6 +135,7 @@ class FlowsHandler : public CivetHandler {
 
  private:
   Published& published_;
+  const BasicAuth* auth_;
 };
 
 class HealthHandler : public CivetHandler {
@@ -181,9 +202,20 @@ Status check_can_listen(const ListenAddress& a) {
   return Ok{};
 }
 
-std::string civet_port(const ListenAddress& a) {
-  if (a.host.find(':') != std::string::npos) return fmt::format("[{}]:{}", a.host, a.port);
-  return fmt::format("{}:{}", a.host.empty() ? "0.0.0.0" : a.host, a.port);
+// civetweb's listening_ports entry; "s" makes it an HTTPS port.
+std::string civet_port(const ListenAddress& a, bool tls) {
+  const char* suffix = tls ? "s" : "";
+  if (a.host.find(':') != std::string::npos) return fmt::format("[{}]:{}{}", a.host, a.port, suffix);
+  return fmt::format("{}:{}{}", a.host.empty() ? "0.0.0.0" : a.host, a.port, suffix);
+}
+
+// civetweb's init_ssl callback: our certificate and key into its SSL_CTX. The server passes
+// itself as user data; the TlsFiles are its user context.
+int init_tls(void* ssl_ctx, void* user_data) {
+  const auto* server = static_cast<const CivetServer*>(user_data);
+  const auto* files = static_cast<const TlsFiles*>(server->getUserContext());
+  if (files == nullptr) return -1;
+  return configure_tls_context(ssl_ctx, *files);
 }
 
 }  // namespace
@@ -195,13 +227,24 @@ int run_agent_command(const Cli& cli) {
     spdlog::error("agent: --listen {}: {}", o.listen, listen.error().message());
     return kExitUsage;
   }
-  // Basic authentication and TLS are not served yet: refuse rather than serve unprotected what
-  // the operator asked to protect.
-  if (!o.basic_auth_file.empty() || !o.tls_cert.empty() || !o.tls_key.empty()) {
-    spdlog::error(
-        "agent: --basic-auth-file, --tls-cert and --tls-key are not supported by this build yet; "
-        "refusing to serve without the protection asked for");
-    return kExitUsage;
+  // Protection is checked before anything is loaded: a bad users file or certificate is a
+  // configuration error, and the agent never serves unprotected what it was asked to protect.
+  std::optional<BasicAuth> auth;
+  if (!o.basic_auth_file.empty()) {
+    auto loaded = BasicAuth::load(o.basic_auth_file);
+    if (!loaded) {
+      spdlog::error("agent: --basic-auth-file: {}", loaded.error().message());
+      return kExitUsage;
+    }
+    auth = std::move(loaded).value();
+  }
+  const TlsFiles tls{o.tls_cert, o.tls_key};
+  const bool use_tls = !o.tls_cert.empty() || !o.tls_key.empty();
+  if (use_tls) {
+    if (Status st = check_tls(tls); !st) {
+      spdlog::error("agent: {}", st.error().message());
+      return kExitUsage;
+    }
   }
   if (Status st = check_can_listen(*listen); !st) {
     spdlog::error("agent: cannot listen on {}: {}", o.listen, st.error().message());
@@ -242,14 +285,17 @@ int run_agent_command(const Cli& cli) {
   Published published;
 
   std::unique_ptr<CivetServer> server;
-  MetricsHandler metrics_handler(exporter);
-  FlowsHandler flows_handler(published);
+  const BasicAuth* auth_ptr = auth ? &*auth : nullptr;
+  MetricsHandler metrics_handler(exporter, auth_ptr);
+  FlowsHandler flows_handler(published, auth_ptr);
   HealthHandler health_handler;
   ReadyHandler ready_handler(published);
   try {
     const std::vector<std::string> options = {
-        "listening_ports", civet_port(*listen), "num_threads", "4", "request_timeout_ms", "10000"};
-    server = std::make_unique<CivetServer>(options);
+        "listening_ports", civet_port(*listen, use_tls), "num_threads", "4", "request_timeout_ms", "10000"};
+    CivetCallbacks callbacks{};
+    if (use_tls) callbacks.init_ssl = init_tls;
+    server = std::make_unique<CivetServer>(options, &callbacks, use_tls ? &tls : nullptr);
   } catch (const std::exception& e) {
     spdlog::error("agent: cannot serve on {}: {}", o.listen, e.what());
     return kExitFailure;
@@ -259,8 +305,11 @@ int run_agent_command(const Cli& cli) {
   server->addHandler("/healthz", health_handler);
   server->addHandler("/readyz", ready_handler);
   const std::vector<int> ports = server->getListeningPorts();
-  spdlog::info("agent: serving /metrics, /api/v1/flows, /healthz, /readyz on {} (port {}); collecting every {}",
-               o.listen, ports.empty() ? 0 : ports[0], format_duration(o.interval));
+  spdlog::info(
+      "agent: serving /metrics, /api/v1/flows, /healthz, /readyz over {} on {} (port {}){}; collecting every {}",
+      use_tls ? "HTTPS" : "HTTP", o.listen, ports.empty() ? 0 : ports[0],
+      auth ? fmt::format(", basic authentication for {} user(s) on /metrics and /api/v1/flows", auth->users()) : "",
+      format_duration(o.interval));
 
   const Namer namer = [&resolver](uint64_t id) { return resolver.resolve(id); };
   const auto started = std::chrono::steady_clock::now();

@@ -171,11 +171,20 @@ std::unique_ptr<Cli> make_cli() {
   add_hooks(agent, a.hooks);
   agent->add_flag("--no-wait-time", a.no_wait_time,
                   "Do not measure time blocked in receiving calls (saves an entry hook)");
-  agent->add_option("--basic-auth-file", a.basic_auth_file, "File of user:bcrypt-hash lines; enables basic auth")
-      ->check(CLI::ExistingFile);
-  agent->add_option("--tls-cert", a.tls_cert, "TLS certificate (PEM); enables HTTPS with --tls-key")
-      ->check(CLI::ExistingFile);
-  agent->add_option("--tls-key", a.tls_key, "TLS private key (PEM)")->check(CLI::ExistingFile);
+  agent
+      ->add_option("--basic-auth-file", a.basic_auth_file,
+                   "Users file (user:hash lines, htpasswd -B style); basic auth on /metrics and /api/v1/flows")
+      ->check(CLI::ExistingFile)
+      ->envname("IPCTRACE_BASIC_AUTH_FILE");
+  CLI::Option* tls_cert =
+      agent->add_option("--tls-cert", a.tls_cert, "TLS certificate chain (PEM); serves HTTPS (needs --tls-key)")
+          ->check(CLI::ExistingFile)
+          ->envname("IPCTRACE_TLS_CERT");
+  CLI::Option* tls_key = agent->add_option("--tls-key", a.tls_key, "TLS private key (PEM) of --tls-cert")
+                             ->check(CLI::ExistingFile)
+                             ->envname("IPCTRACE_TLS_KEY");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
 
   // top
   auto& t = cli->top;
@@ -186,9 +195,15 @@ std::unique_ptr<Cli> make_cli() {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_duration(top, "-d,--delay", t.delay, "Delay between frames", kPositiveDurationCheck);
-  top->add_option("--remote", t.remote, "Read a running agent (its base URL) instead of loading programs")
-      ->check(kUrlCheck)
-      ->envname("IPCTRACE_REMOTE");
+  CLI::Option* remote =
+      top->add_option("--remote", t.remote, "Read a running agent (its base URL) instead of loading programs")
+          ->check(kUrlCheck)
+          ->envname("IPCTRACE_REMOTE");
+  top->add_option("--cacert", t.cacert,
+                  "With an https --remote: trust this CA certificate (PEM) instead of the system's")
+      ->check(CLI::ExistingFile)
+      ->needs(remote)
+      ->envname("IPCTRACE_CACERT");
   add_hooks(top, t.hooks);
   add_filters(top, t.filters);
 

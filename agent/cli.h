@@ -45,6 +45,7 @@ struct TopOptions {
   int iterations = 0;  // 0: until quit
   Duration delay = std::chrono::seconds(2);
   std::string remote;
+  std::string cacert;  // --remote over HTTPS: the certificate bundle to trust
   std::string hooks = "auto";
   Filters filters;
 };

@@ -757,9 +757,26 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
   if (report && !entry.reported) {
     entry.reported = true;
     errors_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("identity: cgroup {} ({}): {}; named {}", cgroup_id,
-                 entry.endpoint.cgroup.path.empty() ? "path unknown" : entry.endpoint.cgroup.path, a.error,
-                 entry.endpoint.display());
+    // Churn (a thousand short-lived containers) must not flood the log: a burst, then a count.
+    if (now - warn_window_ >= std::chrono::minutes(1)) {
+      if (suppressed_ > 0) {
+        spdlog::warn(
+            "identity: {} more endpoints could not be named in the last minute (not logged one by one; "
+            "counted in ipctrace_identity_errors_total)",
+            suppressed_);
+      }
+      warn_window_ = now;
+      warned_in_window_ = 0;
+      suppressed_ = 0;
+    }
+    if (warned_in_window_ < kWarnBurst) {
+      ++warned_in_window_;
+      spdlog::warn("identity: cgroup {} ({}): {}; named {}", cgroup_id,
+                   entry.endpoint.cgroup.path.empty() ? "path unknown" : entry.endpoint.cgroup.path, a.error,
+                   entry.endpoint.display());
+    } else {
+      ++suppressed_;
+    }
   }
   return entry.endpoint;
 }

@@ -185,8 +185,9 @@ class IdentityResolver {
   IdentityResolver(IdentityResolver&&) = delete;
   IdentityResolver& operator=(IdentityResolver&&) = delete;
 
-  // Cached. Unreadable or malformed state and vanished cgroups are logged (warn) and counted once
-  // per id; a container whose state is nowhere to be found only once its retries are used up.
+  // Cached. Unreadable or malformed state and vanished cgroups are logged (warn, at most ten lines
+  // a minute, then a count) and counted once per id; a container whose state is nowhere to be found only once its
+  // retries are used up.
   Endpoint resolve(uint64_t cgroup_id);
   void forget(uint64_t cgroup_id);
   [[nodiscard]] uint64_t resolve_errors() const { return errors_.load(std::memory_order_relaxed); }
@@ -219,6 +220,11 @@ class IdentityResolver {
   std::unordered_map<uint64_t, Entry> cache_;
   std::list<uint64_t> lru_;  // most recently resolved first
   std::atomic<uint64_t> errors_{0};
+  // Warnings are rate limited: kWarnBurst per minute, then one line saying how many more.
+  static constexpr int kWarnBurst = 10;
+  std::chrono::steady_clock::time_point warn_window_;
+  int warned_in_window_ = 0;
+  uint64_t suppressed_ = 0;
 };
 
 }  // namespace ipctrace

@@ -110,8 +110,11 @@ std::string trim_slashes(std::string s) {
 
 }  // namespace
 
-RemoteSource::RemoteSource(std::string base_url, long timeout_ms)
-    : base_url_(std::move(base_url)), url_(trim_slashes(base_url_) + "/api/v1/flows"), timeout_ms_(timeout_ms) {}
+RemoteSource::RemoteSource(std::string base_url, long timeout_ms, std::string ca_file)
+    : base_url_(std::move(base_url)),
+      url_(trim_slashes(base_url_) + "/api/v1/flows"),
+      timeout_ms_(timeout_ms),
+      ca_file_(std::move(ca_file)) {}
 
 Result<json> RemoteSource::fetch() {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
@@ -129,6 +132,7 @@ Result<json> RemoteSource::fetch() {
   curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 3L);
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "ipctrace-top");
+  if (!ca_file_.empty()) curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca_file_.c_str());
   const CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) {
     return Error::msg(
@@ -701,7 +705,7 @@ int run_top_command(const Cli& cli) {
     source = std::make_unique<LocalSource>(std::move(*tracer), cli, std::chrono::minutes(1));
   } else {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    source = std::make_unique<RemoteSource>(o.remote);
+    source = std::make_unique<RemoteSource>(o.remote, 5000, o.cacert);
   }
 
   class RemoteFilter : public FlowSource {

@@ -31,7 +31,8 @@ class FlowSource {
 // (connection refused, timeout, an HTTP status other than 200, a body that is not JSON).
 class RemoteSource : public FlowSource {
  public:
-  explicit RemoteSource(std::string base_url, long timeout_ms = 5000);
+  // `ca_file`: trust this certificate bundle (PEM) for HTTPS instead of the system's.
+  explicit RemoteSource(std::string base_url, long timeout_ms = 5000, std::string ca_file = {});
   Result<nlohmann::json> fetch() override;
   [[nodiscard]] std::string describe() const override { return base_url_; }
   [[nodiscard]] const std::string& url() const { return url_; }
@@ -40,6 +41,7 @@ class RemoteSource : public FlowSource {
   std::string base_url_;
   std::string url_;
   long timeout_ms_;
+  std::string ca_file_;
 };
 
 // Keeps the flows of a document that match the command-line filters (kind, Kubernetes namespace,

@@ -10,6 +10,8 @@ packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # libraries
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev libcurl4-openssl-dev
+  # the agent's HTTPS (OpenSSL) and basic authentication (libxcrypt); openssl makes the tests' certificates
+  libssl-dev libcrypt-dev openssl
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
   # benchmark (bench/): the bpftrace configuration

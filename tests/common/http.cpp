@@ -21,7 +21,7 @@ size_t append(char* data, size_t size, size_t count, void* user) {
 
 }  // namespace
 
-HttpResponse http_get(const std::string& url, std::chrono::milliseconds limit) {
+HttpResponse http_get(const std::string& url, const HttpOptions& options) {
   HttpResponse r;
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) {
@@ -33,7 +33,15 @@ HttpResponse http_get(const std::string& url, std::chrono::milliseconds limit) {
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(limit.count()));
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, append);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &r.headers);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(options.limit.count()));
+  if (!options.ca_file.empty()) curl_easy_setopt(curl.get(), CURLOPT_CAINFO, options.ca_file.c_str());
+  if (!options.user.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl.get(), CURLOPT_USERNAME, options.user.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_PASSWORD, options.password.c_str());
+  }
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   if (curl_easy_perform(curl.get()) != CURLE_OK) {
     r.error = error;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -73,20 +74,21 @@ std::set<uint64_t> still_loaded(const char* what, const std::set<uint64_t>& ids)
 // A running agent on a free loopback port, stopped (SIGTERM, then SIGKILL) when the test ends.
 class Agent {
  public:
-  explicit Agent(std::vector<std::string> extra = {})
-      : port_(free_loopback_port()), process_(argv(port_, std::move(extra))) {}
+  // `http`: how to reach it (the CA to trust when it serves HTTPS; readiness needs no credentials).
+  explicit Agent(std::vector<std::string> extra = {}, HttpOptions http = {})
+      : port_(free_loopback_port()), http_(std::move(http)), process_(argv(port_, std::move(extra))) {}
 
   // Waits for /readyz to answer 200.
   [[nodiscard]] bool ready(std::chrono::milliseconds limit) const {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
-      if (http_get(url("/readyz")).status == 200) return true;
+      if (http_get(url("/readyz"), http_).status == 200) return true;
       std::this_thread::sleep_for(50ms);
     }
     return false;
   }
   [[nodiscard]] std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return (http_.ca_file.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_) + path;
   }
   [[nodiscard]] int port() const { return port_; }
   BackgroundProcess& process() { return process_; }
@@ -99,7 +101,62 @@ class Agent {
     return a;
   }
   int port_;
+  HttpOptions http_;
   BackgroundProcess process_;
+};
+
+// A temporary directory with what serving HTTPS with basic authentication takes: a self-signed
+// certificate for 127.0.0.1 (cert.pem, key.pem) and a users file (users) with alice's
+// sha512crypt hash of kPassword. Removed when the test ends.
+struct Protection {
+  static constexpr const char* kUser = "alice";
+  static constexpr const char* kPassword = "s3cret-pass";
+  std::string dir;
+  std::string error;  // why it could not be made
+
+  Protection() {
+    char dir_template[] = "/tmp/ipctrace-tls-XXXXXX";
+    if (mkdtemp(dir_template) == nullptr) {
+      error = "mkdtemp failed";
+      return;
+    }
+    dir = dir_template;
+    const ProcessResult cert =
+        run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", key(), "-out", cert_file(), "-days", "2", "-subj", "/CN=ipctrace-test",
+                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"},
+                    30s);
+    const ProcessResult hash = run_process({"/usr/bin/openssl", "passwd", "-6", kPassword}, 30s);
+    if (cert.exit_code != 0 || hash.exit_code != 0) {
+      error = "openssl failed: " + cert.err + hash.err;
+      return;
+    }
+    std::ofstream(users()) << "# test users\n" << kUser << ":" << hash.out;
+  }
+  ~Protection() {
+    if (!dir.empty()) run_process({"/bin/rm", "-rf", dir});
+  }
+  Protection(const Protection&) = delete;
+  Protection& operator=(const Protection&) = delete;
+  Protection(Protection&&) = delete;
+  Protection& operator=(Protection&&) = delete;
+
+  [[nodiscard]] std::string cert_file() const { return dir + "/cert.pem"; }
+  [[nodiscard]] std::string key() const { return dir + "/key.pem"; }
+  [[nodiscard]] std::string users() const { return dir + "/users"; }
+  [[nodiscard]] std::vector<std::string> agent_flags() const {
+    return {"--tls-cert", cert_file(), "--tls-key", key(), "--basic-auth-file", users()};
+  }
+  // How to reach the agent: trusting the certificate, with or without alice's credentials.
+  [[nodiscard]] HttpOptions http(bool credentials) const {
+    HttpOptions o;
+    o.ca_file = cert_file();
+    if (credentials) {
+      o.user = kUser;
+      o.password = kPassword;
+    }
+    return o;
+  }
 };
 
 // Polls /metrics until `series` has a value (or 10 s pass); the last scrape.
@@ -191,35 +248,132 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
   EXPECT_TRUE(row) << top.out;
 }
 
-TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
+TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
   IPCTRACE_REQUIRE_KERNEL();
+  const Protection p;
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  TestCgroup writer_cg("tls-w");
+  TestCgroup reader_cg("tls-r");
+  Agent agent(p.agent_flags(), p.http(false));
+  ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
+
+  // No credentials, a wrong password, an unknown user: 401 with the challenge, and no data.
+  const HttpResponse anonymous = http_get(agent.url("/metrics"), p.http(false));
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_NE(anonymous.headers.find("WWW-Authenticate: Basic realm=\"ipctrace\""), std::string::npos)
+      << anonymous.headers;
+  EXPECT_EQ(anonymous.body.find("ipctrace_"), std::string::npos);
+  HttpOptions wrong = p.http(true);
+  wrong.password = "not-it";
+  EXPECT_EQ(http_get(agent.url("/metrics"), wrong).status, 401);
+  wrong.user = "mallory";
+  wrong.password = Protection::kPassword;
+  EXPECT_EQ(http_get(agent.url("/metrics"), wrong).status, 401);
+  EXPECT_EQ(http_get(agent.url("/api/v1/flows"), p.http(false)).status, 401);
+
+  // alice gets the exact flow, over TLS.
+  const std::string bytes = pipe_series("ipctrace_ipc_bytes_total", writer_cg, reader_cg);
+  std::string text;
+  for (int i = 0; i < 100 && sample(text, bytes) < 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    text = http_get(agent.url("/metrics"), p.http(true)).body;
+  }
+  EXPECT_EQ(sample(text, bytes), 10000) << text;
+  const HttpResponse api = http_get(agent.url("/api/v1/flows?kind=pipe"), p.http(true));
+  ASSERT_EQ(api.status, 200) << api.error;
+  EXPECT_FALSE(json::parse(api.body)["flows"].empty());
+
+  // Probes need no credentials; plain HTTP on the HTTPS port gets no HTTP answer at all.
+  EXPECT_EQ(http_get(agent.url("/healthz"), p.http(false)).body, "ok\n");
+  EXPECT_EQ(http_get(agent.url("/readyz"), p.http(false)).status, 200);
+  const HttpResponse plain = http_get("http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics");
+  EXPECT_NE(plain.status, 200) << plain.body;
+  EXPECT_EQ(plain.body.find("ipctrace_"), std::string::npos);
+
+  // top --remote over HTTPS with the credentials in the URL and --cacert.
+  const std::string remote = "https://" + std::string(Protection::kUser) + ":" + Protection::kPassword +
+                             "@127.0.0.1:" + std::to_string(agent.port());
+  const ProcessResult top = run_process(
+      {ipctrace_binary(), "top", "--remote", remote, "--cacert", p.cert_file(), "-b", "-n", "1", "--kind", "pipe"},
+      30s);
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_NE(top.out.find(cgroup_label(writer_cg)), std::string::npos) << top.out;
+  const ProcessResult untrusted = run_process({ipctrace_binary(), "top", "--remote", remote, "-b", "-n", "1"}, 30s);
+  EXPECT_EQ(untrusted.exit_code, 1);
+  EXPECT_NE(untrusted.err.find("certificate"), std::string::npos) << untrusted.err;
+}
+
+TEST(AgentCommand, BadProtectionSettingsAreRefusedBeforeLoadingAnything) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const Protection p;
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  const std::string plain_users = p.dir + "/plain";
+  std::ofstream(plain_users) << "alice:hunter2\n";
+  const std::string legacy_users = p.dir + "/legacy";
+  std::ofstream(legacy_users) << "\nbob:$1$saltsalt$qjXMvbEw8oaL.CzflDugX/\n";
+  const std::string other_key = p.dir + "/other.pem";
+  ASSERT_EQ(run_process({"/usr/bin/openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-out", other_key},
+                        30s)
+                .exit_code,
+            0);
+  struct Case {
+    std::vector<std::string> flags;
+    int exit_code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--basic-auth-file", plain_users}, 2, plain_users + ":1: the hash of user 'alice' is not in crypt(3) form"},
+      {{"--basic-auth-file", legacy_users}, 2, legacy_users + ":2: the hash of user 'bob' uses a weak legacy method"},
+      {{"--tls-cert", p.cert_file(), "--tls-key", other_key}, 2, "TLS: "},
+      {{"--tls-cert", p.users(), "--tls-key", p.key()}, 2, "TLS: cannot use the certificate " + p.users()},
+      {{"--tls-cert", p.cert_file()}, 2, "--tls-cert requires --tls-key"},
+      {{"--basic-auth-file", p.dir + "/missing"}, 2, "File does not exist"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {ipctrace_binary(), "agent", "--listen",
+                                     "127.0.0.1:" + std::to_string(free_loopback_port())};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    const auto start = std::chrono::steady_clock::now();
+    const ProcessResult r = run_process(argv, 30s);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.flags[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // refused before loading programs
+  }
+}
+
+// Debian's prometheus scrapes the agent (over HTTPS with basic auth when `protect`), and a PromQL
+// query through its HTTP API returns the flow's exact bytes.
+void prometheus_reads_the_flow(bool protect) {
   if (access("/usr/bin/prometheus", X_OK) != 0) {
     if (in_ci()) FAIL() << "prometheus is missing (tools/install-deps.sh installs it)";
     GTEST_SKIP() << "prometheus is missing";
   }
+  const Protection p;
+  ASSERT_TRUE(p.error.empty()) << p.error;
   TestCgroup writer_cg("prom-w");
   TestCgroup reader_cg("prom-r");
-  Agent agent;
+  Agent agent = protect ? Agent(p.agent_flags(), p.http(false)) : Agent();
   ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
   ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
 
-  char dir_template[] = "/tmp/ipctrace-prom-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { run_process({"/bin/rm", "-rf", dir}); }
-  } cleanup{dir};
   {
-    std::ofstream cfg(dir + "/prometheus.yml");
+    std::ofstream cfg(p.dir + "/prometheus.yml");
     cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        << "scrape_configs:\n  - job_name: ipctrace\n    static_configs:\n      - targets: ['127.0.0.1:" << agent.port()
-        << "']\n";
+        << "scrape_configs:\n  - job_name: ipctrace\n";
+    if (protect) {
+      cfg << "    scheme: https\n    tls_config:\n      ca_file: " << p.cert_file() << "\n"
+          << "    basic_auth:\n      username: " << Protection::kUser << "\n      password: " << Protection::kPassword
+          << "\n";
+    }
+    cfg << "    static_configs:\n      - targets: ['127.0.0.1:" << agent.port() << "']\n";
   }
   const int prom_port = free_loopback_port();
   const std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
-  BackgroundProcess prometheus({"/usr/bin/prometheus", "--config.file=" + dir + "/prometheus.yml",
-                                "--storage.tsdb.path=" + dir + "/data",
+  BackgroundProcess prometheus({"/usr/bin/prometheus", "--config.file=" + p.dir + "/prometheus.yml",
+                                "--storage.tsdb.path=" + p.dir + "/data",
                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
 
   const std::string query = "ipctrace_ipc_bytes_total{kind=\"pipe\",src_container=\"" + cgroup_label(writer_cg) +
@@ -235,12 +389,26 @@ TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
     }
     if (result.is_null()) std::this_thread::sleep_for(100ms);
   }
+  if (result.is_null()) {
+    // Why: the target's health and last error as Prometheus saw them.
+    last += "\ntargets: " + http_get(prom + "/api/v1/targets").body;
+  }
   ASSERT_FALSE(result.is_null()) << "no answer from Prometheus: " << last << "\n" << prometheus.finish(1s).err;
   ASSERT_EQ(result.size(), 1U) << result.dump();
   EXPECT_EQ(result[0]["metric"]["job"], "ipctrace");
   EXPECT_EQ(result[0]["value"][1], "10000");
   prometheus.signal(SIGTERM);
   prometheus.finish(10s);
+}
+
+TEST(AgentCommand, ARealPrometheusScrapesItAndPromQLReturnsTheFlow) {
+  IPCTRACE_REQUIRE_KERNEL();
+  prometheus_reads_the_flow(false);
+}
+
+TEST(AgentCommand, ARealPrometheusScrapesItOverHttpsWithBasicAuth) {
+  IPCTRACE_REQUIRE_KERNEL();
+  prometheus_reads_the_flow(true);
 }
 
 TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
@@ -291,10 +459,27 @@ TEST(AgentCommand, BadStartsSayWhy) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("agent: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos)
       << r.err;
-  r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:9477", "--tls-cert", "/etc/hostname", "--tls-key",
-                   "/etc/hostname"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("refusing to serve without the protection asked for"), std::string::npos) << r.err;
+  // Configuration files: an unknown key, a bad value, a file that is not there. Each is named.
+  const Protection p;  // a temporary directory
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  const std::string unknown_key = p.dir + "/unknown.toml";
+  std::ofstream(unknown_key) << "[agent]\nlisten = \"127.0.0.1:9477\"\nmax_serie = 10\n";
+  const std::string bad_value = p.dir + "/bad.toml";
+  std::ofstream(bad_value) << "[agent]\ninterval = \"soon\"\n";
+  const std::string bad_auth = p.dir + "/auth.toml";
+  std::ofstream(bad_auth) << "[agent]\nbasic-auth-file = \"" << p.cert_file() << "\"\n";
+  const std::vector<std::pair<std::string, std::string>> configs = {
+      {unknown_key, "max_serie"},
+      {bad_value, "--interval"},
+      {bad_auth, p.cert_file() + ":1: expected user:hash"},
+      {p.dir + "/missing.toml", "missing.toml"},
+  };
+  for (const auto& [file, named] : configs) {
+    r = run_process({ipctrace_binary(), "--config", file, "agent"});
+    EXPECT_EQ(r.exit_code, 2) << file << ": " << r.err;
+    EXPECT_NE(r.err.find(named), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
   r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:99999"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;

@@ -1,6 +1,8 @@
 #include "identity.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -648,6 +650,7 @@ class IdentityResolverTest : public ::testing::Test {
 
   TempDir tmp_;
   fs::path host_;
+  std::ostringstream log_;
   std::string sandbox_path_, container_path_, crio_path_, runc_path_, crun_path_;
 };
 
@@ -809,6 +812,25 @@ TEST_F(IdentityResolverTest, UnknownIdIsPartialAndCountedOnce) {
   EXPECT_EQ(r.resolve(unknown), got);
   EXPECT_EQ(r.resolve_errors(), 1U);
   EXPECT_EQ(r.cached(), 1U);
+}
+
+TEST_F(IdentityResolverTest, WarningsAreRateLimitedButEveryErrorIsCounted) {
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    IdentityResolver r(options());
+    for (uint64_t i = 0; i < 25; ++i) r.resolve((uint64_t{1} << 60) + i);
+    EXPECT_EQ(r.resolve_errors(), 25U);
+  }
+  spdlog::set_default_logger(previous);
+  const std::string text = log_.str();
+  size_t lines = 0;
+  for (size_t at = text.find("identity: cgroup "); at != std::string::npos;
+       at = text.find("identity: cgroup ", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 10U) << text;  // the burst; the other 15 are summarised a minute later
 }
 
 TEST_F(IdentityResolverTest, MalformedStateIsPartialAndCountedOnce) {
