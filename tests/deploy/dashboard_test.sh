@@ -42,12 +42,11 @@ console.log([...names].sort().join("\n"));
 JS
 
 # A real agent's page, with a pipe flow and a blocked reader behind it.
-"$bin" agent --listen 127.0.0.1:0 --interval 500ms 2>"$work/agent.log" &
+port=$(node -e 'const s=require("node:net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+"$bin" agent --listen "127.0.0.1:$port" --interval 500ms 2>"$work/agent.log" &
 agent=$!
-port=
 for _ in $(seq 300); do
-  port=$(sed -n 's/.*on 127.0.0.1:0 (port \([0-9]*\)).*/\1/p' "$work/agent.log")
-  if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then break; fi
+  if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then break; fi
   kill -0 "$agent" 2>/dev/null || { cat "$work/agent.log" >&2; echo "dashboard test: the agent exited" >&2; exit 1; }
   sleep 0.1
 done

@@ -66,7 +66,7 @@ class AgentContainer {
                                   g_image->rootfs(),
                                   "deploy-test-node",
                                   "127.0.0.1:" + std::to_string(port),
-                                  "ipctrace-deploy-" + random_hex(8) + "/agent"};
+                                  "ipctrace-deploy-" + random_hex(8)};
     if (!drop_cap.empty()) {
       argv.emplace_back("--drop-cap");
       argv.push_back(drop_cap);
@@ -74,7 +74,8 @@ class AgentContainer {
     const ProcessResult spec = run_process(argv, 60s);
     if (spec.exit_code != 0) throw std::runtime_error("oci-spec.mjs: " + spec.err);
     std::ofstream(bundle_ + "/config.json") << spec.out;
-    for (const auto& m : json::parse(spec.out)["mounts"]) {
+    const json config = json::parse(spec.out);  // kept alive: the loop walks into it
+    for (const auto& m : config["mounts"]) {
       if (m["type"] != "bind") continue;
       const std::string src = m["source"];
       std::vector<std::string> made;
@@ -211,7 +212,8 @@ class DeployImage : public ::testing::Test {
                   fs::copy_options::overwrite_existing);
     for (const auto& [variant, dir] : {std::pair<std::string, std::string>{"default", "deploy/kubernetes"},
                                        {"least-privilege", "deploy/kubernetes/least-privilege"}}) {
-      const ProcessResult r = run_process({find_program("kubectl"), "kustomize", kRepo + "/" + dir}, 60s);
+      const std::string path = (fs::path(kRepo) / dir).string();
+      const ProcessResult r = run_process({find_program("kubectl"), "kustomize", path}, 60s);
       if (r.exit_code != 0) {
         g_image->error = "kubectl kustomize " + dir + ": " + r.err;
         return;
