@@ -60,8 +60,9 @@ bool ProbeReport::works(Feature f) const {
 std::vector<std::string> ProbeReport::blockers() const {
   std::vector<std::string> out;
   if (!missing_caps.empty()) {
-    out.push_back(fmt::format("missing privileges: {} (run as root, or grant CAP_BPF and CAP_PERFMON)",
-                              fmt::join(missing_caps, ", ")));
+    out.push_back(fmt::format(
+        "missing privileges: {} (run as root, or grant CAP_BPF and CAP_PERFMON; CAP_SYS_ADMIN before Linux 5.8)",
+        fmt::join(missing_caps, ", ")));
   }
   if (!btf) out.push_back("kernel BTF unavailable: " + btf_detail);
   if (missing_caps.empty() && btf && !hooks.empty() &&
@@ -292,6 +293,10 @@ ProbeReport run_probe(const ProbeOptions& options) {
   if (auto held = Capabilities::current()) {
     report.caps = *held;
     report.missing_caps = held->missing_for_tracing();
+    // CAP_BPF and CAP_PERFMON exist from Linux 5.8; before, only CAP_SYS_ADMIN allows tracing.
+    if (!report.missing_caps.empty() && report.kernel.major > 0 && !report.kernel.at_least(5, 8)) {
+      report.missing_caps = {std::string(cap_name(Cap::SysAdmin))};
+    }
   } else {
     report.missing_caps = {"(cannot read capabilities: " + held.error().message() + ")"};
   }

@@ -21,7 +21,15 @@ packages=(
   runc busybox-static tmux
   # the agent's tests: promtool checks /metrics, a real Prometheus scrapes it
   prometheus
+  # deploy tests (tests/deploy): the image (podman, a debootstrap-made Debian base), the
+  # manifests' schema validation (node and npm; kubectl below)
+  podman debootstrap
 )
+# Commands some machines already have from other packages (kubectl from Google's kubectl
+# package, node and npm from NodeSource's nodejs, which conflict with Debian's): Debian's
+# package only where the command is missing.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
