@@ -12,8 +12,9 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev libcurl4-openssl-dev
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
-  # benchmark (bench/): the bpftrace configuration
-  bpftrace
+  # benchmark (bench/): the bpftrace configuration, the IPC workloads (stress-ng, `perf bench
+  # sched pipe`), the driver (bench/run.py, standard library only)
+  bpftrace stress-ng linux-perf python3
   # end-to-end tests: real OCI containers (runc, a busybox rootfs; containers_e2e_test) and the
   # terminal view (tmux; top_kernel_test)
   runc busybox-static tmux
