@@ -889,6 +889,9 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, help="overhead rounds (default 5; --quick 1)")
     p.add_argument("--sections", default="overhead,agent,scale", help="comma-separated: overhead,agent,scale")
     p.add_argument("--configs", default=",".join(ALL_CONFIGS), help="overhead configurations, comma-separated")
+    p.add_argument("--update-readme", action="store_true",
+                   help="after a full run, put results.md into README.md's Performance section (between the "
+                        "bench markers) and scale.svg into docs/bench-scale.svg")
     args = p.parse_args(argv)
     sections = [s for s in args.sections.split(",") if s]
     bad = [s for s in sections if s not in ("overhead", "agent", "scale")] or ([] if sections else ["(none)"])
@@ -900,6 +903,10 @@ def parse_args(argv):
         p.error(f"--configs: {', '.join(bad) or 'none is required'} (from {', '.join(ALL_CONFIGS)})")
     if args.rounds is not None and not 1 <= args.rounds <= 100:
         p.error("--rounds: between 1 and 100")
+    if args.update_readme and (args.quick or sections != ["overhead", "agent", "scale"] or args.rounds is not None
+                               or args.configs != ",".join(ALL_CONFIGS)):
+        p.error("--update-readme: only after a full run with the defaults (no --quick, --sections, --rounds, "
+                "--configs)")
     args.sections, args.configs = sections, configs
     args.out = args.out or os.path.join(args.build_dir, "bench-results")
     q = args.quick
@@ -1005,7 +1012,32 @@ def main(argv):
     if not res["verification_passed"]:
         log("verification FAILED: some program did not do its work (see results.json)")
         return 1
+    if opt.update_readme:
+        try:
+            update_readme(md, os.path.join(opt.out, "scale.svg"))
+        except (BenchError, OSError) as e:
+            log(f"error: {e}")
+            return 1
     return 0
+
+
+README_BEGIN = "<!-- bench/run.sh results: begin -->"
+README_END = "<!-- bench/run.sh results: end -->"
+
+
+def update_readme(md, svg):
+    path = os.path.join(REPO, "README.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    a, b = text.find(README_BEGIN), text.find(README_END)
+    if a < 0 or b < a:
+        raise BenchError(f"{path}: the markers {README_BEGIN} ... {README_END} are missing")
+    text = text[:a + len(README_BEGIN)] + "\n" + md.rstrip("\n") + "\n" + text[b:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
+    shutil.copyfile(svg, os.path.join(REPO, "docs", "bench-scale.svg"))
+    log(f"updated {path} and docs/bench-scale.svg")
 
 
 if __name__ == "__main__":
