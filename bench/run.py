@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -422,13 +423,28 @@ class Attachment:
 # ---- workloads -----------------------------------------------------------------------------------
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cpu(argv, timeout):
+    """run(), and the CPU time (user + system) it and every descendant it waited for used. This
+    counts what the workload costs, BPF programs included (they run in its context), and not the
+    time other processes on this shared machine took the CPU away."""
+    c0 = children_cpu()
+    r = run(argv, timeout=timeout)
+    return r, children_cpu() - c0
+
+
 def stress(ctx, stressor, seconds):
-    """bogo-ops/s (real time) and bogo-ops of one stress-ng stressor instance."""
+    """bogo-ops per CPU-second and bogo-ops of one stress-ng stressor instance, pinned to one CPU."""
     yaml = os.path.join(ctx.tmp, f"stress-{stressor}.yaml")
     workdir = tempfile.mkdtemp(dir=ctx.tmp)
     try:
-        r = run(["stress-ng", f"--{stressor}", "1", "--timeout", f"{seconds}s", "--metrics-brief", "--yaml", yaml,
-                 "--temp-path", workdir], timeout=seconds + 60, text=True)
+        r, cpu = run_cpu(["taskset", "-c", str(ctx.opt.cpu), "stress-ng", f"--{stressor}", "1", "--timeout",
+                          f"{seconds}s", "--metrics-brief", "--yaml", yaml, "--temp-path", workdir],
+                         timeout=seconds + 60)
         if r.returncode != 0:
             raise BenchError(f"stress-ng --{stressor}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
         with open(yaml, encoding="utf-8") as f:
@@ -438,23 +454,23 @@ def stress(ctx, stressor, seconds):
         if os.path.exists(yaml):
             os.unlink(yaml)
     ops = re.search(r"^\s*bogo-ops:\s*(\d+)", text, re.M)
-    rate = re.search(r"^\s*bogo-ops-per-second-real-time:\s*([\d.]+)", text, re.M)
-    if not ops or not rate:
+    if not ops or cpu <= 0:
         raise BenchError(f"stress-ng --{stressor}: no bogo-ops in its YAML output")
-    return float(rate.group(1)), int(ops.group(1))
+    return int(ops.group(1)) / cpu, int(ops.group(1))
 
 
 def perf_pipe(ctx, loops):
-    """usecs per round trip of `perf bench sched pipe`."""
-    r = run([ctx.perf, "bench", "sched", "pipe", "-l", str(loops)], timeout=300)
-    m = re.search(r"([\d.]+)\s+usecs/op", r.stdout)
-    if r.returncode != 0 or not m:
+    """CPU microseconds per round trip of `perf bench sched pipe`, both processes on one CPU."""
+    r, cpu = run_cpu(["taskset", "-c", str(ctx.opt.cpu), ctx.perf, "bench", "sched", "pipe", "-l", str(loops)],
+                     timeout=300)
+    if r.returncode != 0 or "usecs/op" not in r.stdout:
         raise BenchError(f"perf bench sched pipe: exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
-    return float(m.group(1))
+    return cpu / loops * 1e6
 
 
 def fileread(ctx, calls):
-    r = run([ctx.helper, "fileread", "--calls", str(calls)], timeout=300)
+    """CPU nanoseconds per 4 KiB read (the reading thread's CPU time), pinned to one CPU."""
+    r = run(["taskset", "-c", str(ctx.opt.cpu), ctx.helper, "fileread", "--calls", str(calls)], timeout=300)
     if r.returncode != 0:
         raise BenchError(f"fileread: exit {r.returncode}: {r.stderr.strip()}")
     return json.loads(r.stdout)
@@ -496,7 +512,7 @@ def overhead_section(ctx):
                         samples[f"stress-ng {stressor}"][config].append((rnd, rate))
                         expected[kind] = expected.get(kind, 0) + ops
                 fr = fileread(ctx, opt.file_calls)
-                samples["file reads (unrelated)"][config].append((rnd, fr["ns_per_call"]))
+                samples["file reads (unrelated)"][config].append((rnd, fr["cpu_ns_per_call"]))
                 check = att.finish(expected)
             finally:
                 att.close()
@@ -508,9 +524,9 @@ def overhead_section(ctx):
             progress.append(f"{config} {time.monotonic() - t0:.0f}s")
         log(f"overhead round {rnd + 1}/{opt.rounds} done ({', '.join(progress)})")
 
-    units = {w: ("bogo-ops/s", True) for w in workloads}
-    units["perf bench sched pipe"] = ("usecs/op", False)
-    units["file reads (unrelated)"] = ("ns/read", False)
+    units = {w: ("bogo-ops per CPU-second", True) for w in workloads}
+    units["perf bench sched pipe"] = ("CPU µs per round trip", False)
+    units["file reads (unrelated)"] = ("CPU ns per read", False)
     result = {"configs": configs, "config_doc": {c: CONFIG_DOC[c] for c in configs}, "workloads": {}}
     for w in workloads:
         unit, higher_better = units[w]
@@ -520,12 +536,12 @@ def overhead_section(ctx):
             vals = samples[w][c]
             if not vals:
                 continue
-            # cost: how much worse than no tracing, from same-round pairs (throughput: 1 - x/none;
-            # time per op: x/none - 1), in percent.
+            # cost: CPU time added per operation against no tracing, from same-round pairs
+            # (ops per CPU-second: none/x - 1; CPU time per op: x/none - 1), in percent.
             costs = []
             for rnd, v in vals:
                 if rnd in base and base[rnd] > 0 and v > 0:
-                    costs.append((1 - v / base[rnd]) * 100 if higher_better else (v / base[rnd] - 1) * 100)
+                    costs.append((base[rnd] / v - 1) * 100 if higher_better else (v / base[rnd] - 1) * 100)
             per[c] = {"samples": [v for _, v in vals], "median": median([v for _, v in vals]),
                       "min": min(v for _, v in vals), "max": max(v for _, v in vals),
                       "cost_percent": None if c == "none" else median(costs)}
@@ -694,7 +710,7 @@ def goals(res):
         for cfg in ("ipctrace", "ipctrace-nowait"):
             if cfg in pipe and "bpftrace" in pipe and pipe[cfg]["cost_percent"] is not None:
                 ratio = pipe[cfg]["cost_percent"] / pipe["bpftrace"]["cost_percent"] if pipe["bpftrace"][
-                    "cost_percent"] else None
+                    "cost_percent"] > 0 else None
                 out.append({"goal": f"{cfg}: cost on the pipe stressor ≤ {GOAL_PIPE_RATIO} × bpftrace's",
                             "value": ratio, "met": ratio is not None and ratio <= GOAL_PIPE_RATIO,
                             "shown": "n/a" if ratio is None else f"{ratio:.2f} × ({pipe[cfg]['cost_percent']:.1f}% vs "
@@ -737,8 +753,10 @@ def markdown(res):
         cfgs = ov["configs"]
         lines += [f"### Overhead: {res['meta']['rounds']} rounds, configurations alternating",
                   "",
+                  f"Workloads pinned to CPU {res['meta']['workload_cpu']} and measured in CPU time (user + system "
+                  "of the workload's processes, BPF programs included; not time others took the CPU away). "
                   "Median per configuration; in brackets the cost against no tracer (median of same-round "
-                  "ratios: lost throughput, or added time per operation).", "",
+                  "ratios: CPU time added per operation), in percent.", "",
                   "| workload | unit | " + " | ".join(cfgs) + " |",
                   "|---|---|" + "---:|" * len(cfgs)]
         for w, d in ov["workloads"].items():
@@ -800,24 +818,25 @@ def write_svg(res, path):
     """Four small panels against containers (log scale): collection, scrape, CPU, peak RSS."""
     cases = [c for c in res["scale"]["cases"] if not c["max_series"] and c["channels"] == 1]
     capped = [c for c in res["scale"]["cases"] if c["max_series"]]
+    channels = [c for c in res["scale"]["cases"] if not c["max_series"] and c["channels"] > 1]
     panels = [("collection cycle (ms)", "collection_ms_median"), ("/metrics scrape (ms)", "scrape_ms_median"),
               ("agent CPU (% of one core)", "agent_cpu_percent"), ("agent peak RSS (MiB)", "agent_peak_rss_mib")]
-    w, h, pw, ph = 920, 300, 190, 170
+    w, h, pw, ph = 960, 300, 190, 170
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
            'font-size="11">', '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">ipctrace agent cost against containers '
            f'({res["meta"]["date"][:10]}, Linux {res["meta"]["kernel"]})</text>']
-    xs = sorted({c["containers"] for c in cases} | {c["containers"] for c in capped}) or [1]
+    xs = sorted({c["containers"] for c in cases + capped + channels}) or [1]
     import math  # pylint: disable=import-outside-toplevel
     lo, hi = math.log10(min(xs)), math.log10(max(xs))
     span = (hi - lo) or 1
     for i, (title, key) in enumerate(panels):
         x0, y0 = 50 + i * (pw + 40), 50
-        vals = [c[key] for c in cases + capped]
+        vals = [c[key] for c in cases + capped + channels]
         top = max(vals) * 1.15 if vals and max(vals) > 0 else 1
 
         def px(n, _x0=x0):
-            return _x0 + (math.log10(n) - lo) / span * pw
+            return _x0 + 12 + (math.log10(n) - lo) / span * (pw - 24)
 
         def py(v, _y0=y0, _top=top):
             return _y0 + ph - v / _top * ph
@@ -841,13 +860,22 @@ def write_svg(res, path):
         for c in capped:
             a, b = px(c["containers"]), py(c[key])
             out.append(f'<rect x="{a - 4:.1f}" y="{b - 4:.1f}" width="8" height="8" fill="#d62728"/>')
+        for c in channels:
+            a, b = px(c["containers"]), py(c[key])
+            out.append(f'<polygon points="{a:.1f},{b - 6:.1f} {a + 6:.1f},{b:.1f} {a:.1f},{b + 6:.1f} {a - 6:.1f},{b:.1f}" '
+                       'fill="#2ca02c"/>')
         out.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 30}" text-anchor="middle">containers (log)</text>')
     out.append(f'<circle cx="60" cy="{h - 14}" r="4" fill="#1f77b4"/><text x="70" y="{h - 10}">one flow to its '
                'peer per container, default cap</text>')
     if capped:
         cap = capped[0]
-        out.append(f'<rect x="340" y="{h - 18}" width="8" height="8" fill="#d62728"/><text x="354" y="{h - 10}">'
-                   f'{cap["containers"]:,} containers at the cardinality cap (--max-series {cap["max_series"]})</text>')
+        out.append(f'<rect x="330" y="{h - 18}" width="8" height="8" fill="#d62728"/><text x="344" y="{h - 10}">'
+                   f'{cap["containers"]:,} at the cardinality cap (--max-series {cap["max_series"]})</text>')
+    if channels:
+        ch = channels[0]
+        out.append(f'<polygon points="640,{h - 20} 646,{h - 14} 640,{h - 8} 634,{h - 14}" fill="#2ca02c"/>'
+                   f'<text x="652" y="{h - 10}">{ch["containers"]:,} with {ch["channels"]} pipes each way '
+                   f'({ch["flows_tracked"]:,} channel flows)</text>')
     out.append("</svg>")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
@@ -887,6 +915,7 @@ def parse_args(argv):
     p.add_argument("--out", help="directory for results.md, results.json, scale.svg (default BUILD_DIR/bench-results)")
     p.add_argument("--build-dir", default=os.path.join(REPO, "build", "release"), help="release build directory")
     p.add_argument("--rounds", type=int, help="overhead rounds (default 5; --quick 1)")
+    p.add_argument("--cpu", type=int, default=1, help="the CPU the overhead workloads are pinned to (default 1)")
     p.add_argument("--sections", default="overhead,agent,scale", help="comma-separated: overhead,agent,scale")
     p.add_argument("--configs", default=",".join(ALL_CONFIGS), help="overhead configurations, comma-separated")
     p.add_argument("--update-readme", action="store_true",
@@ -901,6 +930,8 @@ def parse_args(argv):
     bad = [c for c in configs if c not in ALL_CONFIGS]
     if bad or "none" not in configs:
         p.error(f"--configs: {', '.join(bad) or 'none is required'} (from {', '.join(ALL_CONFIGS)})")
+    if args.cpu not in os.sched_getaffinity(0):
+        p.error(f"--cpu {args.cpu}: not a CPU this process may use ({sorted(os.sched_getaffinity(0))})")
     if args.rounds is not None and not 1 <= args.rounds <= 100:
         p.error("--rounds: between 1 and 100")
     if args.update_readme and (args.quick or sections != ["overhead", "agent", "scale"] or args.rounds is not None
@@ -939,7 +970,7 @@ def main(argv):
         if not os.access(path, os.X_OK):
             log(f"{path} is missing: build first (tools/build.sh release) or pass --build-dir")
             return 1
-    missing = [t for t in ("stress-ng", "perf", "bpftool") if shutil.which(t) is None]
+    missing = [t for t in ("stress-ng", "perf", "bpftool", "taskset") if shutil.which(t) is None]
     if "bpftrace" in opt.configs and shutil.which("bpftrace") is None:
         missing.append("bpftrace")
     if missing:
@@ -968,6 +999,7 @@ def main(argv):
         "bpftrace": first_line(["bpftrace", "--version"]) if ctx.bpftrace else None,
         "ipctrace": first_line([ctx.ipctrace, "version"]),
         "command": " ".join(["bench/run.sh"] + list(argv)), "quick": opt.quick, "rounds": opt.rounds,
+        "workload_cpu": opt.cpu,
         "sections": opt.sections}}
     try:
         if "overhead" in opt.sections:
