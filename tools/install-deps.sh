@@ -14,8 +14,9 @@ packages=(
   libssl-dev libcrypt-dev openssl
   # tests and habits
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
-  # benchmark (bench/): the bpftrace configuration
-  bpftrace
+  # benchmark (bench/): the bpftrace configuration, the IPC workloads (stress-ng, `perf bench
+  # sched pipe`), the driver (bench/run.py, standard library only)
+  bpftrace stress-ng linux-perf python3
   # end-to-end tests: real OCI containers (runc, a busybox rootfs; containers_e2e_test) and the
   # terminal view (tmux; top_kernel_test)
   runc busybox-static tmux
