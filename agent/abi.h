@@ -24,3 +24,15 @@ static_assert(offsetof(ipct_probe_event, cgroup_id) == 8);
 static_assert(offsetof(ipct_probe_event, ns) == 16);
 
 static_assert(IPCT_KIND_MAX == 12, "update kKinds in agent/kinds.cpp");
+
+static_assert(sizeof(ipct_data_event) == 144);
+static_assert(offsetof(ipct_data_event, ts_ns) == 0);
+static_assert(offsetof(ipct_data_event, cgroup_id) == 8);
+static_assert(offsetof(ipct_data_event, tgid) == 16);
+static_assert(offsetof(ipct_data_event, ns) == 24);
+static_assert(offsetof(ipct_data_event, kind) == 56);
+static_assert(offsetof(ipct_data_event, dir) == 57);
+static_assert(offsetof(ipct_data_event, msgs) == 64);
+static_assert(offsetof(ipct_data_event, bytes) == 72);
+static_assert(offsetof(ipct_data_event, ch) == 80);
+static_assert(offsetof(ipct_data_event, comm) == 128);

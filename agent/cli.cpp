@@ -223,6 +223,20 @@ std::unique_ptr<Cli> make_cli() {
   add_output(trace, tr.output, {"text", "json"});
   trace->add_flag("--data", tr.data, "Include data operations (sends, receives), not only lifecycle events");
   add_duration(trace, "--duration", tr.duration, "Stop after this long (0: until interrupted)");
+  trace
+      ->add_option("--buffer-size", tr.buffer_size,
+                   "Ring buffer for --data (bytes, K/M suffixes; a power of two); a full buffer drops and says so")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            const unsigned long long n = std::stoull(s);
+            if (n < 4096 || n > (1ULL << 30) || (n & (n - 1)) != 0) {
+              return "must be a power of two from 4KiB to 1GiB";
+            }
+            return {};
+          },
+          "POW2", "power of two"))
+      ->capture_default_str();
   add_hooks(trace, tr.hooks);
   add_filters(trace, tr.filters);
 

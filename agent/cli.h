@@ -62,6 +62,7 @@ struct TraceOptions {
   bool data = false;
   Duration duration{0};  // 0: until interrupted
   std::string hooks = "auto";
+  uint32_t buffer_size = 8U << 20;  // the data ring buffer: a power of two, at least a page
   Filters filters;
 };
 

@@ -165,13 +165,4 @@ int run_flows_command(const Cli& cli) {
   return kExitOk;
 }
 
-int run_pending_command(const Cli& cli) {
-  const std::string cmd = cli.command();
-  std::cerr << fmt::format(
-      "ipctrace {}: the options are valid, but this command arrives with later work; "
-      "this build provides 'agent', 'top', 'flows', 'probe' and 'version'\n",
-      cmd);
-  return kExitFailure;
-}
-
 }  // namespace ipctrace

@@ -12,8 +12,6 @@ namespace ipctrace {
 int run_probe_command(const Cli& cli);
 int run_version_command(const Cli& cli);
 int run_flows_command(const Cli& cli);
-// trace: flags are parsed and checked; the commands arrive with later work.
-int run_pending_command(const Cli& cli);
 
 // Probes, checks the agent can run here (privileges, BTF), and starts the tracer with the hooks
 // chosen (`hooks`: "auto" or a family to force). The error says what stands in the way.

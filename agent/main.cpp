@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "log.h"
 #include "top.h"
+#include "trace.h"
 
 int main(int argc, char** argv) {
   using namespace ipctrace;
@@ -25,7 +26,9 @@ int main(int argc, char** argv) {
     if (cmd == "flows") return run_flows_command(*cli);
     if (cmd == "top") return run_top_command(*cli);
     if (cmd == "agent") return run_agent_command(*cli);
-    return run_pending_command(*cli);
+    if (cmd == "trace") return run_trace_command(*cli);
+    std::cerr << "ipctrace: error: unknown command '" << cmd << "'\n";
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "ipctrace: fatal: " << e.what() << "\n";
     return kExitFailure;

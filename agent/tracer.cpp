@@ -25,6 +25,10 @@ std::string_view drop_reason_name(int reason) {
       return "ringbuf_full";
     case IPCT_DROP_READ_FAILED:
       return "kernel_read_failed";
+    case IPCT_DROP_WAIT_MAP_FULL:
+      return "wait_map_full";
+    case IPCT_DROP_TRACE_FULL:
+      return "trace_buffer_full";
     default:
       return "unknown";
   }
@@ -140,6 +144,15 @@ int on_tracer_event(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+int on_tracer_data(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (size < sizeof(ipct_data_event) || self->data_fn_ == nullptr) return 0;
+  ipct_data_event e{};
+  std::memcpy(&e, data, sizeof(e));
+  (*self->data_fn_)(e);
+  return 0;
+}
+
 Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
   std::unique_ptr<Tracer> t(new Tracer());
   t->ncpu_ = libbpf_num_possible_cpus();
@@ -226,9 +239,33 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_events, config.ringbuf_bytes); err != 0) {
     return Error(err, "size event ring buffer");
   }
+  skel->rodata->ipct_cfg_trace_data = config.trace_data ? 1 : 0;
+  skel->rodata->ipct_cfg_trace_kinds = config.trace_kinds;
+  skel->rodata->ipct_cfg_trace_pids = config.trace_pids.empty() ? 0 : 1;
+  skel->rodata->ipct_cfg_trace_skip = config.trace_skip_cgroups ? 1 : 0;
+  if (config.trace_data) {
+    const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+    const uint32_t n = config.trace_ringbuf_bytes;
+    if (n < page || (n & (n - 1)) != 0) {
+      return Error::msg(fmt::format("the trace buffer must be a power of two of at least {} bytes, not {}", page, n));
+    }
+    if (int err = bpf_map__set_max_entries(skel->maps.ipct_trace, n); err != 0) {
+      return Error(err, "size trace ring buffer");
+    }
+  }
+  if (config.trace_pids.size() > bpf_map__max_entries(skel->maps.ipct_trace_pids)) {
+    return Error::msg(
+        fmt::format("at most {} processes can be traced by pid", bpf_map__max_entries(skel->maps.ipct_trace_pids)));
+  }
   t->flow_capacity_ = config.flow_map_entries;
 
   if (int err = ipctrace_bpf__load(skel); err != 0) return Error(err, "load BPF programs");
+  for (uint32_t pid : config.trace_pids) {
+    const uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(skel->maps.ipct_trace_pids), &pid, &one, BPF_ANY) != 0) {
+      return Error(errno, "fill the trace pid map");
+    }
+  }
 
   for (bpf_program* p : wanted) {
     bpf_link* link = bpf_program__attach(p);
@@ -238,6 +275,10 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 
   t->events_ = ring_buffer__new(bpf_map__fd(skel->maps.ipct_events), on_tracer_event, t.get(), nullptr);
   if (t->events_ == nullptr) return Error(errno, "open event ring buffer");
+  if (config.trace_data) {
+    t->data_ = ring_buffer__new(bpf_map__fd(skel->maps.ipct_trace), on_tracer_data, t.get(), nullptr);
+    if (t->data_ == nullptr) return Error(errno, "open trace ring buffer");
+  }
 
   for (const auto& a : t->attached_) {
     spdlog::debug("tracer: {} via {} ({})", mechanism_name(a.mechanism), family_name(a.family),
@@ -247,6 +288,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 }
 
 Tracer::~Tracer() {
+  ring_buffer__free(data_);
   ring_buffer__free(events_);
   for (bpf_link* l : links_) bpf_link__destroy(l);
   ipctrace_bpf__destroy(skel_);
@@ -370,6 +412,24 @@ Result<size_t> Tracer::drain_events(const std::function<void(const ipct_event&)>
   event_fn_ = nullptr;
   if (n < 0) return Error(-n, "drain event ring buffer");
   return static_cast<size_t>(n);
+}
+
+Result<size_t> Tracer::drain_data(const std::function<void(const ipct_data_event&)>& fn) {
+  if (data_ == nullptr) return Error::msg("the tracer was started without trace_data");
+  auto copy = fn;
+  data_fn_ = &copy;
+  const int n = ring_buffer__consume(data_);
+  data_fn_ = nullptr;
+  if (n < 0) return Error(-n, "drain trace ring buffer");
+  return static_cast<size_t>(n);
+}
+
+Status Tracer::skip_cgroup(uint64_t cgroup_id) {
+  const uint8_t one = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ipct_trace_skip), &cgroup_id, &one, BPF_ANY) != 0) {
+    return Error(errno, "update the trace skip map");
+  }
+  return Ok{};
 }
 
 }  // namespace ipctrace

@@ -27,6 +27,13 @@ struct TracerConfig {
   uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
   uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
   bool wait_time = true;     // time blocked in receiving calls (costs a sys_enter hook)
+
+  // `ipctrace trace --data`: a record per data operation into a ring buffer of its own.
+  bool trace_data = false;
+  uint32_t trace_ringbuf_bytes = 8U << 20;  // a power of two, at least a page
+  uint32_t trace_kinds = 0;                 // IPCT_KIND_BIT()s streamed; 0: all
+  std::vector<uint32_t> trace_pids;         // only these processes (tgid); empty: all
+  bool trace_skip_cgroups = false;          // honour skip_cgroup() (name filters in userspace)
 };
 
 // One flow's totals since it was first seen, summed over CPUs.
@@ -79,6 +86,10 @@ class Tracer {
   DropCounts read_drops();
   // Hands every queued lifecycle event to `fn`; returns how many.
   Result<size_t> drain_events(const std::function<void(const ipct_event&)>& fn);
+  // With trace_data: hands every queued data operation to `fn`; returns how many.
+  Result<size_t> drain_data(const std::function<void(const ipct_data_event&)>& fn);
+  // With trace_skip_cgroups: stop streaming this cgroup's data operations (it matches no filter).
+  Status skip_cgroup(uint64_t cgroup_id);
 
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return attached_; }
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
@@ -98,8 +109,11 @@ class Tracer {
   bool batch_ok_ = true;
   bool wait_time_ = false;
   bool rdonly_cast_ = false;
+  struct ring_buffer* data_ = nullptr;
   std::function<void(const ipct_event&)>* event_fn_ = nullptr;
+  std::function<void(const ipct_data_event&)>* data_fn_ = nullptr;
   friend int on_tracer_event(void* ctx, void* data, size_t size);
+  friend int on_tracer_data(void* ctx, void* data, size_t size);
 };
 
 // The kernel's device encoding (MKDEV: major << 20 | minor), as in ipct_chan_obj.dev, to dev_t.

@@ -25,6 +25,43 @@ static __always_inline bool is_self(void)
 }
 
 /*
+ * `ipctrace trace --data`: one record for this data operation, unless a filter says no. Never
+ * waits: a full buffer is counted and the operation goes on. Submitted without a wakeup; the
+ * consumer drains on a timer.
+ */
+static __always_inline void trace_data(const struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
+{
+	struct ipct_data_event *e;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (ipct_cfg_trace_kinds != 0 && !(ipct_cfg_trace_kinds & IPCT_KIND_BIT(key->kind)))
+		return;
+	if (ipct_cfg_trace_pids && !bpf_map_lookup_elem(&ipct_trace_pids, &tgid))
+		return;
+	if (ipct_cfg_trace_skip && bpf_map_lookup_elem(&ipct_trace_skip, &key->cgroup_id))
+		return;
+	e = bpf_ringbuf_reserve(&ipct_trace, sizeof(*e), 0);
+	if (!e) {
+		count_drop(IPCT_DROP_TRACE_FULL);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = key->cgroup_id;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	task_ns_ids((struct task_struct *)bpf_get_current_task(), &e->ns);
+	e->kind = key->kind;
+	e->dir = key->dir;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	e->msgs = msgs;
+	e->bytes = bytes;
+	__builtin_memcpy(&e->ch, &key->ch, sizeof(e->ch));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/*
  * Adds `msgs` messages of `bytes` in all to the flow `key` (cgroup_id filled here). The first
  * operation of a flow on a CPU creates its entry with the task's identity; a full map
  * is counted, never silent.
@@ -36,6 +73,8 @@ static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, _
 	key->cgroup_id = bpf_get_current_cgroup_id();
 	if (ipct_cfg_only_cgroup != 0 && key->cgroup_id != ipct_cfg_only_cgroup)
 		return;
+	if (ipct_cfg_trace_data)
+		trace_data(key, msgs, bytes);
 	val = bpf_map_lookup_elem(&ipct_flows, key);
 	if (!val) {
 		struct ipct_flow_val init = {};

@@ -145,13 +145,33 @@ struct ipct_event {
 	char name[64];
 };
 
+/*
+ * A data operation, one record per call: streamed only by `ipctrace trace --data`, through
+ * its own ring buffer (never in the default mode, where data operations are aggregated).
+ */
+struct ipct_data_event {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 tid;
+	struct ipct_ns_ids ns;
+	__u8 kind; /* enum ipct_kind */
+	__u8 dir;  /* enum ipct_dir */
+	__u8 _pad[6];
+	__u64 msgs;
+	__u64 bytes;
+	union ipct_chan ch;
+	char comm[16];
+};
+
 /* Why something was not recorded; one per-CPU counter each. */
 enum ipct_drop {
 	IPCT_DROP_FLOW_MAP_FULL = 0, /* a new flow found the flow map full */
 	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */
-	IPCT_DROP_MAX = 4,
+	IPCT_DROP_TRACE_FULL = 4,    /* a traced data operation found the trace ring buffer full */
+	IPCT_DROP_MAX = 5,
 };
 
 /*

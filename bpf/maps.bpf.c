@@ -9,3 +9,7 @@ const volatile __u64 ipct_cfg_only_cgroup = 0;
 const volatile __u32 ipct_cfg_sys_exit_kinds = 0;
 const volatile __u8 ipct_cfg_wait_time = 0;
 const volatile __u8 ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE] = {};
+const volatile __u8 ipct_cfg_trace_data = 0;
+const volatile __u32 ipct_cfg_trace_kinds = 0;
+const volatile __u8 ipct_cfg_trace_pids = 0;
+const volatile __u8 ipct_cfg_trace_skip = 0;

@@ -18,6 +18,11 @@ extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s counted
 extern const volatile __u8 ipct_cfg_wait_time;	     /* measure time blocked in receiving calls */
 extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE]; /* syscall nr -> enum ipct_sys */
+/* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */
+extern const volatile __u8 ipct_cfg_trace_data;	  /* stream data operations at all */
+extern const volatile __u32 ipct_cfg_trace_kinds; /* IPCT_KIND_BIT()s streamed (0: all) */
+extern const volatile __u8 ipct_cfg_trace_pids;	  /* only processes in ipct_trace_pids */
+extern const volatile __u8 ipct_cfg_trace_skip;	  /* not cgroups in ipct_trace_skip */
 
 /* Data operations, aggregated: (cgroup, kind, channel, direction) -> calls and bytes. */
 struct {
@@ -57,5 +62,30 @@ struct {
 	__type(key, struct ipct_wait_key);
 	__type(value, struct ipct_wait_val);
 } ipct_waits SEC(".maps") __weak;
+
+/* Traced data operations (struct ipct_data_event); sized by the agent, a page when unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} ipct_trace SEC(".maps") __weak;
+
+/* The processes (tgid) whose data operations are streamed, with ipct_cfg_trace_pids. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} ipct_trace_pids SEC(".maps") __weak;
+
+/*
+ * Cgroups userspace found not to match the trace's container/pod/namespace filters: their data
+ * operations are not streamed. LRU: an evicted cgroup only costs records userspace drops again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} ipct_trace_skip SEC(".maps") __weak;
 
 #endif /* IPCTRACE_MAPS_BPF_H */

@@ -224,10 +224,11 @@ TEST(CliBinary, Version) {
   EXPECT_NE(r.out.find("\"libbpf\": \"1."), std::string::npos) << r.out;
 }
 
-TEST(CliBinary, CommandsNotYetBuiltSaySoAndFail) {
-  for (const char* sub : {"trace"}) {
-    auto r = run_process({ipctrace_binary(), sub});
-    EXPECT_EQ(r.exit_code, 1) << sub;
-    EXPECT_NE(r.err.find("arrives with later work"), std::string::npos) << r.err;
+TEST(CliBinary, TraceRefusesABadBufferSize) {
+  for (const char* size : {"1000", "3K", "2G", "lots"}) {
+    auto r = run_process({ipctrace_binary(), "trace", "--data", "--buffer-size", size});
+    EXPECT_EQ(r.exit_code, 2) << size;
+    EXPECT_NE(r.err.find("--buffer-size"), std::string::npos) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1U) << r.err;
   }
 }
