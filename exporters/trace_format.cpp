@@ -73,9 +73,11 @@ std::string lifecycle_text(const TraceRecord& r) {
 
 }  // namespace
 
-TraceRecord trace_record(const ipct_event& e) {
+// The fields both kinds of kernel record carry.
+template <typename Event>
+TraceRecord common_fields(const Event& e, TraceRecord::Type type) {
   TraceRecord r;
-  r.type = TraceRecord::Type::Lifecycle;
+  r.type = type;
   r.boot_ns = e.ts_ns;
   r.cgroup_id = e.cgroup_id;
   r.pid = e.tgid;
@@ -83,6 +85,11 @@ TraceRecord trace_record(const ipct_event& e) {
   r.ns = e.ns;
   r.kind = e.kind;
   r.comm = comm_of(e.comm);
+  return r;
+}
+
+TraceRecord trace_record(const ipct_event& e) {
+  TraceRecord r = common_fields(e, TraceRecord::Type::Lifecycle);
   r.op = e.op;
   r.ret = e.ret;
   r.id = e.id;
@@ -94,15 +101,7 @@ TraceRecord trace_record(const ipct_event& e) {
 }
 
 TraceRecord trace_record(const ipct_data_event& e) {
-  TraceRecord r;
-  r.type = TraceRecord::Type::Data;
-  r.boot_ns = e.ts_ns;
-  r.cgroup_id = e.cgroup_id;
-  r.pid = e.tgid;
-  r.tid = e.tid;
-  r.ns = e.ns;
-  r.kind = e.kind;
-  r.comm = comm_of(e.comm);
+  TraceRecord r = common_fields(e, TraceRecord::Type::Data);
   r.dir = e.dir;
   r.msgs = e.msgs;
   r.bytes = e.bytes;

@@ -125,4 +125,6 @@ uint32_t self_ns(const char* name) {
   return static_cast<uint32_t>(st.st_ino);
 }
 
+std::string TestCgroup::label() const { return path_.substr(cgroup2_root().size()); }
+
 }  // namespace ipctrace::test

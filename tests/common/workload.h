@@ -26,6 +26,8 @@ class TestCgroup {
 
   [[nodiscard]] uint64_t id() const { return id_; }  // what bpf_get_current_cgroup_id() returns inside
   [[nodiscard]] const std::string& path() const { return path_; }
+  // The path below the cgroup2 root ("/ipctrace-test-..."): how ipctrace names this host cgroup.
+  [[nodiscard]] std::string label() const;
 
  private:
   std::string path_;

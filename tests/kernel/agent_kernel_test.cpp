@@ -27,12 +27,10 @@ using nlohmann::json;
 
 namespace {
 
-std::string cgroup_label(const TestCgroup& cg) { return cg.path().substr(cgroup2_root().size()); }
-
 // The series of the pipe flow between two host cgroups, as the agent names it.
 std::string pipe_series(const char* name, const TestCgroup& w, const TestCgroup& r) {
-  return std::string(name) + "{dst_container=\"" + cgroup_label(r) +
-         "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",src_container=\"" + cgroup_label(w) +
+  return std::string(name) + "{dst_container=\"" + r.label() +
+         "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",src_container=\"" + w.label() +
          "\",src_namespace=\"\",src_pod=\"\"}";
 }
 
@@ -189,8 +187,8 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
   EXPECT_EQ(sample(text, "ipctrace_hook_info{family=\"tp_btf\",mechanism=\"pipe_fifo\"}"), 1);
   EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"flows\"}"), 65536);
   // The reader blocked in read() until data came: its waits are in the histogram.
-  const std::string wait_count = "ipctrace_ipc_wait_seconds_count{container=\"" + cgroup_label(reader_cg) +
-                                 "\",kind=\"pipe\",namespace=\"\",pod=\"\"}";
+  const std::string wait_count =
+      "ipctrace_ipc_wait_seconds_count{container=\"" + reader_cg.label() + "\",kind=\"pipe\",namespace=\"\",pod=\"\"}";
   EXPECT_GE(sample(text, wait_count), 1) << text;
 
   // Scraped again later, the counters are the same: nothing moved, nothing went backwards.
@@ -237,9 +235,9 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
     std::istringstream in(line);
     std::vector<std::string> cells;
     for (std::string c; in >> c;) cells.push_back(c);
-    if (cells.size() >= 9 && cells[0] == "cgroup:" + cgroup_label(writer_cg)) {
+    if (cells.size() >= 9 && cells[0] == "cgroup:" + writer_cg.label()) {
       row = true;
-      EXPECT_EQ(cells[1], "cgroup:" + cgroup_label(reader_cg));
+      EXPECT_EQ(cells[1], "cgroup:" + reader_cg.label());
       EXPECT_EQ(cells[2], "pipe");
       EXPECT_EQ(cells[cells.size() - 4], "10") << line;
       EXPECT_EQ(cells[cells.size() - 3] + " " + cells[cells.size() - 2], "9.77 KiB") << line;
@@ -298,7 +296,7 @@ TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
       {ipctrace_binary(), "top", "--remote", remote, "--cacert", p.cert_file(), "-b", "-n", "1", "--kind", "pipe"},
       30s);
   EXPECT_EQ(top.exit_code, 0) << top.err;
-  EXPECT_NE(top.out.find(cgroup_label(writer_cg)), std::string::npos) << top.out;
+  EXPECT_NE(top.out.find(writer_cg.label()), std::string::npos) << top.out;
   const ProcessResult untrusted = run_process({ipctrace_binary(), "top", "--remote", remote, "-b", "-n", "1"}, 30s);
   EXPECT_EQ(untrusted.exit_code, 1);
   EXPECT_NE(untrusted.err.find("certificate"), std::string::npos) << untrusted.err;
@@ -376,8 +374,8 @@ void prometheus_reads_the_flow(bool protect) {
                                 "--storage.tsdb.path=" + p.dir + "/data",
                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
 
-  const std::string query = "ipctrace_ipc_bytes_total{kind=\"pipe\",src_container=\"" + cgroup_label(writer_cg) +
-                            "\",dst_container=\"" + cgroup_label(reader_cg) + "\"}";
+  const std::string query = "ipctrace_ipc_bytes_total{kind=\"pipe\",src_container=\"" + writer_cg.label() +
+                            "\",dst_container=\"" + reader_cg.label() + "\"}";
   json result;
   std::string last;
   for (int i = 0; i < 300 && result.is_null(); ++i) {

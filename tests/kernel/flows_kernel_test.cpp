@@ -51,7 +51,7 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   EXPECT_EQ((*f)["channels"].size(), 1U);
   const json& src = (*f)["src"];
   EXPECT_EQ(src["type"], "cgroup");
-  const std::string path = writer_cg.path().substr(cgroup2_root().size());
+  const std::string path = writer_cg.label();
   EXPECT_EQ(src["cgroup_path"], path);
   EXPECT_EQ(src["namespaces"]["ipc"], self_ns("ipc"));
   EXPECT_EQ(src["namespaces"]["net"], self_ns("net"));
@@ -75,7 +75,7 @@ TEST(FlowsCommand, TableKindFilterAndEarlyStop) {
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, 5s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.out.starts_with("KIND ")) << r.out;
-  const std::string writer_path = writer_cg.path().substr(cgroup2_root().size());
+  const std::string writer_path = writer_cg.label();
   bool found = false;
   std::istringstream lines(r.out);
   std::string line;

@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // The name top shows for a test cgroup.
-std::string shown_name(const TestCgroup& cg) { return "cgroup:" + cg.path().substr(cgroup2_root().size()); }
+std::string shown_name(const TestCgroup& cg) { return "cgroup:" + cg.label(); }
 
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;

@@ -20,8 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string cgroup_label(const TestCgroup& cg) { return cg.path().substr(cgroup2_root().size()); }
-
 std::vector<json> json_lines(const std::string& out) {
   std::vector<json> lines;
   std::istringstream in(out);
@@ -38,7 +36,7 @@ TEST(TraceCommand, StreamsTheExactDataOperationsOfOneContainer) {
   TestCgroup writer_cg("trace-w");
   TestCgroup reader_cg("trace-r");
   BackgroundProcess trace(
-      {ipctrace_binary(), "trace", "--data", "-o", "json", "--kind", "pipe", "--container", cgroup_label(writer_cg)});
+      {ipctrace_binary(), "trace", "--data", "-o", "json", "--kind", "pipe", "--container", writer_cg.label()});
   ASSERT_TRUE(trace.wait_for_stderr("trace: streaming", 30s)) << trace.finish(0ms).err;
   ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 10, 1000));
   std::this_thread::sleep_for(500ms);  // drained every 50 ms
@@ -49,7 +47,7 @@ TEST(TraceCommand, StreamsTheExactDataOperationsOfOneContainer) {
   int sends = 0;
   for (const json& e : json_lines(r.out)) {
     // Only the writer's container passes the filter, and only pipes.
-    EXPECT_EQ(e["endpoint"]["container"], cgroup_label(writer_cg)) << e.dump();
+    EXPECT_EQ(e["endpoint"]["container"], writer_cg.label()) << e.dump();
     EXPECT_EQ(e["kind"], "pipe") << e.dump();
     if (e["type"] == "data") {
       EXPECT_EQ(e["op"], "send");
@@ -68,8 +66,7 @@ TEST(TraceCommand, TextLinesNameTheEndpointAndTheChannel) {
   IPCTRACE_REQUIRE_KERNEL();
   TestCgroup writer_cg("trace-tw");
   TestCgroup reader_cg("trace-tr");
-  BackgroundProcess trace(
-      {ipctrace_binary(), "trace", "--data", "--kind", "pipe", "--container", cgroup_label(reader_cg)});
+  BackgroundProcess trace({ipctrace_binary(), "trace", "--data", "--kind", "pipe", "--container", reader_cg.label()});
   ASSERT_TRUE(trace.wait_for_stderr("trace: streaming", 30s)) << trace.finish(0ms).err;
   ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 3, 700));
   std::this_thread::sleep_for(500ms);
@@ -86,7 +83,7 @@ TEST(TraceCommand, TextLinesNameTheEndpointAndTheChannel) {
     std::vector<std::string> w;
     for (std::string x; words >> x;) w.push_back(x);
     ASSERT_GE(w.size(), 8U) << line;
-    EXPECT_EQ(w[3], "cgroup:" + cgroup_label(reader_cg)) << line;
+    EXPECT_EQ(w[3], "cgroup:" + reader_cg.label()) << line;
     EXPECT_EQ(w[4], "pipe") << line;
     EXPECT_EQ(w[5], "receive") << line;
     EXPECT_EQ(w[7], "B") << line;
@@ -102,7 +99,7 @@ TEST(TraceCommand, AFullBufferDropsAndSaysHowMany) {
   TestCgroup reader_cg("trace-dr");
   // One page holds about 25 records; 20,000 writes arrive far faster than a 50 ms drain.
   BackgroundProcess trace({ipctrace_binary(), "trace", "--data", "-o", "json", "--kind", "pipe", "--buffer-size", "4K",
-                           "--container", cgroup_label(writer_cg)});
+                           "--container", writer_cg.label()});
   ASSERT_TRUE(trace.wait_for_stderr("trace: streaming", 30s)) << trace.finish(0ms).err;
   ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 20000, 1));
   std::this_thread::sleep_for(500ms);
