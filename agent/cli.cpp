@@ -94,8 +94,8 @@ void add_duration(CLI::App* app, const std::string& name, Duration& target, cons
 
 void add_hooks(CLI::App* app, std::string& target) {
   app->add_option("--hooks", target,
-                  "Hook family: auto (cheapest that works, per mechanism) or force one of fentry, tp_btf, "
-                  "raw_tp, tracepoint")
+                  "Hook family: auto (cheapest that works, per mechanism), or force one: fentry (function "
+                  "hooks), tracepoint (any tracepoint hook, no function hooks), tp_btf or raw_tp")
       ->check(kHooksCheck)
       ->capture_default_str()
       ->envname("IPCTRACE_HOOKS");

@@ -19,6 +19,24 @@ std::string_view family_name(HookFamily family) {
   return "?";
 }
 
+std::string syscall_function(std::string_view name) {
+  // The architecture's syscall wrappers (CONFIG_ARCH_HAS_SYSCALL_WRAPPER: x86_64 since 4.17,
+  // arm64 since 4.19) are the functions BTF and the trampolines know a syscall by.
+#if defined(__x86_64__)
+  return "__x64_sys_" + std::string(name);
+#elif defined(__aarch64__)
+  return "__arm64_sys_" + std::string(name);
+#else
+#error "ipctrace: unsupported architecture"
+#endif
+}
+
+std::optional<std::string_view> syscall_of_function(std::string_view function) {
+  const std::string prefix = syscall_function("");
+  if (!function.starts_with(prefix)) return std::nullopt;
+  return function.substr(prefix.size());
+}
+
 std::optional<HookFamily> parse_family(std::string_view name) {
   for (HookFamily f : kAllHookFamilies) {
     if (family_name(f) == name) return f;
@@ -71,6 +89,8 @@ namespace {
 using Type = AttachPoint::Type;
 
 AttachPoint btf_tp(std::string name) { return {Type::BtfTracepoint, {std::move(name)}}; }
+AttachPoint fn(std::string name) { return {Type::Function, {std::move(name)}}; }
+AttachPoint sys_fn(std::string_view name) { return fn(syscall_function(name)); }
 
 // The generic syscall-exit path: one program on sys_exit sees every syscall, returns at once
 // for the ones ipctrace does not follow, and reads the original arguments from pt_regs.
@@ -79,33 +99,66 @@ std::vector<HookCandidate> sys_exit_path() {
           {HookFamily::RawTp, {btf_tp("sys_exit")}, "syscall exit, untyped: a helper call per read"}};
 }
 
+// Function hooks on the mechanism's syscalls: fexit on each syscall's own function costs
+// nothing on other syscalls, where a sys_exit tracepoint sends every syscall of every task
+// through the slow exit path.
+HookCandidate syscall_functions(std::initializer_list<std::string_view> names, std::string_view note) {
+  HookCandidate c{HookFamily::Fentry, {}, note};
+  for (std::string_view n : names) c.points.push_back(sys_fn(n));
+  return c;
+}
+
+std::vector<HookCandidate> with_sys_exit(std::vector<HookCandidate> first) {
+  for (HookCandidate& c : sys_exit_path()) first.push_back(std::move(c));
+  return first;
+}
+
 // Only candidates with programs in bpf/ are listed. Kernel-version differences of hook
-// choice live here, each citing the kernel change it answers. Function hooks (fentry/fexit,
-// for kernels that allow them) and per-syscall tracepoints are not in the table yet.
+// choice live here, each citing the kernel change it answers. Per-syscall tracepoints
+// (the tracefs `syscalls` events) are not in the table: they cost what sys_exit costs.
 std::vector<HookCandidate> build(Mechanism m) {
   switch (m) {
-    case Mechanism::PipeFifo:
-      // No function hook can replace this one: splice, vmsplice and tee move pipe data without
-      // pipe_write()/pipe_read() (splice_pipe_to_pipe, iter_file_splice_write...).
+    case Mechanism::PipeFifo: {
+      // The pipe's own read_iter/write_iter run only for pipes and FIFOs: ordinary files pay
+      // nothing. splice, vmsplice and tee move pipe buffers without them (splice_pipe_to_pipe,
+      // iter_file_splice_write...), so their syscall functions are hooked too.
+      // Linux 6.15 ("pipe: introduce struct file_operations pipeanon_fops") split pipe_read and
+      // pipe_write into anon_pipe_* (pipes) and fifo_pipe_* (FIFOs).
+      HookCandidate split{HookFamily::Fentry,
+                          {fn("anon_pipe_read"), fn("anon_pipe_write"), fn("fifo_pipe_read"), fn("fifo_pipe_write"),
+                           sys_fn("splice"), sys_fn("tee"), sys_fn("vmsplice")},
+                          "pipe and FIFO functions (Linux 6.15+), splice/tee/vmsplice syscall functions"};
+      HookCandidate joint{HookFamily::Fentry,
+                          {fn("pipe_read"), fn("pipe_write"), sys_fn("splice"), sys_fn("tee"), sys_fn("vmsplice")},
+                          "pipe_read/pipe_write (before Linux 6.15), splice/tee/vmsplice syscall functions"};
+      return with_sys_exit({split, joint});
+    }
     case Mechanism::SysvMsg:
+      return with_sys_exit(
+          {syscall_functions({"msgsnd", "msgrcv", "msgget", "msgctl"}, "SysV queue syscall functions")});
     case Mechanism::PosixMq:
+      return with_sys_exit({syscall_functions({"mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify"},
+                                              "POSIX queue syscall functions")});
     case Mechanism::SysvShm:
-      return sys_exit_path();
+      return with_sys_exit({syscall_functions({"shmget", "shmat", "shmdt", "shmctl"}, "SysV shm syscall functions")});
     case Mechanism::Unix:
     case Mechanism::Inet:
       // sock:sock_send_length / sock_recv_length (Linux 6.3, "net: add sock_send_length and
       // sock_recv_length tracepoints") fire once per successful send or receive on any socket,
-      // whatever the syscall, with the bytes moved, and cost nothing on other syscalls.
-      // Before 6.3: the sys_exit path finds the socket through the descriptor of each read,
-      // write, send and receive call (a few helper reads more per call).
-      return {{HookFamily::TpBtf,
-               {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
-               "socket length tracepoints (Linux 6.3+), typed"},
-              {HookFamily::RawTp,
-               {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
-               "socket length tracepoints (Linux 6.3+), untyped"},
-              {HookFamily::TpBtf, {btf_tp("sys_exit")}, "syscall exit, socket found through the descriptor"},
-              {HookFamily::RawTp, {btf_tp("sys_exit")}, "syscall exit, untyped"}};
+      // whatever the syscall, with the bytes moved, and cost nothing on other syscalls: as cheap
+      // as a function hook, and exact where sock_sendmsg/sock_recvmsg are not (sendmmsg and
+      // recvmmsg reach their _nosec twins, which are inlined).
+      // Before 6.3: the socket syscalls' functions, else the sys_exit path; both find the
+      // socket through the descriptor.
+      return with_sys_exit({{HookFamily::TpBtf,
+                             {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
+                             "socket length tracepoints (Linux 6.3+), typed"},
+                            {HookFamily::RawTp,
+                             {btf_tp("sock_send_length"), btf_tp("sock_recv_length")},
+                             "socket length tracepoints (Linux 6.3+), untyped"},
+                            syscall_functions({"read", "readv", "write", "writev", "sendto", "sendmsg", "sendmmsg",
+                                               "recvfrom", "recvmsg", "recvmmsg"},
+                                              "socket syscall functions, socket found through the descriptor")});
     case Mechanism::Signal:
       return {{HookFamily::TpBtf, {btf_tp("signal_generate")}, "signal:signal_generate, typed"},
               {HookFamily::RawTp, {btf_tp("signal_generate")}, "signal:signal_generate, untyped"}};
@@ -124,11 +177,16 @@ const std::vector<HookCandidate>& hook_candidates(Mechanism m) {
   return table.at(static_cast<size_t>(m));
 }
 
+bool family_allows(HookFamily forced, HookFamily candidate) {
+  if (forced == HookFamily::Tracepoint) return candidate != HookFamily::Fentry;
+  return forced == candidate;
+}
+
 HookChoice choose_hook(Mechanism m, const KernelFacts& facts, std::optional<HookFamily> only) {
   HookChoice choice{m, std::nullopt, {}, {}};
   for (const HookCandidate& c : hook_candidates(m)) {
     const std::string fam(family_name(c.family));
-    if (only && *only != c.family) {
+    if (only && !family_allows(*only, c.family)) {
       choice.rejected.push_back(fmt::format("{}: not the forced hook family", fam));
       continue;
     }

@@ -27,6 +27,10 @@ inline constexpr HookFamily kAllHookFamilies[] = {HookFamily::Fentry, HookFamily
 std::string_view family_name(HookFamily family);  // "fentry", "tp_btf", "raw_tp", "tracepoint"
 std::optional<HookFamily> parse_family(std::string_view name);
 
+// The kernel function of a syscall on this architecture ("read" -> "__x64_sys_read"), and back.
+std::string syscall_function(std::string_view name);
+std::optional<std::string_view> syscall_of_function(std::string_view function);
+
 enum class Mechanism { PipeFifo, Unix, Inet, SysvMsg, PosixMq, SysvShm, Signal };
 inline constexpr Mechanism kAllMechanisms[] = {Mechanism::PipeFifo, Mechanism::Unix,    Mechanism::Inet,
                                                Mechanism::SysvMsg,  Mechanism::PosixMq, Mechanism::SysvShm,
@@ -64,6 +68,11 @@ struct HookChoice {
   std::vector<std::string> attach;    // the resolved attach points of the chosen candidate
   std::vector<std::string> rejected;  // "fentry: fentry does not work on this kernel", ...
 };
+
+// Whether forcing `forced` allows a candidate of `candidate`: `tracepoint` allows every tracepoint
+// family (tp_btf, raw_tp, classic), so function hooks can be compared with tracepoints on one
+// kernel; the others allow themselves only.
+bool family_allows(HookFamily forced, HookFamily candidate);
 
 // Chooses the hook of every mechanism. With `only`, candidates of other families are rejected
 // (forcing a family, e.g. to compare two paths on one kernel).

@@ -97,7 +97,8 @@ const std::vector<SysEntry> kReceiveSyscalls = {
     {SYS_recvmsg, IPCT_SYS_RECVMSG}, {SYS_recvmmsg, IPCT_SYS_RECVMMSG},
     {SYS_msgrcv, IPCT_SYS_MSGRCV},   {SYS_mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE}};
 
-// The kinds a mechanism's data is counted under when it is on the sys_exit path.
+// The kinds a mechanism's data is counted under (on the path it chose: each path counts only
+// its mechanisms' kinds, so a call two paths see is counted once).
 uint32_t kind_bits(Mechanism m) {
   switch (m) {
     case Mechanism::PipeFifo:
@@ -107,6 +108,10 @@ uint32_t kind_bits(Mechanism m) {
              IPCT_KIND_BIT(IPCT_KIND_UNIX_SEQPACKET);
     case Mechanism::Inet:
       return IPCT_KIND_BIT(IPCT_KIND_TCP) | IPCT_KIND_BIT(IPCT_KIND_UDP);
+    case Mechanism::SysvMsg:
+      return IPCT_KIND_BIT(IPCT_KIND_SYSV_MSG);
+    case Mechanism::PosixMq:
+      return IPCT_KIND_BIT(IPCT_KIND_POSIX_MQ);
     default:
       return 0;
   }
@@ -116,7 +121,27 @@ uint32_t kind_bits(Mechanism m) {
 // path, typed programs come in two builds: with bpf_rdonly_cast (Linux 6.2, "bpf: Add a kfunc
 // for generic type cast") everything behind a file is read with plain loads and receive start
 // times live in task-local storage; without it, CO-RE helper reads and an LRU hash.
+bpf_program* find_program(ipctrace_bpf* skel, const std::string& name) {
+  return bpf_object__find_program_by_name(skel->obj, name.c_str());
+}
+
+// Function hooks: the program written for the function's arguments (fexit; `entry`: the fentry
+// that starts a receive's wait). Syscall functions share the syscall-exit handler; the pipe's
+// functions count the kinds they serve (see bpf/sys_exit.bpf.c).
+bpf_program* function_program(ipctrace_bpf* skel, const std::string& function, bool entry = false) {
+  const std::string prefix = entry ? "ipct_fe_" : "ipct_fx_";
+  if (auto sys = syscall_of_function(function)) return find_program(skel, prefix + std::string(*sys));
+  static const std::map<std::string, std::string, std::less<>> pipe_functions = {
+      {"pipe_read", "pipe_read_any"},       {"pipe_write", "pipe_write_any"},
+      {"anon_pipe_read", "pipe_read_anon"}, {"anon_pipe_write", "pipe_write_anon"},
+      {"fifo_pipe_read", "pipe_read_fifo"}, {"fifo_pipe_write", "pipe_write_fifo"}};
+  auto it = pipe_functions.find(function);
+  if (it == pipe_functions.end()) return nullptr;
+  return find_program(skel, prefix + it->second);
+}
+
 bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamily family, bool cast = false) {
+  if (family == HookFamily::Fentry) return function_program(skel, point);
   const bool btf = family == HookFamily::TpBtf;
   if (family != HookFamily::TpBtf && family != HookFamily::RawTp) return nullptr;
   if (point == "sys_exit") {
@@ -166,13 +191,17 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   t->rdonly_cast_ = cast;
 
   // Which program serves which mechanism. Mechanisms sharing an attach point (the four on
-  // sys_exit, unix and inet on the socket tracepoints) share its program: attaching it
-  // twice would count twice.
+  // sys_exit, unix and inet on the socket tracepoints or the socket syscall functions) share its
+  // program: attaching it twice would count twice.
   std::set<bpf_program*> wanted;
-  std::map<bpf_program*, std::string> names;
+  std::map<bpf_program*, std::string> targets;  // function hooks: the function each attaches to
   uint32_t sys_exit_kinds = 0;
+  uint32_t fexit_kinds = 0;
+  bool functions = false;
+  std::set<Mechanism> chosen;
   for (const HookChoice& h : hooks) {
     if (!h.family) continue;
+    chosen.insert(h.mechanism);
     AttachedHook a{h.mechanism, *h.family, {}};
     for (const std::string& point : h.attach) {
       bpf_program* p = program_for(skel, point, *h.family, cast);
@@ -182,6 +211,11 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
       }
       wanted.insert(p);
       a.programs.emplace_back(bpf_program__name(p));
+      if (*h.family == HookFamily::Fentry) {
+        targets[p] = point;
+        fexit_kinds |= kind_bits(h.mechanism);
+        functions = true;
+      }
       if (point == "sys_exit") {
         sys_exit_kinds |= kind_bits(h.mechanism);
         for (const SysEntry& s : sys_exit_syscalls(h.mechanism)) {
@@ -198,7 +232,11 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
       if (s.nr >= 0 && s.nr < IPCT_SYS_TABLE_SIZE) skel->rodata->ipct_cfg_sys_table[s.nr] = s.code;
     }
   };
-  // Wait time: entry timestamps on sys_enter, ends on the sys_exit program already chosen.
+  // Wait time: one path times every receiving call, so no call is timed twice. Where the
+  // sys_exit tracepoint is in use anyway, its sys_enter twin starts the clock; otherwise, where
+  // function hooks work, fentry/fexit on the receiving functions do (nothing then runs on other
+  // syscalls); else the socket tracepoints and signals alone cannot time anything.
+  bool fn_wait = false;
   if (config.wait_time) {
     std::optional<HookFamily> exit_family;
     for (HookFamily f : {HookFamily::TpBtf, HookFamily::RawTp}) {
@@ -210,8 +248,39 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
       set_sys(kReceiveSyscalls);
       t->wait_time_ = true;
       t->attached_.push_back({Mechanism::PipeFifo, *exit_family, {bpf_program__name(enter)}});
+    } else if (functions) {
+      AttachedHook a{Mechanism::PipeFifo, HookFamily::Fentry, {}};
+      auto add = [&](bpf_program* p, const std::string& function) {
+        if (p == nullptr) return;
+        wanted.insert(p);
+        targets[p] = function;
+        a.programs.emplace_back(bpf_program__name(p));
+      };
+      // Pipes and FIFOs: the pipe's read function, entry and exit.
+      for (const auto& [p, function] : std::map<bpf_program*, std::string>(targets)) {
+        if (function.find("pipe_read") != std::string::npos) add(function_program(skel, function, true), function);
+      }
+      // Sockets, SysV and POSIX queues: their receiving syscalls' functions, entry and exit
+      // (the exit counts no data its mechanism's own path counts: see fexit_kinds).
+      std::vector<std::string> receives;
+      if (chosen.contains(Mechanism::Unix) || chosen.contains(Mechanism::Inet)) {
+        receives = {"read", "readv", "recvfrom", "recvmsg", "recvmmsg"};
+      }
+      if (chosen.contains(Mechanism::SysvMsg)) receives.emplace_back("msgrcv");
+      if (chosen.contains(Mechanism::PosixMq)) receives.emplace_back("mq_timedreceive");
+      for (const std::string& r : receives) {
+        const std::string function = syscall_function(r);
+        bpf_program* exit = function_program(skel, function);
+        if (!wanted.contains(exit)) add(exit, function);
+        add(function_program(skel, function, true), function);
+      }
+      fn_wait = true;
+      t->wait_time_ = true;
+      t->attached_.push_back(std::move(a));
     } else {
-      spdlog::warn("tracer: wait time needs the sys_exit hook, which no mechanism uses here: not measured");
+      spdlog::warn(
+          "tracer: wait time needs the sys_exit hook or function hooks, neither of which is in use here: "
+          "not measured");
     }
   }
 
@@ -224,15 +293,23 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, wanted.contains(prog)); }
-  // Create only the receive-start map the loaded programs use: task-local storage needs 5.11.
+  for (const auto& [p, function] : targets) {
+    if (int err = bpf_program__set_attach_target(p, 0, function.c_str()); err != 0) {
+      return Error(err, fmt::format("attach {} to {}", bpf_program__name(p), function));
+    }
+  }
+  // Create only the receive-start maps the loaded programs use: task-local storage needs 5.11
+  // (the sys_enter flavour with bpf_rdonly_cast); function hooks and the others use the LRU.
   const bool task_storage = wanted.contains(skel->progs.ipct_sys_enter_cast);
   bpf_map__set_autocreate(skel->maps.ipct_wait_starts, task_storage);
-  bpf_map__set_autocreate(skel->maps.ipct_inflight, t->wait_time_ && !task_storage);
+  bpf_map__set_autocreate(skel->maps.ipct_inflight, (t->wait_time_ && !task_storage) || fn_wait);
 
   skel->rodata->ipct_cfg_self_tgid = config.self_tgid;
   skel->rodata->ipct_cfg_only_cgroup = config.only_cgroup;
   skel->rodata->ipct_cfg_sys_exit_kinds = sys_exit_kinds;
-  skel->rodata->ipct_cfg_wait_time = t->wait_time_ ? 1 : 0;
+  skel->rodata->ipct_cfg_wait_time = t->wait_time_ && !fn_wait ? 1 : 0;
+  skel->rodata->ipct_cfg_fexit_kinds = fexit_kinds;
+  skel->rodata->ipct_cfg_fn_wait = fn_wait ? 1 : 0;
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_flows, config.flow_map_entries); err != 0) {
     return Error(err, "size flow map");
   }

@@ -15,7 +15,9 @@
 extern const volatile __u32 ipct_cfg_self_tgid;	  /* never trace the agent itself (0: trace all) */
 extern const volatile __u64 ipct_cfg_only_cgroup; /* trace only this cgroup v2 id (0: all) */
 extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s counted on sys_exit */
-extern const volatile __u8 ipct_cfg_wait_time;	     /* measure time blocked in receiving calls */
+extern const volatile __u8 ipct_cfg_wait_time;	  /* the syscall tracepoints time receiving calls */
+extern const volatile __u32 ipct_cfg_fexit_kinds; /* IPCT_KIND_BIT()s counted on function hooks */
+extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving calls */
 extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE]; /* syscall nr -> enum ipct_sys */
 /* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */

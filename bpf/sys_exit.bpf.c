@@ -174,7 +174,7 @@ int BPF_PROG(ipct_sys_exit_cast, struct pt_regs *regs, long ret)
 	__u8 code = sys_code(IPCT_REGS_NR(regs));
 
 	if (code != IPCT_SYS_NONE)
-		sys_exit_cast(regs, ret, code);
+		sys_exit_cast(regs, ret, code, ipct_cfg_sys_exit_kinds, ipct_cfg_wait_time);
 	return 0;
 }
 
@@ -194,7 +194,7 @@ int BPF_PROG(ipct_sys_exit_btf, struct pt_regs *regs, long ret)
 	__u8 code = sys_code(IPCT_REGS_NR(regs));
 
 	if (code != IPCT_SYS_NONE)
-		sys_exit_btf(regs, ret, code);
+		sys_exit_btf(regs, ret, code, ipct_cfg_sys_exit_kinds, ipct_cfg_wait_time);
 	return 0;
 }
 
@@ -211,7 +211,7 @@ int ipct_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		count_drop(IPCT_DROP_READ_FAILED);
 		return 0;
 	}
-	sys_exit_core(&regs, (long)ctx->args[1], code);
+	sys_exit_core(&regs, (long)ctx->args[1], code, ipct_cfg_sys_exit_kinds, ipct_cfg_wait_time);
 	return 0;
 }
 
@@ -241,3 +241,134 @@ int ipct_sys_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 	sys_enter_core(&regs, code);
 	return 0;
 }
+
+/*
+ * Function hooks, for kernels that allow fentry/fexit (BPF trampolines, Linux 5.5). Nothing runs
+ * on the syscalls ipctrace does not follow, unlike the sys_exit tracepoint, whose mere presence
+ * sends every syscall of every task through the slow exit path. The attach targets are set by
+ * the agent (agent/hooks.cpp names them per kernel): each program is written for one function's
+ * arguments, never for one name.
+ *
+ * Syscall functions (__x64_sys_msgsnd...) take the caller's pt_regs, so the syscall-exit handler
+ * serves them unchanged; the typed flavour without bpf_rdonly_cast runs on every such kernel.
+ * Each counts the kinds of the mechanisms on function hooks (ipct_cfg_fexit_kinds), except that
+ * read, write and the socket calls leave pipes and FIFOs to the pipe's own functions below; with
+ * function hooks timing receives (ipct_cfg_fn_wait), the fentry twins start the clock.
+ */
+#define IPCT_PIPE_KINDS (IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO))
+#define IPCT_FD_KINDS (ipct_cfg_fexit_kinds & ~IPCT_PIPE_KINDS)
+
+#define IPCT_FEXIT_SYSCALL(name, code, kinds)                                                      \
+	SEC("fexit")                                                                               \
+	int BPF_PROG(ipct_fx_##name, struct pt_regs *regs, long ret)                               \
+	{                                                                                          \
+		sys_exit_btf(regs, ret, code, kinds, ipct_cfg_fn_wait);                            \
+		return 0;                                                                          \
+	}
+
+#define IPCT_FENTRY_SYSCALL(name, code)                                                            \
+	SEC("fentry")                                                                              \
+	int BPF_PROG(ipct_fe_##name, struct pt_regs *regs)                                         \
+	{                                                                                          \
+		sys_enter_btf(regs, code);                                                         \
+		return 0;                                                                          \
+	}
+
+IPCT_FEXIT_SYSCALL(read, IPCT_SYS_READ, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(readv, IPCT_SYS_READV, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(write, IPCT_SYS_WRITE, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(writev, IPCT_SYS_WRITEV, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(sendto, IPCT_SYS_SENDTO, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(sendmsg, IPCT_SYS_SENDMSG, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(sendmmsg, IPCT_SYS_SENDMMSG, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(recvfrom, IPCT_SYS_RECVFROM, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(recvmsg, IPCT_SYS_RECVMSG, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(recvmmsg, IPCT_SYS_RECVMMSG, IPCT_FD_KINDS)
+IPCT_FEXIT_SYSCALL(splice, IPCT_SYS_SPLICE, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(tee, IPCT_SYS_TEE, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(vmsplice, IPCT_SYS_VMSPLICE, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(msgsnd, IPCT_SYS_MSGSND, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(msgrcv, IPCT_SYS_MSGRCV, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(msgget, IPCT_SYS_MSGGET, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(msgctl, IPCT_SYS_MSGCTL, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(mq_open, IPCT_SYS_MQ_OPEN, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(mq_unlink, IPCT_SYS_MQ_UNLINK, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(mq_timedsend, IPCT_SYS_MQ_TIMEDSEND, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(mq_notify, IPCT_SYS_MQ_NOTIFY, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(shmget, IPCT_SYS_SHMGET, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(shmat, IPCT_SYS_SHMAT, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(shmdt, IPCT_SYS_SHMDT, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(shmctl, IPCT_SYS_SHMCTL, ipct_cfg_fexit_kinds)
+
+/* Entries of receiving calls, for the time they block (function hooks time the receives). */
+IPCT_FENTRY_SYSCALL(read, IPCT_SYS_READ)
+IPCT_FENTRY_SYSCALL(readv, IPCT_SYS_READV)
+IPCT_FENTRY_SYSCALL(recvfrom, IPCT_SYS_RECVFROM)
+IPCT_FENTRY_SYSCALL(recvmsg, IPCT_SYS_RECVMSG)
+IPCT_FENTRY_SYSCALL(recvmmsg, IPCT_SYS_RECVMMSG)
+IPCT_FENTRY_SYSCALL(msgrcv, IPCT_SYS_MSGRCV)
+IPCT_FENTRY_SYSCALL(mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE)
+
+/*
+ * The pipe's own read_iter/write_iter: they run only for pipes and FIFOs, so ordinary files pay
+ * nothing, and the file comes typed (plain loads, no descriptor lookup). read, readv, write,
+ * writev and io_uring all end here; splice, tee and vmsplice move pipe buffers without them and
+ * keep their syscall hooks. `kinds` is what the function serves: pipe_read/pipe_write both
+ * (pipefifo_fops, before 6.15); since 6.15 ("pipe: introduce struct file_operations
+ * pipeanon_fops") anon_pipe_* serve pipes and fifo_pipe_* FIFOs, and a FIFO may pass through
+ * both, so each counts only its own.
+ */
+static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir, __u32 kinds)
+{
+	struct ipct_flow_key key = {};
+	struct file *file = iocb->ki_filp;
+	struct inode *inode = file->f_inode;
+	struct super_block *sb = inode->i_sb;
+	__u64 began = 0;
+
+	if (is_self())
+		return;
+	key.kind = sb->s_magic == IPCT_PIPEFS_MAGIC ? IPCT_KIND_PIPE : IPCT_KIND_FIFO;
+	if (!(kinds & IPCT_KIND_BIT(key.kind)))
+		return;
+	if (dir == IPCT_DIR_RECV && ipct_cfg_fn_wait)
+		began = wait_take_lru();
+	if (ret < 0)
+		return;
+	if (began != 0)
+		record_wait(key.kind, bpf_ktime_get_ns() - began);
+	if (ret == 0 || !(ipct_cfg_fexit_kinds & IPCT_KIND_BIT(key.kind)))
+		return;
+	key.dir = dir;
+	key.ch.obj.id = inode->i_ino;
+	key.ch.obj.dev = sb->s_dev;
+	record_flow(&key, 1, ret);
+}
+
+#define IPCT_PIPE_FUNCTIONS(suffix, kinds)                                                         \
+	SEC("fexit")                                                                               \
+	int BPF_PROG(ipct_fx_pipe_read_##suffix, struct kiocb *iocb, struct iov_iter *to,          \
+		     long ret)                                                                     \
+	{                                                                                          \
+		pipe_rw_exit(iocb, ret, IPCT_DIR_RECV, kinds);                                     \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("fexit")                                                                               \
+	int BPF_PROG(ipct_fx_pipe_write_##suffix, struct kiocb *iocb, struct iov_iter *from,       \
+		     long ret)                                                                     \
+	{                                                                                          \
+		pipe_rw_exit(iocb, ret, IPCT_DIR_SEND, kinds);                                     \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("fentry")                                                                              \
+	int BPF_PROG(ipct_fe_pipe_read_##suffix, struct kiocb *iocb, struct iov_iter *to)          \
+	{                                                                                          \
+		if (!is_self())                                                                    \
+			wait_start_lru(bpf_ktime_get_ns());                                        \
+		return 0;                                                                          \
+	}
+
+IPCT_PIPE_FUNCTIONS(any, IPCT_PIPE_KINDS)
+IPCT_PIPE_FUNCTIONS(anon, IPCT_KIND_BIT(IPCT_KIND_PIPE))
+IPCT_PIPE_FUNCTIONS(fifo, IPCT_KIND_BIT(IPCT_KIND_FIFO))

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 config=${1:-release}
 case "$config" in
   release) type=RelWithDebInfo; extra=() ;;
-  sanitize) type=Sanitize; extra=(-DIPCTRACE_LINT=OFF -DIPCTRACE_DEPLOY_TESTS=OFF) ;;
+  sanitize) type=Sanitize; extra=(-DIPCTRACE_LINT=OFF -DIPCTRACE_DEPLOY_TESTS=OFF -DIPCTRACE_KERNEL_MATRIX=OFF) ;;
   *) echo "build: unknown configuration '$config' (release or sanitize)" >&2; exit 2 ;;
 esac
 ./tools/install-deps.sh

@@ -22,6 +22,8 @@ packages=(
   runc busybox-static tmux
   # the agent's tests: promtool checks /metrics, a real Prometheus scrapes it
   prometheus
+  # the kernel matrix (tests/vm): Debian's 6.1 kernel booted under qemu from an initramfs
+  qemu-system-x86 cpio
   # deploy tests (tests/deploy): the image (podman, a debootstrap-made Debian base), the
   # manifests' schema validation (node and npm; kubectl below)
   podman debootstrap
@@ -39,7 +41,11 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The kernel the matrix boots: downloaded into a cache, not installed (quiet when cached).
+fetch_kernel() { "$(dirname "$0")/../tests/vm/fetch-kernel.sh"; }
+
 if [ ${#missing[@]} -eq 0 ]; then
+  fetch_kernel
   exit 0
 fi
 
@@ -52,3 +58,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fetch_kernel

@@ -9,5 +9,9 @@ release=$(./tools/build.sh release)
 echo "== tests, sanitizer build (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$sanitize" --output-on-failure
+echo "== hooks on this kernel ($(uname -r))"
+"$release/ipctrace" probe | sed -n '/^Hooks per mechanism/,/^$/p' || true
 echo "== tests, release build"
-ctest --test-dir "$release" --output-on-failure
+ctest --test-dir "$release" --output-on-failure -LE matrix
+echo "== kernel matrix: the kernel tests on Debian's 6.1 kernel under qemu"
+ctest --test-dir "$release" --output-on-failure -L matrix --verbose

@@ -15,6 +15,14 @@ bool in_ci() {
   return ci != nullptr && std::string(ci) == "true";
 }
 
+double time_scale() {
+  const char* scale = std::getenv("IPCTRACE_TEST_TIME_SCALE");
+  if (scale == nullptr) return 1.0;
+  char* end = nullptr;
+  const double v = std::strtod(scale, &end);
+  return end != scale && v >= 1.0 ? v : 1.0;
+}
+
 std::string kernel_test_blocker() {
   if (geteuid() != 0) return "not running as root";
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no kernel BTF at /sys/kernel/btf/vmlinux";

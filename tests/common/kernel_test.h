@@ -12,6 +12,9 @@ namespace ipctrace::test {
 // Empty when kernel tests can run here; otherwise why not.
 std::string kernel_test_blocker();
 bool in_ci();
+// How much slower than native this machine runs kernel work: IPCTRACE_TEST_TIME_SCALE (the kernel
+// matrix's emulated guest sets it), else 1. Wall-clock budgets in tests are multiplied by it.
+double time_scale();
 
 }  // namespace ipctrace::test
 

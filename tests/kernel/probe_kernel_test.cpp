@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -333,13 +334,60 @@ TEST(ProbeKernel, ForcedFamily) {
   EXPECT_EQ(report["forced_hook_family"], "raw_tp");
   for (const auto& [mech, h] : report["hooks"].items()) EXPECT_EQ(h["family"], "raw_tp") << mech;
 
-  // No mechanism has a per-syscall tracepoint path yet: forcing that family leaves nothing to trace.
+  // `tracepoint`: tracepoint hooks of any kind, no function hooks; the agent can run on them.
   auto r = run_process({ipctrace_binary(), "probe", "--output", "json", "--hooks", "tracepoint"});
-  const json forced = json::parse(r.out);
-  EXPECT_EQ(r.exit_code, 1);
-  for (const auto& [mech, h] : forced["hooks"].items()) EXPECT_TRUE(h["family"].is_null()) << mech;
-  EXPECT_EQ(forced["blockers"], json({"no IPC mechanism has a usable hook"}));
-  EXPECT_NE(r.err.find("no IPC mechanism has a usable hook"), std::string::npos) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const json tp = json::parse(r.out);
+  EXPECT_EQ(tp["forced_hook_family"], "tracepoint");
+  for (const auto& [mech, h] : tp["hooks"].items()) {
+    EXPECT_TRUE(h["family"] == "tp_btf" || h["family"] == "raw_tp") << mech << ": " << h["family"];
+  }
+  EXPECT_EQ(tp["hooks"]["pipe_fifo"]["attach"], json({"sys_exit"}));
+
+  // `fentry`: function hooks only. Where they work, every syscall mechanism has one and signals
+  // (a tracepoint only) have none; where they do not, nothing is left to trace.
+  const bool fentry_works = report["features"]["fentry"]["works"].get<bool>();
+  r = run_process({ipctrace_binary(), "probe", "--output", "json", "--hooks", "fentry"});
+  const json fn = json::parse(r.out);
+  for (const auto& [mech, h] : fn["hooks"].items()) {
+    if (fentry_works && mech != "signal") {
+      EXPECT_EQ(h["family"], "fentry") << mech;
+    } else {
+      EXPECT_TRUE(h["family"].is_null()) << mech;
+    }
+  }
+  if (fentry_works) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  } else {
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(fn["blockers"], json({"no IPC mechanism has a usable hook"}));
+    EXPECT_NE(r.err.find("no IPC mechanism has a usable hook"), std::string::npos) << r.err;
+  }
+}
+
+// Function hooks are chosen wherever the kernel allows them (the kernel matrix boots one that
+// does and says so with IPCTRACE_EXPECT_FUNCTION_HOOKS=1: a kernel where they silently stopped
+// working would otherwise just pass on tracepoints).
+TEST(ProbeKernel, FunctionHooksWhereTheKernelAllowsThem) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const json report = run_probe_json();
+  const json& f = report["features"];
+  const bool fentry_works = f["fentry"]["works"].get<bool>() && f["fexit"]["works"].get<bool>();
+  if (const char* expect = std::getenv("IPCTRACE_EXPECT_FUNCTION_HOOKS"); expect != nullptr && *expect == '1') {
+    EXPECT_TRUE(fentry_works) << f["fentry"] << f["fexit"];
+    EXPECT_TRUE(f["kprobe"]["works"].get<bool>()) << f["kprobe"];
+  }
+  for (const char* mech : {"pipe_fifo", "sysv_msg", "posix_mq", "sysv_shm"}) {
+    EXPECT_EQ(report["hooks"][mech]["family"], fentry_works ? "fentry" : "tp_btf") << mech;
+  }
+  if (fentry_works) {
+    const std::string pipe_fn = report["hooks"]["pipe_fifo"]["attach"][0];
+    EXPECT_TRUE(pipe_fn == "pipe_read" || pipe_fn == "anon_pipe_read") << pipe_fn;
+  }
+  const bool sock_tp = report["hooks"]["unix"]["attach"][0] == "sock_send_length";
+  if (!sock_tp) {
+    EXPECT_EQ(report["hooks"]["unix"]["family"], fentry_works ? "fentry" : "tp_btf");
+  }
 }
 
 TEST(ProbeKernel, LeavesNoProgramLoaded) {

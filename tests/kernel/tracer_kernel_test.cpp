@@ -49,13 +49,20 @@ struct HookSetup {
 
 std::vector<HookChoice> auto_hooks() { return run_probe(ProbeOptions{}).hooks; }
 
-std::vector<HookChoice> raw_tp_hooks() {
+std::vector<HookChoice> forced_hooks(HookFamily family) {
   ProbeOptions opts;
-  opts.force_family = HookFamily::RawTp;
+  opts.force_family = family;
   return run_probe(opts).hooks;
 }
 
-// As on kernels before 6.3, which lack the socket length tracepoints: sockets on sys_exit.
+std::vector<HookChoice> raw_tp_hooks() { return forced_hooks(HookFamily::RawTp); }
+
+// Tracepoints only: where function hooks work (the kernel matrix's 6.1), the sys_exit path they
+// replace, so both families count the same workloads on one kernel.
+std::vector<HookChoice> tracepoint_hooks() { return forced_hooks(HookFamily::Tracepoint); }
+
+// As on kernels before 6.3 without function hooks, which lack the socket length tracepoints:
+// sockets on sys_exit.
 std::vector<HookChoice> no_sock_tracepoint_hooks() {
   const ProbeReport report = run_probe(ProbeOptions{});
   auto btf = KernelBtf::load();
@@ -67,8 +74,10 @@ std::vector<HookChoice> no_sock_tracepoint_hooks() {
   facts.has_btf_tracepoint = [kb](const std::string& n) {
     return n != "sock_send_length" && n != "sock_recv_length" && kb->has_btf_tracepoint(n);
   };
-  return choose_hooks(facts);
+  return choose_hooks(facts, HookFamily::Tracepoint);
 }
+
+bool function_hooks_work() { return working_families(run_probe(ProbeOptions{})).contains(HookFamily::Fentry); }
 
 std::ostream& operator<<(std::ostream& os, const HookSetup& s) { return os << s.name; }
 
@@ -77,20 +86,23 @@ class TracerTest : public testing::TestWithParam<HookSetup> {
   static void TearDownTestSuite() {
     for (auto& [name, t] : tracers_) delete t;
     tracers_.clear();
+    hooks_by_setup_.clear();
   }
 
   void SetUp() override {
     IPCTRACE_REQUIRE_KERNEL();
     const HookSetup& setup = GetParam();
-    // One tracer per hook setup, kept for the setup's tests; the previous setup's is closed.
+    // One tracer per hook setup, started at its first test and kept until the suite ends:
+    // gtest runs each test for every setup in turn, and a start costs seconds on an emulated
+    // kernel. Tracers are independent (maps of their own), so each counts every workload.
     if (!tracers_.contains(setup.name)) {
-      TearDownTestSuite();
-      hooks_ = setup.choose();
-      auto t = Tracer::start(TracerConfig{}, hooks_);
+      hooks_by_setup_[setup.name] = setup.choose();
+      auto t = Tracer::start(TracerConfig{}, hooks_by_setup_[setup.name]);
       ASSERT_TRUE(t.ok()) << "tracer did not start: " << t.error().message();
       tracers_[setup.name] = std::move(t).value().release();
     }
     tracer_ = tracers_[setup.name];
+    hooks_ = hooks_by_setup_[setup.name];
   }
 
   // Sum of the flows of `cg` with this kind and direction whose channel passes `match`.
@@ -128,6 +140,7 @@ class TracerTest : public testing::TestWithParam<HookSetup> {
   static inline std::map<std::string, Tracer*> tracers_;
   static inline Tracer* tracer_ = nullptr;
   static inline std::vector<HookChoice> hooks_;
+  static inline std::map<std::string, std::vector<HookChoice>> hooks_by_setup_;
 };
 
 uint64_t ino_of(int fd) {
@@ -822,17 +835,53 @@ TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
 }
 
 TEST_P(TracerTest, HooksInUseMatchTheSetup) {
-  // Sockets are served by the socket tracepoints only in the auto setup.
-  bool sock_tp = false;
-  bool sys_enter = false;
+  const std::string setup = GetParam().name;
+  const bool functions = setup == "auto" && function_hooks_work();
+  std::map<Mechanism, HookFamily> family;
+  std::map<Mechanism, std::vector<std::string>> programs;
   for (const auto& h : tracer_->hooks()) {
-    for (const auto& p : h.programs) {
-      sock_tp |= p.starts_with("ipct_sock_");
-      sys_enter |= p.starts_with("ipct_sys_enter");
+    if (h.programs.empty()) continue;
+    // The wait-time programs are listed last, under pipe_fifo: keep the mechanism's own.
+    if (!family.contains(h.mechanism)) {
+      family[h.mechanism] = h.family;
+      programs[h.mechanism] = h.programs;
     }
   }
-  EXPECT_EQ(sock_tp, std::string(GetParam().name) != "sockets_on_sys_exit");
-  EXPECT_TRUE(sys_enter);  // wait time is on by default
+  auto has = [&](Mechanism m, std::string_view prefix) {
+    for (const auto& p : programs[m]) {
+      if (p.starts_with(prefix)) return true;
+    }
+    return false;
+  };
+  // Sockets are served by the socket tracepoints wherever the kernel has them (6.3+), except
+  // in the setup that plays an older kernel.
+  const bool sock_tp = has(Mechanism::Unix, "ipct_sock_");
+  auto btf = KernelBtf::load();
+  ASSERT_TRUE(btf.ok());
+  EXPECT_EQ(sock_tp, setup != "sockets_on_sys_exit" && (*btf)->has_btf_tracepoint("sock_send_length"));
+  for (Mechanism m : {Mechanism::PipeFifo, Mechanism::SysvMsg, Mechanism::PosixMq, Mechanism::SysvShm}) {
+    if (functions) {
+      EXPECT_EQ(family[m], HookFamily::Fentry) << mechanism_name(m);
+      EXPECT_TRUE(has(m, "ipct_fx_")) << mechanism_name(m);
+    } else {
+      EXPECT_EQ(family[m], setup == "raw_tp" ? HookFamily::RawTp : HookFamily::TpBtf) << mechanism_name(m);
+      EXPECT_TRUE(has(m, "ipct_sys_exit")) << mechanism_name(m);
+    }
+  }
+  if (!sock_tp) {
+    EXPECT_EQ(has(Mechanism::Unix, "ipct_fx_read"), functions);
+  }
+  // Wait time is on by default: on sys_enter beside sys_exit, or on function entries.
+  bool sys_enter = false;
+  bool fentry = false;
+  for (const auto& h : tracer_->hooks()) {
+    for (const auto& p : h.programs) {
+      sys_enter |= p.starts_with("ipct_sys_enter");
+      fentry |= p.starts_with("ipct_fe_");
+    }
+  }
+  EXPECT_EQ(sys_enter, !functions);
+  EXPECT_EQ(fentry, functions);
   EXPECT_TRUE(tracer_->wait_time());
 }
 
@@ -954,7 +1003,10 @@ TEST_P(TracerTest, WaitTimeSwitchedOff) {
   ASSERT_TRUE(t.ok()) << t.error().message();
   EXPECT_FALSE((*t)->wait_time());
   for (const auto& h : (*t)->hooks()) {
-    for (const auto& p : h.programs) EXPECT_FALSE(p.starts_with("ipct_sys_enter")) << p;
+    for (const auto& p : h.programs) {
+      EXPECT_FALSE(p.starts_with("ipct_sys_enter")) << p;
+      EXPECT_FALSE(p.starts_with("ipct_fe_")) << p;
+    }
   }
   ASSERT_EQ(run_in(&cg,
                    [] {
@@ -973,6 +1025,7 @@ TEST_P(TracerTest, WaitTimeSwitchedOff) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Hooks, TracerTest,
-                         testing::Values(HookSetup{"auto", auto_hooks}, HookSetup{"raw_tp", raw_tp_hooks},
+                         testing::Values(HookSetup{"auto", auto_hooks}, HookSetup{"tracepoint", tracepoint_hooks},
+                                         HookSetup{"raw_tp", raw_tp_hooks},
                                          HookSetup{"sockets_on_sys_exit", no_sock_tracepoint_hooks}),
                          [](const testing::TestParamInfo<HookSetup>& p) { return std::string(p.param.name); });
