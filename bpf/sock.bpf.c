@@ -36,10 +36,11 @@ static __always_inline void sock_data_btf(struct sock *sk, int ret, __u8 dir)
 {
 	struct ipct_flow_key key = {};
 
-	if (ret <= 0 || is_self() || !sock_key_btf(sk, dir, &key))
+	if (ret <= 0 || IPCT_TASK_IS_SELF(bpf_get_current_task_btf()) ||
+	    !sock_key_btf(sk, dir, &key))
 		return;
 	key.dir = dir;
-	record_flow(&key, 1, ret);
+	record_flow_of(&key, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()), 1, ret);
 }
 
 static __always_inline void sock_data_core(struct sock *sk, int ret, __u8 dir)

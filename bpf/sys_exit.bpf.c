@@ -139,6 +139,12 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_START wait_start_task
 #define IPCT_WAIT_TAKE wait_take_task
 #define IPCT_ENTRY_CLASSIFY 0
+#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf())
+#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(bpf_get_current_task_btf())
+/* A slot of the descriptor table, read as the first member of a struct that starts with a
+ * struct file * (struct kiocb's ki_filp): a plain load instead of a bpf_probe_read_kernel(). */
+#define IPCT_FD_SLOT(slot)                                                                         \
+	(((struct kiocb *)bpf_rdonly_cast((slot), bpf_core_type_id_kernel(struct kiocb)))->ki_filp)
 #include "sys_exit.bpf.inc"
 #include "flavour_end.bpf.h"
 
@@ -152,6 +158,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_START wait_start_lru
 #define IPCT_WAIT_TAKE wait_take_lru
 #define IPCT_ENTRY_CLASSIFY 1
+#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf())
+#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(bpf_get_current_task_btf())
 #include "sys_exit.bpf.inc"
 #include "flavour_end.bpf.h"
 
@@ -165,6 +173,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_START wait_start_lru
 #define IPCT_WAIT_TAKE wait_take_lru
 #define IPCT_ENTRY_CLASSIFY 1
+#define IPCT_CGROUP_ID() bpf_get_current_cgroup_id()
+#define IPCT_IS_SELF() is_self()
 #include "sys_exit.bpf.inc"
 #include "flavour_end.bpf.h"
 
@@ -327,7 +337,7 @@ static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir,
 	struct super_block *sb = inode->i_sb;
 	__u64 began = 0;
 
-	if (is_self())
+	if (IPCT_TASK_IS_SELF(bpf_get_current_task_btf()))
 		return;
 	key.kind = sb->s_magic == IPCT_PIPEFS_MAGIC ? IPCT_KIND_PIPE : IPCT_KIND_FIFO;
 	if (!(kinds & IPCT_KIND_BIT(key.kind)))
@@ -337,13 +347,14 @@ static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir,
 	if (ret < 0)
 		return;
 	if (began != 0)
-		record_wait(key.kind, bpf_ktime_get_ns() - began);
+		record_wait_of(key.kind, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()),
+			       bpf_ktime_get_ns() - began);
 	if (ret == 0 || !(ipct_cfg_fexit_kinds & IPCT_KIND_BIT(key.kind)))
 		return;
 	key.dir = dir;
 	key.ch.obj.id = inode->i_ino;
 	key.ch.obj.dev = sb->s_dev;
-	record_flow(&key, 1, ret);
+	record_flow_of(&key, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()), 1, ret);
 }
 
 #define IPCT_PIPE_FUNCTIONS(suffix, kinds)                                                         \
@@ -364,7 +375,7 @@ static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir,
 	SEC("fentry")                                                                              \
 	int BPF_PROG(ipct_fe_pipe_read_##suffix, struct kiocb *iocb, struct iov_iter *to)          \
 	{                                                                                          \
-		if (!is_self())                                                                    \
+		if (!IPCT_TASK_IS_SELF(bpf_get_current_task_btf()))                                \
 			wait_start_lru(bpf_ktime_get_ns());                                        \
 		return 0;                                                                          \
 	}
