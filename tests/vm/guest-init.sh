@@ -17,8 +17,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm /dev/mqueue /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs tmpfs /run
+# / is a tmpfs already: /tmp and /run are directories in it. (A tmpfs mounted on /tmp would
+# hide the test binaries of a build directory under /tmp.)
+mkdir -p /tmp /run
+chmod 1777 /tmp
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t mqueue mqueue /dev/mqueue
 mount -t devpts devpts /dev/pts
