@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 namespace ipctrace {
 
 std::string_view family_name(HookFamily family) {
@@ -184,14 +186,20 @@ bool family_allows(HookFamily forced, HookFamily candidate) {
 
 HookChoice choose_hook(Mechanism m, const KernelFacts& facts, std::optional<HookFamily> only) {
   HookChoice choice{m, std::nullopt, {}, {}};
+  // Candidates that lost for the same reason (two of one family) say it once.
+  auto reject = [&choice](std::string why) {
+    if (std::find(choice.rejected.begin(), choice.rejected.end(), why) == choice.rejected.end()) {
+      choice.rejected.push_back(std::move(why));
+    }
+  };
   for (const HookCandidate& c : hook_candidates(m)) {
     const std::string fam(family_name(c.family));
     if (only && !family_allows(*only, c.family)) {
-      choice.rejected.push_back(fmt::format("{}: not the forced hook family", fam));
+      reject(fmt::format("{}: not the forced hook family", fam));
       continue;
     }
     if (!facts.working.contains(c.family)) {
-      choice.rejected.push_back(fmt::format("{0}: {0} programs do not work on this kernel", fam));
+      reject(fmt::format("{0}: {0} programs do not work on this kernel", fam));
       continue;
     }
     std::vector<std::string> resolved;
@@ -223,7 +231,7 @@ HookChoice choose_hook(Mechanism m, const KernelFacts& facts, std::optional<Hook
       resolved.push_back(*found);
     }
     if (!missing.empty()) {
-      choice.rejected.push_back(fmt::format("{}: {}", fam, missing));
+      reject(fmt::format("{}: {}", fam, missing));
       continue;
     }
     choice.family = c.family;
