@@ -139,8 +139,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_START wait_start_task
 #define IPCT_WAIT_TAKE wait_take_task
 #define IPCT_ENTRY_CLASSIFY 0
-#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf())
-#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(bpf_get_current_task_btf())
+#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(IPCT_CURRENT_TASK())
+#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(IPCT_CURRENT_TASK())
 /* A slot of the descriptor table, read as the first member of a struct that starts with a
  * struct file * (struct kiocb's ki_filp): a plain load instead of a bpf_probe_read_kernel(). */
 #define IPCT_FD_SLOT(slot)                                                                         \
@@ -158,8 +158,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define IPCT_WAIT_START wait_start_lru
 #define IPCT_WAIT_TAKE wait_take_lru
 #define IPCT_ENTRY_CLASSIFY 1
-#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf())
-#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(bpf_get_current_task_btf())
+#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(IPCT_CURRENT_TASK())
+#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(IPCT_CURRENT_TASK())
 #include "sys_exit.bpf.inc"
 #include "flavour_end.bpf.h"
 
@@ -332,12 +332,13 @@ IPCT_FENTRY_SYSCALL(mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE)
 static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir, __u32 kinds)
 {
 	struct ipct_flow_key key = {};
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *file = iocb->ki_filp;
 	struct inode *inode = file->f_inode;
 	struct super_block *sb = inode->i_sb;
 	__u64 began = 0;
 
-	if (IPCT_TASK_IS_SELF(bpf_get_current_task_btf()))
+	if (IPCT_TASK_IS_SELF(task))
 		return;
 	key.kind = sb->s_magic == IPCT_PIPEFS_MAGIC ? IPCT_KIND_PIPE : IPCT_KIND_FIFO;
 	if (!(kinds & IPCT_KIND_BIT(key.kind)))
@@ -347,14 +348,13 @@ static __always_inline void pipe_rw_exit(struct kiocb *iocb, long ret, __u8 dir,
 	if (ret < 0)
 		return;
 	if (began != 0)
-		record_wait_of(key.kind, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()),
-			       bpf_ktime_get_ns() - began);
+		record_wait_of(key.kind, IPCT_TASK_CGROUP_ID(task), bpf_ktime_get_ns() - began);
 	if (ret == 0 || !(ipct_cfg_fexit_kinds & IPCT_KIND_BIT(key.kind)))
 		return;
 	key.dir = dir;
 	key.ch.obj.id = inode->i_ino;
 	key.ch.obj.dev = sb->s_dev;
-	record_flow_of(&key, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()), 1, ret);
+	record_flow_of(&key, IPCT_TASK_CGROUP_ID(task), 1, ret);
 }
 
 #define IPCT_PIPE_FUNCTIONS(suffix, kinds)                                                         \
