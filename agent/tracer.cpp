@@ -117,10 +117,6 @@ uint32_t kind_bits(Mechanism m) {
   }
 }
 
-// The program serving each (attach point, family) the hook table can choose. On the syscall
-// path, typed programs come in two builds: with bpf_rdonly_cast (Linux 6.2, "bpf: Add a kfunc
-// for generic type cast") everything behind a file is read with plain loads and receive start
-// times live in task-local storage; without it, CO-RE helper reads and an LRU hash.
 bpf_program* find_program(ipctrace_bpf* skel, const std::string& name) {
   return bpf_object__find_program_by_name(skel->obj, name.c_str());
 }
@@ -140,6 +136,10 @@ bpf_program* function_program(ipctrace_bpf* skel, const std::string& function, b
   return find_program(skel, prefix + it->second);
 }
 
+// The program serving each (attach point, family) the hook table can choose. On the syscall
+// path, typed programs come in two builds: with bpf_rdonly_cast (Linux 6.2, "bpf: Add a kfunc
+// for generic type cast") everything behind a file is read with plain loads and receive start
+// times live in task-local storage; without it, CO-RE helper reads and an LRU hash.
 bpf_program* program_for(ipctrace_bpf* skel, const std::string& point, HookFamily family, bool cast = false) {
   if (family == HookFamily::Fentry) return function_program(skel, point);
   const bool btf = family == HookFamily::TpBtf;

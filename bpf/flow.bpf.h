@@ -174,11 +174,6 @@ static __always_inline void record_wait_of(__u8 kind, __u64 cgroup_id, __u64 wai
 	val->sum_ns += wait_ns;
 }
 
-static __always_inline void record_wait(__u8 kind, __u64 wait_ns)
-{
-	record_wait_of(kind, bpf_get_current_cgroup_id(), wait_ns);
-}
-
 /* Reserves a lifecycle event with the task's identity filled in; NULL (counted) if full. */
 static __always_inline struct ipct_event *event_reserve(__u8 kind, __u8 op, long ret)
 {
