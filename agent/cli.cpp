@@ -165,7 +165,9 @@ std::unique_ptr<Cli> make_cli() {
       ->check(CLI::Range(1U, 10000000U))
       ->capture_default_str()
       ->envname("IPCTRACE_MAX_SERIES");
-  agent->add_option("--flow-map-entries", a.flow_map_entries, "Capacity of the in-kernel flow map")
+  agent
+      ->add_option("--flow-map-entries", a.flow_map_entries,
+                   "Flows kept; each CPU's in-kernel tables hold min(this, 16384) between two collections")
       ->check(CLI::Range(64U, 16777216U))
       ->capture_default_str();
   add_hooks(agent, a.hooks);

@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -310,8 +311,19 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   skel->rodata->ipct_cfg_wait_time = t->wait_time_ && !fn_wait ? 1 : 0;
   skel->rodata->ipct_cfg_fexit_kinds = fexit_kinds;
   skel->rodata->ipct_cfg_fn_wait = fn_wait ? 1 : 0;
-  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flows, config.flow_map_entries); err != 0) {
-    return Error(err, "size flow map");
+  if (config.flow_map_entries == 0) return Error::msg("the flow map needs at least one entry");
+  // Two tables per CPU (the programs fill one while read_flows() takes in the other), each with
+  // an index of four buckets per entry, so that a lookup rarely probes past its first bucket.
+  t->table_cap_ = std::min(config.flow_map_entries, kMaxCpuFlowTableEntries);
+  uint32_t buckets = 1;
+  while (buckets < 4 * t->table_cap_) buckets <<= 1;
+  skel->rodata->ipct_cfg_flow_cap = t->table_cap_;
+  skel->rodata->ipct_cfg_flow_buckets = buckets;
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_entries, 2 * t->table_cap_); err != 0) {
+    return Error(err, "size the flow tables");
+  }
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_index, 2 * buckets); err != 0) {
+    return Error(err, "size the flow tables' index");
   }
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_events, config.ringbuf_bytes); err != 0) {
     return Error(err, "size event ring buffer");
@@ -337,6 +349,15 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   t->flow_capacity_ = config.flow_map_entries;
 
   if (int err = ipctrace_bpf__load(skel); err != 0) return Error(err, "load BPF programs");
+  {
+    // An array of maps, used for nothing but its update, after which the kernel has waited for
+    // every program that was running (maybe_wait_bpf_programs(): synchronize_rcu()).
+    t->sync_inner_fd_ = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipct_sync_in", 4, 4, 1, nullptr);
+    if (t->sync_inner_fd_ < 0) return Error(errno, "create the grace-period map");
+    LIBBPF_OPTS(bpf_map_create_opts, outer_opts, .inner_map_fd = static_cast<__u32>(t->sync_inner_fd_));
+    t->sync_outer_fd_ = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "ipct_sync", 4, 4, 1, &outer_opts);
+    if (t->sync_outer_fd_ < 0) return Error(errno, "create the grace-period map");
+  }
   for (uint32_t pid : config.trace_pids) {
     const uint8_t one = 1;
     if (bpf_map_update_elem(bpf_map__fd(skel->maps.ipct_trace_pids), &pid, &one, BPF_ANY) != 0) {
@@ -365,80 +386,115 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 }
 
 Tracer::~Tracer() {
+  if (sync_outer_fd_ >= 0) close(sync_outer_fd_);
+  if (sync_inner_fd_ >= 0) close(sync_inner_fd_);
   ring_buffer__free(data_);
   ring_buffer__free(events_);
   for (bpf_link* l : links_) bpf_link__destroy(l);
   ipctrace_bpf__destroy(skel_);
 }
 
-Result<std::vector<FlowSample>> Tracer::read_flows() {
-  const int fd = bpf_map__fd(skel_->maps.ipct_flows);
-  const size_t ncpu = static_cast<size_t>(ncpu_);
-  std::vector<FlowSample> out;
-  std::vector<ipct_flow_key> keys;
-  std::vector<ipct_flow_val> vals;
-
-  auto merge = [&](const ipct_flow_key& k, const ipct_flow_val* per_cpu) {
-    FlowSample s;
-    s.key = k;
-    for (size_t c = 0; c < ncpu; ++c) {
-      const ipct_flow_val& v = per_cpu[c];
-      s.msgs += v.msgs;
-      s.bytes += v.bytes;
-      if (s.tgid == 0 && v.tgid != 0) {
-        s.tgid = v.tgid;
-        s.ns = v.ns;
-        s.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
-      }
+void Tracer::add_flow(const ipct_flow_entry& e) {
+  std::string raw(reinterpret_cast<const char*>(&e.key), sizeof(e.key));
+  auto it = flows_.find(raw);
+  if (it == flows_.end()) {
+    if (flows_.size() >= flow_capacity_) {
+      flows_dropped_ += e.val.msgs;
+      return;
     }
-    out.push_back(std::move(s));
-  };
+    FlowSample s;
+    s.key = e.key;
+    s.ns = e.val.ns;
+    s.tgid = e.val.tgid;
+    s.comm.assign(e.val.comm, strnlen(e.val.comm, sizeof(e.val.comm)));
+    it = flows_.emplace(std::move(raw), std::move(s)).first;
+  }
+  it->second.msgs += e.val.msgs;
+  it->second.bytes += e.val.bytes;
+}
 
-  if (batch_ok_) {
-    // Batch reads: one syscall per chunk of entries.
-    constexpr uint32_t kChunk = 256;
-    keys.resize(kChunk);
-    vals.resize(kChunk * ncpu);
-    ipct_flow_key out_batch{};
-    bool first = true;
-    while (true) {
-      uint32_t count = kChunk;
-      const int err =
-          bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), vals.data(), &count, nullptr);
+// Switches every CPU to the other flow table, waits until no program can still be filling the
+// one it left, adds that table's entries to flows_ and empties it for its next turn.
+Status Tracer::take_flow_table() {
+  const int ctl_fd = bpf_map__fd(skel_->maps.ipct_flow_ctl);
+  const int used_fd = bpf_map__fd(skel_->maps.ipct_flow_used);
+  const int entries_fd = bpf_map__fd(skel_->maps.ipct_flow_entries);
+  const size_t ncpu = static_cast<size_t>(ncpu_);
+  const uint32_t zero = 0;
+
+  ipct_flow_ctl ctl{};
+  if (bpf_map_lookup_elem(ctl_fd, &zero, &ctl) != 0) return Error(errno, "read the flow tables' control");
+  const uint32_t t = ctl.active & 1U;
+  ctl.active = t ^ 1U;
+  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "switch flow tables");
+  // A program that read the old table number before the switch may still be filling that table.
+  if (bpf_map_update_elem(sync_outer_fd_, &zero, &sync_inner_fd_, BPF_ANY) != 0) {
+    return Error(errno, "wait for running programs");
+  }
+
+  std::vector<uint64_t> used(ncpu);
+  if (bpf_map_lookup_elem(used_fd, &t, used.data()) != 0) return Error(errno, "read the flow tables' fill");
+  uint32_t most = 0;
+  for (uint64_t& u : used) {
+    u = std::min<uint64_t>(u, table_cap_);  // failed claims count past the end
+    most = std::max(most, static_cast<uint32_t>(u));
+  }
+
+  // Entries [t * cap, t * cap + most): each CPU's first used[cpu] of them are its own.
+  const uint32_t first = t * table_cap_;
+  std::vector<ipct_flow_entry> vals(static_cast<size_t>(most) * ncpu);
+  uint32_t got = 0;
+  if (batch_ok_ && most > 0) {
+    std::vector<uint32_t> keys(most);
+    uint32_t in = first - 1;  // the batch starts after `in`
+    uint32_t out = 0;
+    while (got < most) {
+      uint32_t count = most - got;
+      const int err = bpf_map_lookup_batch(entries_fd, first + got == 0 ? nullptr : &in, &out, keys.data() + got,
+                                           vals.data() + static_cast<size_t>(got) * ncpu, &count, nullptr);
       const int saved = errno;
       if (err != 0 && saved != ENOENT) {
-        if (first && (saved == EINVAL || saved == EOPNOTSUPP)) {
+        if (got == 0 && (saved == EINVAL || saved == EOPNOTSUPP)) {
           spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
           batch_ok_ = false;
-          out.clear();
           break;
         }
-        return Error(saved, "read flow map (batch)");
+        return Error(saved, "read the flow table (batch)");
       }
-      for (uint32_t i = 0; i < count; ++i) merge(keys[i], &vals[i * ncpu]);
-      first = false;
-      if (err != 0) return out;  // ENOENT: that was the last chunk
+      got += count;
+      in = out;
+      if (err != 0 || count == 0) break;
     }
   }
-
-  // Entry by entry (kernels without batch operations on per-CPU hashes).
-  vals.resize(ncpu);
-  ipct_flow_key key{};
-  ipct_flow_key next{};
-  const ipct_flow_key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, vals.data()) == 0) merge(next, vals.data());
-    key = next;
-    prev = &key;
+  // Entry by entry (kernels without batch operations on arrays).
+  for (uint32_t i = got; i < most; ++i) {
+    const uint32_t key = first + i;
+    if (bpf_map_lookup_elem(entries_fd, &key, vals.data() + static_cast<size_t>(i) * ncpu) != 0) {
+      return Error(errno, "read the flow table");
+    }
   }
+  for (size_t c = 0; c < ncpu; ++c) {
+    for (uint64_t i = 0; i < used[c]; ++i) add_flow(vals[i * ncpu + c]);
+  }
+
+  // Empty the table for its next turn: no entry taken, and a generation that no bucket has.
+  std::vector<uint64_t> zeros(ncpu, 0);
+  if (bpf_map_update_elem(used_fd, &t, zeros.data(), BPF_ANY) != 0) return Error(errno, "empty a flow table");
+  ctl.gen[t] += 1;
+  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "empty a flow table");
+  return Ok{};
+}
+
+Result<std::vector<FlowSample>> Tracer::read_flows() {
+  if (auto st = take_flow_table(); !st) return st.error();
+  std::vector<FlowSample> out;
+  out.reserve(flows_.size());
+  for (const auto& [raw, s] : flows_) out.push_back(s);
   return out;
 }
 
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
-  const int fd = bpf_map__fd(skel_->maps.ipct_flows);
-  for (const auto& k : keys) {
-    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) return Error(errno, "delete flow");
-  }
+  for (const auto& k : keys) flows_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
   return Ok{};
 }
 
@@ -479,6 +535,7 @@ DropCounts Tracer::read_drops() {
     if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
     for (uint64_t v : per_cpu) out[r] += v;
   }
+  out[IPCT_DROP_FLOW_MAP_FULL] += flows_dropped_;
   return out;
 }
 

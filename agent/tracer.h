@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "abi.h"
@@ -21,7 +22,13 @@ struct bpf_link;
 
 namespace ipctrace {
 
+// Entries of each CPU's in-kernel flow tables (at most): flows first seen on that CPU between two
+// reads. What the agent keeps between reads is bounded by TracerConfig::flow_map_entries.
+constexpr uint32_t kMaxCpuFlowTableEntries = 16384;
+
 struct TracerConfig {
+  // Flows the tracer keeps (their totals since first seen); each CPU's in-kernel tables hold
+  // min(flow_map_entries, kMaxCpuFlowTableEntries) flows between two reads.
   uint32_t flow_map_entries = 65536;
   uint32_t ringbuf_bytes = 256 * 1024;
   uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
@@ -78,7 +85,9 @@ class Tracer {
   Tracer(Tracer&&) = delete;
   Tracer& operator=(Tracer&&) = delete;
 
-  // Every flow in the kernel map, totals summed over CPUs.
+  // Every flow kept, totals since first seen summed over CPUs. Takes in what the programs
+  // counted up to now: switches the CPUs' flow tables and waits for an RCU grace period
+  // (milliseconds), so it is called once per collection, not per flow.
   Result<std::vector<FlowSample>> read_flows();
   // Forgets flows (idle ones, when the collector evicts).
   Status delete_flows(const std::vector<ipct_flow_key>& keys);
@@ -93,6 +102,7 @@ class Tracer {
 
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return attached_; }
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
+  [[nodiscard]] uint32_t cpu_flow_table_capacity() const { return table_cap_; }
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
   [[nodiscard]] bool wait_time() const { return wait_time_; }
   // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).
@@ -104,7 +114,17 @@ class Tracer {
   struct ring_buffer* events_ = nullptr;
   std::vector<struct bpf_link*> links_;
   std::vector<AttachedHook> attached_;
+  Status take_flow_table();
+  void add_flow(const ipct_flow_entry& e);
+
   uint32_t flow_capacity_ = 0;
+  uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
+  // The flows taken in from the kernel's tables, by the key's bytes.
+  std::unordered_map<std::string, FlowSample> flows_;
+  uint64_t flows_dropped_ = 0;  // operations of flows that found flows_ full
+  // A map-in-map whose update makes the kernel wait for running programs (synchronize_rcu()).
+  int sync_outer_fd_ = -1;
+  int sync_inner_fd_ = -1;
   int ncpu_ = 0;
   bool batch_ok_ = true;
   bool wait_time_ = false;

@@ -71,43 +71,115 @@ static __always_inline void trace_data(const struct ipct_flow_key *key, __u64 ms
  */
 #define IPCT_TASK_CGROUP_ID(task) ((task)->cgroups->dfl_cgrp->kn->id)
 
+/* A multiply-xorshift hash of a flow key's eight words, inline (no helper call). */
+static __always_inline __u32 flow_hash(const struct ipct_flow_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = w[0] * 0x9E3779B97F4A7C15ULL;
+
+	h = (h ^ w[1]) * 0xC2B2AE3D27D4EB4FULL;
+	h = (h ^ w[2]) * 0x9E3779B97F4A7C15ULL;
+	h = (h ^ w[3] ^ (w[4] << 1)) * 0xC2B2AE3D27D4EB4FULL;
+	h = (h ^ w[5] ^ (w[6] << 1) ^ (w[7] << 2)) * 0x9E3779B97F4A7C15ULL;
+	return h >> 32;
+}
+
+static __always_inline bool flow_key_eq(const struct ipct_flow_key *a,
+					const struct ipct_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a;
+	const __u64 *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] &&
+	       x[5] == y[5] && x[6] == y[6] && x[7] == y[7];
+}
+
 /*
- * Adds `msgs` messages of `bytes` in all to the flow `key` of cgroup `cgroup_id`. The first
- * operation of a flow on a CPU creates its entry with the task's identity; a full map
- * is counted, never silent.
+ * Takes the next free entry of table `t` for `key`, with the task's identity, and points
+ * `bucket` (if any) at it. The entry is claimed with an atomic add, so a program that interrupts
+ * this one on the same CPU (signal_generate in an interrupt) takes another; two entries of one
+ * key are harmless, the agent sums entries by key. A full table is counted, never silent.
+ */
+static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
+					const struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
+{
+	struct ipct_flow_entry *e;
+	__u64 *used = bpf_map_lookup_elem(&ipct_flow_used, &t);
+	__u64 n;
+	__u32 i;
+
+	if (!used)
+		return;
+	n = __sync_fetch_and_add(used, 1);
+	if (n >= ipct_cfg_flow_cap) {
+		count_drop(IPCT_DROP_FLOW_MAP_FULL);
+		return;
+	}
+	i = t * ipct_cfg_flow_cap + (__u32)n;
+	e = bpf_map_lookup_elem(&ipct_flow_entries, &i);
+	if (!e)
+		return;
+	__builtin_memcpy(&e->key, key, sizeof(*key));
+	e->val.msgs = msgs;
+	e->val.bytes = bytes;
+	e->val.tgid = bpf_get_current_pid_tgid() >> 32;
+	e->val._pad = 0;
+	task_ns_ids((struct task_struct *)bpf_get_current_task(), &e->val.ns);
+	bpf_get_current_comm(e->val.comm, sizeof(e->val.comm));
+	if (bucket)
+		*bucket = (gen << 32) | (n + 1);
+}
+
+/*
+ * Adds `msgs` messages of `bytes` in all to the flow `key` of cgroup `cgroup_id`, in this CPU's
+ * table that the programs fill (maps.bpf.h): array lookups only, which the verifier inlines.
+ * The first operation of a flow in a table takes an entry with the task's identity.
  */
 static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgroup_id, __u64 msgs,
 					   __u64 bytes)
 {
-	struct ipct_flow_val *val;
+	const __u32 zero = 0;
+	struct ipct_flow_ctl *ctl;
+	struct ipct_flow_entry *e;
+	__u64 *bucket;
+	__u32 t, h, b, i;
+	__u64 gen, v;
 
 	key->cgroup_id = cgroup_id;
 	if (ipct_cfg_only_cgroup != 0 && key->cgroup_id != ipct_cfg_only_cgroup)
 		return;
 	if (ipct_cfg_trace_data)
 		trace_data(key, msgs, bytes);
-	val = bpf_map_lookup_elem(&ipct_flows, key);
-	if (!val) {
-		struct ipct_flow_val init = {};
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-		init.msgs = msgs;
-		init.bytes = bytes;
-		init.tgid = bpf_get_current_pid_tgid() >> 32;
-		task_ns_ids(task, &init.ns);
-		bpf_get_current_comm(init.comm, sizeof(init.comm));
-		if (bpf_map_update_elem(&ipct_flows, key, &init, BPF_NOEXIST) == 0)
+	ctl = bpf_map_lookup_elem(&ipct_flow_ctl, &zero);
+	if (!ctl)
+		return;
+	t = ctl->active & 1;
+	gen = ctl->gen[t];
+	h = flow_hash(key);
+#pragma clang loop unroll(disable)
+	for (__u32 p = 0; p < IPCT_FLOW_PROBES; p++) {
+		b = t * ipct_cfg_flow_buckets + ((h + p) & (ipct_cfg_flow_buckets - 1));
+		bucket = bpf_map_lookup_elem(&ipct_flow_index, &b);
+		if (!bucket)
 			return;
-		/* Another program on this CPU cannot have raced us (no preemption inside a
-		 * program), so a failure here means the map is full. */
-		val = bpf_map_lookup_elem(&ipct_flows, key);
-		if (!val) {
-			count_drop(IPCT_DROP_FLOW_MAP_FULL);
+		v = *bucket;
+		if ((v >> 32) != gen || (__u32)v == 0) {
+			flow_insert(t, bucket, gen, key, msgs, bytes);
+			return;
+		}
+		i = t * ipct_cfg_flow_cap + ((__u32)v - 1);
+		e = bpf_map_lookup_elem(&ipct_flow_entries, &i);
+		if (!e)
+			return;
+		if (flow_key_eq(&e->key, key)) {
+			e->val.msgs +=
+				msgs; /* per-CPU, and no program of this CPU runs meanwhile */
+			e->val.bytes += bytes;
 			return;
 		}
 	}
-	val->msgs += msgs;
-	val->bytes += bytes;
+	/* Every probed bucket holds another flow: an entry no bucket finds, counted all the same. */
+	flow_insert(t, NULL, gen, key, msgs, bytes);
 }
 
 static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, __u64 bytes)

@@ -115,6 +115,22 @@ struct ipct_flow_val {
 	char comm[16];
 };
 
+/* An entry of a per-CPU flow table (see ipct_flow_entries in maps.bpf.h). */
+struct ipct_flow_entry {
+	struct ipct_flow_key key;
+	struct ipct_flow_val val;
+};
+
+/* Which flow table the programs fill, and each table's generation (its index's valid buckets). */
+struct ipct_flow_ctl {
+	__u32 active; /* 0 or 1 */
+	__u32 gen[2];
+	__u32 _pad;
+};
+
+/* Index buckets a flow's lookup probes before it takes an entry without one. */
+#define IPCT_FLOW_PROBES 16
+
 /* Lifecycle operations, sent through the ring buffer. */
 enum ipct_op {
 	IPCT_OP_CREATE = 1, /* shmget/msgget returned an id (aux = key, aux2 = size for shm) */
@@ -166,7 +182,8 @@ struct ipct_data_event {
 
 /* Why something was not recorded; one per-CPU counter each. */
 enum ipct_drop {
-	IPCT_DROP_FLOW_MAP_FULL = 0, /* a new flow found the flow map full */
+	IPCT_DROP_FLOW_MAP_FULL =
+		0, /* a new flow found its CPU's flow table (or the agent's) full */
 	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */

@@ -19,20 +19,54 @@ extern const volatile __u8 ipct_cfg_wait_time;	  /* the syscall tracepoints time
 extern const volatile __u32 ipct_cfg_fexit_kinds; /* IPCT_KIND_BIT()s counted on function hooks */
 extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving calls */
 extern const volatile __u8
-	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE]; /* syscall nr -> enum ipct_sys */
+	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE];   /* syscall nr -> enum ipct_sys */
+extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */
+extern const volatile __u32 ipct_cfg_flow_buckets; /* index buckets of each (a power of two) */
 /* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */
 extern const volatile __u8 ipct_cfg_trace_data;	  /* stream data operations at all */
 extern const volatile __u32 ipct_cfg_trace_kinds; /* IPCT_KIND_BIT()s streamed (0: all) */
 extern const volatile __u8 ipct_cfg_trace_pids;	  /* only processes in ipct_trace_pids */
 extern const volatile __u8 ipct_cfg_trace_skip;	  /* not cgroups in ipct_trace_skip */
 
-/* Data operations, aggregated: (cgroup, kind, channel, direction) -> calls and bytes. */
+/*
+ * Data operations, aggregated per CPU: (cgroup, kind, channel, direction) -> calls and bytes.
+ * Each CPU fills one of two tables while the agent reads the other, which is why no helper call
+ * is on this path (a hash map's lookup is one: about 50 ns a call on this project's machine,
+ * half of what the whole accounting may cost). A table is `ipct_cfg_flow_cap` entries of
+ * ipct_flow_entries, allocated in order (ipct_flow_used counts them), and an open-addressing
+ * index of `ipct_cfg_flow_buckets` buckets in ipct_flow_index: (generation << 32) | (entry + 1),
+ * where a bucket of another generation is empty, so a table is emptied by counting it empty and
+ * moving its generation on. ipct_flow_ctl says which table is filled and each one's generation.
+ * The agent switches tables, waits for the programs that may still fill the old one (an RCU
+ * grace period) and reads it: see Tracer::read_flows(). All sized by the agent before load.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 65536); /* resized by the agent before load */
-	__type(key, struct ipct_flow_key);
-	__type(value, struct ipct_flow_val);
-} ipct_flows SEC(".maps") __weak;
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * 1024);
+	__type(key, __u32);
+	__type(value, struct ipct_flow_entry);
+} ipct_flow_entries SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} ipct_flow_index SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} ipct_flow_used SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ipct_flow_ctl);
+} ipct_flow_ctl SEC(".maps") __weak;
 
 /* Object lifecycle (rare): create, open, attach, detach, remove... */
 struct {

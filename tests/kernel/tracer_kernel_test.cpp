@@ -807,6 +807,44 @@ TEST_P(TracerTest, SignalsBetweenCgroups) {
   EXPECT_EQ(t.bytes, 0U);
 }
 
+// The programs fill one of two per-CPU flow tables while read_flows() takes in the other: reads
+// in the middle of a busy channel switch tables under it, and nothing may be lost or counted
+// twice at a switch.
+TEST_P(TracerTest, FlowsStayExactAcrossTableSwitches) {
+  TestCgroup cg("switches");
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const uint64_t ino = ino_of(p[0]);
+  constexpr int kPairs = 200000;  // about 0.3 s here; a read takes 8-30 ms (a grace period)
+  const pid_t child = spawn(&cg, [&] {
+    char buf[10] = {};
+    for (int i = 0; i < kPairs; ++i) {
+      if (write(p[1], buf, sizeof(buf)) != 10 || read(p[0], buf, sizeof(buf)) != 10) return 1;
+    }
+    return 0;
+  });
+  close(p[0]);
+  close(p[1]);
+  auto exited = [](pid_t pid) {  // without reaping it
+    siginfo_t si{};
+    return waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+  };
+  int reads = 0;
+  while (!exited(child)) {
+    ASSERT_TRUE(tracer_->read_flows().ok());
+    ++reads;
+  }
+  ASSERT_EQ(wait_exit(child), 0);
+  const Totals sent = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino));
+  EXPECT_EQ(sent.msgs, static_cast<uint64_t>(kPairs)) << reads << " reads during the loop";
+  EXPECT_EQ(sent.bytes, 10U * kPairs);
+  EXPECT_EQ(sent.entries, 1U);
+  const Totals got = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino));
+  EXPECT_EQ(got.msgs, static_cast<uint64_t>(kPairs));
+  EXPECT_EQ(got.bytes, 10U * kPairs);
+  EXPECT_GE(reads, 3) << "the loop ended too soon: too few table switches happened under it";
+}
+
 TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
   TestCgroup cg("overflow");
   TracerConfig small;
