@@ -752,6 +752,7 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
   entry.last_attempt = now;
   entry.endpoint = std::move(a.endpoint);
   const bool last_try = entry.attempts > opt_.max_retries;
+  entry.endpoint.pending = !last_try && (a.kind == Attempt::Kind::Pending || a.kind == Attempt::Kind::Missing);
   const bool report = a.kind == Attempt::Kind::Failed ||
                       (last_try && (a.kind == Attempt::Kind::Missing || a.kind == Attempt::Kind::Pending));
   if (report && !entry.reported) {

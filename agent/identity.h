@@ -60,6 +60,10 @@ struct Endpoint {
   std::string container;
   bool sandbox = false;  // the pod's sandbox (pause) container
   bool partial = false;  // something could not be read or found: names are incomplete
+  // Partial, and resolve() will try again: a cgroup made since the last walk of the tree, or a
+  // container whose runtime state is not written yet. Counters wait for the final name rather than
+  // filing a new container's first operations under "cgroup#<id>" for good.
+  bool pending = false;
 
   // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<container>" (other
   // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",

@@ -44,10 +44,10 @@ EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
   }
   if (!namer) return {"", "", "cgroup#" + std::to_string(ref.cgroup_id)};
   const Endpoint e = namer(ref.cgroup_id);
-  if (!e.pod.empty() || !e.k8s_namespace.empty()) return {e.k8s_namespace, e.pod, e.container};
-  if (e.cgroup.runtime == "systemd" && !e.cgroup.unit.empty()) return {"", "", e.cgroup.unit};
-  if (e.cgroup.runtime == "host" && !e.cgroup.path.empty()) return {"", "", e.cgroup.path};
-  return {"", "", e.container};
+  if (!e.pod.empty() || !e.k8s_namespace.empty()) return {e.k8s_namespace, e.pod, e.container, e.pending};
+  if (e.cgroup.runtime == "systemd" && !e.cgroup.unit.empty()) return {"", "", e.cgroup.unit, e.pending};
+  if (e.cgroup.runtime == "host" && !e.cgroup.path.empty()) return {"", "", e.cgroup.path, e.pending};
+  return {"", "", e.container, e.pending};
 }
 
 MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
@@ -166,6 +166,12 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
     if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
     const EndpointLabels s = endpoint_labels(c.src, namer);
     const EndpointLabels d = endpoint_labels(c.dst, namer);
+    if (s.pending || d.pending) {
+      // An endpoint not named yet (a container made a moment ago): its counts wait, whole, for
+      // the labels it will keep, which a later cycle adds them to.
+      seen[id] = before;
+      continue;
+    }
     const Labels labels = {{"kind", std::string(kind_name(c.kind))},
                            {"src_namespace", s.k8s_namespace},
                            {"src_pod", s.pod},
@@ -250,6 +256,10 @@ void MetricsExporter::update_waits(const MetricsCycle& cycle, const Namer& namer
       total += w.slots[i] - before.slots[i];
     }
     const EndpointLabels e = endpoint_labels(EndpointRef::cgroup(w.cgroup_id), namer);
+    if (e.pending) {
+      seen[key] = before;  // observed once the container has its name, as in update_ipc()
+      continue;
+    }
     const Labels labels = {{"kind", std::string(kind_name(w.kind))},
                            {"namespace", e.k8s_namespace},
                            {"pod", e.pod},
@@ -283,6 +293,7 @@ void MetricsExporter::update_shm(const MetricsCycle& cycle, const Namer& namer) 
     if (c.kind != IPCT_KIND_SYSV_SHM) continue;
     const EndpointLabels s = endpoint_labels(c.src, namer);
     const EndpointLabels d = endpoint_labels(c.dst, namer);
+    if (s.pending || d.pending) continue;  // shown once named, not under "cgroup#<id>" meanwhile
     const Labels labels = {{"src_namespace", s.k8s_namespace}, {"src_pod", s.pod}, {"src_container", s.container},
                            {"dst_namespace", d.k8s_namespace}, {"dst_pod", d.pod}, {"dst_container", d.container}};
     values[labels] += static_cast<double>(c.shm_size) * static_cast<double>(c.shm_attached);

@@ -54,6 +54,7 @@ struct MetricsCycle {
 // `container`; a remote peer its address without the port; an unknown peer empty strings.
 struct EndpointLabels {
   std::string k8s_namespace, pod, container;
+  bool pending = false;  // the namer will know more later (Endpoint::pending): hold the counts back
 };
 EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer);
 

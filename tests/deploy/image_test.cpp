@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -182,6 +184,13 @@ void expect_named_flow(AgentContainer& agent, int port) {
   EXPECT_EQ(sample(page, "ipctrace_ipc_messages_total", flow_labels("fifo")), 10) << page;
   EXPECT_EQ(sample(page, "ipctrace_records_lost_total", "reason=\"flow_map_full\""), 0) << page;
   EXPECT_NE(page.find("ipctrace_hook_info{"), std::string::npos) << page;
+  if (::testing::Test::HasFailure()) {
+    // What the agent joined, and what it said: the page alone does not tell why a flow is off.
+    std::cerr << "the agent's flows:\n"
+              << http_get("http://127.0.0.1:" + std::to_string(port) + "/api/v1/flows").body << "\n";
+    agent.runc().signal(SIGTERM);
+    std::cerr << "the agent's log:\n" << agent.runc().finish(10s).err << "\n";
+  }
 }
 
 class DeployImage : public ::testing::Test {

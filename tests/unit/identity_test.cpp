@@ -35,7 +35,8 @@ void PrintTo(const Endpoint& e, std::ostream* os) {
   *os << "{cgroup_id=" << e.cgroup_id << " cgroup=";
   PrintTo(e.cgroup, os);
   *os << " runtime=" << e.runtime << " ns=" << e.k8s_namespace << " pod=" << e.pod << " pod_uid=" << e.pod_uid
-      << " container=" << e.container << " sandbox=" << e.sandbox << " partial=" << e.partial << "}";
+      << " container=" << e.container << " sandbox=" << e.sandbox << " partial=" << e.partial
+      << " pending=" << e.pending << "}";
 }
 void PrintTo(const OciNames& n, std::ostream* os) {
   *os << "{ns=" << n.k8s_namespace << " pod=" << n.pod << " pod_uid=" << n.pod_uid << " container=" << n.container
@@ -655,7 +656,8 @@ class IdentityResolverTest : public ::testing::Test {
 };
 
 Endpoint endpoint(uint64_t id, CgroupIdentity cgroup, std::string runtime, std::string ns, std::string pod,
-                  std::string pod_uid, std::string container, bool sandbox = false, bool partial = false) {
+                  std::string pod_uid, std::string container, bool sandbox = false, bool partial = false,
+                  bool pending = false) {
   Endpoint e;
   e.cgroup_id = id;
   e.cgroup = std::move(cgroup);
@@ -666,6 +668,7 @@ Endpoint endpoint(uint64_t id, CgroupIdentity cgroup, std::string runtime, std::
   e.container = std::move(container);
   e.sandbox = sandbox;
   e.partial = partial;
+  e.pending = pending;
   return e;
 }
 
@@ -889,28 +892,31 @@ TEST_F(IdentityResolverTest, MissingStateIsRetriedThenCounted) {
   const std::string path = "/system.slice/docker-" + kInner + ".scope";
   const uint64_t id = id_of(path);
   const Endpoint partial = endpoint(id, cg(path, "docker", kInner), "docker", "", "", "", "fedcba987654", false, true);
+  // Partial with retries left: pending, so counters wait for the name.
+  const Endpoint pending =
+      endpoint(id, cg(path, "docker", kInner), "docker", "", "", "", "fedcba987654", false, true, true);
 
   // Defaults: not counted at first sight (state may still be on its way); no retry before 2 s.
   IdentityResolver r(options());
-  EXPECT_EQ(r.resolve(id), partial);
-  EXPECT_EQ(r.resolve(id), partial);
+  EXPECT_EQ(r.resolve(id), pending);
+  EXPECT_EQ(r.resolve(id), pending);
   EXPECT_EQ(r.resolve_errors(), 0U);
 
-  // No retries: counted at once.
+  // No retries: counted at once, and final.
   auto o = options();
   o.max_retries = 0;
   IdentityResolver impatient(o);
   EXPECT_EQ(impatient.resolve(id), partial);
   EXPECT_EQ(impatient.resolve_errors(), 1U);
 
-  // Two retries: counted on the third attempt, once.
+  // Two retries: counted on the third attempt, once; final from then on.
   o = options();
   o.retry_interval = std::chrono::milliseconds(0);
   o.max_retries = 2;
   IdentityResolver eager(o);
-  EXPECT_EQ(eager.resolve(id), partial);
+  EXPECT_EQ(eager.resolve(id), pending);
   EXPECT_EQ(eager.resolve_errors(), 0U);
-  EXPECT_EQ(eager.resolve(id), partial);
+  EXPECT_EQ(eager.resolve(id), pending);
   EXPECT_EQ(eager.resolve_errors(), 0U);
   EXPECT_EQ(eager.resolve(id), partial);
   EXPECT_EQ(eager.resolve_errors(), 1U);
@@ -919,7 +925,7 @@ TEST_F(IdentityResolverTest, MissingStateIsRetriedThenCounted) {
 
   // State that appears before the retries run out completes the endpoint.
   IdentityResolver patient(o);
-  EXPECT_EQ(patient.resolve(id), partial);
+  EXPECT_EQ(patient.resolve(id), pending);
   write(host_ / "var/lib/docker/containers" / kInner / "config.v2.json", R"({"ID": "x", "Name": "/late"})");
   EXPECT_EQ(patient.resolve(id), endpoint(id, cg(path, "docker", kInner), "docker", "", "", "", "late"));
   EXPECT_EQ(patient.resolve_errors(), 0U);
@@ -934,12 +940,20 @@ TEST_F(IdentityResolverTest, CgroupsNotYetIndexedAreRetried) {
   EXPECT_EQ(r.resolve(id_of("/system.slice/nginx.service")).display(), "systemd:nginx.service");
   fs::create_directories(cgroup_dir("/system.slice/late.service"));
   const uint64_t late = id_of("/system.slice/late.service");
-  const Endpoint pending =
+  const Endpoint unnamed =
       endpoint(late, CgroupIdentity{}, "", "", "", "", "cgroup#" + std::to_string(late), false, true);
+  Endpoint pending = unnamed;
+  pending.pending = true;
   EXPECT_EQ(r.resolve(late), pending);
   EXPECT_EQ(r.resolve_errors(), 0U);
-  EXPECT_EQ(r.resolve(late), pending);
+  EXPECT_EQ(r.resolve(late), unnamed);  // the retries are used up: final, and counted
   EXPECT_EQ(r.resolve_errors(), 1U);
+
+  // A cgroup that vanished is final at once: nothing will name it later.
+  IdentityResolver v(o);
+  const Endpoint gone = v.resolve(uint64_t{1} << 60);
+  EXPECT_TRUE(gone.partial);
+  EXPECT_FALSE(gone.pending);
 }
 
 TEST_F(IdentityResolverTest, CacheIsBoundedLeastRecentlyResolvedFirst) {

@@ -119,6 +119,81 @@ TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
   EXPECT_EQ(sample(text, "ipctrace_collections_total"), 3);
 }
 
+TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
+  // Container 101 was made a moment before its first write: the resolver does not know it yet and
+  // will look again (Endpoint::pending). Its counts must not go to "cgroup#101" for good.
+  bool known = false;
+  const Namer late = [&known](uint64_t id) {
+    if (id != 101 || known) return name_of(id);
+    Endpoint e;
+    e.cgroup_id = id;
+    e.container = "cgroup#101";
+    e.partial = true;
+    e.pending = true;
+    return e;
+  };
+  const std::string unnamed =
+      "{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\",src_container=\"c100\","
+      "src_namespace=\"shop\",src_pod=\"p100\"}";
+  MetricsExporter m({}, {});
+  MetricsCycle c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 10, 10000)}, t0);
+  WaitSample w;
+  w.cgroup_id = 101;
+  w.kind = IPCT_KIND_FIFO;
+  w.slots[4] = 3;
+  w.count = 3;
+  w.sum_ns = 30'000;
+  c.waits = {w};
+  m.update(c, late);
+  std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "fifo", 100, 101)), -1);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + unnamed), -1);
+  EXPECT_EQ(m.ipc_series(), 0U);
+  EXPECT_EQ(text.find("ipctrace_ipc_wait_seconds_count{"), std::string::npos);
+
+  // Still unnamed a cycle later, with more moved meanwhile.
+  c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 12, 12000)}, t0 + 1s);
+  w.slots[4] = 4;
+  w.count = 4;
+  w.sum_ns = 40'000;
+  c.waits = {w};
+  m.update(c, late);
+  EXPECT_EQ(m.ipc_series(), 0U);
+
+  // Named: everything since the first operation, under the names it keeps.
+  known = true;
+  c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 15, 15000)}, t0 + 2s);
+  w.slots[4] = 5;
+  w.count = 5;
+  w.sum_ns = 50'000;
+  c.waits = {w};
+  m.update(c, late);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "fifo", 100, 101)), 15000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "fifo", 100, 101)), 15);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + unnamed), -1);
+  EXPECT_EQ(m.ipc_series(), 1U);
+  const std::string labels = "container=\"c101\",kind=\"fifo\",namespace=\"shop\",pod=\"p101\"";
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_count{" + labels + "}"), 5);
+  EXPECT_NEAR(sample(text, "ipctrace_ipc_wait_seconds_sum{" + labels + "}"), 50e-6, 1e-12);
+
+  // An endpoint the resolver gave up on (no longer pending) is counted under "cgroup#<id>".
+  const Namer gone = [](uint64_t id) {
+    Endpoint e;
+    e.cgroup_id = id;
+    e.container = "cgroup#" + std::to_string(id);
+    e.partial = true;
+    return e;
+  };
+  MetricsExporter g({}, {});
+  g.update(cycle({flow(IPCT_KIND_FIFO, 100, 101, 10, 10000)}, t0), gone);
+  EXPECT_EQ(
+      sample(g.scrape(),
+             "ipctrace_ipc_bytes_total{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\","
+             "src_container=\"cgroup#100\",src_namespace=\"\",src_pod=\"\"}"),
+      10000);
+}
+
 TEST(Metrics, ReceivedOnlyFlowsMakeNoSeries) {
   MetricsExporter m({}, {});
   FlowState f = flow(IPCT_KIND_FIFO, 100, 101, 0, 0);
