@@ -473,15 +473,18 @@ Status Tracer::take_flow_table() {
       return Error(errno, "read the flow table");
     }
   }
+
+  // Empty the table for its next turn, then keep what it held; a failure on the way leaves it
+  // all in the table, for the next read to take. First a generation no bucket has (new entries
+  // are appended after the old ones until `used` goes back to zero, and are read with them),
+  // then no entry taken.
+  ctl.gen[t] += 1;
+  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "empty a flow table");
+  std::vector<uint64_t> zeros(ncpu, 0);
+  if (bpf_map_update_elem(used_fd, &t, zeros.data(), BPF_ANY) != 0) return Error(errno, "empty a flow table");
   for (size_t c = 0; c < ncpu; ++c) {
     for (uint64_t i = 0; i < used[c]; ++i) add_flow(vals[i * ncpu + c]);
   }
-
-  // Empty the table for its next turn: no entry taken, and a generation that no bucket has.
-  std::vector<uint64_t> zeros(ncpu, 0);
-  if (bpf_map_update_elem(used_fd, &t, zeros.data(), BPF_ANY) != 0) return Error(errno, "empty a flow table");
-  ctl.gen[t] += 1;
-  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "empty a flow table");
   return Ok{};
 }
 
