@@ -21,13 +21,25 @@ trap cleanup EXIT
 "$here/base-image.sh"
 mkdir -p "$out"
 start=$(date +%s)
-if ! podman build --isolation chroot --pull=never --layers -f "$repo/deploy/Dockerfile" \
+build() {
+  podman build --isolation chroot --pull=never --layers -f "$repo/deploy/Dockerfile" \
     --build-arg REVISION="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
-    -t "$tag" "$repo" >"$out/build.log" 2>&1; then
+    -t "$tag" "$repo" >"$out/build.log" 2>&1
+}
+# A RUN step's re-exec can fail to seal its memfd copy while a page of it is briefly pinned
+# ("sealing memfd copy: Device or resource busy", seen once in a few dozen builds here): that,
+# and only that, is tried again.
+tries=0
+until build; do
+  tries=$((tries + 1))
+  if [ "$tries" -lt 3 ] && grep -q 'sealing memfd copy: Device or resource busy' "$out/build.log"; then
+    echo "build-image: transient memfd sealing failure, building again" >&2
+    continue
+  fi
   tail -40 "$out/build.log" >&2
   echo "build-image: podman build failed (log: $out/build.log)" >&2
   exit 1
-fi
+done
 echo "build-image: built in $(($(date +%s) - start)) s" >&2
 podman image inspect --format '{{json .Config}}' "$tag" >"$out/image.json"
 podman image inspect --format '{{.Size}}' "$tag" >"$out/size"
