@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <numeric>
+#include <set>
 
 #include "log.h"
 
@@ -23,6 +26,61 @@ uint64_t delta(uint64_t now, uint64_t before) {
 
 }  // namespace
 
+// A collection can fall between a write and the read that takes it out: the join then gives the
+// writer's totals to an unknown reader, and a later one splits the same totals (they only grow)
+// among the readers since seen. Counted again from zero, the unknown flow's share would be
+// counted twice. So new flows of that writer on that channel start from what the unknown flow
+// already counted, shared in proportion to their totals (largest remainder, as the join), and the
+// unknown flow is marked taken over; the same for receipts of a reader whose writer was unknown.
+// Returns the starting totals of new flows.
+std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::vector<ChannelFlow>& joined) {
+  std::map<FlowId, Totals> start;
+  std::set<FlowId> present;
+  using Side = std::tuple<int, std::string, EndpointRef>;
+  std::map<Side, std::vector<const ChannelFlow*>> by_src;
+  std::map<Side, std::vector<const ChannelFlow*>> by_dst;
+  for (const ChannelFlow& f : joined) present.insert(f.id());
+  for (const ChannelFlow& f : joined) {
+    if (table_.contains(f.id()) || f.src.type == EndpointRef::Type::Unknown ||
+        f.dst.type == EndpointRef::Type::Unknown) {
+      continue;
+    }
+    by_src[{f.kind, f.channel, f.src}].push_back(&f);
+    by_dst[{f.kind, f.channel, f.dst}].push_back(&f);
+  }
+  auto take = [&](const FlowId& unknown, const std::vector<const ChannelFlow*>& fresh, bool sent) {
+    auto it = table_.find(unknown);
+    if (it == table_.end() || it->second.handed_over || present.contains(unknown)) return;
+    Entry& u = it->second;
+    u.handed_over = true;
+    std::vector<uint64_t> msgs;
+    std::vector<uint64_t> bytes;
+    for (const ChannelFlow* f : fresh) {
+      msgs.push_back(sent ? f->msgs : f->recv_msgs);
+      bytes.push_back(sent ? f->bytes : f->recv_bytes);
+    }
+    const uint64_t had_msgs = sent ? u.raw_msgs : u.raw_recv_msgs;
+    const uint64_t had_bytes = sent ? u.raw_bytes : u.raw_recv_bytes;
+    // Never more than the new flows hold (the unknown flow's totals may be from before an eviction).
+    const auto m = apportion(std::min(had_msgs, std::accumulate(msgs.begin(), msgs.end(), uint64_t{0})), msgs);
+    const auto b = apportion(std::min(had_bytes, std::accumulate(bytes.begin(), bytes.end(), uint64_t{0})), bytes);
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      Totals& t = start[fresh[i]->id()];
+      (sent ? t.msgs : t.recv_msgs) = m[i];
+      (sent ? t.bytes : t.recv_bytes) = b[i];
+    }
+  };
+  for (const auto& [side, fresh] : by_src) {
+    const auto& [kind, channel, src] = side;
+    take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
+  }
+  for (const auto& [side, fresh] : by_dst) {
+    const auto& [kind, channel, dst] = side;
+    take({kind, channel, EndpointRef::unknown(), dst}, fresh, false);
+  }
+  return start;
+}
+
 void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
                        std::chrono::system_clock::time_point wall) {
   const double interval = last_update_ ? std::chrono::duration<double>(steady - *last_update_).count() : 0.0;
@@ -30,9 +88,19 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     e.state.msgs_per_second = 0;
     e.state.bytes_per_second = 0;
   }
+  const std::map<FlowId, Totals> start = hand_over(joined);
   for (const ChannelFlow& f : joined) {
     auto [it, fresh] = table_.try_emplace(f.id());
     Entry& e = it->second;
+    if (fresh) {
+      if (auto s = start.find(f.id()); s != start.end()) {
+        e.raw_msgs = s->second.msgs;
+        e.raw_bytes = s->second.bytes;
+        e.raw_recv_msgs = s->second.recv_msgs;
+        e.raw_recv_bytes = s->second.recv_bytes;
+      }
+    }
+    e.handed_over = false;  // counting again: what it counts from now on may be taken over later
     const uint64_t dm = delta(f.msgs, e.raw_msgs);
     const uint64_t db = delta(f.bytes, e.raw_bytes);
     const uint64_t drm = delta(f.recv_msgs, e.raw_recv_msgs);

@@ -65,7 +65,13 @@ class Collector {
     uint64_t raw_recv_msgs = 0;
     uint64_t raw_recv_bytes = 0;
     std::chrono::steady_clock::time_point last_moved;
+    bool handed_over = false;  // a flow with an unknown peer whose counts the known peers took over
   };
+  struct Totals {
+    uint64_t msgs = 0, bytes = 0, recv_msgs = 0, recv_bytes = 0;
+  };
+  using FlowId = std::tuple<int, std::string, EndpointRef, EndpointRef>;
+  std::map<FlowId, Totals> hand_over(const std::vector<ChannelFlow>& joined);
   struct KernelKeyState {
     uint64_t msgs = 0;
     uint64_t bytes = 0;
@@ -77,7 +83,7 @@ class Collector {
   std::unique_ptr<Tracer> tracer_;
   CollectorOptions options_;
   ShmTracker shm_;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, Entry> table_;
+  std::map<FlowId, Entry> table_;
   std::map<std::string, KernelKeyState> kernel_keys_;  // raw key bytes -> activity
   std::optional<std::chrono::steady_clock::time_point> last_update_;
   std::vector<WaitSample> waits_;
