@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "fd.h"
+
 namespace ipctrace {
 
 namespace {
@@ -220,22 +222,6 @@ Error not_a(std::string_view what, std::string_view kind) {
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&&) = delete;
-  Fd& operator=(Fd&&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A regular file of at most `max` bytes.
 Result<std::string> read_bounded(const std::string& path, size_t max) {

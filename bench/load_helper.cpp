@@ -42,10 +42,12 @@
 #include <utility>
 #include <vector>
 
+#include "fd.h"
 #include "ipctrace_bench_floor.skel.h"
 
 namespace {
 
+using ipctrace::Fd;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -83,30 +85,6 @@ uint64_t now_ns(clockid_t clock) {
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 // Blocks until a signal arrives or stdin reaches end of file (the driver went away).
 void hold() {

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "error.h"
+#include "fd.h"
 #include "ipctrace_bench_empty.skel.h"
 #include "kernel.h"
 #include "log.h"
@@ -55,6 +56,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leav
 namespace {
 
 using ipctrace::Error;
+using ipctrace::Fd;
 using ipctrace::Ok;
 using ipctrace::Result;
 using ipctrace::Status;
@@ -146,30 +148,6 @@ void interruptible_sleep(std::chrono::milliseconds d) {
 }
 
 // ---- small RAII helpers ----------------------------------------------------------------------
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 // ---- loaded BPF programs ---------------------------------------------------------------------
 
