@@ -102,7 +102,6 @@ class Tracer {
 
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return attached_; }
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
-  [[nodiscard]] uint32_t cpu_flow_table_capacity() const { return table_cap_; }
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
   [[nodiscard]] bool wait_time() const { return wait_time_; }
   // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).

@@ -172,8 +172,9 @@ static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgro
 		if (!e)
 			return;
 		if (flow_key_eq(&e->key, key)) {
-			e->val.msgs +=
-				msgs; /* per-CPU, and no program of this CPU runs meanwhile */
+			/* Plain adds: the entry is this CPU's, and a program that interrupts this
+			 * one (signal_generate) counts signal keys, never this entry's. */
+			e->val.msgs += msgs;
 			e->val.bytes += bytes;
 			return;
 		}

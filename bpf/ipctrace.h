@@ -182,8 +182,8 @@ struct ipct_data_event {
 
 /* Why something was not recorded; one per-CPU counter each. */
 enum ipct_drop {
-	IPCT_DROP_FLOW_MAP_FULL =
-		0, /* a new flow found its CPU's flow table (or the agent's) full */
+	/* a new flow found its CPU's flow table (or the agent's kept flows) full */
+	IPCT_DROP_FLOW_MAP_FULL = 0,
 	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */
