@@ -82,8 +82,10 @@ struct {
 	__type(value, __u64);
 } ipct_drops SEC(".maps") __weak;
 
-/* Receiving calls in progress: thread id -> entry time. LRU, so a thread killed inside a
- * call cannot leak its entry. */
+/*
+ * Receiving calls in progress: thread id -> entry time (wait.bpf.h). LRU, so a thread killed
+ * inside a call cannot leak its entry.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -123,5 +125,20 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } ipct_trace_skip SEC(".maps") __weak;
+
+/*
+ * Receiving calls in progress, in task-local storage (wait.bpf.h): thread -> entry time. Created
+ * only for the programs that use it (sys_exit_cast.bpf.c).
+ */
+struct ipct_wait_start {
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ipct_wait_start);
+} ipct_wait_starts SEC(".maps") __weak;
 
 #endif /* IPCTRACE_MAPS_BPF_H */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * One handler source, two program flavours. Handlers (*.bpf.inc) read kernel memory
- * only through IPCT_RD(ptr, field, field...) and name their functions with
- * IPCT_FN(name); each program file includes them twice:
- *   - BTF-typed programs (tp_btf, fentry): IPCT_RD is a plain pointer chain, which the
- *     verifier turns into direct loads (no helper call per step);
- *   - raw tracepoints: IPCT_RD is BPF_CORE_READ, a bpf_probe_read_kernel() per step.
+ * The two ways a handler body reads kernel memory; each .bpf.c picks one per body through the
+ * body's read knobs (IPCT_TASK_RD, IPCT_FILE_RD, IPCT_SK_RD, IPCT_SIG_RD):
+ *   - IPCT_RD_BTF, in BTF-typed programs (tp_btf, fentry/fexit) on typed pointers: a plain
+ *     pointer chain, which the verifier turns into direct loads (no helper call per step);
+ *   - IPCT_RD_CORE, in raw tracepoints or on pointers a helper returned: BPF_CORE_READ, a
+ *     bpf_probe_read_kernel() per step.
  */
 #ifndef IPCTRACE_READ_BPF_H
 #define IPCTRACE_READ_BPF_H

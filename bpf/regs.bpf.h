@@ -1,40 +1,17 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Every architecture and kernel-version difference of the BPF side, in one place.
- * Each entry names the change it answers.
- */
-#ifndef IPCTRACE_CORE_FIXES_BPF_H
-#define IPCTRACE_CORE_FIXES_BPF_H
-
-#include <bpf/bpf_core_read.h>
-
-/* Magic numbers from include/uapi/linux/magic.h (stable ABI). */
-#define IPCT_PIPEFS_MAGIC 0x50495045
-#define IPCT_MQUEUE_MAGIC 0x19800202
-
-/* File type bits of i_mode (include/uapi/linux/stat.h). */
-#define IPCT_S_IFMT 00170000
-#define IPCT_S_IFIFO 0010000
-#define IPCT_S_IFSOCK 0140000
-
-#define IPCT_FMODE_WRITE 0x2
-#define IPCT_AF_UNIX 1
-#define IPCT_AF_INET 2
-#define IPCT_AF_INET6 10
-#define IPCT_SOCK_STREAM 1
-#define IPCT_SOCK_DGRAM 2
-#define IPCT_SOCK_SEQPACKET 5
-#define IPCT_IPPROTO_TCP 6
-#define IPCT_IPPROTO_UDP 17
-#define IPCT_MSG_PEEK 2
-#define IPCT_IPC_RMID 0
-
-/*
- * Syscall number and arguments from the pt_regs the sys_exit tracepoint passes.
+ * Syscall number and arguments from the pt_regs the sys_exit and sys_enter tracepoints pass, per
+ * architecture: IPCT_REGS_*(r) are plain loads (BTF-typed programs, or a copy on the stack),
+ * IPCT_REGS_*_CORE(r) are CO-RE reads (raw tracepoints, before the copy).
  * At syscall exit the argument registers still hold the original arguments (the
  * syscall wrappers read them from pt_regs; nothing writes them back), except the
  * return register, which is why arguments are read here and never the return value.
  */
+#ifndef IPCTRACE_REGS_BPF_H
+#define IPCTRACE_REGS_BPF_H
+
+#include <bpf/bpf_core_read.h>
+
 #if defined(__TARGET_ARCH_x86)
 #define IPCT_REGS_NR(r) ((long)(r)->orig_ax)
 #define IPCT_REGS_ARG0(r) ((r)->di)
@@ -62,4 +39,4 @@
 #error "ipctrace: unsupported BPF target architecture"
 #endif
 
-#endif /* IPCTRACE_CORE_FIXES_BPF_H */
+#endif /* IPCTRACE_REGS_BPF_H */

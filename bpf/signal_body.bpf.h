@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Signals: one signal sent by the current task to another process and delivered. Signals the
+ * kernel raises itself (SIGCHLD at exit, SIGSEGV, SIGPIPE, timers) and a process signalling
+ * itself are not IPC and are left out. Used by signal_btf.bpf.c and signal_raw.bpf.c.
+ *
+ * A body: the including .bpf.c defines first
+ *   IPCT_SIG_RD(ptr, field...)  reads behind the siginfo and the target task (read.bpf.h).
+ */
+#ifndef IPCTRACE_SIGNAL_BODY_BPF_H
+#define IPCTRACE_SIGNAL_BODY_BPF_H
+
+#ifndef IPCT_SIG_RD
+#error "signal_body.bpf.h: define IPCT_SIG_RD(ptr, field...) first"
+#endif
+
+#include <bpf/bpf_helpers.h>
+
+#include "consts.bpf.h"
+#include "flow.bpf.h"
+
+/* `result` and the rest as signal:signal_generate passes them. */
+static __always_inline void signal_data(int sig, struct kernel_siginfo *info,
+					struct task_struct *target, int result)
+{
+	struct ipct_flow_key key = {};
+	int code;
+
+	if (result != IPCT_TRACE_SIGNAL_DELIVERED || is_self())
+		return;
+	/* No siginfo: SEND_SIG_NOINFO is a plain kill() (kept), SEND_SIG_PRIV the kernel. */
+	if (info == IPCT_SEND_SIG_PRIV)
+		return;
+	if (info != IPCT_SEND_SIG_NOINFO) {
+		code = IPCT_SIG_RD(info, si_code);
+		if (code != IPCT_SI_USER && code != IPCT_SI_QUEUE && code != IPCT_SI_TKILL &&
+		    code != IPCT_SI_MESGQ)
+			return;
+	}
+	if (IPCT_SIG_RD(target, tgid) == (bpf_get_current_pid_tgid() >> 32))
+		return;
+	key.kind = IPCT_KIND_SIGNAL;
+	key.dir = IPCT_DIR_SEND;
+	key.ch.obj.id = IPCT_SIG_RD(target, cgroups, dfl_cgrp, kn, id);
+	key.ch.obj.peer = IPCT_SIG_RD(target, tgid);
+	key.ch.obj.dev = sig;
+	record_flow(&key, 1, 0);
+}
+
+#endif /* IPCTRACE_SIGNAL_BODY_BPF_H */

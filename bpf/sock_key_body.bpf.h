@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Sockets: classification of a struct sock as unix_{stream,dgram,seqpacket}, tcp or udp with its
+ * channel; any other socket (netlink, raw, packet...) is not IPC. Used by the socket tracepoints
+ * (sock_btf.bpf.c, sock_raw.bpf.c) and by the syscall path for sockets found through a
+ * descriptor (sys_exit_body.bpf.h).
+ *
+ * A body: the including .bpf.c defines first, for the way it may read the socket,
+ *   IPCT_SK_RD(sk, field...)  reads behind the struct sock (read.bpf.h: IPCT_RD_BTF/IPCT_RD_CORE);
+ *   IPCT_UNIX_SK(sk)          the struct sock as a struct unix_sock, or NULL.
+ */
+#ifndef IPCTRACE_SOCK_KEY_BODY_BPF_H
+#define IPCTRACE_SOCK_KEY_BODY_BPF_H
+
+#ifndef IPCT_SK_RD
+#error "sock_key_body.bpf.h: define IPCT_SK_RD(sk, field...) first"
+#endif
+#ifndef IPCT_UNIX_SK
+#error "sock_key_body.bpf.h: define IPCT_UNIX_SK(sk) first"
+#endif
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "consts.bpf.h"
+#include "ipctrace.h"
+
+/* The inode number of the socket's file: what /proc/PID/fd shows as socket:[N]. */
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	return IPCT_SK_RD(sk, sk_socket, file, f_inode, i_ino);
+}
+
+/*
+ * Fills kind and channel of `sk` for a transfer in direction `dir`; false if it is not an IPC
+ * socket. A unix receive is keyed by the receiving socket alone: data goes into a socket and
+ * its readers take it out whoever sent it, and a peer that has closed is orphaned (no file),
+ * while its data may still be read.
+ */
+static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow_key *key)
+{
+	struct unix_sock *us;
+	__u16 family;
+	__u16 type;
+	__u16 proto;
+
+	if (!sk)
+		return false;
+	family = IPCT_SK_RD(sk, __sk_common.skc_family);
+	type = IPCT_SK_RD(sk, sk_type);
+
+	if (family == IPCT_AF_UNIX) {
+		if (type == IPCT_SOCK_STREAM)
+			key->kind = IPCT_KIND_UNIX_STREAM;
+		else if (type == IPCT_SOCK_DGRAM)
+			key->kind = IPCT_KIND_UNIX_DGRAM;
+		else if (type == IPCT_SOCK_SEQPACKET)
+			key->kind = IPCT_KIND_UNIX_SEQPACKET;
+		else
+			return false;
+		key->ch.obj.id = sock_ino(sk);
+		if (dir == IPCT_DIR_SEND) {
+			us = IPCT_UNIX_SK(sk);
+			if (!us)
+				return false;
+			key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
+		}
+		return true;
+	}
+	if (family != IPCT_AF_INET && family != IPCT_AF_INET6)
+		return false;
+	proto = IPCT_SK_RD(sk, sk_protocol);
+	if (proto == IPCT_IPPROTO_TCP)
+		key->kind = IPCT_KIND_TCP;
+	else if (proto == IPCT_IPPROTO_UDP)
+		key->kind = IPCT_KIND_UDP;
+	else
+		return false;
+	key->ch.inet.netns = IPCT_SK_RD(sk, __sk_common.skc_net.net, ns.inum);
+	key->ch.inet.family = family;
+	key->ch.inet.lport = IPCT_SK_RD(sk, __sk_common.skc_num);
+	key->ch.inet.rport = bpf_ntohs(IPCT_SK_RD(sk, __sk_common.skc_dport));
+	if (family == IPCT_AF_INET) {
+		__u32 laddr = IPCT_SK_RD(sk, __sk_common.skc_rcv_saddr);
+		__u32 raddr = IPCT_SK_RD(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(key->ch.inet.laddr, &laddr, 4);
+		__builtin_memcpy(key->ch.inet.raddr, &raddr, 4);
+	} else {
+		BPF_CORE_READ_INTO(&key->ch.inet.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->ch.inet.raddr, sk, __sk_common.skc_v6_daddr);
+	}
+	return true;
+}
+
+#endif /* IPCTRACE_SOCK_KEY_BODY_BPF_H */

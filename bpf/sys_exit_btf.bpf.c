@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Syscall entry and exit, tp_btf on kernels without bpf_rdonly_cast (before 6.2): the task is
+ * walked with plain loads, the file behind a descriptor and what hangs from it with CO-RE reads
+ * (a pointer a helper read is untyped), receive start times in the LRU hash.
+ * See sys_exit_cast.bpf.c for the hook.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "read.bpf.h"
+#include "wait.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define IPCT_CURRENT_TASK() bpf_get_current_task_btf()
+#define IPCT_TASK_RD IPCT_RD_BTF
+#define IPCT_FD_SLOT_READ(file, slot) bpf_probe_read_kernel((file), sizeof(*(file)), (slot))
+#define IPCT_AS(p, type) ((type *)(p))
+#define IPCT_FILE_RD IPCT_RD_CORE
+#define IPCT_SK_RD IPCT_RD_CORE
+/* struct unix_sock begins with its struct sock. */
+#define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
+#define IPCT_WAIT_START wait_start_lru
+#define IPCT_WAIT_TAKE wait_take_lru
+#define IPCT_ENTRY_CLASSIFY 1
+#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(IPCT_CURRENT_TASK())
+#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(IPCT_CURRENT_TASK())
+#include "sys_exit_body.bpf.h"
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ipct_sys_exit_btf, struct pt_regs *regs, long ret)
+{
+	__u8 code = sys_code(IPCT_REGS_NR(regs));
+
+	if (code != IPCT_SYS_NONE)
+		sys_exit(regs, ret, code, ipct_cfg_sys_exit_kinds, ipct_cfg_wait_time);
+	return 0;
+}
+
+/* Entry of receiving calls, for the time they block (attached only with wait time on). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ipct_sys_enter_btf, struct pt_regs *regs, long id)
+{
+	__u8 code = sys_code(id);
+
+	if (code != IPCT_SYS_NONE)
+		sys_enter(regs, code);
+	return 0;
+}
