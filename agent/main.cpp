@@ -1,14 +1,13 @@
+// The ipctrace binary: parse the command line, set up logging, run the subcommand.
 #include <spdlog/spdlog.h>
 
 #include <exception>
 #include <iostream>
 
-#include "agent.h"
-#include "cli.h"
-#include "commands.h"
-#include "log.h"
-#include "top.h"
-#include "trace.h"
+#include "app/cli.h"
+#include "app/commands.h"
+#include "base/log.h"
+#include "kernel/libbpf_log.h"
 
 int main(int argc, char** argv) {
   using namespace ipctrace;
@@ -19,6 +18,7 @@ int main(int argc, char** argv) {
     auto level = level_from_verbosity(cli->global.verbose);
     if (!cli->global.log_level.empty()) level = spdlog::level::from_str(cli->global.log_level);
     init_logging(level);
+    route_libbpf_log();
 
     const std::string cmd = cli->command();
     if (cmd == "probe") return run_probe_command(*cli);

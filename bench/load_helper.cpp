@@ -42,7 +42,8 @@
 #include <utility>
 #include <vector>
 
-#include "fd.h"
+#include "base/fd.h"
+#include "base/stop.h"
 #include "ipctrace_bench_floor.skel.h"
 
 namespace {
@@ -59,18 +60,10 @@ constexpr size_t kMessageBytes = 64;
 
 // ---- signals: SIGINT, SIGTERM, SIGHUP only set a flag (no SA_RESTART) ---------------------
 
-volatile std::sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
-bool interrupted() { return g_signal != 0; }
-
-void install_signal_flag() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
-  // A reader that went away must not kill us before we clean up.
-  signal(SIGPIPE, SIG_IGN);
-}
+// SIGINT, SIGTERM and SIGHUP only ask to stop (base/stop.h: no SA_RESTART, so blocking waits return
+// EINTR) while helper_main()'s StopSignal lives.
+const ipctrace::StopSignal* g_stop = nullptr;
+bool interrupted() { return g_stop != nullptr && g_stop->requested(); }
 
 // Thrown, not exit(): unwinding runs the destructors that detach, kill, reap and remove.
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
@@ -460,7 +453,10 @@ int helper_main(int argc, char** argv) {
     std::cerr << kName << ": error: " << what << " (see --help)\n";
     return kExitUsage;
   }
-  install_signal_flag();
+  const ipctrace::StopSignal stop({SIGINT, SIGTERM, SIGHUP});
+  g_stop = &stop;
+  // A reader that went away must not kill us before we clean up.
+  signal(SIGPIPE, SIG_IGN);
   if (floor->parsed()) return cmd_floor(!no_sys_enter);
   if (fileread->parsed()) return cmd_fileread(calls, bytes);
   if (pipe_rate->parsed()) return cmd_pipe_rate(rate, seconds);

@@ -43,13 +43,15 @@
 #include <thread>
 #include <vector>
 
-#include "error.h"
-#include "fd.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/stop.h"
 #include "ipctrace_bench_empty.skel.h"
-#include "kernel.h"
-#include "log.h"
-#include "probe.h"
-#include "tracer.h"
+#include "kernel/facts.h"
+#include "kernel/libbpf_log.h"
+#include "kernel/probe.h"
+#include "kernel/tracer.h"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it undeclared
 
@@ -112,34 +114,12 @@ std::optional<Config> parse_config(std::string_view name) {
 
 // ---- signals ---------------------------------------------------------------------------------
 
-volatile std::sig_atomic_t g_signal = 0;
+// SIGINT, SIGTERM and SIGHUP only ask to stop (base/stop.h: no SA_RESTART, so blocking waits return
+// EINTR) while main()'s StopSignal lives.
+const ipctrace::StopSignal* g_stop = nullptr;
 
-void on_signal(int sig) { g_signal = sig; }
-bool interrupted() { return g_signal != 0; }
+bool interrupted() { return g_stop != nullptr && g_stop->requested(); }
 Error interrupted_error() { return Error::msg("interrupted"); }
-
-// SIGINT, SIGTERM and SIGHUP set g_signal (no SA_RESTART: blocking waits return EINTR), for as
-// long as this object lives.
-class SignalFlag {
- public:
-  SignalFlag() {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
-  }
-  ~SignalFlag() {
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  SignalFlag(const SignalFlag&) = delete;
-  SignalFlag& operator=(const SignalFlag&) = delete;
-  SignalFlag(SignalFlag&&) = delete;
-  SignalFlag& operator=(SignalFlag&&) = delete;
-
- private:
-  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
-  std::array<struct sigaction, 3> old_{};
-};
 
 // Sleeps `d`, or less when a signal arrives.
 void interruptible_sleep(std::chrono::milliseconds d) {
@@ -1173,7 +1153,9 @@ int bench_main(int argc, char** argv) {
   for (const std::string& n : opt.config_names) configs.push_back(*parse_config(n));
 
   ipctrace::init_logging(opt.verbose > 0 ? ipctrace::level_from_verbosity(opt.verbose) : spdlog::level::warn);
-  const SignalFlag signals;
+  ipctrace::route_libbpf_log();
+  const ipctrace::StopSignal stop({SIGINT, SIGTERM, SIGHUP});
+  g_stop = &stop;
   int rc = kExitFailure;
   try {
     rc = run(opt, configs);
@@ -1182,9 +1164,10 @@ int bench_main(int argc, char** argv) {
     rc = kExitFailure;
   }
   // Every attachment is destroyed by now: programs detached, bpftrace stopped and reaped.
-  if (interrupted()) {
-    std::cerr << kName << ": interrupted by " << strsignal(g_signal) << "; everything detached and stopped\n";
-    return 128 + g_signal;
+  g_stop = nullptr;
+  if (stop.requested()) {
+    std::cerr << kName << ": interrupted by " << strsignal(stop.signal()) << "; everything detached and stopped\n";
+    return 128 + stop.signal();
   }
   return rc;
 }

@@ -1,4 +1,4 @@
-#include "flows_format.h"
+#include "exporters/flows_format.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -6,98 +6,9 @@
 #include <algorithm>
 #include <map>
 
-#include "kinds.h"
+#include "kernel/kinds.h"
 
 namespace ipctrace {
-
-std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows) {
-  std::map<std::tuple<int, EndpointRef, EndpointRef>, FlowView> by;
-  for (const FlowState& s : flows) {
-    const ChannelFlow& f = s.flow;
-    auto [it, fresh] = by.try_emplace({f.kind, f.src, f.dst});
-    FlowView& v = it->second;
-    if (fresh) {
-      v.kind = f.kind;
-      v.src = f.src;
-      v.dst = f.dst;
-      v.first_seen = s.first_seen;
-      v.last_seen = s.last_seen;
-      v.src_task = f.src_task;
-      v.dst_task = f.dst_task;
-    }
-    v.msgs += f.msgs;
-    v.bytes += f.bytes;
-    v.recv_msgs += f.recv_msgs;
-    v.recv_bytes += f.recv_bytes;
-    v.msgs_per_second += s.msgs_per_second;
-    v.bytes_per_second += s.bytes_per_second;
-    v.first_seen = std::min(v.first_seen, s.first_seen);
-    v.last_seen = std::max(v.last_seen, s.last_seen);
-    v.channels.push_back(f.channel);
-    v.shm_size += f.shm_size;
-    v.shm_attached += f.shm_attached;
-  }
-  std::vector<FlowView> out;
-  out.reserve(by.size());
-  for (auto& [k, v] : by) {
-    std::sort(v.channels.begin(), v.channels.end());
-    out.push_back(std::move(v));
-  }
-  std::stable_sort(out.begin(), out.end(), [](const FlowView& a, const FlowView& b) {
-    if (a.bytes != b.bytes) return a.bytes > b.bytes;
-    return a.msgs > b.msgs;
-  });
-  return out;
-}
-
-namespace {
-
-bool any_of_names(const std::vector<std::string>& wanted, const std::string& a, const std::string& b) {
-  return std::find(wanted.begin(), wanted.end(), a) != wanted.end() ||
-         std::find(wanted.begin(), wanted.end(), b) != wanted.end();
-}
-
-Endpoint named(const EndpointRef& ref, const Namer& namer) {
-  if (ref.type == EndpointRef::Type::Cgroup && namer) return namer(ref.cgroup_id);
-  return Endpoint{};
-}
-
-}  // namespace
-
-std::vector<FlowView> filter_flows(const std::vector<FlowView>& views, const Filters& filters, const Namer& namer) {
-  std::vector<FlowView> out;
-  for (const FlowView& v : views) {
-    if (!filters.kinds.empty()) {
-      const std::string k(kind_name(v.kind));
-      if (std::find(filters.kinds.begin(), filters.kinds.end(), k) == filters.kinds.end()) continue;
-    }
-    const bool need_names = !filters.namespaces.empty() || !filters.pods.empty() || !filters.containers.empty();
-    if (need_names) {
-      const Endpoint s = named(v.src, namer);
-      const Endpoint d = named(v.dst, namer);
-      if (!filters.namespaces.empty() && !any_of_names(filters.namespaces, s.k8s_namespace, d.k8s_namespace)) continue;
-      if (!filters.pods.empty() && !any_of_names(filters.pods, s.pod, d.pod)) continue;
-      if (!filters.containers.empty()) {
-        bool match = false;
-        for (const std::string& c : filters.containers) {
-          for (const Endpoint* e : {&s, &d}) {
-            match |= !c.empty() &&
-                     (e->container == c || (!e->cgroup.container_id.empty() && e->cgroup.container_id.starts_with(c)));
-          }
-        }
-        if (!match) continue;
-      }
-    }
-    if (!filters.pids.empty()) {
-      const bool match = std::any_of(filters.pids.begin(), filters.pids.end(), [&](int pid) {
-        return static_cast<uint32_t>(pid) == v.src_task.tgid || static_cast<uint32_t>(pid) == v.dst_task.tgid;
-      });
-      if (!match) continue;
-    }
-    out.push_back(v);
-  }
-  return out;
-}
 
 std::string human_bytes(double bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -123,18 +34,6 @@ std::string human_count(double n) {
   return fmt::format("{:.{}f}{}", n, decimals, kUnits[u]);
 }
 
-std::string endpoint_name(const EndpointRef& ref, const Namer& namer) {
-  switch (ref.type) {
-    case EndpointRef::Type::Cgroup:
-      return namer ? namer(ref.cgroup_id).display() : fmt::format("cgroup#{}", ref.cgroup_id);
-    case EndpointRef::Type::Remote:
-      return ref.remote;
-    case EndpointRef::Type::Unknown:
-      return "?";
-  }
-  return "?";
-}
-
 namespace {
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
@@ -143,10 +42,10 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(secs), static_cast<int>(ms % 1000));
 }
 
-nlohmann::json endpoint_json(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
+nlohmann::json endpoint_json(const FlowEnd& end) {
   using nlohmann::json;
   json j;
-  switch (ref.type) {
+  switch (end.ref.type) {
     case EndpointRef::Type::Unknown:
       j["type"] = "unknown";
       break;
@@ -157,11 +56,11 @@ nlohmann::json endpoint_json(const EndpointRef& ref, const TaskHint& task, const
       j["type"] = "cgroup";
       break;
   }
-  j["name"] = endpoint_name(ref, namer);
-  if (ref.type == EndpointRef::Type::Remote) j["address"] = ref.remote;
-  if (ref.type == EndpointRef::Type::Cgroup) {
-    const Endpoint e = namer ? namer(ref.cgroup_id) : Endpoint{};
-    j["cgroup_id"] = ref.cgroup_id;
+  j["name"] = end.name();
+  if (end.ref.type == EndpointRef::Type::Remote) j["address"] = end.ref.remote;
+  if (end.ref.type == EndpointRef::Type::Cgroup) {
+    const Endpoint& e = end.endpoint;
+    j["cgroup_id"] = end.ref.cgroup_id;
     j["cgroup_path"] = e.cgroup.path;
     j["runtime"] = e.runtime;
     j["container_id"] = e.cgroup.container_id;
@@ -173,6 +72,7 @@ nlohmann::json endpoint_json(const EndpointRef& ref, const TaskHint& task, const
     j["sandbox"] = e.sandbox;
     j["partial"] = e.partial;
   }
+  const TaskHint& task = end.task;
   if (task.tgid != 0) {
     j["pid"] = task.tgid;
     j["comm"] = task.comm;
@@ -197,23 +97,23 @@ nlohmann::json wait_json(const WaitSample& w) {
 }
 
 const WaitSample* wait_of(const std::vector<WaitSample>& waits, const FlowView& v) {
-  if (v.dst.type != EndpointRef::Type::Cgroup) return nullptr;
+  if (v.dst.ref.type != EndpointRef::Type::Cgroup) return nullptr;
   for (const auto& w : waits) {
-    if (w.cgroup_id == v.dst.cgroup_id && w.kind == v.kind) return &w;
+    if (w.cgroup_id == v.dst.ref.cgroup_id && w.kind == v.kind) return &w;
   }
   return nullptr;
 }
 
 }  // namespace
 
-nlohmann::json flows_to_json(const FlowsReport& report, const Namer& namer) {
+nlohmann::json flows_to_json(const FlowsReport& report) {
   using nlohmann::json;
   json flows = json::array();
   for (const FlowView& v : report.flows) {
     json f;
     f["kind"] = kind_name(v.kind);
-    f["src"] = endpoint_json(v.src, v.src_task, namer);
-    f["dst"] = endpoint_json(v.dst, v.dst_task, namer);
+    f["src"] = endpoint_json(v.src);
+    f["dst"] = endpoint_json(v.dst);
     f["messages"] = v.msgs;
     f["bytes"] = v.bytes;
     f["received_messages"] = v.recv_msgs;
@@ -241,7 +141,7 @@ nlohmann::json flows_to_json(const FlowsReport& report, const Namer& namer) {
       {"lost", lost},        {"hooks", hooks}};
 }
 
-std::string flows_to_table(const FlowsReport& report, const Namer& namer) {
+std::string flows_to_table(const FlowsReport& report) {
   std::string out = fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", "KIND", "SOURCE",
                                 "DESTINATION", "MSGS", "BYTES", "MSGS/S", "BYTES/S", "WAIT AVG");
   auto clip = [](std::string s, size_t n) {
@@ -260,9 +160,8 @@ std::string flows_to_table(const FlowsReport& report, const Namer& namer) {
     std::string bytes = v.kind == IPCT_KIND_SYSV_SHM ? human_bytes(static_cast<double>(v.shm_size)) + "*"
                                                      : human_bytes(static_cast<double>(v.bytes));
     out += fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", kind_name(v.kind),
-                       clip(endpoint_name(v.src, namer), 40), clip(endpoint_name(v.dst, namer), 40),
-                       human_count(static_cast<double>(v.msgs)), bytes, human_count(v.msgs_per_second),
-                       human_bytes(v.bytes_per_second) + "/s", wait);
+                       clip(v.src.name(), 40), clip(v.dst.name(), 40), human_count(static_cast<double>(v.msgs)), bytes,
+                       human_count(v.msgs_per_second), human_bytes(v.bytes_per_second) + "/s", wait);
   }
   uint64_t lost = 0;
   for (uint64_t d : report.drops) lost += d;

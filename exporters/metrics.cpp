@@ -1,12 +1,12 @@
-#include "metrics.h"
+#include "exporters/metrics.h"
 
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <sstream>
 
-#include "hooks.h"
-#include "kinds.h"
+#include "kernel/hooks.h"
+#include "kernel/kinds.h"
 
 namespace ipctrace {
 
@@ -98,6 +98,12 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                   .Name("ipctrace_collections_total")
                   .Help("Collection cycles completed.")
                   .Register(*registry_)),
+      collection_errors_(
+          prometheus::BuildCounter()
+              .Name("ipctrace_collection_errors_total")
+              .Help("Collection cycles that failed (reading the kernel's maps or ring buffer); three in a "
+                    "row turn /readyz to 503 until one succeeds.")
+              .Register(*registry_)),
       identity_errors_(prometheus::BuildCounter()
                            .Name("ipctrace_identity_errors_total")
                            .Help("Endpoints whose names could not be fully resolved (unreadable or malformed runtime "
@@ -117,6 +123,7 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   for (int r = 0; r < IPCT_DROP_MAX; ++r) lost_.Add({{"reason", std::string(drop_reason_name(r))}});
   series_dropped_.Add({});
   cycles_.Add({});
+  collection_errors_.Add({});
   identity_errors_.Add({});
 }
 
@@ -314,6 +321,13 @@ void MetricsExporter::update_shm(const MetricsCycle& cycle, const Namer& namer) 
   }
 }
 
+void MetricsExporter::update_failed(const CollectorStats& stats) {
+  const uint64_t errors = stats.errors;
+  collection_errors_.Add({}).Increment(
+      static_cast<double>(errors >= last_collection_errors_ ? errors - last_collection_errors_ : errors));
+  last_collection_errors_ = errors;
+}
+
 void MetricsExporter::update_self(const MetricsCycle& cycle) {
   for (int r = 0; r < IPCT_DROP_MAX; ++r) {
     const auto i = static_cast<size_t>(r);
@@ -332,6 +346,7 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
   }
   cycle_seconds_.Add({}).Set(std::chrono::duration<double>(cycle.stats.last_cycle).count());
   cycles_.Add({}).Increment();
+  update_failed(cycle.stats);
   const uint64_t errors = cycle.identity_errors;
   identity_errors_.Add({}).Increment(
       static_cast<double>(errors >= last_identity_errors_ ? errors - last_identity_errors_ : errors));

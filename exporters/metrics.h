@@ -23,9 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "collector.h"
-#include "duration.h"
-#include "flows_format.h"
+#include "base/duration.h"
+#include "identity/endpoint.h"
+#include "kernel/planner.h"
+#include "model/collector.h"
 
 namespace ipctrace {
 
@@ -64,6 +65,8 @@ class MetricsExporter {
 
   // One cycle's figures. Not to be called from two threads at once; scrape() may run meanwhile.
   void update(const MetricsCycle& cycle, const Namer& namer);
+  // A cycle that failed: only the collector's own figures (ipctrace_collection_errors_total).
+  void update_failed(const CollectorStats& stats);
   // The Prometheus text exposition format.
   [[nodiscard]] std::string scrape() const;
 
@@ -109,6 +112,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& series_dropped_;
   prometheus::Family<prometheus::Gauge>& cycle_seconds_;
   prometheus::Family<prometheus::Counter>& cycles_;
+  prometheus::Family<prometheus::Counter>& collection_errors_;
   prometheus::Family<prometheus::Counter>& identity_errors_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Gauge>& build_info_;
@@ -122,6 +126,7 @@ class MetricsExporter {
   std::map<Labels, prometheus::Gauge*> shm_series_;
   std::map<std::string, prometheus::Gauge*> hooks_;
   DropCounts last_drops_{};
+  uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
 };
 

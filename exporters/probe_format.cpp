@@ -1,4 +1,4 @@
-#include "probe_format.h"
+#include "exporters/probe_format.h"
 
 #include <fmt/format.h>
 
@@ -7,18 +7,6 @@ namespace {
 
 constexpr Cap kReportedCaps[] = {Cap::Bpf,       Cap::Perfmon,       Cap::SysAdmin, Cap::SysResource,
                                  Cap::SysPtrace, Cap::DacReadSearch, Cap::Kill};
-
-std::vector<std::string> split_kinds(std::string_view kinds) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= kinds.size()) {
-    size_t comma = kinds.find(", ", pos);
-    if (comma == std::string_view::npos) comma = kinds.size();
-    out.emplace_back(kinds.substr(pos, comma - pos));
-    pos = comma + 2;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -49,7 +37,7 @@ nlohmann::json probe_to_json(const ProbeReport& r) {
   json hooks = json::object();
   for (const auto& h : r.hooks) {
     hooks[std::string(mechanism_name(h.mechanism))] = {
-        {"kinds", split_kinds(mechanism_kinds(h.mechanism))},
+        {"kinds", mechanism_kinds(h.mechanism)},
         {"family", h.family ? json(family_name(*h.family)) : json(nullptr)},
         {"attach", h.attach},
         {"rejected", h.rejected}};
@@ -91,7 +79,7 @@ std::string probe_to_text(const ProbeReport& r) {
     const std::string fam = h.family ? std::string(family_name(*h.family)) : "NONE";
     line(fmt::format("  {:<10} {:<11} {}", mechanism_name(h.mechanism), fam,
                      h.family ? fmt::format("{}", fmt::join(h.attach, ", ")) : "no usable hook"));
-    line(fmt::format("  {:<10} {:<11} kinds: {}", "", "", mechanism_kinds(h.mechanism)));
+    line(fmt::format("  {:<10} {:<11} kinds: {}", "", "", fmt::join(mechanism_kinds(h.mechanism), ", ")));
     for (const auto& why : h.rejected) line(fmt::format("  {:<10} {:<11} passed over: {}", "", "", why));
   }
 

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "probe.h"
+#include "kernel/probe.h"
 
 namespace ipctrace {
 

@@ -1,4 +1,4 @@
-#include "top_view.h"
+#include "exporters/top_view.h"
 
 #include <fmt/format.h>
 
@@ -7,8 +7,8 @@
 #include <numeric>
 #include <set>
 
-#include "duration.h"
-#include "flows_format.h"
+#include "base/duration.h"
+#include "exporters/flows_format.h"
 
 namespace ipctrace::top {
 

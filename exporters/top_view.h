@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "base/error.h"
 
 namespace ipctrace::top {
 

@@ -1,4 +1,4 @@
-#include "trace_format.h"
+#include "exporters/trace_format.h"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "flows.h"
-#include "kinds.h"
+#include "kernel/kinds.h"
+#include "model/flows.h"
 
 namespace ipctrace {
 
@@ -132,33 +132,6 @@ std::string trace_op_name(const TraceRecord& r) {
     default:
       return "unknown";
   }
-}
-
-bool endpoint_matches(const Endpoint& e, const Filters& f) {
-  auto in = [](const std::vector<std::string>& wanted, const std::string& value) {
-    return std::find(wanted.begin(), wanted.end(), value) != wanted.end();
-  };
-  if (!f.namespaces.empty() && !in(f.namespaces, e.k8s_namespace)) return false;
-  if (!f.pods.empty() && !in(f.pods, e.pod)) return false;
-  if (!f.containers.empty()) {
-    return std::any_of(f.containers.begin(), f.containers.end(), [&](const std::string& c) {
-      return !c.empty() &&
-             (e.container == c || (!e.cgroup.container_id.empty() && e.cgroup.container_id.starts_with(c)));
-    });
-  }
-  return true;
-}
-
-bool trace_matches(const TraceRecord& r, const Endpoint& endpoint, const Filters& f) {
-  if (!f.kinds.empty()) {
-    const std::string k(kind_name(r.kind));
-    if (std::find(f.kinds.begin(), f.kinds.end(), k) == f.kinds.end()) return false;
-  }
-  if (!f.pids.empty() &&
-      std::none_of(f.pids.begin(), f.pids.end(), [&](int p) { return static_cast<uint32_t>(p) == r.pid; })) {
-    return false;
-  }
-  return endpoint_matches(endpoint, f);
 }
 
 std::string trace_time(uint64_t boot_ns, int64_t realtime_minus_boot_ns, bool utc_iso) {

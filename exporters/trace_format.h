@@ -5,9 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "abi.h"
-#include "filters.h"
-#include "identity.h"
+#include "identity/endpoint.h"
+#include "kernel/abi.h"
 
 namespace ipctrace {
 
@@ -43,11 +42,6 @@ TraceRecord trace_record(const ipct_data_event& e);
 
 // "send", "receive" for data; "create", "open", "attach"... for lifecycle.
 std::string trace_op_name(const TraceRecord& r);
-
-// Whether the record passes the filters (kinds, pids; names against `endpoint`).
-bool trace_matches(const TraceRecord& r, const Endpoint& endpoint, const Filters& filters);
-// Whether an endpoint can pass the name filters at all (namespace, pod, container).
-bool endpoint_matches(const Endpoint& endpoint, const Filters& filters);
 
 // Wall-clock time of a boot-clock timestamp: `realtime_minus_boot_ns` is CLOCK_REALTIME minus
 // CLOCK_BOOTTIME, taken once at start.

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <vector>
 
+#include "kernel/probe.h"
 #include "kernel_test.h"
-#include "probe.h"
 #include "subprocess.h"
 #include "workload.h"
 

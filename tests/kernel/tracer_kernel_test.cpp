@@ -23,9 +23,9 @@
 #include <ostream>
 #include <vector>
 
+#include "kernel/probe.h"
+#include "kernel/tracer.h"
 #include "kernel_test.h"
-#include "probe.h"
-#include "tracer.h"
 #include "workload.h"
 
 using namespace ipctrace;
@@ -45,6 +45,7 @@ struct Totals {
 struct HookSetup {
   const char* name;
   std::vector<HookChoice> (*choose)();
+  bool without_rdonly_cast = false;  // TracerConfig::test_only_without_rdonly_cast
 };
 
 std::vector<HookChoice> auto_hooks() { return run_probe(ProbeOptions{}).hooks; }
@@ -97,7 +98,9 @@ class TracerTest : public testing::TestWithParam<HookSetup> {
     // kernel. Tracers are independent (maps of their own), so each counts every workload.
     if (!tracers_.contains(setup.name)) {
       hooks_by_setup_[setup.name] = setup.choose();
-      auto t = Tracer::start(TracerConfig{}, hooks_by_setup_[setup.name]);
+      TracerConfig config;
+      config.test_only_without_rdonly_cast = setup.without_rdonly_cast;
+      auto t = Tracer::start(config, hooks_by_setup_[setup.name]);
       ASSERT_TRUE(t.ok()) << "tracer did not start: " << t.error().message();
       tracers_[setup.name] = std::move(t).value().release();
     }
@@ -850,6 +853,7 @@ TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
   TracerConfig small;
   small.flow_map_entries = 64;
   small.only_cgroup = cg.id();
+  small.test_only_without_rdonly_cast = GetParam().without_rdonly_cast;
   auto t = Tracer::start(small, hooks_);
   ASSERT_TRUE(t.ok()) << t.error().message();
   ASSERT_EQ(run_in(&cg,
@@ -908,6 +912,13 @@ TEST_P(TracerTest, HooksInUseMatchTheSetup) {
   }
   if (!sock_tp) {
     EXPECT_EQ(has(Mechanism::Unix, "ipct_fx_read"), functions);
+  }
+  // The typed syscall path with plain loads where the kernel has bpf_rdonly_cast (6.2+), unless
+  // the setup asks for the build without it.
+  if (!functions && setup != "raw_tp") {
+    const bool cast = !GetParam().without_rdonly_cast && (*btf)->has_function("bpf_rdonly_cast");
+    EXPECT_EQ(tracer_->rdonly_cast(), cast);
+    EXPECT_TRUE(has(Mechanism::PipeFifo, cast ? "ipct_sys_exit_cast" : "ipct_sys_exit_btf"));
   }
   // Wait time is on by default: on sys_enter beside sys_exit, or on function entries.
   bool sys_enter = false;
@@ -1035,6 +1046,7 @@ TEST_P(TracerTest, WaitTimeOfABlockedMsgrcvAndUnixRecv) {
 TEST_P(TracerTest, WaitTimeSwitchedOff) {
   TestCgroup cg("no-wait");
   TracerConfig cfg;
+  cfg.test_only_without_rdonly_cast = GetParam().without_rdonly_cast;
   cfg.wait_time = false;
   cfg.only_cgroup = cg.id();
   auto t = Tracer::start(cfg, hooks_);
@@ -1065,5 +1077,8 @@ TEST_P(TracerTest, WaitTimeSwitchedOff) {
 INSTANTIATE_TEST_SUITE_P(Hooks, TracerTest,
                          testing::Values(HookSetup{"auto", auto_hooks}, HookSetup{"tracepoint", tracepoint_hooks},
                                          HookSetup{"raw_tp", raw_tp_hooks},
-                                         HookSetup{"sockets_on_sys_exit", no_sock_tracepoint_hooks}),
+                                         HookSetup{"sockets_on_sys_exit", no_sock_tracepoint_hooks},
+                                         // The typed syscall path's build for 5.11 to 6.1 (CO-RE reads behind
+                                         // a file, LRU wait starts), here where the kernel has the cast.
+                                         HookSetup{"tracepoint_without_cast", tracepoint_hooks, true}),
                          [](const testing::TestParamInfo<HookSetup>& p) { return std::string(p.param.name); });

@@ -1,0 +1,83 @@
+// The agent's HTTP endpoints, served by civetweb: /metrics (Prometheus text), /api/v1/flows (the
+// flows document, filtered by its query: app/http_query.h), /healthz and /readyz. The collection
+// thread publishes each cycle's results into Published; the server's threads only read them.
+#pragma once
+
+#include <CivetServer.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "app/agent/http_security.h"
+#include "base/error.h"
+#include "exporters/metrics.h"
+#include "model/report.h"
+
+namespace ipctrace {
+
+// What /readyz says.
+struct Readiness {
+  bool ready = false;
+  std::string reason;  // why not: "the first collection has not run yet", "3 collections failed in a row: ..."
+};
+
+// Ready once a collection succeeded; not ready while the last kCollectionFailuresUnready or more
+// collections failed in a row (a kernel map that cannot be read), until one succeeds again.
+inline constexpr uint64_t kCollectionFailuresUnready = 3;
+Readiness readiness(uint64_t cycles_ok, uint64_t failed_in_a_row, const std::string& last_error);
+
+// The latest cycle's results, shared between the collection thread and the server's threads.
+class Published {
+ public:
+  // A successful cycle: the report (unfiltered) and its JSON.
+  void publish(FlowsReport report, std::string json);
+  void set_readiness(Readiness r);
+  [[nodiscard]] Readiness readiness() const;
+  // The flows document for a query: the cached document when it has no filter.
+  [[nodiscard]] Result<std::string> flows_document(std::string_view query) const;
+
+ private:
+  mutable std::mutex mu_;
+  FlowsReport report_;
+  std::string json_ = R"({"flows": []})";
+  Readiness readiness_{false, "the first collection has not run yet"};
+};
+
+class MetricsHandler : public CivetHandler {
+ public:
+  MetricsHandler(const MetricsExporter& exporter, const BasicAuth* auth) : exporter_(exporter), auth_(auth) {}
+  bool handleGet(CivetServer* server, mg_connection* conn) override;
+
+ private:
+  const MetricsExporter& exporter_;
+  const BasicAuth* auth_;
+};
+
+// /api/v1/flows[?kind=..&namespace=..&pod=..&container=..&pid=..]: the same document as
+// `ipctrace flows --output json`, filtered like the command line; a bad query is 400.
+class FlowsHandler : public CivetHandler {
+ public:
+  FlowsHandler(const Published& published, const BasicAuth* auth) : published_(published), auth_(auth) {}
+  bool handleGet(CivetServer* server, mg_connection* conn) override;
+
+ private:
+  const Published& published_;
+  const BasicAuth* auth_;
+};
+
+class HealthHandler : public CivetHandler {
+ public:
+  bool handleGet(CivetServer* server, mg_connection* conn) override;
+};
+
+class ReadyHandler : public CivetHandler {
+ public:
+  explicit ReadyHandler(const Published& published) : published_(published) {}
+  bool handleGet(CivetServer* server, mg_connection* conn) override;
+
+ private:
+  const Published& published_;
+};
+
+}  // namespace ipctrace

@@ -1,0 +1,287 @@
+#include "app/cli.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <iostream>
+
+#include "kernel/hooks.h"
+#include "kernel/kinds.h"
+
+namespace ipctrace {
+
+Result<ListenAddress> parse_listen(const std::string& text) {
+  auto bad = [&](const char* why) { return Error::msg(fmt::format("invalid listen address '{}': {}", text, why)); };
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("expected [IPV6]:PORT");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) return bad("expected HOST:PORT");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return bad("IPv6 addresses go in brackets, e.g. [::1]:9477");
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+    return bad("port must be 1-65535");
+  }
+  return ListenAddress{host, static_cast<uint16_t>(value)};
+}
+
+namespace {
+
+const CLI::Validator kDurationCheck(
+    [](const std::string& s) {
+      auto d = parse_duration(s);
+      return d ? std::string() : d.error().message();
+    },
+    "DURATION", "duration");
+
+const CLI::Validator kPositiveDurationCheck(
+    [](const std::string& s) {
+      auto d = parse_duration(s);
+      if (!d) return d.error().message();
+      return d->count() > 0 ? std::string() : fmt::format("duration '{}' must be greater than zero", s);
+    },
+    "DURATION", "positive duration");
+
+const CLI::Validator kKindCheck(
+    [](const std::string& s) {
+      if (parse_kind(s)) return std::string();
+      std::string names;
+      for (const auto& k : all_kinds()) names += (names.empty() ? "" : ", ") + std::string(k.name);
+      return fmt::format("unknown kind '{}' (one of: {})", s, names);
+    },
+    "KIND", "kind");
+
+const CLI::Validator kHooksCheck(
+    [](const std::string& s) {
+      if (s == "auto" || parse_family(s)) return std::string();
+      return fmt::format("unknown hook family '{}' (one of: auto, fentry, tp_btf, raw_tp, tracepoint)", s);
+    },
+    "HOOKS", "hook family");
+
+const CLI::Validator kListenCheck(
+    [](const std::string& s) {
+      auto l = parse_listen(s);
+      return l ? std::string() : l.error().message();
+    },
+    "HOST:PORT", "listen address");
+
+const CLI::Validator kUrlCheck(
+    [](const std::string& s) {
+      if (s.starts_with("http://") || s.starts_with("https://")) return std::string();
+      return fmt::format("'{}' is not an http:// or https:// URL", s);
+    },
+    "URL", "url");
+
+void add_duration(CLI::App* app, const std::string& name, Duration& target, const std::string& help,
+                  const CLI::Validator& check = kDurationCheck) {
+  app->add_option_function<std::string>(
+         name, [&target](const std::string& s) { target = *parse_duration(s); }, help)
+      ->check(check)
+      ->default_str(format_duration(target))
+      ->type_name("DURATION");
+}
+
+void add_hooks(CLI::App* app, std::string& target) {
+  app->add_option("--hooks", target,
+                  "Hook family: auto (cheapest that works, per mechanism), or force one: fentry (function "
+                  "hooks), tracepoint (any tracepoint hook, no function hooks), tp_btf or raw_tp")
+      ->check(kHooksCheck)
+      ->capture_default_str()
+      ->envname("IPCTRACE_HOOKS");
+}
+
+void add_filters(CLI::App* app, Filters& f) {
+  app->add_option("--kind", f.kinds, "Only these IPC kinds (repeat or comma-separate)")
+      ->delimiter(',')
+      ->check(kKindCheck);
+  app->add_option("--container", f.containers, "Only flows with an endpoint in this container (name or id prefix)");
+  app->add_option("--pod", f.pods, "Only flows with an endpoint in this pod");
+  app->add_option("--namespace", f.namespaces, "Only flows with an endpoint in this Kubernetes namespace");
+  app->add_option("--pid", f.pids, "Only operations by this process id")->check(CLI::PositiveNumber);
+}
+
+void add_output(CLI::App* app, std::string& target, std::vector<std::string> choices) {
+  app->add_option("-o,--output", target, "Output format")
+      ->check(CLI::IsMember(std::move(choices)))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+std::string Cli::command() const {
+  for (const CLI::App* sub : {agent_cmd, top_cmd, flows_cmd, trace_cmd, probe_cmd, version_cmd}) {
+    if (sub != nullptr && sub->parsed()) return sub->get_name();
+  }
+  return {};
+}
+
+std::unique_ptr<Cli> make_cli() {
+  auto cli = std::make_unique<Cli>();
+  CLI::App& app = cli->app;
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  app.set_config("--config", "", "Read options from an INI or TOML file (sections per subcommand, e.g. [agent])")
+      ->envname("IPCTRACE_CONFIG");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.footer(
+      "Exit status: 0 success, 1 failure at run time, 2 bad usage.\n"
+      "Options can also come from environment variables (shown as ENV) and from --config.");
+
+  auto& g = cli->global;
+  app.add_flag("-v,--verbose", g.verbose, "More log output (-v debug, -vv trace)");
+  app.add_option("--log-level", g.log_level, "Log level: trace, debug, info, warn, error, off (overrides -v)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->envname("IPCTRACE_LOG_LEVEL");
+  app.add_option("--host-root", g.host_root,
+                 "Where the host's /proc, /run and /sys/fs/cgroup are visible (a DaemonSet mounts them elsewhere)")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str()
+      ->envname("IPCTRACE_HOST_ROOT");
+
+  // agent
+  auto& a = cli->agent;
+  CLI::App* agent = app.add_subcommand("agent", "Run the node agent: serve /metrics, /api/v1/flows, /healthz, /readyz");
+  cli->agent_cmd = agent;
+  agent->add_option("--listen", a.listen, "HTTP listen address")
+      ->check(kListenCheck)
+      ->capture_default_str()
+      ->envname("IPCTRACE_LISTEN");
+  add_duration(agent, "--interval", a.interval, "Collection interval", kPositiveDurationCheck);
+  add_duration(agent, "--idle-timeout", a.idle_timeout, "Forget flows and endpoints idle this long",
+               kPositiveDurationCheck);
+  agent->add_option("--max-series", a.max_series, "Cardinality cap on flow series; smaller flows fold into overflow")
+      ->check(CLI::Range(1U, 10000000U))
+      ->capture_default_str()
+      ->envname("IPCTRACE_MAX_SERIES");
+  agent
+      ->add_option("--flow-map-entries", a.flow_map_entries,
+                   "Flows kept; each CPU's in-kernel tables hold min(this, 16384) between two collections")
+      ->check(CLI::Range(64U, 16777216U))
+      ->capture_default_str();
+  add_hooks(agent, a.hooks);
+  agent->add_flag("--no-wait-time", a.no_wait_time,
+                  "Do not measure time blocked in receiving calls (saves an entry hook)");
+  agent
+      ->add_option("--basic-auth-file", a.basic_auth_file,
+                   "Users file (user:hash lines, htpasswd -B style); basic auth on /metrics and /api/v1/flows")
+      ->check(CLI::ExistingFile)
+      ->envname("IPCTRACE_BASIC_AUTH_FILE");
+  CLI::Option* tls_cert =
+      agent->add_option("--tls-cert", a.tls_cert, "TLS certificate chain (PEM); serves HTTPS (needs --tls-key)")
+          ->check(CLI::ExistingFile)
+          ->envname("IPCTRACE_TLS_CERT");
+  CLI::Option* tls_key = agent->add_option("--tls-key", a.tls_key, "TLS private key (PEM) of --tls-cert")
+                             ->check(CLI::ExistingFile)
+                             ->envname("IPCTRACE_TLS_KEY");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+
+  // top
+  auto& t = cli->top;
+  CLI::App* top = app.add_subcommand("top", "Live terminal view of flows and containers, sorted by rate");
+  cli->top_cmd = top;
+  top->add_flag("-b,--batch", t.batch, "Print plain-text frames to stdout (no terminal control codes)");
+  top->add_option("-n,--iterations", t.iterations, "Number of frames, then exit (0: until quit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  add_duration(top, "-d,--delay", t.delay, "Delay between frames", kPositiveDurationCheck);
+  CLI::Option* remote =
+      top->add_option("--remote", t.remote, "Read a running agent (its base URL) instead of loading programs")
+          ->check(kUrlCheck)
+          ->envname("IPCTRACE_REMOTE");
+  top->add_option("--cacert", t.cacert,
+                  "With an https --remote: trust this CA certificate (PEM) instead of the system's")
+      ->check(CLI::ExistingFile)
+      ->needs(remote)
+      ->envname("IPCTRACE_CACERT");
+  add_hooks(top, t.hooks);
+  add_filters(top, t.filters);
+
+  // flows
+  auto& f = cli->flows;
+  CLI::App* flows = app.add_subcommand("flows", "Trace for a while, then print the flows");
+  cli->flows_cmd = flows;
+  add_duration(flows, "--duration", f.duration, "How long to trace", kPositiveDurationCheck);
+  add_output(flows, f.output, {"table", "json"});
+  add_hooks(flows, f.hooks);
+  add_filters(flows, f.filters);
+
+  // trace
+  auto& tr = cli->trace;
+  CLI::App* trace = app.add_subcommand("trace", "Stream individual IPC events as they happen");
+  cli->trace_cmd = trace;
+  add_output(trace, tr.output, {"text", "json"});
+  trace->add_flag("--data", tr.data, "Include data operations (sends, receives), not only lifecycle events");
+  add_duration(trace, "--duration", tr.duration, "Stop after this long (0: until interrupted)");
+  trace
+      ->add_option("--buffer-size", tr.buffer_size,
+                   "Ring buffer for --data (bytes, K/M suffixes; a power of two); a full buffer drops and says so")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            const unsigned long long n = std::stoull(s);
+            if (n < 4096 || n > (1ULL << 30) || (n & (n - 1)) != 0) {
+              return "must be a power of two from 4KiB to 1GiB";
+            }
+            return {};
+          },
+          "POW2", "power of two"))
+      ->capture_default_str();
+  add_hooks(trace, tr.hooks);
+  add_filters(trace, tr.filters);
+
+  // probe
+  auto& p = cli->probe;
+  CLI::App* probe = app.add_subcommand(
+      "probe", "Report what this kernel supports and which hook each IPC mechanism would use (needs root)");
+  cli->probe_cmd = probe;
+  add_output(probe, p.output, {"text", "json"});
+  add_hooks(probe, p.hooks);
+
+  // version
+  CLI::App* version = app.add_subcommand("version", "Print version and build information");
+  cli->version_cmd = version;
+  add_output(version, cli->version.output, {"text", "json"});
+
+  return cli;
+}
+
+std::optional<int> parse_cli(Cli& cli, int argc, const char* const* argv) {
+  try {
+    cli.app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << cli.app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << cli.app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      // --help on a subcommand: CLI11 raises CallForHelp from it.
+      std::cout << (cli.app.get_subcommands().empty() ? cli.app.help() : cli.app.get_subcommands().front()->help());
+      return kExitOk;
+    }
+    std::string what = e.what();
+    for (char& c : what) {
+      if (c == '\n') c = ' ';
+    }
+    const std::string cmd = cli.command();
+    std::cerr << "ipctrace: error: " << what << " (see 'ipctrace" << (cmd.empty() ? "" : " " + cmd) << " --help')\n";
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,34 @@
+// `ipctrace probe`: what this kernel and this process allow, and the hook each mechanism would use.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "app/commands.h"
+#include "exporters/probe_format.h"
+#include "kernel/probe.h"
+
+namespace ipctrace {
+
+int run_probe_command(const Cli& cli) {
+  ProbeOptions options;
+  if (cli.probe.hooks != "auto") options.force_family = parse_family(cli.probe.hooks);
+  const ProbeReport report = run_probe(options);
+  if (cli.probe.output == "json") {
+    std::cout << probe_to_json(report).dump(2) << "\n";
+  } else {
+    std::cout << probe_to_text(report);
+  }
+  std::cout.flush();
+  if (!report.agent_can_run()) {
+    spdlog::error("probe: the agent cannot run here: {}", fmt::join(report.blockers(), "; "));
+    return kExitFailure;
+  }
+  for (const auto& h : report.hooks) {
+    if (!h.family) spdlog::warn("probe: no usable hook for {}: it would not be traced", mechanism_name(h.mechanism));
+  }
+  return kExitOk;
+}
+
+}  // namespace ipctrace

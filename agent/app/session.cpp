@@ -1,0 +1,88 @@
+#include "app/session.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <utility>
+
+#include "kernel/probe.h"
+
+namespace ipctrace {
+
+Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config) {
+  ProbeOptions po;
+  if (hooks != "auto") po.force_family = parse_family(hooks);
+  const ProbeReport report = run_probe(po);
+  if (!report.agent_can_run()) {
+    return Error::msg(fmt::format("cannot trace here: {}", fmt::join(report.blockers(), "; ")));
+  }
+  for (const auto& h : report.hooks) {
+    if (!h.family) spdlog::warn("no usable hook for {}: it is not traced", mechanism_name(h.mechanism));
+  }
+  return Tracer::start(config, report.hooks);
+}
+
+Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
+  TracerConfig config = options.tracer;
+  if (config.self_tgid == 0) config.self_tgid = static_cast<uint32_t>(getpid());
+  auto tracer = start_tracing(options.hooks, config);
+  if (!tracer) return tracer.error();
+  std::unique_ptr<Session> s(new Session());
+  s->hooks_ = (*tracer)->hooks();
+  IdentityResolver::Options ro;
+  ro.host_root = options.host_root;
+  s->resolver_ = std::make_unique<IdentityResolver>(ro);
+  CollectorOptions co;
+  co.host_root = options.host_root;
+  co.idle_timeout = options.idle_timeout;
+  s->collector_ = std::make_unique<Collector>(std::move(tracer).value(), co);
+  s->node_ = node_name();
+  s->kernel_ = kernel_release();
+  s->started_ = std::chrono::steady_clock::now();
+  return s;
+}
+
+Status Session::collect() { return collector_->collect(); }
+
+Namer Session::namer() {
+  return [resolver = resolver_.get()](uint64_t id) { return resolver->resolve(id); };
+}
+
+void Session::name_endpoints() {
+  for (const auto& f : collector_->flows()) {
+    for (const EndpointRef* r : {&f.flow.src, &f.flow.dst}) {
+      if (r->type == EndpointRef::Type::Cgroup) resolver_->resolve(r->cgroup_id);
+    }
+  }
+}
+
+FlowsReport Session::report(const Filters& filters) {
+  FlowsReport report;
+  report.node = node_;
+  report.kernel = kernel_;
+  report.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  report.flows = filter_flows(aggregate_flows(collector_->flows(), namer()), filters);
+  report.waits = collector_->waits();
+  report.drops = collector_->drops();
+  report.hooks = hooks_;
+  return report;
+}
+
+std::string node_name() {
+  if (const char* n = std::getenv("NODE_NAME"); n != nullptr && *n != 0) return n;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "?";
+  return host;
+}
+
+std::string kernel_release() {
+  struct utsname u {};
+  if (uname(&u) != 0) return "?";
+  return u.release;
+}
+
+}  // namespace ipctrace

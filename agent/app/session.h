@@ -1,0 +1,71 @@
+// A command session: what every tracing command (agent, flows, top, trace) does before and while it
+// traces. Start: probe this kernel, check the agent can run here (privileges, BTF, a hook), start
+// the tracer with the hooks chosen, a collector over it and an identity resolver. Then: collect,
+// and make the flows report (aggregated, named, filtered).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/duration.h"
+#include "base/error.h"
+#include "identity/resolver.h"
+#include "kernel/tracer.h"
+#include "model/collector.h"
+#include "model/filter.h"
+#include "model/report.h"
+
+namespace ipctrace {
+
+struct SessionOptions {
+  std::string hooks = "auto";  // "auto", or the hook family to force (kernel/hooks.h)
+  TracerConfig tracer;         // self_tgid is set to this process if left 0
+  std::string host_root = "/";
+  Duration idle_timeout = std::chrono::minutes(5);  // flows idle this long are forgotten
+};
+
+class Session {
+ public:
+  // Errors say what stands in the way: "cannot trace here: missing privileges: CAP_BPF ...",
+  // or the tracer's step that failed. Mechanisms without a usable hook are a warning each.
+  static Result<std::unique_ptr<Session>> start(const SessionOptions& options);
+
+  // One collection (Collector::collect).
+  Status collect();
+  // Names every endpoint of the flows held now: a short-lived container can be gone when the
+  // report is made.
+  void name_endpoints();
+  // The flows report of what was collected, with the time since the session started.
+  FlowsReport report(const Filters& filters);
+
+  [[nodiscard]] Tracer& tracer() { return collector_->tracer(); }
+  [[nodiscard]] Collector& collector() { return *collector_; }
+  [[nodiscard]] IdentityResolver& resolver() { return *resolver_; }
+  [[nodiscard]] Namer namer();
+  [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return hooks_; }
+  [[nodiscard]] const std::string& node() const { return node_; }
+  [[nodiscard]] const std::string& kernel() const { return kernel_; }
+  [[nodiscard]] std::chrono::steady_clock::time_point started() const { return started_; }
+
+ private:
+  Session() = default;
+  std::unique_ptr<IdentityResolver> resolver_;
+  std::unique_ptr<Collector> collector_;
+  std::vector<AttachedHook> hooks_;
+  std::string node_;
+  std::string kernel_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// Probes, checks the agent can run here, and starts a tracer with the hooks chosen (`hooks`:
+// "auto" or a family to force).
+Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config);
+
+// This node's name for reports: $NODE_NAME (a DaemonSet sets it from the downward API), else the
+// host name. And the running kernel's release ("?" if uname fails).
+std::string node_name();
+std::string kernel_release();
+
+}  // namespace ipctrace

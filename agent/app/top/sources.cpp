@@ -1,0 +1,81 @@
+#include "app/top/sources.h"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "app/http_query.h"
+#include "exporters/flows_format.h"
+
+namespace ipctrace {
+
+using nlohmann::json;
+
+namespace {
+
+size_t append_body(char* data, size_t size, size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  constexpr size_t kMaxBody = size_t{256} << 20;  // a flows document is far smaller; refuse a runaway
+  if (body->size() + size * count > kMaxBody) return 0;
+  body->append(data, size * count);
+  return size * count;
+}
+
+std::string with_query(std::string url, const std::string& query) { return query.empty() ? url : url + "?" + query; }
+
+std::string trim_slashes(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+RemoteSource::RemoteSource(std::string base_url, const Filters& filters, long timeout_ms, std::string ca_file)
+    : base_url_(std::move(base_url)),
+      url_(with_query(trim_slashes(base_url_) + "/api/v1/flows", flows_query(filters))),
+      timeout_ms_(timeout_ms),
+      ca_file_(std::move(ca_file)) {}
+
+Result<json> RemoteSource::fetch() {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) return Error::msg("cannot start an HTTP client (curl_easy_init failed)");
+  std::string body;
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, timeout_ms_);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 3L);
+  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "ipctrace-top");
+  if (!ca_file_.empty()) curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca_file_.c_str());
+  const CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) {
+    return Error::msg(
+        fmt::format("cannot read the agent at {}: {}", url_, error[0] != 0 ? error : curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    return Error::msg(
+        fmt::format("the agent at {} answered HTTP {}{}", url_, status,
+                    status == 401 ? " (credentials needed: put them in the URL, https://user:pass@host)" : ""));
+  }
+  try {
+    return json::parse(body);
+  } catch (const json::exception& e) {
+    return Error::msg(fmt::format("the agent at {} sent something that is not a flows document: {}", url_, e.what()));
+  }
+}
+
+Result<json> LocalSource::fetch() {
+  if (Status st = session_->collect(); !st) return st.error();
+  return flows_to_json(session_->report(filters_));
+}
+
+}  // namespace ipctrace

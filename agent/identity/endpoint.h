@@ -1,0 +1,45 @@
+// A traced endpoint: a cgroup, with the names users know it by. What identity/ produces and every
+// output prints.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "identity/cgroup_path.h"
+
+namespace ipctrace {
+
+// A traced endpoint: a cgroup with the names users know it by.
+struct Endpoint {
+  uint64_t cgroup_id = 0;
+  CgroupIdentity cgroup;  // empty (path "") when the cgroup could not be found
+  // The runtime whose state named the container; it can differ from cgroup.runtime (a kubepods-style
+  // path run by plain runc says "containerd" in the path and "runc" here). cgroup.runtime when no
+  // state was found, "" when the cgroup was not found.
+  std::string runtime;
+  std::string k8s_namespace;  // Kubernetes namespace, "" if none
+  std::string pod;            // pod name, "" if none
+  std::string pod_uid;        // from the runtime's annotations, else from the path
+  // Kubernetes container name ("POD" for a sandbox without one), else the runtime's container name
+  // (docker or podman name), else the 12-character short id. For host cgroups: the systemd unit
+  // (runtime "systemd") or the cgroup path ("host"); "cgroup#<id>" when the cgroup was not found.
+  std::string container;
+  bool sandbox = false;  // the pod's sandbox (pause) container
+  bool partial = false;  // something could not be read or found: names are incomplete
+  // Partial, and resolve() will try again: a cgroup made since the last walk of the tree, or a
+  // container whose runtime state is not written yet. Counters wait for the final name rather than
+  // filing a new container's first operations under "cgroup#<id>" for good.
+  bool pending = false;
+
+  // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<container>" (other
+  // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",
+  // "host" (the root cgroup), "cgroup:<path>" (other host cgroups), "cgroup#<id>" (not found).
+  [[nodiscard]] std::string display() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// Names an endpoint by its cgroup id (normally IdentityResolver::resolve).
+using Namer = std::function<Endpoint(uint64_t cgroup_id)>;
+
+}  // namespace ipctrace

@@ -1,0 +1,84 @@
+// Endpoint identity: the cgroup v2 id the BPF programs tag every operation with -> the cgroup's
+// path (identity/cgroup_walk.h) -> the runtime and container it belongs to by the runtimes' naming
+// conventions (identity/cgroup_path.h) -> the names users know (Kubernetes namespace/pod/container,
+// docker or podman name, systemd unit), read from the runtimes' state on disk under a host root
+// (identity/runtimes.h). Nothing here throws; failures leave partial names.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "base/log.h"
+#include "identity/cgroup_walk.h"
+#include "identity/endpoint.h"
+
+namespace ipctrace {
+
+// cgroup id -> Endpoint, cached. Thread-safe; never throws.
+class IdentityResolver {
+ public:
+  struct Options {
+    std::string host_root = "/";                      // where the host's / is (e.g. "/host" in a DaemonSet)
+    std::string cgroup_root;                          // "" = auto: find_cgroup2_root(host_root)
+    size_t max_entries = 65536;                       // cache bound; the least recently resolved id is evicted first
+    size_t max_file_bytes = size_t{8} << 20;          // larger state files are a resolve error
+    std::chrono::milliseconds rewalk_interval{1000};  // see CgroupPaths
+    // A partial endpoint is resolved again on a later resolve() at most max_retries times, each at
+    // least retry_interval after the last attempt (a container's state can appear after its cgroup).
+    std::chrono::milliseconds retry_interval{2000};
+    int max_retries = 3;
+  };
+  explicit IdentityResolver(Options options);
+  ~IdentityResolver();
+  IdentityResolver(const IdentityResolver&) = delete;
+  IdentityResolver& operator=(const IdentityResolver&) = delete;
+  IdentityResolver(IdentityResolver&&) = delete;
+  IdentityResolver& operator=(IdentityResolver&&) = delete;
+
+  // Cached. Unreadable or malformed state and vanished cgroups are logged (warn, at most ten lines
+  // a minute, then a count) and counted once per id; a container whose state is nowhere to be found only once its
+  // retries are used up.
+  Endpoint resolve(uint64_t cgroup_id);
+  void forget(uint64_t cgroup_id);
+  [[nodiscard]] uint64_t resolve_errors() const { return errors_.load(std::memory_order_relaxed); }
+  [[nodiscard]] size_t cached() const;
+  // The cgroup2 root in use, "" if none was found.
+  [[nodiscard]] const std::string& cgroup_root() const { return cgroup_root_; }
+
+  // Names for a container id from the runtimes' state (no cgroup lookup, no cache): what resolve()
+  // does once it has the path.
+  Endpoint identify(uint64_t cgroup_id, const CgroupIdentity& cgroup);
+
+ private:
+  struct Attempt;
+  struct Entry {
+    Endpoint endpoint;
+    int attempts = 0;
+    bool reported = false;
+    std::chrono::steady_clock::time_point last_attempt;
+    std::list<uint64_t>::iterator lru;
+  };
+
+  Attempt attempt(uint64_t cgroup_id);
+  Attempt identify_container(uint64_t cgroup_id, const CgroupIdentity& cgroup);
+  void report(uint64_t cgroup_id, const Entry& entry, const std::string& error);
+
+  Options opt_;
+  std::string cgroup_root_;
+  std::optional<CgroupPaths> paths_;
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, Entry> cache_;
+  std::list<uint64_t> lru_;  // most recently resolved first
+  std::atomic<uint64_t> errors_{0};
+  // Churn (a thousand short-lived containers) must not flood the log: ten lines a minute, then a count.
+  RateLimitedLog warnings_;
+};
+
+}  // namespace ipctrace

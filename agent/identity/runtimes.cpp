@@ -1,0 +1,170 @@
+#include "identity/runtimes.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "base/files.h"
+
+namespace ipctrace {
+namespace {
+
+using Outcome = RuntimeLookup::Outcome;
+
+RuntimeLookup failed(std::string error) {
+  RuntimeLookup r;
+  r.outcome = Outcome::Failed;
+  r.error = std::move(error);
+  return r;
+}
+
+RuntimeLookup found(std::string runtime, OciNames names) {
+  RuntimeLookup r;
+  r.outcome = Outcome::Found;
+  r.runtime = std::move(runtime);
+  r.names = std::move(names);
+  return r;
+}
+
+std::string under(const StateRoot& root, std::string_view path) { return join_path(root.host_root, path); }
+
+// An OCI config.json: its annotations.
+RuntimeLookup from_config(const StateRoot& root, const std::string& file, std::string runtime) {
+  auto text = read_file(file, root.max_file_bytes);
+  if (!text) return is_missing(text.error()) ? RuntimeLookup{} : failed(text.error().message());
+  auto names = parse_oci_annotations(*text);
+  if (!names) return failed(file + ": " + names.error().message());
+  return found(std::move(runtime), std::move(*names));
+}
+
+// containers/storage (CRI-O, podman): the spec's annotations, and the name from containers.json
+// when they have none.
+RuntimeLookup from_storage(const StateRoot& root, std::string_view store, std::string_view id, std::string runtime) {
+  const std::string config =
+      under(root, std::string(store) + "/overlay-containers/" + std::string(id) + "/userdata/config.json");
+  RuntimeLookup r = from_config(root, config, std::move(runtime));
+  if (r.outcome != Outcome::Found) return r;
+  if (r.names.manager == "libpod") r.runtime = "podman";
+  if (!r.names.container.empty() || !r.names.name.empty()) return r;
+  const std::string list = under(root, "/var/lib/containers/storage/overlay-containers/containers.json");
+  auto text = read_file(list, root.max_file_bytes);
+  if (!text) {
+    if (!is_missing(text.error())) r.error = text.error().message();
+    return r;
+  }
+  auto name = parse_storage_container_name(*text, id);
+  if (!name) {
+    r.error = list + ": " + name.error().message();
+    return r;
+  }
+  r.names.name = *name;
+  return r;
+}
+
+// runc and crun: their state names the bundle, whose config.json has the annotations; runc's state
+// also carries them as labels, used when the bundle cannot be read.
+RuntimeLookup from_state(const StateRoot& root, const std::string& file, std::string runtime) {
+  auto text = read_file(file, root.max_file_bytes);
+  if (!text) return is_missing(text.error()) ? RuntimeLookup{} : failed(text.error().message());
+  auto state = parse_runtime_state(*text);
+  if (!state) return failed(file + ": " + state.error().message());
+  RuntimeLookup r = from_config(root, join_path(under(root, state->bundle), "config.json"), runtime);
+  if (r.outcome == Outcome::Found) return r;
+  if (state->names.kubernetes()) return found(std::move(runtime), state->names);
+  if (r.outcome == Outcome::Missing)
+    return failed("bundle " + state->bundle + " named by " + file + " has no config.json");
+  return r;
+}
+
+// containerd's namespaces other than k8s.io (moby for docker, default for nerdctl and ctr), sorted.
+std::vector<std::string> other_containerd_namespaces(const std::string& tasks) {
+  std::vector<std::string> namespaces;
+  const std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
+  if (!dir) return namespaces;
+  while (const dirent* ent = readdir(dir.get())) {
+    const std::string_view ns = ent->d_name;
+    if (ns != "." && ns != ".." && ns != "k8s.io") namespaces.emplace_back(ns);
+  }
+  std::sort(namespaces.begin(), namespaces.end());
+  return namespaces;
+}
+
+struct Source {
+  std::string_view path_runtime;  // what parse_cgroup_path says for containers of this source
+  RuntimeLookup (*lookup)(const StateRoot&, std::string_view);
+};
+
+// The order sources are asked in when the cgroup path names none of them.
+constexpr std::array<Source, 6> kSources{{{"containerd", lookup_containerd},
+                                          {"cri-o", lookup_crio},
+                                          {"podman", lookup_podman},
+                                          {"docker", lookup_docker},
+                                          {"runc", lookup_runc},
+                                          {"runc", lookup_crun}}};
+
+}  // namespace
+
+RuntimeLookup lookup_containerd(const StateRoot& root, std::string_view id) {
+  const std::string tasks = under(root, "/run/containerd/io.containerd.runtime.v2.task");
+  const std::string file = "/" + std::string(id) + "/config.json";
+  RuntimeLookup r = from_config(root, tasks + "/k8s.io" + file, "containerd");
+  if (r.outcome != Outcome::Missing) return r;
+  for (const std::string& ns : other_containerd_namespaces(tasks)) {
+    r = from_config(root, tasks + "/" + ns + file, "containerd");
+    if (r.outcome != Outcome::Missing) return r;
+  }
+  return r;
+}
+
+RuntimeLookup lookup_crio(const StateRoot& root, std::string_view id) {
+  return from_storage(root, "/run/containers/storage", id, "cri-o");
+}
+
+RuntimeLookup lookup_podman(const StateRoot& root, std::string_view id) {
+  return from_storage(root, "/var/lib/containers/storage", id, "podman");
+}
+
+RuntimeLookup lookup_docker(const StateRoot& root, std::string_view id) {
+  const std::string file = under(root, "/var/lib/docker/containers/" + std::string(id) + "/config.v2.json");
+  auto text = read_file(file, root.max_file_bytes);
+  if (!text) return is_missing(text.error()) ? RuntimeLookup{} : failed(text.error().message());
+  auto docker = parse_docker_config(*text);
+  if (!docker) return failed(file + ": " + docker.error().message());
+  RuntimeLookup r = found("docker", docker->k8s);
+  r.names.name = docker->name;
+  return r;
+}
+
+RuntimeLookup lookup_runc(const StateRoot& root, std::string_view id) {
+  return from_state(root, under(root, "/run/runc/" + std::string(id) + "/state.json"), "runc");
+}
+
+RuntimeLookup lookup_crun(const StateRoot& root, std::string_view id) {
+  return from_state(root, under(root, "/run/crun/" + std::string(id) + "/status"), "crun");
+}
+
+RuntimeLookup lookup_container(const StateRoot& root, std::string_view path_runtime, std::string_view id) {
+  std::vector<const Source*> order;
+  for (const Source& s : kSources) {
+    if (s.path_runtime == path_runtime) order.push_back(&s);
+  }
+  for (const Source& s : kSources) {
+    if (std::find(order.begin(), order.end(), &s) == order.end()) order.push_back(&s);
+  }
+  for (const Source* s : order) {
+    RuntimeLookup r = s->lookup(root, id);
+    if (r.outcome != Outcome::Missing) return r;
+  }
+  return {};
+}
+
+bool usable_container_id(std::string_view id) {
+  return !id.empty() && id != "." && id != ".." && id.find('/') == std::string_view::npos &&
+         id.find('\0') == std::string_view::npos;
+}
+
+}  // namespace ipctrace

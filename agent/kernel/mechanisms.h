@@ -1,0 +1,57 @@
+// The IPC mechanisms ipctrace traces, in one table: for each, its name, the kinds it reports
+// and the system calls that carry it on the syscall path (name, number on this architecture,
+// the code the BPF programs know it by, and its role). Everything that depends on "which
+// syscalls belong to which mechanism" derives from this table: the hook candidates
+// (kernel/hooks.cpp: the syscall functions a function-hook candidate attaches to), the syscall
+// table handed to the sys_exit programs, the kind masks of each path and the receiving calls whose
+// blocked time is wait time (kernel/planner.cpp). Adding a mechanism is a row here, its kernel code
+// in bpf/ and, if it has one, its program row in kernel/planner.cpp.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace ipctrace {
+
+enum class Mechanism { PipeFifo, Unix, Inet, SysvMsg, PosixMq, SysvShm, Signal };
+
+enum class SyscallRole {
+  Send,       // moves data into a channel: write, sendmsg, msgsnd, mq_timedsend...
+  Receive,    // takes data out, and may block: the time it blocks is wait time (read, recvmsg, msgrcv...)
+  Transfer,   // moves pipe data between two descriptors, or user memory, either way: splice, tee, vmsplice
+  Lifecycle,  // creates, opens, attaches, detaches or removes an object: msgget, shmat, mq_open...
+};
+
+struct SyscallInfo {
+  std::string_view name;  // as in the syscall table and the syscall wrapper's name: "pread64"
+  long nr;                // its number on this architecture (<sys/syscall.h>)
+  uint8_t code;           // enum ipct_sys (bpf/ipctrace.h): what the sys_exit programs dispatch on
+  SyscallRole role;
+};
+
+struct MechanismInfo {
+  Mechanism mechanism;
+  std::string_view name;              // "pipe_fifo", as `ipctrace probe` and the metrics say it
+  std::vector<int> kinds;             // the enum ipct_kind values it reports, in ABI order
+  std::vector<SyscallInfo> syscalls;  // what the syscall path follows for it; empty: none (signals)
+};
+
+// Every mechanism, in the order of enum Mechanism.
+std::span<const MechanismInfo> all_mechanisms();
+const MechanismInfo& mechanism_info(Mechanism m);
+inline constexpr Mechanism kAllMechanisms[] = {Mechanism::PipeFifo, Mechanism::Unix,    Mechanism::Inet,
+                                               Mechanism::SysvMsg,  Mechanism::PosixMq, Mechanism::SysvShm,
+                                               Mechanism::Signal};
+
+std::string_view mechanism_name(Mechanism m);                // "pipe_fifo", "unix", "inet", ...
+std::vector<std::string_view> mechanism_kinds(Mechanism m);  // the `kind` labels: {"pipe", "fifo"}
+// IPCT_KIND_BIT() of every kind of the mechanism: what a path counts once it serves it.
+uint32_t mechanism_kind_bits(Mechanism m);
+// The mechanism's syscalls of one role, in table order.
+std::vector<SyscallInfo> mechanism_syscalls(Mechanism m, SyscallRole role);
+// Every receiving call of every mechanism, each once: the calls whose blocked time is measured.
+std::vector<SyscallInfo> receiving_syscalls();
+
+}  // namespace ipctrace

@@ -1,0 +1,201 @@
+#include "kernel/planner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "kernel/mechanisms.h"
+
+namespace ipctrace {
+namespace {
+
+// Which typed build of the syscall path a program is: Cast (bpf_rdonly_cast), NoCast, or Any.
+enum class Flavour { Any, Cast, NoCast };
+
+struct TracepointProgram {
+  std::string_view point;
+  HookFamily family;
+  Flavour flavour;
+  std::string_view program;
+};
+
+// Every tracepoint program in bpf/ (bpf/README.md has the flavours and their files).
+constexpr TracepointProgram kTracepointPrograms[] = {
+    {"sys_exit", HookFamily::TpBtf, Flavour::Cast, "ipct_sys_exit_cast"},
+    {"sys_exit", HookFamily::TpBtf, Flavour::NoCast, "ipct_sys_exit_btf"},
+    {"sys_exit", HookFamily::RawTp, Flavour::Any, "ipct_sys_exit_raw"},
+    {"sys_enter", HookFamily::TpBtf, Flavour::Cast, "ipct_sys_enter_cast"},
+    {"sys_enter", HookFamily::TpBtf, Flavour::NoCast, "ipct_sys_enter_btf"},
+    {"sys_enter", HookFamily::RawTp, Flavour::Any, "ipct_sys_enter_raw"},
+    {"sock_send_length", HookFamily::TpBtf, Flavour::Any, "ipct_sock_send_btf"},
+    {"sock_send_length", HookFamily::RawTp, Flavour::Any, "ipct_sock_send_raw"},
+    {"sock_recv_length", HookFamily::TpBtf, Flavour::Any, "ipct_sock_recv_btf"},
+    {"sock_recv_length", HookFamily::RawTp, Flavour::Any, "ipct_sock_recv_raw"},
+    {"signal_generate", HookFamily::TpBtf, Flavour::Any, "ipct_signal_btf"},
+    {"signal_generate", HookFamily::RawTp, Flavour::Any, "ipct_signal_raw"},
+};
+
+// The pipe's read/write functions and the programs written for them: pipe_read/pipe_write serve
+// both kinds (before 6.15), anon_pipe_* pipes and fifo_pipe_* FIFOs (6.15+, see kernel/hooks.cpp).
+constexpr std::pair<std::string_view, std::string_view> kPipeFunctionPrograms[] = {
+    {"pipe_read", "pipe_read_any"},       {"pipe_write", "pipe_write_any"},
+    {"anon_pipe_read", "pipe_read_anon"}, {"anon_pipe_write", "pipe_write_anon"},
+    {"fifo_pipe_read", "pipe_read_fifo"}, {"fifo_pipe_write", "pipe_write_fifo"},
+};
+
+bool is_pipe_read_function(std::string_view function) {
+  return function == "pipe_read" || function == "anon_pipe_read" || function == "fifo_pipe_read";
+}
+
+// What the planner builds up, hook by hook.
+class Builder {
+ public:
+  explicit Builder(const PlanOptions& options) : options_(options) {}
+
+  Status add_hook(const HookChoice& h) {
+    chosen_.insert(h.mechanism);
+    AttachedHook a{h.mechanism, *h.family, {}};
+    for (const std::string& point : h.attach) {
+      std::optional<std::string> name = *h.family == HookFamily::Fentry
+                                            ? function_program(point, false)
+                                            : tracepoint_program(point, *h.family, options_.rdonly_cast);
+      if (!name) {
+        return Error::msg(
+            fmt::format("no {} program for {} ({})", family_name(*h.family), point, mechanism_name(h.mechanism)));
+      }
+      const bool function = *h.family == HookFamily::Fentry;
+      add(*name, function ? point : std::string());
+      a.programs.push_back(*name);
+      if (function) {
+        plan_.fexit_kinds |= mechanism_kind_bits(h.mechanism);
+        functions_ = true;
+      }
+      if (point == "sys_exit") {
+        plan_.sys_exit_kinds |= mechanism_kind_bits(h.mechanism);
+        exit_family_ = *h.family;
+        follow(mechanism_info(h.mechanism).syscalls);
+      }
+    }
+    plan_.hooks.push_back(std::move(a));
+    return Ok{};
+  }
+
+  void add_wait_path() {
+    if (!options_.wait_time) return;
+    if (exit_family_) {
+      const std::string enter = *tracepoint_program("sys_enter", *exit_family_, options_.rdonly_cast);
+      add(enter, {});
+      follow(receiving_syscalls());
+      plan_.wait = WaitPath::SysEnter;
+      plan_.hooks.push_back({Mechanism::PipeFifo, *exit_family_, {enter}});
+    } else if (functions_) {
+      add_function_wait_path();
+    }
+  }
+
+  Status check() const {
+    if (plan_.programs.empty()) return Error::msg("no IPC mechanism has a usable hook on this kernel");
+    for (const TracepointProgram& row : kTracepointPrograms) {
+      for (const TracepointProgram& other : kTracepointPrograms) {
+        if (row.point == other.point && row.family != other.family && plan_.has(row.program) &&
+            plan_.has(other.program)) {
+          return Error::msg(fmt::format("{} chosen in two hook families", row.point));
+        }
+      }
+    }
+    return Ok{};
+  }
+
+  ProgramPlan finish() {
+    plan_.task_storage = plan_.has("ipct_sys_enter_cast");
+    plan_.inflight_lru = (plan_.wait == WaitPath::SysEnter && !plan_.task_storage) || plan_.wait == WaitPath::Functions;
+    return std::move(plan_);
+  }
+
+ private:
+  void add(const std::string& name, const std::string& function) {
+    if (!plan_.has(name)) plan_.programs.push_back({name, function});
+  }
+
+  void follow(const std::vector<SyscallInfo>& syscalls) {
+    for (const SyscallInfo& s : syscalls) {
+      if (s.nr >= 0 && s.nr < IPCT_SYS_TABLE_SIZE) plan_.sys_table[static_cast<size_t>(s.nr)] = s.code;
+    }
+  }
+
+  // fentry on the pipe's read functions in use, and on the receiving syscalls' functions of the
+  // other mechanisms with a hook, each with its fexit (which counts only the kinds of mechanisms on
+  // function hooks: for the others it only ends the wait).
+  void add_function_wait_path() {
+    AttachedHook a{Mechanism::PipeFifo, HookFamily::Fentry, {}};
+    auto add_wait = [&](const std::string& name, const std::string& function) {
+      add(name, function);
+      a.programs.push_back(name);
+    };
+    const std::vector<PlannedProgram> before = plan_.programs;
+    for (const PlannedProgram& p : before) {
+      if (is_pipe_read_function(p.function)) add_wait(*function_program(p.function, true), p.function);
+    }
+    std::vector<SyscallInfo> receives;
+    for (Mechanism m : chosen_) {
+      if (m == Mechanism::PipeFifo) continue;
+      for (const SyscallInfo& s : mechanism_syscalls(m, SyscallRole::Receive)) {
+        const bool seen = std::any_of(receives.begin(), receives.end(), [&](const auto& r) { return r.nr == s.nr; });
+        if (!seen) receives.push_back(s);
+      }
+    }
+    for (const SyscallInfo& s : receives) {
+      const std::string function = syscall_function(s.name);
+      const std::string exit = *function_program(function, false);
+      if (!plan_.has(exit)) add_wait(exit, function);
+      add_wait(*function_program(function, true), function);
+    }
+    plan_.wait = WaitPath::Functions;
+    plan_.hooks.push_back(std::move(a));
+  }
+
+  PlanOptions options_;
+  ProgramPlan plan_;
+  std::set<Mechanism> chosen_;
+  std::optional<HookFamily> exit_family_;
+  bool functions_ = false;
+};
+
+}  // namespace
+
+bool ProgramPlan::has(std::string_view program) const {
+  return std::any_of(programs.begin(), programs.end(), [&](const PlannedProgram& p) { return p.name == program; });
+}
+
+std::optional<std::string> tracepoint_program(std::string_view point, HookFamily family, bool rdonly_cast) {
+  const Flavour flavour = rdonly_cast ? Flavour::Cast : Flavour::NoCast;
+  for (const TracepointProgram& row : kTracepointPrograms) {
+    if (row.point == point && row.family == family && (row.flavour == Flavour::Any || row.flavour == flavour)) {
+      return std::string(row.program);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> function_program(std::string_view function, bool entry) {
+  const std::string prefix = entry ? "ipct_fe_" : "ipct_fx_";
+  if (auto sys = syscall_of_function(function)) return prefix + std::string(*sys);
+  for (const auto& [fn, suffix] : kPipeFunctionPrograms) {
+    if (fn == function) return prefix + std::string(suffix);
+  }
+  return std::nullopt;
+}
+
+Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const PlanOptions& options) {
+  Builder b(options);
+  for (const HookChoice& h : hooks) {
+    if (!h.family) continue;
+    if (Status st = b.add_hook(h); !st) return st.error();
+  }
+  b.add_wait_path();
+  if (Status st = b.check(); !st) return st.error();
+  return b.finish();
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,85 @@
+// The program planner: from the hook chosen for each mechanism (kernel/hooks.h) to what the Tracer
+// loads and attaches. Pure: no kernel, no BPF object, so every hook setup is unit-tested
+// (tests/unit/kernel/planner_test.cpp).
+//
+// Which program serves an attach point is a table (kernel/planner.cpp), per hook family and, on the
+// syscall path, per flavour: with bpf_rdonly_cast (Linux 6.2, "bpf: Add a kfunc for generic type
+// cast") the typed sys_exit/sys_enter programs read everything behind a file with plain loads and
+// keep receive start times in task-local storage; without it, CO-RE reads and an LRU hash.
+// Mechanisms that share an attach point (four on sys_exit; unix and inet on the socket tracepoints
+// or the socket syscalls' functions) share its program, loaded once: attached twice it would count
+// twice. Each path counts only the kinds of the mechanisms it serves (the kind masks), so a call
+// two paths see is counted once.
+//
+// Wait time (time blocked in receiving calls) is timed by exactly one path: where a sys_exit program
+// is in use anyway, its sys_enter twin starts the clock for the receiving syscalls (added to the
+// sys_exit table); otherwise, where function hooks are in use, fentry on the pipe's read functions
+// and on the receiving syscalls' functions, with their fexit where the mechanism's own path does not
+// have them already; else nothing can time receives (WaitPath::None).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "kernel/abi.h"
+#include "kernel/hooks.h"
+
+namespace ipctrace {
+
+// A mechanism and the programs serving it, as `ipctrace probe`, the flows document and the metrics
+// report it.
+struct AttachedHook {
+  Mechanism mechanism;
+  HookFamily family;
+  std::vector<std::string> programs;
+  bool operator==(const AttachedHook&) const = default;
+};
+
+struct PlanOptions {
+  bool wait_time = true;     // time blocked receiving calls
+  bool rdonly_cast = false;  // the kernel has bpf_rdonly_cast (Linux 6.2+)
+};
+
+struct PlannedProgram {
+  std::string name;      // the program in bpf/: "ipct_sys_exit_cast", "ipct_fx_msgsnd"
+  std::string function;  // fentry/fexit: the kernel function it attaches to; "" for tracepoints
+  bool operator==(const PlannedProgram&) const = default;
+};
+
+enum class WaitPath {
+  None,       // wait time off, or no hook in use can time receives
+  SysEnter,   // the sys_exit program's sys_enter twin (tracepoint families)
+  Functions,  // fentry/fexit on the receiving functions (function hooks)
+};
+
+struct ProgramPlan {
+  std::vector<PlannedProgram> programs;  // each once: the mechanisms' in hook order, then the wait path's
+  std::vector<AttachedHook> hooks;       // per mechanism with a hook; the wait path's programs last, under pipe_fifo
+  uint32_t sys_exit_kinds = 0;           // ipct_cfg_sys_exit_kinds: IPCT_KIND_BIT()s counted on sys_exit
+  uint32_t fexit_kinds = 0;              // ipct_cfg_fexit_kinds: ... counted on function hooks
+  std::array<uint8_t, IPCT_SYS_TABLE_SIZE> sys_table{};  // ipct_cfg_sys_table: syscall nr -> enum ipct_sys
+  WaitPath wait = WaitPath::None;
+  bool task_storage = false;  // receive start times in task-local storage (map ipct_wait_starts)
+  bool inflight_lru = false;  // ... in the LRU hash by thread id (map ipct_inflight)
+
+  [[nodiscard]] bool has(std::string_view program) const;
+};
+
+// Errors: a chosen attach point with no program in bpf/ for its family, one attach point chosen in
+// two families (it would count twice), no mechanism with a hook at all.
+Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const PlanOptions& options);
+
+// The program serving a tracepoint attach point ("sys_exit", "sock_send_length"...) in a family;
+// nullopt when bpf/ has none.
+std::optional<std::string> tracepoint_program(std::string_view point, HookFamily family, bool rdonly_cast);
+// The fexit (or, with `entry`, fentry) program written for a kernel function: a syscall's function
+// ("__x64_sys_msgsnd" -> "ipct_fx_msgsnd") or a pipe function ("anon_pipe_read" ->
+// "ipct_fx_pipe_read_anon"); nullopt for other functions.
+std::optional<std::string> function_program(std::string_view function, bool entry);
+
+}  // namespace ipctrace

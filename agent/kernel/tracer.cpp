@@ -1,0 +1,373 @@
+#include "kernel/tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "ipctrace_bpf.skel.h"
+#include "kernel/facts.h"
+
+namespace ipctrace {
+
+std::string_view drop_reason_name(int reason) {
+  switch (reason) {
+    case IPCT_DROP_FLOW_MAP_FULL:
+      return "flow_map_full";
+    case IPCT_DROP_RINGBUF_FULL:
+      return "ringbuf_full";
+    case IPCT_DROP_READ_FAILED:
+      return "kernel_read_failed";
+    case IPCT_DROP_WAIT_MAP_FULL:
+      return "wait_map_full";
+    case IPCT_DROP_TRACE_FULL:
+      return "trace_buffer_full";
+    default:
+      return "unknown";
+  }
+}
+
+double wait_slot_upper_seconds(int slot) { return std::ldexp(1.0, slot) * 1e-6; }
+
+uint64_t kernel_dev_to_user(uint32_t kdev) {
+  const uint32_t major = kdev >> 20;
+  const uint32_t minor = kdev & 0xfffff;
+  return makedev(major, minor);
+}
+
+int on_tracer_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (size < sizeof(ipct_event) || self->event_fn_ == nullptr) return 0;
+  ipct_event e{};
+  std::memcpy(&e, data, sizeof(e));
+  (*self->event_fn_)(e);
+  return 0;
+}
+
+int on_tracer_data(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (size < sizeof(ipct_data_event) || self->data_fn_ == nullptr) return 0;
+  ipct_data_event e{};
+  std::memcpy(&e, data, sizeof(e));
+  (*self->data_fn_)(e);
+  return 0;
+}
+
+Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+  std::unique_ptr<Tracer> t(new Tracer());
+  t->ncpu_ = libbpf_num_possible_cpus();
+  if (t->ncpu_ <= 0) return Error(-t->ncpu_, "count possible CPUs");
+  if (config.flow_map_entries == 0) return Error::msg("the flow map needs at least one entry");
+  if (auto btf = KernelBtf::load()) {
+    t->rdonly_cast_ = (*btf)->has_function("bpf_rdonly_cast") && !config.test_only_without_rdonly_cast;
+  }
+  auto plan = plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_});
+  if (!plan) return plan.error();
+  t->plan_ = std::move(plan).value();
+  if (config.wait_time && t->plan_.wait == WaitPath::None) {
+    spdlog::warn(
+        "tracer: wait time needs the sys_exit hook or function hooks, neither of which is in use here: "
+        "not measured");
+  }
+
+  t->skel_ = {ipctrace_bpf__open(), ipctrace_bpf__destroy};
+  if (!t->skel_) return Error(errno, "open BPF object");
+  if (Status st = t->configure(config); !st) return st.error();
+  if (Status st = t->size_maps(config); !st) return st.error();
+  if (int err = ipctrace_bpf__load(t->skel_.get()); err != 0) return Error(err, "load BPF programs");
+  if (Status st = t->attach(config); !st) return st.error();
+  for (const auto& a : t->plan_.hooks) {
+    spdlog::debug("tracer: {} via {} ({})", mechanism_name(a.mechanism), family_name(a.family),
+                  fmt::join(a.programs, ", "));
+  }
+  return t;
+}
+
+// The plan into the object, before load: which programs load and where function hooks attach,
+// which maps exist, and the configuration globals.
+Status Tracer::configure(const TracerConfig& config) {
+  ipctrace_bpf* skel = skel_.get();
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }
+  for (const PlannedProgram& p : plan_.programs) {
+    prog = bpf_object__find_program_by_name(skel->obj, p.name.c_str());
+    if (prog == nullptr) return Error::msg(fmt::format("no program {} in the BPF object", p.name));
+    bpf_program__set_autoload(prog, true);
+    if (p.function.empty()) continue;
+    if (int err = bpf_program__set_attach_target(prog, 0, p.function.c_str()); err != 0) {
+      return Error(err, fmt::format("attach {} to {}", p.name, p.function));
+    }
+  }
+  // Only the receive-start map the loaded programs use: task-local storage needs 5.11 (the
+  // sys_enter flavour with bpf_rdonly_cast); function hooks and the others use the LRU.
+  bpf_map__set_autocreate(skel->maps.ipct_wait_starts, plan_.task_storage);
+  bpf_map__set_autocreate(skel->maps.ipct_inflight, plan_.inflight_lru);
+
+  auto* rodata = skel->rodata;
+  rodata->ipct_cfg_self_tgid = config.self_tgid;
+  rodata->ipct_cfg_only_cgroup = config.only_cgroup;
+  rodata->ipct_cfg_sys_exit_kinds = plan_.sys_exit_kinds;
+  rodata->ipct_cfg_wait_time = plan_.wait == WaitPath::SysEnter ? 1 : 0;
+  rodata->ipct_cfg_fexit_kinds = plan_.fexit_kinds;
+  rodata->ipct_cfg_fn_wait = plan_.wait == WaitPath::Functions ? 1 : 0;
+  for (size_t nr = 0; nr < plan_.sys_table.size(); ++nr) rodata->ipct_cfg_sys_table[nr] = plan_.sys_table[nr];
+  rodata->ipct_cfg_trace_data = config.trace_data ? 1 : 0;
+  rodata->ipct_cfg_trace_kinds = config.trace_kinds;
+  rodata->ipct_cfg_trace_pids = config.trace_pids.empty() ? 0 : 1;
+  rodata->ipct_cfg_trace_skip = config.trace_skip_cgroups ? 1 : 0;
+  return Ok{};
+}
+
+Status Tracer::size_maps(const TracerConfig& config) {
+  ipctrace_bpf* skel = skel_.get();
+  // Two tables per CPU (the programs fill one while read_flows() takes in the other), each with
+  // an index of four buckets per entry, so that a lookup rarely probes past its first bucket.
+  table_cap_ = std::min(config.flow_map_entries, kMaxCpuFlowTableEntries);
+  uint32_t buckets = 1;
+  while (buckets < 4 * table_cap_) buckets <<= 1;
+  skel->rodata->ipct_cfg_flow_cap = table_cap_;
+  skel->rodata->ipct_cfg_flow_buckets = buckets;
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_entries, 2 * table_cap_); err != 0) {
+    return Error(err, "size the flow tables");
+  }
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_index, 2 * buckets); err != 0) {
+    return Error(err, "size the flow tables' index");
+  }
+  if (int err = bpf_map__set_max_entries(skel->maps.ipct_events, config.ringbuf_bytes); err != 0) {
+    return Error(err, "size event ring buffer");
+  }
+  if (config.trace_data) {
+    const auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+    const uint32_t n = config.trace_ringbuf_bytes;
+    if (n < page || (n & (n - 1)) != 0) {
+      return Error::msg(fmt::format("the trace buffer must be a power of two of at least {} bytes, not {}", page, n));
+    }
+    if (int err = bpf_map__set_max_entries(skel->maps.ipct_trace, n); err != 0) {
+      return Error(err, "size trace ring buffer");
+    }
+  }
+  if (config.trace_pids.size() > bpf_map__max_entries(skel->maps.ipct_trace_pids)) {
+    return Error::msg(
+        fmt::format("at most {} processes can be traced by pid", bpf_map__max_entries(skel->maps.ipct_trace_pids)));
+  }
+  flow_capacity_ = config.flow_map_entries;
+  return Ok{};
+}
+
+// After load: the grace-period maps, the trace's pid filter, the links and the ring buffers.
+Status Tracer::attach(const TracerConfig& config) {
+  ipctrace_bpf* skel = skel_.get();
+  // An array of maps, used for nothing but its update, after which the kernel has waited for
+  // every program that was running (maybe_wait_bpf_programs(): synchronize_rcu()).
+  sync_inner_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipct_sync_in", 4, 4, 1, nullptr));
+  if (sync_inner_.get() < 0) return Error(errno, "create the grace-period map");
+  LIBBPF_OPTS(bpf_map_create_opts, outer_opts, .inner_map_fd = static_cast<__u32>(sync_inner_.get()));
+  sync_outer_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "ipct_sync", 4, 4, 1, &outer_opts));
+  if (sync_outer_.get() < 0) return Error(errno, "create the grace-period map");
+  for (uint32_t pid : config.trace_pids) {
+    const uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(skel->maps.ipct_trace_pids), &pid, &one, BPF_ANY) != 0) {
+      return Error(errno, "fill the trace pid map");
+    }
+  }
+  for (const PlannedProgram& p : plan_.programs) {
+    BpfLink link(bpf_program__attach(bpf_object__find_program_by_name(skel->obj, p.name.c_str())));
+    if (!link) return Error(errno, fmt::format("attach {}", p.name));
+    links_.push_back(std::move(link));
+  }
+  events_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_events), on_tracer_event, this, nullptr));
+  if (!events_) return Error(errno, "open event ring buffer");
+  if (config.trace_data) {
+    data_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_trace), on_tracer_data, this, nullptr));
+    if (!data_) return Error(errno, "open trace ring buffer");
+  }
+  return Ok{};
+}
+
+Tracer::~Tracer() = default;
+
+void Tracer::add_flow(const ipct_flow_entry& e) {
+  std::string raw(reinterpret_cast<const char*>(&e.key), sizeof(e.key));
+  auto it = flows_.find(raw);
+  if (it == flows_.end()) {
+    if (flows_.size() >= flow_capacity_) {
+      flows_dropped_ += e.val.msgs;
+      return;
+    }
+    FlowSample s;
+    s.key = e.key;
+    s.ns = e.val.ns;
+    s.tgid = e.val.tgid;
+    s.comm.assign(e.val.comm, strnlen(e.val.comm, sizeof(e.val.comm)));
+    it = flows_.emplace(std::move(raw), std::move(s)).first;
+  }
+  it->second.msgs += e.val.msgs;
+  it->second.bytes += e.val.bytes;
+}
+
+// Switches every CPU to the other flow table, waits until no program can still be filling the
+// one it left, adds that table's entries to flows_ and empties it for its next turn.
+Status Tracer::take_flow_table() {
+  const int ctl_fd = bpf_map__fd(skel_->maps.ipct_flow_ctl);
+  const int used_fd = bpf_map__fd(skel_->maps.ipct_flow_used);
+  const int entries_fd = bpf_map__fd(skel_->maps.ipct_flow_entries);
+  const size_t ncpu = static_cast<size_t>(ncpu_);
+  const uint32_t zero = 0;
+
+  ipct_flow_ctl ctl{};
+  if (bpf_map_lookup_elem(ctl_fd, &zero, &ctl) != 0) return Error(errno, "read the flow tables' control");
+  const uint32_t t = ctl.active & 1U;
+  ctl.active = t ^ 1U;
+  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "switch flow tables");
+  // A program that read the old table number before the switch may still be filling that table.
+  const int inner = sync_inner_.get();
+  if (bpf_map_update_elem(sync_outer_.get(), &zero, &inner, BPF_ANY) != 0) {
+    return Error(errno, "wait for running programs");
+  }
+
+  std::vector<uint64_t> used(ncpu);
+  if (bpf_map_lookup_elem(used_fd, &t, used.data()) != 0) return Error(errno, "read the flow tables' fill");
+  uint32_t most = 0;
+  for (uint64_t& u : used) {
+    u = std::min<uint64_t>(u, table_cap_);  // failed claims count past the end
+    most = std::max(most, static_cast<uint32_t>(u));
+  }
+
+  // Entries [t * cap, t * cap + most): each CPU's first used[cpu] of them are its own.
+  const uint32_t first = t * table_cap_;
+  std::vector<ipct_flow_entry> vals(static_cast<size_t>(most) * ncpu);
+  uint32_t got = 0;
+  if (batch_ok_ && most > 0) {
+    std::vector<uint32_t> keys(most);
+    uint32_t in = first - 1;  // the batch starts after `in`
+    uint32_t out = 0;
+    while (got < most) {
+      uint32_t count = most - got;
+      const int err = bpf_map_lookup_batch(entries_fd, first + got == 0 ? nullptr : &in, &out, keys.data() + got,
+                                           vals.data() + static_cast<size_t>(got) * ncpu, &count, nullptr);
+      const int saved = errno;
+      if (err != 0 && saved != ENOENT) {
+        if (got == 0 && (saved == EINVAL || saved == EOPNOTSUPP)) {
+          spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
+          batch_ok_ = false;
+          break;
+        }
+        return Error(saved, "read the flow table (batch)");
+      }
+      got += count;
+      in = out;
+      if (err != 0 || count == 0) break;
+    }
+  }
+  // Entry by entry (kernels without batch operations on arrays).
+  for (uint32_t i = got; i < most; ++i) {
+    const uint32_t key = first + i;
+    if (bpf_map_lookup_elem(entries_fd, &key, vals.data() + static_cast<size_t>(i) * ncpu) != 0) {
+      return Error(errno, "read the flow table");
+    }
+  }
+
+  // Empty the table for its next turn, then keep what it held; a failure on the way leaves it
+  // all in the table, for the next read to take. First a generation no bucket has (new entries
+  // are appended after the old ones until `used` goes back to zero, and are read with them),
+  // then no entry taken.
+  ctl.gen[t] += 1;
+  if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "empty a flow table");
+  std::vector<uint64_t> zeros(ncpu, 0);
+  if (bpf_map_update_elem(used_fd, &t, zeros.data(), BPF_ANY) != 0) return Error(errno, "empty a flow table");
+  for (size_t c = 0; c < ncpu; ++c) {
+    for (uint64_t i = 0; i < used[c]; ++i) add_flow(vals[i * ncpu + c]);
+  }
+  return Ok{};
+}
+
+Result<std::vector<FlowSample>> Tracer::read_flows() {
+  if (auto st = take_flow_table(); !st) return st.error();
+  std::vector<FlowSample> out;
+  out.reserve(flows_.size());
+  for (const auto& [raw, s] : flows_) out.push_back(s);
+  return out;
+}
+
+Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
+  for (const auto& k : keys) flows_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+  return Ok{};
+}
+
+Result<std::vector<WaitSample>> Tracer::read_waits() {
+  std::vector<WaitSample> out;
+  if (!wait_time()) return out;
+  const int fd = bpf_map__fd(skel_->maps.ipct_waits);
+  std::vector<ipct_wait_val> per_cpu(static_cast<size_t>(ncpu_));
+  ipct_wait_key key{};
+  ipct_wait_key next{};
+  const ipct_wait_key* prev = nullptr;
+  // Few entries (cgroups x kinds): entry by entry is fine.
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
+      WaitSample w;
+      w.cgroup_id = next.cgroup_id;
+      w.kind = next.kind;
+      for (const auto& v : per_cpu) {
+        for (size_t i = 0; i < w.slots.size(); ++i) w.slots[i] += v.slots[i];
+        w.count += v.count;
+        w.sum_ns += v.sum_ns;
+      }
+      out.push_back(w);
+    } else if (errno != ENOENT) {
+      return Error(errno, "read wait map");
+    }
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+DropCounts Tracer::read_drops() {
+  DropCounts out{};
+  const int fd = bpf_map__fd(skel_->maps.ipct_drops);
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu_));
+  for (uint32_t r = 0; r < IPCT_DROP_MAX; ++r) {
+    if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) out[r] += v;
+  }
+  out[IPCT_DROP_FLOW_MAP_FULL] += flows_dropped_;
+  return out;
+}
+
+Result<size_t> Tracer::drain_events(const std::function<void(const ipct_event&)>& fn) {
+  auto copy = fn;
+  event_fn_ = &copy;
+  const int n = ring_buffer__consume(events_.get());
+  event_fn_ = nullptr;
+  if (n < 0) return Error(-n, "drain event ring buffer");
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> Tracer::drain_data(const std::function<void(const ipct_data_event&)>& fn) {
+  if (data_ == nullptr) return Error::msg("the tracer was started without trace_data");
+  auto copy = fn;
+  data_fn_ = &copy;
+  const int n = ring_buffer__consume(data_.get());
+  data_fn_ = nullptr;
+  if (n < 0) return Error(-n, "drain trace ring buffer");
+  return static_cast<size_t>(n);
+}
+
+Status Tracer::skip_cgroup(uint64_t cgroup_id) {
+  const uint8_t one = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ipct_trace_skip), &cgroup_id, &one, BPF_ANY) != 0) {
+    return Error(errno, "update the trace skip map");
+  }
+  return Ok{};
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,146 @@
+// The tracing programs, loaded and attached with the hooks chosen for this kernel; owns the
+// skeleton (RAII: destroying the Tracer detaches and unloads everything) and reads its maps
+// into plain C++ values. What the agent, `flows`, `top` and `trace` build on.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "kernel/abi.h"
+#include "kernel/bpf_object.h"
+#include "kernel/hooks.h"
+#include "kernel/planner.h"
+
+struct ipctrace_bpf;  // the skeleton (bpf/, generated)
+
+namespace ipctrace {
+
+// Entries of each CPU's in-kernel flow tables (at most): flows first seen on that CPU between two
+// reads. What the agent keeps between reads is bounded by TracerConfig::flow_map_entries.
+constexpr uint32_t kMaxCpuFlowTableEntries = 16384;
+
+struct TracerConfig {
+  // Flows the tracer keeps (their totals since first seen); each CPU's in-kernel tables hold
+  // min(flow_map_entries, kMaxCpuFlowTableEntries) flows between two reads.
+  uint32_t flow_map_entries = 65536;
+  uint32_t ringbuf_bytes = 256 * 1024;
+  uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
+  uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
+  bool wait_time = true;     // time blocked in receiving calls (costs a sys_enter hook)
+
+  // `ipctrace trace --data`: a record per data operation into a ring buffer of its own.
+  bool trace_data = false;
+  uint32_t trace_ringbuf_bytes = 8U << 20;  // a power of two, at least a page
+  uint32_t trace_kinds = 0;                 // IPCT_KIND_BIT()s streamed; 0: all
+  std::vector<uint32_t> trace_pids;         // only these processes (tgid); empty: all
+  bool trace_skip_cgroups = false;          // honour skip_cgroup() (name filters in userspace)
+
+  // For tests only: the typed syscall path's build without bpf_rdonly_cast (CO-RE reads behind a
+  // file, LRU wait starts), as on kernels 5.5 to 6.1, on a kernel that has the cast.
+  bool test_only_without_rdonly_cast = false;
+};
+
+// One flow's totals since it was first seen, summed over CPUs.
+struct FlowSample {
+  ipct_flow_key key{};
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  ipct_ns_ids ns{};   // of the task that created the entry
+  uint32_t tgid = 0;  // that task's process
+  std::string comm;
+};
+
+// Time blocked in receiving calls of one (cgroup, kind), summed over CPUs.
+struct WaitSample {
+  uint64_t cgroup_id = 0;
+  int kind = 0;
+  std::array<uint64_t, IPCT_WAIT_SLOTS> slots{};  // log2 microseconds, see bpf/ipctrace.h
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+};
+// Upper bound (exclusive) of a wait histogram slot, in seconds: slot 0 < 1 us, slot i < 2^i us.
+double wait_slot_upper_seconds(int slot);
+
+using DropCounts = std::array<uint64_t, IPCT_DROP_MAX>;
+std::string_view drop_reason_name(int reason);  // "flow_map_full", ...
+
+class Tracer {
+ public:
+  // Plans (kernel/planner.h), opens, configures, loads and attaches the programs for `hooks`
+  // (mechanisms without a chosen hook are left out). Fails with the step that failed, leaving
+  // nothing loaded.
+  static Result<std::unique_ptr<Tracer>> start(const TracerConfig& config, const std::vector<HookChoice>& hooks);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+  Tracer(Tracer&&) = delete;
+  Tracer& operator=(Tracer&&) = delete;
+
+  // Every flow kept, totals since first seen summed over CPUs. Takes in what the programs
+  // counted up to now: switches the CPUs' flow tables and waits for an RCU grace period
+  // (milliseconds), so it is called once per collection, not per flow.
+  Result<std::vector<FlowSample>> read_flows();
+  // Forgets flows (idle ones, when the collector evicts).
+  Status delete_flows(const std::vector<ipct_flow_key>& keys);
+  Result<std::vector<WaitSample>> read_waits();
+  DropCounts read_drops();
+  // Hands every queued lifecycle event to `fn`; returns how many.
+  Result<size_t> drain_events(const std::function<void(const ipct_event&)>& fn);
+  // With trace_data: hands every queued data operation to `fn`; returns how many.
+  Result<size_t> drain_data(const std::function<void(const ipct_data_event&)>& fn);
+  // With trace_skip_cgroups: stop streaming this cgroup's data operations (it matches no filter).
+  Status skip_cgroup(uint64_t cgroup_id);
+
+  [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return plan_.hooks; }
+  [[nodiscard]] const ProgramPlan& plan() const { return plan_; }
+  [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
+  [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
+  [[nodiscard]] bool wait_time() const { return plan_.wait != WaitPath::None; }
+  // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).
+  [[nodiscard]] bool rdonly_cast() const { return rdonly_cast_; }
+
+ private:
+  Tracer() = default;
+  Status configure(const TracerConfig& config);
+  Status size_maps(const TracerConfig& config);
+  Status attach(const TracerConfig& config);
+  Status take_flow_table();
+  void add_flow(const ipct_flow_entry& e);
+
+  // Declared in the order they are made, destroyed in reverse: ring buffers and links go before
+  // the object whose maps and programs they use.
+  std::unique_ptr<ipctrace_bpf, void (*)(ipctrace_bpf*)> skel_{nullptr, nullptr};
+  ProgramPlan plan_;
+  std::vector<BpfLink> links_;
+  RingBufferPtr events_;
+  RingBufferPtr data_;
+  // A map-in-map whose update makes the kernel wait for running programs (synchronize_rcu()).
+  Fd sync_inner_;
+  Fd sync_outer_;
+
+  uint32_t flow_capacity_ = 0;
+  uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
+  // The flows taken in from the kernel's tables, by the key's bytes.
+  std::unordered_map<std::string, FlowSample> flows_;
+  uint64_t flows_dropped_ = 0;  // operations of flows that found flows_ full
+  int ncpu_ = 0;
+  bool batch_ok_ = true;
+  bool rdonly_cast_ = false;
+  std::function<void(const ipct_event&)>* event_fn_ = nullptr;
+  std::function<void(const ipct_data_event&)>* data_fn_ = nullptr;
+  friend int on_tracer_event(void* ctx, void* data, size_t size);
+  friend int on_tracer_data(void* ctx, void* data, size_t size);
+};
+
+// The kernel's device encoding (MKDEV: major << 20 | minor), as in ipct_chan_obj.dev, to dev_t.
+uint64_t kernel_dev_to_user(uint32_t kdev);
+
+}  // namespace ipctrace

@@ -1,0 +1,224 @@
+#include "model/collector.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <numeric>
+#include <set>
+
+namespace ipctrace {
+
+Collector::Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options)
+    : tracer_(std::move(tracer)), options_(std::move(options)) {
+  if (tracer_) stats_.kernel_capacity = tracer_->flow_map_capacity();
+}
+
+namespace {
+
+uint64_t delta(uint64_t now, uint64_t before) {
+  // A total below the last one means the kernel entry was evicted and started again.
+  return now >= before ? now - before : now;
+}
+
+}  // namespace
+
+// A collection can fall between a write and the read that takes it out: the join then gives the
+// writer's totals to an unknown reader, and a later one splits the same totals (they only grow)
+// among the readers since seen. Counted again from zero, the unknown flow's share would be
+// counted twice. So new flows of that writer on that channel start from what the unknown flow
+// already counted, shared in proportion to their totals (largest remainder, as the join), and the
+// unknown flow is marked taken over; the same for receipts of a reader whose writer was unknown.
+// Returns the starting totals of new flows.
+std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::vector<ChannelFlow>& joined) {
+  std::map<FlowId, Totals> start;
+  std::set<FlowId> present;
+  using Side = std::tuple<int, std::string, EndpointRef>;
+  std::map<Side, std::vector<const ChannelFlow*>> by_src;
+  std::map<Side, std::vector<const ChannelFlow*>> by_dst;
+  for (const ChannelFlow& f : joined) present.insert(f.id());
+  for (const ChannelFlow& f : joined) {
+    if (table_.contains(f.id()) || f.src.type == EndpointRef::Type::Unknown ||
+        f.dst.type == EndpointRef::Type::Unknown) {
+      continue;
+    }
+    by_src[{f.kind, f.channel, f.src}].push_back(&f);
+    by_dst[{f.kind, f.channel, f.dst}].push_back(&f);
+  }
+  auto take = [&](const FlowId& unknown, const std::vector<const ChannelFlow*>& fresh, bool sent) {
+    auto it = table_.find(unknown);
+    if (it == table_.end() || it->second.handed_over || present.contains(unknown)) return;
+    Entry& u = it->second;
+    u.handed_over = true;
+    std::vector<uint64_t> msgs;
+    std::vector<uint64_t> bytes;
+    for (const ChannelFlow* f : fresh) {
+      msgs.push_back(sent ? f->msgs : f->recv_msgs);
+      bytes.push_back(sent ? f->bytes : f->recv_bytes);
+    }
+    const uint64_t had_msgs = sent ? u.raw_msgs : u.raw_recv_msgs;
+    const uint64_t had_bytes = sent ? u.raw_bytes : u.raw_recv_bytes;
+    // Never more than the new flows hold (the unknown flow's totals may be from before an eviction).
+    const auto m = apportion(std::min(had_msgs, std::accumulate(msgs.begin(), msgs.end(), uint64_t{0})), msgs);
+    const auto b = apportion(std::min(had_bytes, std::accumulate(bytes.begin(), bytes.end(), uint64_t{0})), bytes);
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      Totals& t = start[fresh[i]->id()];
+      (sent ? t.msgs : t.recv_msgs) = m[i];
+      (sent ? t.bytes : t.recv_bytes) = b[i];
+    }
+  };
+  for (const auto& [side, fresh] : by_src) {
+    const auto& [kind, channel, src] = side;
+    take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
+  }
+  for (const auto& [side, fresh] : by_dst) {
+    const auto& [kind, channel, dst] = side;
+    take({kind, channel, EndpointRef::unknown(), dst}, fresh, false);
+  }
+  return start;
+}
+
+void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
+                       std::chrono::system_clock::time_point wall) {
+  const double interval = last_update_ ? std::chrono::duration<double>(steady - *last_update_).count() : 0.0;
+  for (auto& [id, e] : table_) {
+    e.state.msgs_per_second = 0;
+    e.state.bytes_per_second = 0;
+  }
+  const std::map<FlowId, Totals> start = hand_over(joined);
+  for (const ChannelFlow& f : joined) {
+    auto [it, fresh] = table_.try_emplace(f.id());
+    Entry& e = it->second;
+    if (fresh) {
+      if (auto s = start.find(f.id()); s != start.end()) {
+        e.raw_msgs = s->second.msgs;
+        e.raw_bytes = s->second.bytes;
+        e.raw_recv_msgs = s->second.recv_msgs;
+        e.raw_recv_bytes = s->second.recv_bytes;
+      }
+    }
+    e.handed_over = false;  // counting again: what it counts from now on may be taken over later
+    const uint64_t dm = delta(f.msgs, e.raw_msgs);
+    const uint64_t db = delta(f.bytes, e.raw_bytes);
+    const uint64_t drm = delta(f.recv_msgs, e.raw_recv_msgs);
+    const uint64_t drb = delta(f.recv_bytes, e.raw_recv_bytes);
+    if (fresh) {
+      e.state.flow = f;
+      e.state.flow.msgs = 0;
+      e.state.flow.bytes = 0;
+      e.state.flow.recv_msgs = 0;
+      e.state.flow.recv_bytes = 0;
+      e.state.first_seen = wall;
+      e.state.last_seen = wall;
+      e.last_moved = steady;
+    }
+    e.state.flow.msgs += dm;
+    e.state.flow.bytes += db;
+    e.state.flow.recv_msgs += drm;
+    e.state.flow.recv_bytes += drb;
+    e.state.flow.shm_size = f.shm_size;
+    e.state.flow.shm_attached = f.shm_attached;
+    if (f.src_task.tgid != 0) e.state.flow.src_task = f.src_task;
+    if (f.dst_task.tgid != 0) e.state.flow.dst_task = f.dst_task;
+    e.raw_msgs = f.msgs;
+    e.raw_bytes = f.bytes;
+    e.raw_recv_msgs = f.recv_msgs;
+    e.raw_recv_bytes = f.recv_bytes;
+    if (dm + db + drm + drb > 0 || f.shm_attached > 0) {
+      e.state.last_seen = wall;
+      e.last_moved = steady;
+    }
+    if (interval > 0 && !fresh) {
+      e.state.msgs_per_second = static_cast<double>(dm) / interval;
+      e.state.bytes_per_second = static_cast<double>(db) / interval;
+    }
+  }
+  for (auto it = table_.begin(); it != table_.end();) {
+    if (steady - it->second.last_moved > options_.idle_timeout) {
+      it = table_.erase(it);
+      stats_.flows_expired++;
+    } else {
+      ++it;
+    }
+  }
+  last_update_ = steady;
+}
+
+void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples,
+                                          std::chrono::steady_clock::time_point now) {
+  std::vector<ipct_flow_key> idle;
+  std::map<std::string, KernelKeyState> seen;
+  for (const FlowSample& s : samples) {
+    std::string raw(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+    KernelKeyState st{s.msgs, s.bytes, now};
+    auto prev = kernel_keys_.find(raw);
+    if (prev != kernel_keys_.end() && prev->second.msgs == s.msgs && prev->second.bytes == s.bytes) {
+      st.last_moved = prev->second.last_moved;
+      if (now - st.last_moved > options_.idle_timeout) {
+        idle.push_back(s.key);
+        continue;
+      }
+    }
+    seen.emplace(std::move(raw), st);
+  }
+  kernel_keys_ = std::move(seen);
+  if (idle.empty()) return;
+  if (auto st = tracer_->delete_flows(idle); !st) {
+    spdlog::warn("collector: {}", st.error().message());
+    return;
+  }
+  stats_.kernel_evicted += idle.size();
+}
+
+Status Collector::collect(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall) {
+  Status st = cycle(steady, wall);
+  if (st) {
+    stats_.failed_in_a_row = 0;
+  } else {
+    stats_.errors++;
+    stats_.failed_in_a_row++;
+  }
+  return st;
+}
+
+Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall) {
+  const auto started = std::chrono::steady_clock::now();
+  auto samples = tracer_->read_flows();
+  if (!samples) return samples.error();
+  stats_.kernel_entries = samples->size();
+
+  auto drained = tracer_->drain_events([&](const ipct_event& e) { shm_.on_event(e); });
+  if (!drained) return drained.error();
+  stats_.events += *drained;
+  const std::string proc = options_.host_root == "/" ? "/proc/" : options_.host_root + "/proc/";
+  shm_.detach_gone([&](uint32_t tgid) {
+    const std::string p = proc + std::to_string(tgid);
+    return access(p.c_str(), F_OK) == 0;
+  });
+
+  std::vector<ChannelFlow> joined = join_flows(*samples);
+  for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
+  update(joined, steady, wall);
+  // Only once reported: a segment created, used and removed within one collection still shows.
+  shm_.forget_removed();
+  evict_idle_kernel_entries(*samples, steady);
+
+  auto waits = tracer_->read_waits();
+  if (!waits) return waits.error();
+  waits_ = std::move(waits).value();
+  drops_ = tracer_->read_drops();
+  stats_.cycles++;
+  stats_.last_cycle = std::chrono::steady_clock::now() - started;
+  return Ok{};
+}
+
+std::vector<FlowState> Collector::flows() const {
+  std::vector<FlowState> out;
+  out.reserve(table_.size());
+  for (const auto& [id, e] : table_) out.push_back(e.state);
+  return out;
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,100 @@
+// The collection cycle: read the kernel's totals and events, join them into flows, keep
+// per-flow counters that never go backwards, rates over the last interval, first and last
+// seen, and forget what has been idle too long (in the table and in the kernel's map).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/duration.h"
+#include "kernel/tracer.h"
+#include "model/flows.h"
+#include "model/shm.h"
+
+namespace ipctrace {
+
+struct FlowState {
+  ChannelFlow flow;  // counters: accumulated since first seen (monotonic)
+  double msgs_per_second = 0;
+  double bytes_per_second = 0;
+  std::chrono::system_clock::time_point first_seen;
+  std::chrono::system_clock::time_point last_seen;  // last time a counter moved
+};
+
+struct CollectorOptions {
+  Duration idle_timeout = std::chrono::minutes(5);
+  std::string host_root = "/";  // for /proc, to tell which processes are gone
+};
+
+struct CollectorStats {
+  uint64_t cycles = 0;
+  Duration last_cycle{0};
+  size_t kernel_entries = 0;  // flow map entries after the last read
+  uint32_t kernel_capacity = 0;
+  uint64_t kernel_evicted = 0;   // idle entries deleted from the kernel map
+  uint64_t flows_expired = 0;    // idle flows forgotten
+  uint64_t events = 0;           // lifecycle events drained
+  uint64_t errors = 0;           // cycles that failed (ipctrace_collection_errors_total)
+  uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
+};
+
+class Collector {
+ public:
+  Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options);
+
+  // One cycle. `steady` and `wall` are injectable for tests; normally now(). A failed cycle is
+  // counted in stats() (errors, failed_in_a_row) and changes nothing else: the next one takes in
+  // what this one could not.
+  Status collect(std::chrono::steady_clock::time_point steady = std::chrono::steady_clock::now(),
+                 std::chrono::system_clock::time_point wall = std::chrono::system_clock::now());
+
+  [[nodiscard]] std::vector<FlowState> flows() const;
+  [[nodiscard]] const std::vector<WaitSample>& waits() const { return waits_; }
+  [[nodiscard]] const DropCounts& drops() const { return drops_; }
+  [[nodiscard]] const CollectorStats& stats() const { return stats_; }
+  [[nodiscard]] Tracer& tracer() { return *tracer_; }
+
+  // The table logic alone (no kernel), for tests: feed joined flows of one cycle.
+  void update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
+              std::chrono::system_clock::time_point wall);
+
+ private:
+  struct Entry {
+    FlowState state;
+    uint64_t raw_msgs = 0;  // last totals as joined, to take deltas from
+    uint64_t raw_bytes = 0;
+    uint64_t raw_recv_msgs = 0;
+    uint64_t raw_recv_bytes = 0;
+    std::chrono::steady_clock::time_point last_moved;
+    bool handed_over = false;  // a flow with an unknown peer whose counts the known peers took over
+  };
+  struct Totals {
+    uint64_t msgs = 0, bytes = 0, recv_msgs = 0, recv_bytes = 0;
+  };
+  using FlowId = std::tuple<int, std::string, EndpointRef, EndpointRef>;
+  std::map<FlowId, Totals> hand_over(const std::vector<ChannelFlow>& joined);
+  struct KernelKeyState {
+    uint64_t msgs = 0;
+    uint64_t bytes = 0;
+    std::chrono::steady_clock::time_point last_moved;
+  };
+
+  Status cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall);
+  void evict_idle_kernel_entries(const std::vector<FlowSample>& samples, std::chrono::steady_clock::time_point now);
+
+  std::unique_ptr<Tracer> tracer_;
+  CollectorOptions options_;
+  ShmTracker shm_;
+  std::map<FlowId, Entry> table_;
+  std::map<std::string, KernelKeyState> kernel_keys_;  // raw key bytes -> activity
+  std::optional<std::chrono::steady_clock::time_point> last_update_;
+  std::vector<WaitSample> waits_;
+  DropCounts drops_{};
+  CollectorStats stats_;
+};
+
+}  // namespace ipctrace

@@ -1,0 +1,297 @@
+#include "model/flows.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <numeric>
+#include <optional>
+
+#include "kernel/kinds.h"
+
+namespace ipctrace {
+
+std::vector<uint64_t> apportion(uint64_t total, const std::vector<uint64_t>& weights) {
+  std::vector<uint64_t> parts(weights.size(), 0);
+  if (weights.empty()) return parts;
+  // long double keeps 64-bit totals exact enough for the floor; the remainder pass fixes the rest.
+  long double wsum = 0;
+  for (uint64_t w : weights) wsum += static_cast<long double>(w);
+  const bool equal = wsum == 0;
+  if (equal) wsum = static_cast<long double>(weights.size());
+  uint64_t given = 0;
+  std::vector<std::pair<long double, size_t>> rem;
+  rem.reserve(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const long double w = equal ? 1.0L : static_cast<long double>(weights[i]);
+    const long double exact = static_cast<long double>(total) * w / wsum;
+    auto floor_part = static_cast<uint64_t>(exact);
+    if (floor_part > total - given) floor_part = total - given;
+    parts[i] = floor_part;
+    given += floor_part;
+    rem.emplace_back(exact - static_cast<long double>(floor_part), i);
+  }
+  // Largest remainders first; ties to the earlier index, so the split is deterministic.
+  std::stable_sort(rem.begin(), rem.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < total; k = (k + 1) % rem.size()) {
+    parts[rem[k].second]++;
+    given++;
+  }
+  return parts;
+}
+
+std::string format_inet(uint16_t family, const uint8_t addr[16], uint16_t port) {
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  if (family == AF_INET) {
+    inet_ntop(AF_INET, addr, buf.data(), buf.size());
+    return fmt::format("{}:{}", buf.data(), port);
+  }
+  inet_ntop(AF_INET6, addr, buf.data(), buf.size());
+  return fmt::format("[{}]:{}", buf.data(), port);
+}
+
+namespace {
+
+struct Party {
+  uint64_t cgroup = 0;
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  TaskHint task;
+};
+
+// An object data goes into, with its writers and readers (cgroup -> totals).
+struct Object {
+  int kind = 0;
+  std::string channel;
+  std::map<uint64_t, Party> senders;
+  std::map<uint64_t, Party> readers;
+  EndpointRef default_src;  // for readers with no writer seen (tcp/udp: the remote address)
+  EndpointRef default_dst;  // for writers with no reader seen
+};
+
+void add(std::map<uint64_t, Party>& side, const FlowSample& s) {
+  Party& p = side[s.key.cgroup_id];
+  if (p.msgs == 0 && p.bytes == 0 && p.task.tgid == 0) {
+    p.cgroup = s.key.cgroup_id;
+    p.task = TaskHint{s.tgid, s.comm, s.ns};
+  }
+  p.msgs += s.msgs;
+  p.bytes += s.bytes;
+}
+
+bool is_object_kind(int kind) {
+  return kind == IPCT_KIND_PIPE || kind == IPCT_KIND_FIFO || kind == IPCT_KIND_POSIX_MQ || kind == IPCT_KIND_SYSV_MSG;
+}
+bool is_unix(int kind) {
+  return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
+}
+bool is_inet(int kind) { return kind == IPCT_KIND_TCP || kind == IPCT_KIND_UDP; }
+
+std::string dev_text(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
+
+std::string object_channel(const ipct_flow_key& k) {
+  const std::string_view kind = kind_name(k.kind);
+  switch (k.kind) {
+    case IPCT_KIND_SYSV_MSG:
+      return fmt::format("{}:msqid={},ipcns={}", kind, k.ch.obj.id, k.ch.obj.dev);
+    default:
+      return fmt::format("{}:ino={},dev={}", kind, k.ch.obj.id, dev_text(k.ch.obj.dev));
+  }
+}
+
+bool is_loopback(uint16_t family, const uint8_t a[16]) {
+  if (family == AF_INET) return a[0] == 127;
+  static constexpr std::array<uint8_t, 16> kLoop6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return std::memcmp(a, kLoop6.data(), 16) == 0 ||
+         (std::memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127);
+}
+
+bool is_zero(const uint8_t a[16]) {
+  return std::all_of(a, a + 16, [](uint8_t b) { return b == 0; });
+}
+
+// Where an inet receiver sits: a loopback address is only unique within its network
+// namespace; any other address is matched across namespaces (pods on one node).
+std::string inet_place(const ipct_chan_inet& c, const uint8_t addr[16], uint16_t port, bool with_addr) {
+  const bool loop = is_loopback(c.family, addr);
+  const std::string a = with_addr ? format_inet(c.family, addr, port) : fmt::format("*:{}", port);
+  return loop ? fmt::format("{}@netns={}", a, c.netns) : a;
+}
+
+void split(const Object& o, std::vector<ChannelFlow>& out) {
+  if (o.senders.empty() && o.readers.empty()) return;
+  if (o.readers.empty()) {
+    for (const auto& [cg, s] : o.senders) {
+      ChannelFlow f{o.kind, o.channel, EndpointRef::cgroup(cg), o.default_dst, s.msgs, s.bytes, 0, 0, 0, 0, s.task, {}};
+      out.push_back(std::move(f));
+    }
+    return;
+  }
+  if (o.senders.empty()) {
+    for (const auto& [cg, r] : o.readers) {
+      ChannelFlow f{o.kind, o.channel, o.default_src, EndpointRef::cgroup(cg), 0, 0, r.msgs, r.bytes, 0, 0, {}, r.task};
+      out.push_back(std::move(f));
+    }
+    return;
+  }
+  std::vector<const Party*> senders;
+  std::vector<const Party*> readers;
+  std::vector<uint64_t> read_bytes;
+  std::vector<uint64_t> read_msgs;
+  std::vector<uint64_t> sent_bytes;
+  for (const auto& [cg, s] : o.senders) {
+    senders.push_back(&s);
+    sent_bytes.push_back(s.bytes);
+  }
+  for (const auto& [cg, r] : o.readers) {
+    readers.push_back(&r);
+    read_bytes.push_back(r.bytes);
+    read_msgs.push_back(r.msgs);
+  }
+  const bool by_bytes = std::accumulate(read_bytes.begin(), read_bytes.end(), uint64_t{0}) > 0;
+  const std::vector<uint64_t>& reader_weights = by_bytes ? read_bytes : read_msgs;
+  // matrix[i][j]: sender i -> reader j
+  std::vector<std::vector<ChannelFlow>> m(senders.size(), std::vector<ChannelFlow>(readers.size()));
+  for (size_t i = 0; i < senders.size(); ++i) {
+    const auto msgs = apportion(senders[i]->msgs, reader_weights);
+    const auto bytes = apportion(senders[i]->bytes, reader_weights);
+    for (size_t j = 0; j < readers.size(); ++j) {
+      ChannelFlow& f = m[i][j];
+      f.kind = o.kind;
+      f.channel = o.channel;
+      f.src = EndpointRef::cgroup(senders[i]->cgroup);
+      f.dst = EndpointRef::cgroup(readers[j]->cgroup);
+      f.msgs = msgs[j];
+      f.bytes = bytes[j];
+      f.src_task = senders[i]->task;
+      f.dst_task = readers[j]->task;
+    }
+  }
+  for (size_t j = 0; j < readers.size(); ++j) {
+    const auto msgs = apportion(readers[j]->msgs, sent_bytes);
+    const auto bytes = apportion(readers[j]->bytes, sent_bytes);
+    for (size_t i = 0; i < senders.size(); ++i) {
+      m[i][j].recv_msgs = msgs[i];
+      m[i][j].recv_bytes = bytes[i];
+    }
+  }
+  for (auto& row : m) {
+    for (auto& f : row) out.push_back(std::move(f));
+  }
+}
+
+// The join, sample by sample: objects data goes into (by channel text), and the flows that need
+// no object (an unconnected unix sender, a signal).
+class Joiner {
+ public:
+  // Inet receivers first, by where they listen, so that senders can find them.
+  void add_inet_receiver(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    const ipct_chan_inet& c = k.ch.inet;
+    const std::string me = inet_place(c, c.laddr, c.lport, true);
+    const std::string channel = fmt::format("{}:{}", kind_name(k.kind), me);
+    Object& o = object(k.kind, channel);
+    add(o.readers, s);
+    const bool connected = c.rport != 0 && !is_zero(c.raddr);
+    o.default_src = connected ? EndpointRef::address(format_inet(c.family, c.raddr, c.rport)) : EndpointRef::unknown();
+    inet_receivers_.emplace(fmt::format("{}|{}", kind_name(k.kind), me), channel);
+    if (is_zero(c.laddr)) inet_receivers_.emplace(fmt::format("{}|*:{}", kind_name(k.kind), c.lport), channel);
+  }
+
+  void add_sample(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    if (is_object_kind(k.kind)) {
+      Object& o = object(k.kind, object_channel(k));
+      add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
+    } else if (is_unix(k.kind)) {
+      add_unix(s);
+    } else if (is_inet(k.kind) && k.dir == IPCT_DIR_SEND) {
+      add_inet_sender(s);
+    } else if (k.kind == IPCT_KIND_SIGNAL) {
+      ChannelFlow f;
+      f.kind = k.kind;
+      f.channel = fmt::format("signal:sig={},target_pid={}", k.ch.obj.dev, k.ch.obj.peer);
+      f.src = EndpointRef::cgroup(k.cgroup_id);
+      f.dst = EndpointRef::cgroup(k.ch.obj.id);
+      f.msgs = s.msgs;
+      f.recv_msgs = s.msgs;
+      f.src_task = TaskHint{s.tgid, s.comm, s.ns};
+      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer), {}, {}};
+      out_.push_back(std::move(f));
+    }
+  }
+
+  std::vector<ChannelFlow> finish() {
+    for (const auto& [channel, o] : objects_) split(o, out_);
+    return std::move(out_);
+  }
+
+ private:
+  Object& object(int kind, const std::string& channel) {
+    Object& o = objects_[channel];
+    o.kind = kind;
+    o.channel = channel;
+    return o;
+  }
+
+  // Data sent on socket A goes into its peer B; data read on B comes out of B.
+  void add_unix(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    const uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
+    if (into != 0) {
+      Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
+      add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
+      return;
+    }
+    // An unconnected sender: the destination is known only per datagram.
+    ChannelFlow f;
+    f.kind = k.kind;
+    f.channel = fmt::format("{}:ino={},unconnected", kind_name(k.kind), k.ch.obj.id);
+    f.src = EndpointRef::cgroup(k.cgroup_id);
+    f.dst = EndpointRef::unknown();
+    f.msgs = s.msgs;
+    f.bytes = s.bytes;
+    f.src_task = TaskHint{s.tgid, s.comm, s.ns};
+    out_.push_back(std::move(f));
+  }
+
+  // A send goes to the receiver listening where it is addressed (its address, else a wildcard
+  // on its port), else to the remote address.
+  void add_inet_sender(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    const ipct_chan_inet& c = k.ch.inet;
+    const std::string kind(kind_name(k.kind));
+    std::optional<std::string> channel;
+    for (const std::string& place : {inet_place(c, c.raddr, c.rport, true), inet_place(c, c.raddr, c.rport, false)}) {
+      auto it = inet_receivers_.find(fmt::format("{}|{}", kind, place));
+      if (it != inet_receivers_.end()) {
+        channel = it->second;
+        break;
+      }
+    }
+    if (!channel) channel = fmt::format("{}:{}", kind, inet_place(c, c.raddr, c.rport, true));
+    Object& o = object(k.kind, *channel);
+    add(o.senders, s);
+    if (o.readers.empty()) o.default_dst = EndpointRef::address(format_inet(c.family, c.raddr, c.rport));
+  }
+
+  std::map<std::string, Object> objects_;
+  std::map<std::string, std::string> inet_receivers_;  // "kind|place" -> object channel
+  std::vector<ChannelFlow> out_;
+};
+
+}  // namespace
+
+std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
+  Joiner j;
+  for (const FlowSample& s : samples) {
+    if (is_inet(s.key.kind) && s.key.dir == IPCT_DIR_RECV) j.add_inet_receiver(s);
+  }
+  for (const FlowSample& s : samples) j.add_sample(s);
+  return j.finish();
+}
+
+}  // namespace ipctrace

@@ -1,0 +1,88 @@
+// Joining the two ends of every channel into flows between endpoints.
+//
+// The kernel counts per (cgroup, kind, channel, direction). A flow is `src -> dst` on one
+// channel: the sending end's messages and bytes, with what the receiving end read kept
+// beside them. Every kind reduces to one shape: senders put data into an object, readers
+// take it out:
+//
+//   kind              object data goes into                 senders                readers
+//   pipe, fifo        the pipe inode                        writers of it          readers of it
+//   posix_mq          the mqueue inode                      mq_timedsend callers   mq_timedreceive callers
+//   sysv_msg          (IPC namespace, msqid)                msgsnd callers         msgrcv callers
+//   unix_*            the receiving socket (the sender's    sends on the peer      receives on it
+//                     peer inode)
+//   tcp, udp          the receiving socket (local address   sends addressed to it  receives on it
+//                     and port; a wildcard or unconnected
+//                     receiver matches by port)
+//
+// Several writers and readers on one object split honestly: each writer's messages and bytes
+// go to the readers in proportion to the bytes each reader took out (by messages if no bytes,
+// equally if nothing was read), and each reader's receipts go back to the writers in
+// proportion to the bytes each wrote; integer shares by largest remainder, so every total is
+// conserved exactly. An object with writers but no reader seen yet gives a flow to an unknown
+// peer (for tcp/udp: the remote address); readers with no writer seen give flows from one.
+// Signals go straight from the sender's cgroup to the target's. Shared memory has no data
+// flow: a segment's creator is joined to every process that attached it (model/shm.h).
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernel/tracer.h"
+
+namespace ipctrace {
+
+struct EndpointRef {
+  enum class Type { Unknown = 0, Cgroup = 1, Remote = 2 };
+  Type type = Type::Unknown;
+  uint64_t cgroup_id = 0;  // Cgroup
+  std::string remote;      // Remote: "10.0.0.5:443", "[2001:db8::1]:80"
+
+  static EndpointRef cgroup(uint64_t id) { return {Type::Cgroup, id, {}}; }
+  static EndpointRef address(std::string a) { return {Type::Remote, 0, std::move(a)}; }
+  static EndpointRef unknown() { return {}; }
+  // clang-tidy 14 sees the literal 0 of the synthesized comparison as a null pointer.
+  auto operator<=>(const EndpointRef&) const = default;  // NOLINT(modernize-use-nullptr)
+  bool operator==(const EndpointRef&) const = default;
+};
+
+// What the kernel recorded about the task that first used a flow entry.
+struct TaskHint {
+  uint32_t tgid = 0;
+  std::string comm;
+  ipct_ns_ids ns{};
+};
+
+struct ChannelFlow {
+  int kind = 0;         // enum ipct_kind
+  std::string channel;  // stable text id of the object, e.g. "pipe:ino=123,dev=0:14"
+  EndpointRef src;
+  EndpointRef dst;
+  uint64_t msgs = 0;  // counted at the sending end
+  uint64_t bytes = 0;
+  uint64_t recv_msgs = 0;  // what the receiving end read of it
+  uint64_t recv_bytes = 0;
+  uint64_t shm_size = 0;      // sysv_shm: segment size in bytes
+  uint64_t shm_attached = 0;  // sysv_shm: attachments by dst currently in place
+  TaskHint src_task;
+  TaskHint dst_task;
+
+  // Identity of the flow across collections.
+  [[nodiscard]] std::tuple<int, std::string, EndpointRef, EndpointRef> id() const { return {kind, channel, src, dst}; }
+};
+
+// Splits `total` into integer parts proportional to `weights` (equal parts if all are zero);
+// the parts sum to `total` exactly (largest remainder).
+std::vector<uint64_t> apportion(uint64_t total, const std::vector<uint64_t>& weights);
+
+// Formats an inet address of a channel ("127.0.0.1:80", "[::1]:80").
+std::string format_inet(uint16_t family, const uint8_t addr[16], uint16_t port);
+
+// Joins the kernel's per-end totals into channel flows (shared memory has none: model/shm.h).
+std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples);
+
+}  // namespace ipctrace

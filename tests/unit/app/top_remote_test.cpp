@@ -1,0 +1,206 @@
+// `ipctrace top --remote`: the HTTP client against a small in-process server that plays the
+// agent (/api/v1/flows), and the binary's messages when the agent cannot be read.
+#include <CivetServer.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "app/top/sources.h"
+#include "subprocess.h"
+
+using namespace ipctrace;
+using namespace ipctrace::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+class FixedHandler : public CivetHandler {
+ public:
+  FixedHandler(int status, std::string body) : status_(status), body_(std::move(body)) {}
+  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+              status_, status_ == 200 ? "OK" : "Error", body_.size());
+    mg_write(conn, body_.data(), body_.size());
+    return true;
+  }
+
+ private:
+  int status_;
+  std::string body_;
+};
+
+json sample_document();
+
+// Answers like the agent with no flows, and keeps the query string it was asked with.
+class RecordingHandler : public CivetHandler {
+ public:
+  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+    const mg_request_info* info = mg_get_request_info(conn);
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      query_ = info != nullptr && info->query_string != nullptr ? info->query_string : "(none)";
+    }
+    json doc = sample_document();
+    doc["flows"] = json::array();
+    const std::string body = doc.dump();
+    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body.size());
+    mg_write(conn, body.data(), body.size());
+    return true;
+  }
+  [[nodiscard]] std::string query() const {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return query_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string query_;
+};
+
+// One HTTP server on a free loopback port for the whole suite (civetweb takes seconds to stop):
+// <url>/ok serves the sample document at /api/v1/flows, <url>/missing answers 404 there,
+// <url>/garbage serves HTML.
+class FakeAgent {
+ public:
+  FakeAgent() : ok_(200, sample_document().dump()), missing_(404, "not here"), garbage_(200, "<html>hello</html>") {
+    const std::vector<std::string> options = {"listening_ports", "127.0.0.1:0", "num_threads", "4"};
+    server_ = std::make_unique<CivetServer>(options);
+    server_->addHandler("/ok/api/v1/flows", ok_);
+    server_->addHandler("/missing/api/v1/flows", missing_);
+    server_->addHandler("/garbage/api/v1/flows", garbage_);
+    server_->addHandler("/recording/api/v1/flows", recording_);
+    const std::vector<int> ports = server_->getListeningPorts();
+    if (ports.empty()) throw std::runtime_error("no port");
+    port_ = ports[0];
+  }
+  [[nodiscard]] std::string last_query() const { return recording_.query(); }
+  [[nodiscard]] std::string url(const std::string& what) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/" + what;
+  }
+
+ private:
+  FixedHandler ok_;
+  FixedHandler missing_;
+  FixedHandler garbage_;
+  RecordingHandler recording_;
+  std::unique_ptr<CivetServer> server_;
+  int port_ = 0;
+};
+
+const FakeAgent& agent() {
+  static const FakeAgent instance;
+  return instance;
+}
+
+json sample_document() {
+  json src = {{"type", "cgroup"},
+              {"name", "shop/cart-5d9f/redis"},
+              {"namespace", "shop"},
+              {"pod", "cart-5d9f"},
+              {"container", "redis"}};
+  json dst = {{"type", "cgroup"},
+              {"name", "shop/cart-5d9f/app"},
+              {"namespace", "shop"},
+              {"pod", "cart-5d9f"},
+              {"container", "app"}};
+  json f = {{"kind", "unix_stream"},
+            {"src", src},
+            {"dst", dst},
+            {"messages", 1200},
+            {"bytes", 3145728},
+            {"received_messages", 1200},
+            {"received_bytes", 3145728},
+            {"messages_per_second", 40.0},
+            {"bytes_per_second", 104857.6},
+            {"receiver_wait", nullptr},
+            {"shm", nullptr}};
+  return {{"node", "worker-7"},        {"kernel", "6.1.0-18-amd64"},     {"duration_seconds", 30.0},
+          {"flows", json::array({f})}, {"lost", {{"flow_map_full", 0}}}, {"hooks", {{"unix", "tp_btf"}}}};
+}
+
+}  // namespace
+
+TEST(TopRemote, ReadsTheAgentsFlows) {
+  RemoteSource source(agent().url("ok") + "/");  // a trailing slash is fine
+  EXPECT_EQ(source.url(), agent().url("ok") + "/api/v1/flows");
+  auto doc = source.fetch();
+  ASSERT_TRUE(doc.ok()) << doc.error().message();
+  EXPECT_EQ(*doc, sample_document());
+}
+
+TEST(TopRemote, SaysWhyTheAgentCouldNotBeRead) {
+  auto r404 = RemoteSource(agent().url("missing")).fetch();
+  ASSERT_FALSE(r404.ok());
+  EXPECT_EQ(r404.error().message(), "the agent at " + agent().url("missing") + "/api/v1/flows answered HTTP 404");
+
+  auto rbad = RemoteSource(agent().url("garbage")).fetch();
+  ASSERT_FALSE(rbad.ok());
+  EXPECT_EQ(rbad.error().message().rfind("the agent at " + agent().url("garbage") +
+                                             "/api/v1/flows sent something that is not a "
+                                             "flows document",
+                                         0),
+            0U)
+      << rbad.error().message();
+
+  auto refused = RemoteSource("http://127.0.0.1:1").fetch();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message().rfind("cannot read the agent at http://127.0.0.1:1/api/v1/flows: ", 0), 0U)
+      << refused.error().message();
+}
+
+TEST(TopRemote, BatchFramesFromARemoteAgent) {
+  const ProcessResult r =
+      run_process({ipctrace_binary(), "top", "--remote", agent().url("ok"), "--batch", "-n", "2", "-d", "200ms"}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  // Two frames, each: five header lines, a blank, the column titles, one row; a blank between.
+  ASSERT_EQ(count_lines(r.out), 17) << r.out;
+  EXPECT_NE(r.out.find("node worker-7 - Linux 6.1.0-18-amd64 - every 200ms - remote " + agent().url("ok")),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("hooks: tp_btf(unix)"), std::string::npos);
+  // The first frame has the agent's rates; the second, top's own over 200 ms: nothing moved.
+  EXPECT_NE(r.out.find("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream    40 102 KiB/s 1.20k 3.00 MiB    -"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream     0   0 B/s 1.20k 3.00 MiB    -"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos);  // no terminal control codes
+}
+
+TEST(TopRemote, FiltersGoToTheAgentAsQueryParameters) {
+  EXPECT_EQ(RemoteSource(agent().url("recording")).url(), agent().url("recording") + "/api/v1/flows");
+  const ProcessResult r = run_process({ipctrace_binary(), "top", "--remote", agent().url("recording"), "-b", "-n", "1",
+                                       "--kind", "tcp,pipe", "--pod", "web app", "--container", "3f1c", "--pid", "42"},
+                                      30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(agent().last_query(), "kind=tcp&kind=pipe&pod=web%20app&container=3f1c&pid=42");
+  EXPECT_NE(r.out.find("(no flows yet)"), std::string::npos) << r.out;
+  // Without filters, no query string at all.
+  const ProcessResult plain =
+      run_process({ipctrace_binary(), "top", "--remote", agent().url("recording"), "-b", "-n", "1"}, 30s);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(agent().last_query(), "(none)");
+}
+
+TEST(TopRemote, AnUnreachableAgentIsAClearErrorAndExit1) {
+  const ProcessResult r =
+      run_process({ipctrace_binary(), "top", "--remote", "http://127.0.0.1:1", "-b", "-n", "1"}, 30s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("top: cannot read the agent at http://127.0.0.1:1/api/v1/flows: "), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(TopRemote, WithoutATerminalAndWithoutBatchItSaysSo) {
+  const ProcessResult r = run_process({ipctrace_binary(), "top", "--remote", "http://127.0.0.1:1"}, 30s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("top: needs a terminal; use --batch (-b) for plain-text frames"), std::string::npos) << r.err;
+}

@@ -1,0 +1,184 @@
+// The flows report as a table and as JSON (exporters/flows_format.h), and the JSON read back by
+// `top` (exporters/top_view.h) with every figure it shows.
+#include "exporters/flows_format.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "exporters/top_view.h"
+#include "kernel/abi.h"
+#include "kernel/kinds.h"
+
+namespace ipctrace {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+Endpoint pod(uint64_t id, const std::string& pod_name, const std::string& container) {
+  Endpoint e;
+  e.cgroup_id = id;
+  e.cgroup.path = "/kubepods/pod1/" + std::to_string(id);
+  e.cgroup.runtime = "containerd";
+  e.cgroup.container_id = "3f1c2a9b0d4e" + std::to_string(id);
+  e.runtime = "containerd";
+  e.k8s_namespace = "shop";
+  e.pod = pod_name;
+  e.pod_uid = "1234-5678";
+  e.container = container;
+  return e;
+}
+
+FlowsReport sample() {
+  FlowsReport r;
+  r.node = "worker-7";
+  r.kernel = "6.18.44";
+  r.duration_seconds = 12.5;
+  FlowView fifo;
+  fifo.kind = IPCT_KIND_FIFO;
+  fifo.src = {EndpointRef::cgroup(101), pod(101, "cart", "writer"), TaskHint{4242, "writer", {1, 2, 3, 4, 5, 6, 7, 0}}};
+  fifo.dst = {EndpointRef::cgroup(102), pod(102, "cart", "reader"), TaskHint{4343, "reader", {}}};
+  fifo.msgs = 10;
+  fifo.bytes = 10000;
+  fifo.recv_msgs = 3;
+  fifo.recv_bytes = 10000;
+  fifo.msgs_per_second = 2;
+  fifo.bytes_per_second = 2000;
+  fifo.first_seen = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764460800123));
+  fifo.last_seen = fifo.first_seen + 2s;
+  fifo.channels = {"fifo:ino=77,dev=0:14"};
+  FlowView tcp;
+  tcp.kind = IPCT_KIND_TCP;
+  tcp.src = {EndpointRef::cgroup(102), pod(102, "cart", "reader"), {}};
+  tcp.dst = {EndpointRef::address("10.0.0.5:443"), {}, {}};
+  tcp.msgs = 1;
+  tcp.bytes = 100;
+  tcp.first_seen = fifo.first_seen;
+  tcp.last_seen = fifo.first_seen;
+  tcp.channels = {"tcp:10.0.0.5:443"};
+  r.flows = {fifo, tcp};
+  WaitSample w;
+  w.cgroup_id = 102;
+  w.kind = IPCT_KIND_FIFO;
+  w.slots[0] = 1;   // under 1 us
+  w.slots[11] = 2;  // [1024, 2048) us
+  w.count = 3;
+  w.sum_ns = 3'000'000;
+  r.waits = {w};
+  r.drops[IPCT_DROP_FLOW_MAP_FULL] = 4;
+  r.hooks = {{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_exit_cast"}},
+             {Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_enter_cast"}}};
+  return r;
+}
+
+TEST(FlowsJson, EveryFieldOfAFlowAndItsEnds) {
+  const json j = flows_to_json(sample());
+  EXPECT_EQ(j["node"], "worker-7");
+  EXPECT_EQ(j["kernel"], "6.18.44");
+  EXPECT_EQ(j["duration_seconds"], 12.5);
+  EXPECT_EQ(j["lost"]["flow_map_full"], 4);
+  EXPECT_EQ(j["lost"]["ringbuf_full"], 0);
+  EXPECT_EQ(j["hooks"], (json{{"pipe_fifo", "tp_btf"}}));
+  ASSERT_EQ(j["flows"].size(), 2U);
+  const json& f = j["flows"][0];
+  EXPECT_EQ(f["kind"], "fifo");
+  EXPECT_EQ(f["messages"], 10);
+  EXPECT_EQ(f["bytes"], 10000);
+  EXPECT_EQ(f["received_messages"], 3);
+  EXPECT_EQ(f["received_bytes"], 10000);
+  EXPECT_EQ(f["messages_per_second"], 2.0);
+  EXPECT_EQ(f["bytes_per_second"], 2000.0);
+  EXPECT_EQ(f["first_seen"], "2025-11-30T00:00:00.123Z");
+  EXPECT_EQ(f["last_seen"], "2025-11-30T00:00:02.123Z");
+  EXPECT_EQ(f["channels"], json::array({"fifo:ino=77,dev=0:14"}));
+  EXPECT_EQ(f["shm"], nullptr);
+  EXPECT_EQ(f["receiver_wait"]["count"], 3);
+  EXPECT_EQ(f["receiver_wait"]["sum_seconds"], 0.003);
+  EXPECT_EQ(f["receiver_wait"]["buckets"], json::parse(R"([{"le_seconds": 1e-6, "count": 1},
+                                                            {"le_seconds": 0.002048, "count": 3}])"));
+  const json src = {
+      {"type", "cgroup"},
+      {"name", "shop/cart/writer"},
+      {"cgroup_id", 101},
+      {"cgroup_path", "/kubepods/pod1/101"},
+      {"runtime", "containerd"},
+      {"container_id", "3f1c2a9b0d4e101"},
+      {"namespace", "shop"},
+      {"pod", "cart"},
+      {"pod_uid", "1234-5678"},
+      {"container", "writer"},
+      {"unit", ""},
+      {"sandbox", false},
+      {"partial", false},
+      {"pid", 4242},
+      {"comm", "writer"},
+      {"namespaces", {{"ipc", 1}, {"net", 2}, {"pid", 3}, {"mnt", 4}, {"uts", 5}, {"cgroup", 6}, {"user", 7}}}};
+  EXPECT_EQ(f["src"], src);
+  EXPECT_FALSE(f["dst"].contains("namespaces"));  // no namespace ids recorded at that end
+  const json& t = j["flows"][1];
+  EXPECT_EQ(t["dst"], (json{{"type", "remote"}, {"name", "10.0.0.5:443"}, {"address", "10.0.0.5:443"}}));
+  EXPECT_EQ(t["receiver_wait"], nullptr);
+}
+
+TEST(FlowsTable, AlignedColumnsAndTotals) {
+  const std::string table = flows_to_table(sample());
+  EXPECT_EQ(table,
+            "KIND           SOURCE                                   DESTINATION                                  MSGS "
+            "     BYTES    MSGS/S     BYTES/S   WAIT AVG\n"
+            "fifo           shop/cart/writer                         shop/cart/reader                               10 "
+            "  9.77 KiB         2  1.95 KiB/s      1.0ms\n"
+            "tcp            shop/cart/reader                         10.0.0.5:443                                    1 "
+            "     100 B         0       0 B/s          -\n"
+            "\n"
+            "2 flows over 12.5s; 4 records lost\n");
+}
+
+TEST(FlowsJson, TopReadsBackEveryFigureItShows) {
+  const FlowsReport report = sample();
+  auto snap = top::snapshot_from_json(flows_to_json(report), std::chrono::steady_clock::now());
+  ASSERT_TRUE(snap.ok()) << snap.error().message();
+  EXPECT_EQ(snap->node, "worker-7");
+  EXPECT_EQ(snap->kernel, "6.18.44");
+  EXPECT_EQ(snap->hooks, (std::map<std::string, std::string>{{"pipe_fifo", "tp_btf"}}));
+  EXPECT_EQ(snap->lost.at("flow_map_full"), 4U);
+  ASSERT_EQ(snap->flows.size(), report.flows.size());
+  for (size_t i = 0; i < report.flows.size(); ++i) {
+    const FlowView& v = report.flows[i];
+    const top::FlowRow& row = snap->flows[i];
+    EXPECT_EQ(row.kind, kind_name(v.kind));
+    EXPECT_EQ(row.src.name, v.src.name());
+    EXPECT_EQ(row.dst.name, v.dst.name());
+    EXPECT_EQ(row.src.k8s_namespace, v.src.endpoint.k8s_namespace);
+    EXPECT_EQ(row.src.pod, v.src.endpoint.pod);
+    EXPECT_EQ(row.src.container, v.src.endpoint.container);
+    EXPECT_EQ(row.msgs, v.msgs);
+    EXPECT_EQ(row.bytes, v.bytes);
+    EXPECT_EQ(row.recv_msgs, v.recv_msgs);
+    EXPECT_EQ(row.recv_bytes, v.recv_bytes);
+    EXPECT_EQ(row.msgs_per_second, v.msgs_per_second);
+    EXPECT_EQ(row.bytes_per_second, v.bytes_per_second);
+  }
+  EXPECT_EQ(snap->flows[0].src.type, "cgroup");
+  EXPECT_EQ(snap->flows[1].dst.type, "remote");
+  EXPECT_EQ(snap->flows[0].wait_count, 3U);
+  EXPECT_DOUBLE_EQ(snap->flows[0].wait_sum_seconds, 0.003);
+  EXPECT_DOUBLE_EQ(snap->flows[0].wait_avg_seconds, 0.001);
+  EXPECT_EQ(snap->flows[1].wait_count, 0U);
+}
+
+TEST(HumanUnits, BytesAndCounts) {
+  EXPECT_EQ(human_bytes(0), "0 B");
+  EXPECT_EQ(human_bytes(999), "999 B");
+  EXPECT_EQ(human_bytes(10000), "9.77 KiB");
+  EXPECT_EQ(human_bytes(1.5 * 1024 * 1024), "1.50 MiB");
+  EXPECT_EQ(human_bytes(200.0 * 1024 * 1024 * 1024), "200 GiB");
+  EXPECT_EQ(human_count(999), "999");
+  EXPECT_EQ(human_count(1200), "1.20k");
+  EXPECT_EQ(human_count(3'400'000), "3.40M");
+  EXPECT_EQ(human_count(45'600), "45.6k");
+}
+
+}  // namespace
+}  // namespace ipctrace

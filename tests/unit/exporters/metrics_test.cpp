@@ -1,0 +1,346 @@
+// Prometheus metrics from collection cycles: exact counter values, counters that never go
+// backwards, the cardinality cap, idle removal, wait histograms, shared memory, self metrics.
+#include "exporters/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+#include <string>
+
+using namespace ipctrace;
+using namespace std::chrono_literals;
+
+namespace {
+
+const auto t0 = std::chrono::steady_clock::time_point(std::chrono::seconds(5000));
+
+// Cgroup ids 100+: pods in namespace "shop" (pod = "p<id>", container = "c<id>"); 7: a systemd
+// unit; 1: the root cgroup.
+Endpoint name_of(uint64_t id) {
+  Endpoint e;
+  e.cgroup_id = id;
+  if (id == 1) {
+    e.cgroup.path = "/";
+    e.cgroup.runtime = "host";
+    e.container = "/";
+    return e;
+  }
+  if (id == 7) {
+    e.cgroup.path = "/system.slice/nginx.service";
+    e.cgroup.runtime = "systemd";
+    e.cgroup.unit = "nginx.service";
+    e.container = "nginx.service";
+    return e;
+  }
+  e.cgroup.runtime = "containerd";
+  e.k8s_namespace = "shop";
+  e.pod = "p" + std::to_string(id);
+  e.container = "c" + std::to_string(id);
+  return e;
+}
+const Namer namer = name_of;
+
+FlowState flow(int kind, uint64_t src, uint64_t dst, uint64_t msgs, uint64_t bytes, const std::string& channel = "ch") {
+  FlowState f;
+  f.flow.kind = kind;
+  f.flow.channel = channel;
+  f.flow.src = EndpointRef::cgroup(src);
+  f.flow.dst = EndpointRef::cgroup(dst);
+  f.flow.msgs = msgs;
+  f.flow.bytes = bytes;
+  return f;
+}
+
+MetricsCycle cycle(std::vector<FlowState> flows, std::chrono::steady_clock::time_point now) {
+  MetricsCycle c;
+  c.flows = std::move(flows);
+  c.now = now;
+  return c;
+}
+
+// The value of the sample line `name{labels}` in the text, or -1 if absent.
+double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+std::string ipc(const std::string& name, const std::string& kind, uint64_t src, uint64_t dst) {
+  return name + "{dst_container=\"c" + std::to_string(dst) + "\",dst_namespace=\"shop\",dst_pod=\"p" +
+         std::to_string(dst) + "\",kind=\"" + kind + "\",src_container=\"c" + std::to_string(src) +
+         "\",src_namespace=\"shop\",src_pod=\"p" + std::to_string(src) + "\"}";
+}
+
+}  // namespace
+
+TEST(Metrics, EndpointLabelsFollowTheContract) {
+  const EndpointLabels pod = endpoint_labels(EndpointRef::cgroup(100), namer);
+  EXPECT_EQ(pod.k8s_namespace, "shop");
+  EXPECT_EQ(pod.pod, "p100");
+  EXPECT_EQ(pod.container, "c100");
+  const EndpointLabels unit = endpoint_labels(EndpointRef::cgroup(7), namer);
+  EXPECT_EQ(unit.k8s_namespace, "");
+  EXPECT_EQ(unit.pod, "");
+  EXPECT_EQ(unit.container, "nginx.service");
+  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(1), namer).container, "/");
+  EXPECT_EQ(endpoint_labels(EndpointRef::address("10.0.0.7:443"), namer).container, "10.0.0.7");
+  EXPECT_EQ(endpoint_labels(EndpointRef::address("[2001:db8::1]:80"), namer).container, "2001:db8::1");
+  const EndpointLabels unknown = endpoint_labels(EndpointRef::unknown(), namer);
+  EXPECT_EQ(unknown.container + unknown.pod + unknown.k8s_namespace, "");
+}
+
+TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 10, 10000)}, t0), namer);
+  std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 10000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 10);
+
+  // Two channels between the same endpoints add up; the first moved 5 more messages.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 15, 15000), flow(IPCT_KIND_PIPE, 100, 101, 1, 7, "other")}, t0 + 1s),
+           namer);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 15007);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 16);
+
+  // The collector forgot the first channel and sees it again from zero: the counter goes on.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 2, 20), flow(IPCT_KIND_PIPE, 100, 101, 1, 7, "other")}, t0 + 2s),
+           namer);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 15027);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 18);
+  // Contract names and types.
+  EXPECT_NE(text.find("# TYPE ipctrace_ipc_bytes_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE ipctrace_ipc_messages_total counter"), std::string::npos);
+  EXPECT_EQ(sample(text, "ipctrace_build_info{commit=\"abc\",kernel=\"6.18\",libbpf=\"1.1\",version=\"0.1.0\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_collections_total"), 3);
+}
+
+TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
+  // Container 101 was made a moment before its first write: the resolver does not know it yet and
+  // will look again (Endpoint::pending). Its counts must not go to "cgroup#101" for good.
+  bool known = false;
+  const Namer late = [&known](uint64_t id) {
+    if (id != 101 || known) return name_of(id);
+    Endpoint e;
+    e.cgroup_id = id;
+    e.container = "cgroup#101";
+    e.partial = true;
+    e.pending = true;
+    return e;
+  };
+  const std::string unnamed =
+      "{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\",src_container=\"c100\","
+      "src_namespace=\"shop\",src_pod=\"p100\"}";
+  MetricsExporter m({}, {});
+  MetricsCycle c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 10, 10000)}, t0);
+  WaitSample w;
+  w.cgroup_id = 101;
+  w.kind = IPCT_KIND_FIFO;
+  w.slots[4] = 3;
+  w.count = 3;
+  w.sum_ns = 30'000;
+  c.waits = {w};
+  m.update(c, late);
+  std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "fifo", 100, 101)), -1);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + unnamed), -1);
+  EXPECT_EQ(m.ipc_series(), 0U);
+  EXPECT_EQ(text.find("ipctrace_ipc_wait_seconds_count{"), std::string::npos);
+
+  // Still unnamed a cycle later, with more moved meanwhile.
+  c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 12, 12000)}, t0 + 1s);
+  w.slots[4] = 4;
+  w.count = 4;
+  w.sum_ns = 40'000;
+  c.waits = {w};
+  m.update(c, late);
+  EXPECT_EQ(m.ipc_series(), 0U);
+
+  // Named: everything since the first operation, under the names it keeps.
+  known = true;
+  c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 15, 15000)}, t0 + 2s);
+  w.slots[4] = 5;
+  w.count = 5;
+  w.sum_ns = 50'000;
+  c.waits = {w};
+  m.update(c, late);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "fifo", 100, 101)), 15000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "fifo", 100, 101)), 15);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + unnamed), -1);
+  EXPECT_EQ(m.ipc_series(), 1U);
+  const std::string labels = "container=\"c101\",kind=\"fifo\",namespace=\"shop\",pod=\"p101\"";
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_count{" + labels + "}"), 5);
+  EXPECT_NEAR(sample(text, "ipctrace_ipc_wait_seconds_sum{" + labels + "}"), 50e-6, 1e-12);
+
+  // An endpoint the resolver gave up on (no longer pending) is counted under "cgroup#<id>".
+  const Namer gone = [](uint64_t id) {
+    Endpoint e;
+    e.cgroup_id = id;
+    e.container = "cgroup#" + std::to_string(id);
+    e.partial = true;
+    return e;
+  };
+  MetricsExporter g({}, {});
+  g.update(cycle({flow(IPCT_KIND_FIFO, 100, 101, 10, 10000)}, t0), gone);
+  EXPECT_EQ(
+      sample(g.scrape(),
+             "ipctrace_ipc_bytes_total{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\","
+             "src_container=\"cgroup#100\",src_namespace=\"\",src_pod=\"\"}"),
+      10000);
+}
+
+TEST(Metrics, ReceivedOnlyFlowsMakeNoSeries) {
+  MetricsExporter m({}, {});
+  FlowState f = flow(IPCT_KIND_FIFO, 100, 101, 0, 0);
+  f.flow.recv_msgs = 3;
+  f.flow.recv_bytes = 300;
+  m.update(cycle({f}, t0), namer);
+  EXPECT_EQ(m.ipc_series(), 0U);
+  EXPECT_EQ(m.scrape().find("ipctrace_ipc_bytes_total{"), std::string::npos);
+}
+
+TEST(Metrics, IdleSeriesAreRemovedAfterTheIdleTime) {
+  MetricsOptions o;
+  o.idle_timeout = 10s;
+  MetricsExporter m(o, {});
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 1), flow(IPCT_KIND_TCP, 102, 103, 1, 1)}, t0), namer);
+  EXPECT_EQ(m.ipc_series(), 2U);
+  // The tcp flow keeps moving, the pipe stops.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 1), flow(IPCT_KIND_TCP, 102, 103, 2, 2)}, t0 + 9s), namer);
+  EXPECT_EQ(m.ipc_series(), 2U);
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 1), flow(IPCT_KIND_TCP, 102, 103, 3, 3)}, t0 + 10s), namer);
+  EXPECT_EQ(m.ipc_series(), 1U);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), -1);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "tcp", 102, 103)), 3);
+}
+
+TEST(Metrics, PastTheCapTheSmallestNewFlowsFoldIntoOverflowAndAreCounted) {
+  MetricsOptions o;
+  o.max_series = 2;
+  MetricsExporter m(o, {});
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 500), flow(IPCT_KIND_PIPE, 102, 103, 1, 100),
+                  flow(IPCT_KIND_PIPE, 104, 105, 1, 900), flow(IPCT_KIND_UDP, 106, 107, 2, 50)},
+                 t0),
+           namer);
+  const std::string text = m.scrape();
+  // The two largest keep their own series; 100 and 50 bytes are folded, per kind.
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 104, 105)), 900);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 500);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 102, 103)), -1);
+  const std::string overflow =
+      "{dst_container=\"__overflow__\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\","
+      "src_container=\"__overflow__\",src_namespace=\"\",src_pod=\"\"}";
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + overflow), 100);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_messages_total" + overflow), 1);
+  EXPECT_EQ(sample(text, "ipctrace_series_dropped_total"), 2);
+  EXPECT_EQ(m.series_dropped(), 2U);
+
+  // A folded flow that moves again adds to the overflow series, and is not counted twice.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 500), flow(IPCT_KIND_PIPE, 102, 103, 2, 150),
+                  flow(IPCT_KIND_PIPE, 104, 105, 1, 900), flow(IPCT_KIND_UDP, 106, 107, 2, 50)},
+                 t0 + 1s),
+           namer);
+  const std::string again = m.scrape();
+  EXPECT_EQ(sample(again, "ipctrace_ipc_bytes_total" + overflow), 150);
+  EXPECT_EQ(sample(again, "ipctrace_series_dropped_total"), 2);
+}
+
+TEST(Metrics, WaitHistogramsAddWhatEachCycleObserved) {
+  MetricsExporter m({}, {});
+  MetricsCycle c = cycle({}, t0);
+  WaitSample w;
+  w.cgroup_id = 100;
+  w.kind = IPCT_KIND_SYSV_MSG;
+  w.slots[3] = 2;   // two waits in [4us, 8us)
+  w.slots[10] = 1;  // one in [512us, 1024us)
+  w.count = 3;
+  w.sum_ns = 1'000'000;
+  c.waits = {w};
+  m.update(c, namer);
+  w.slots[10] = 2;
+  w.count = 4;
+  w.sum_ns = 1'600'000;
+  c.waits = {w};
+  c.now = t0 + 1s;
+  m.update(c, namer);
+  const std::string text = m.scrape();
+  const std::string labels = "container=\"c100\",kind=\"sysv_msg\",namespace=\"shop\",pod=\"p100\"";
+  EXPECT_NE(text.find("# TYPE ipctrace_ipc_wait_seconds histogram"), std::string::npos);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_count{" + labels + "}"), 4);
+  EXPECT_NEAR(sample(text, "ipctrace_ipc_wait_seconds_sum{" + labels + "}"), 0.0016, 1e-12);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_bucket{" + labels + ",le=\"8e-06\"}"), 2);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_bucket{" + labels + ",le=\"0.000512\"}"), 2);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_bucket{" + labels + ",le=\"0.001024\"}"), 4);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_bucket{" + labels + ",le=\"+Inf\"}"), 4);
+}
+
+TEST(Metrics, SharedMemoryIsSizeTimesAttachmentsAndGoesWhenDetached) {
+  MetricsExporter m({}, {});
+  FlowState s = flow(IPCT_KIND_SYSV_SHM, 100, 101, 2, 0);
+  s.flow.shm_size = 65536;
+  s.flow.shm_attached = 2;
+  m.update(cycle({s}, t0), namer);
+  const std::string series =
+      "ipctrace_shm_attached_bytes{dst_container=\"c101\",dst_namespace=\"shop\",dst_pod=\"p101\","
+      "src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}";
+  EXPECT_EQ(sample(m.scrape(), series), 131072);
+  EXPECT_NE(m.scrape().find("# TYPE ipctrace_shm_attached_bytes gauge"), std::string::npos);
+  EXPECT_EQ(m.ipc_series(), 0U);  // no bytes counter for shared memory
+  s.flow.shm_attached = 0;
+  m.update(cycle({s}, t0 + 1s), namer);
+  EXPECT_EQ(sample(m.scrape(), series), 0);
+  m.update(cycle({}, t0 + 2s), namer);
+  EXPECT_EQ(sample(m.scrape(), series), -1);
+}
+
+TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
+  MetricsExporter m({}, {});
+  MetricsCycle c = cycle({}, t0);
+  c.drops[IPCT_DROP_FLOW_MAP_FULL] = 36;
+  c.stats.kernel_entries = 64;
+  c.stats.kernel_capacity = 64;
+  c.stats.last_cycle = 2ms;
+  c.hooks = {AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"p"}}};
+  c.identity_errors = 1;
+  m.update(c, namer);
+  c.drops[IPCT_DROP_FLOW_MAP_FULL] = 40;
+  c.now = t0 + 1s;
+  m.update(c, namer);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"flow_map_full\"}"), 40);
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"ringbuf_full\"}"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_map_entries{map=\"flows\"}"), 64);
+  EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"flows\"}"), 64);
+  EXPECT_EQ(sample(text, "ipctrace_hook_info{family=\"tp_btf\",mechanism=\"pipe_fifo\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_collection_duration_seconds"), 0.002);
+  EXPECT_EQ(sample(text, "ipctrace_identity_errors_total"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_series_dropped_total"), 0);
+}
+
+TEST(Metrics, FailedCollectionsAreCounted) {
+  MetricsExporter m({}, {});
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_collection_errors_total"), 0);
+  CollectorStats stats;
+  stats.errors = 2;
+  stats.failed_in_a_row = 2;
+  m.update_failed(stats);
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_collection_errors_total"), 2);
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_collections_total"), 0);
+  // A successful cycle after them: the count stays, collections go on.
+  MetricsCycle c = cycle({}, t0);
+  c.stats = stats;
+  c.stats.failed_in_a_row = 0;
+  c.stats.cycles = 1;
+  m.update(c, namer);
+  stats.errors = 3;
+  m.update_failed(stats);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, "ipctrace_collection_errors_total"), 3);
+  EXPECT_EQ(sample(text, "ipctrace_collections_total"), 1);
+}

@@ -1,0 +1,68 @@
+#include "exporters/probe_format.h"
+
+#include <gtest/gtest.h>
+
+using namespace ipctrace;
+
+namespace {
+
+ProbeReport sample() {
+  ProbeReport r;
+  r.kernel = *KernelVersion::parse("6.1.0-28-cloud-amd64");
+  r.btf = true;
+  r.btf_detail = "/sys/kernel/btf/vmlinux";
+  r.tracefs = "/sys/kernel/tracing";
+  r.caps = Capabilities(0x000000c000000000ULL);  // CAP_BPF + CAP_PERFMON
+  r.features = {{Feature::TpBtf, true, "ok", "loaded, attached, fired 3 of 3", 0},
+                {Feature::Kprobe, false, "attach", "attach: No such file or directory", ENOENT}};
+  HookChoice h{Mechanism::SysvMsg, HookFamily::TpBtf, {"sys_exit"}, {"fentry: fentry programs do not work"}};
+  HookChoice none{Mechanism::Signal, std::nullopt, {}, {"tp_btf: signal_generate not found"}};
+  r.hooks = {h, none};
+  return r;
+}
+
+}  // namespace
+
+TEST(ProbeFormat, Json) {
+  const auto j = probe_to_json(sample());
+  EXPECT_EQ(j["kernel"]["release"], "6.1.0-28-cloud-amd64");
+  EXPECT_EQ(j["kernel"]["minor"], 1);
+  EXPECT_EQ(j["btf"]["available"], true);
+  EXPECT_EQ(j["tracefs"]["path"], "/sys/kernel/tracing");
+  EXPECT_EQ(j["privileges"]["sufficient"], true);
+  EXPECT_EQ(j["privileges"]["capabilities"], nlohmann::json({"CAP_BPF", "CAP_PERFMON"}));
+  EXPECT_EQ(j["privileges"]["effective"], "0x000000c000000000");
+  EXPECT_EQ(j["features"]["tp_btf"]["works"], true);
+  EXPECT_EQ(j["features"]["kprobe"]["works"], false);
+  EXPECT_EQ(j["features"]["kprobe"]["stage"], "attach");
+  EXPECT_EQ(j["features"]["kprobe"]["errno"], ENOENT);
+  EXPECT_EQ(j["hooks"]["sysv_msg"]["family"], "tp_btf");
+  EXPECT_EQ(j["hooks"]["sysv_msg"]["attach"], nlohmann::json({"sys_exit"}));
+  EXPECT_EQ(j["hooks"]["sysv_msg"]["kinds"], nlohmann::json({"sysv_msg"}));
+  EXPECT_TRUE(j["hooks"]["signal"]["family"].is_null());
+  EXPECT_TRUE(j["forced_hook_family"].is_null());
+  EXPECT_EQ(j["agent_can_run"], true);
+}
+
+TEST(ProbeFormat, JsonWithoutPrivileges) {
+  auto r = sample();
+  r.caps = Capabilities(0);
+  r.missing_caps = {"CAP_BPF", "CAP_PERFMON"};
+  const auto j = probe_to_json(r);
+  EXPECT_EQ(j["privileges"]["sufficient"], false);
+  EXPECT_EQ(j["privileges"]["missing"], nlohmann::json({"CAP_BPF", "CAP_PERFMON"}));
+  EXPECT_EQ(j["agent_can_run"], false);
+  ASSERT_EQ(j["blockers"].size(), 1U);
+  EXPECT_NE(j["blockers"][0].get<std::string>().find("CAP_BPF, CAP_PERFMON"), std::string::npos);
+}
+
+TEST(ProbeFormat, Text) {
+  const std::string t = probe_to_text(sample());
+  EXPECT_NE(t.find("Kernel        6.1.0-28-cloud-amd64\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("Privileges    sufficient (CAP_BPF CAP_PERFMON)"), std::string::npos) << t;
+  EXPECT_NE(t.find("  tp_btf               yes  loaded, attached, fired 3 of 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  kprobe               no   attach: No such file or directory\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  sysv_msg   tp_btf      sys_exit\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  signal     NONE        no usable hook\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("The agent can run on this kernel."), std::string::npos) << t;
+}

@@ -1,0 +1,260 @@
+// The program planner (kernel/planner.h) on every hook setup a kernel can end up with, without a
+// kernel: which programs load and where function hooks attach, the kind masks, the syscall table
+// and the wait path. And every program it can name exists in the BPF object (opened, not loaded).
+#include "kernel/planner.h"
+
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ipctrace_bpf.skel.h"
+#include "kernel/kinds.h"
+#include "kernels.h"
+
+namespace ipctrace {
+namespace {
+
+using test::kernel_6_1;
+using test::kernel_6_18;
+using test::kernel_6_18_with_fentry;
+
+constexpr uint32_t bit(int kind) { return IPCT_KIND_BIT(kind); }
+constexpr uint32_t kPipes = bit(IPCT_KIND_PIPE) | bit(IPCT_KIND_FIFO);
+constexpr uint32_t kQueuesAndShm = bit(IPCT_KIND_SYSV_MSG) | bit(IPCT_KIND_POSIX_MQ) | bit(IPCT_KIND_SYSV_SHM);
+constexpr uint32_t kSockets = bit(IPCT_KIND_UNIX_STREAM) | bit(IPCT_KIND_UNIX_DGRAM) | bit(IPCT_KIND_UNIX_SEQPACKET) |
+                              bit(IPCT_KIND_TCP) | bit(IPCT_KIND_UDP);
+
+ProgramPlan plan(const std::vector<HookChoice>& hooks, bool cast, bool wait = true) {
+  auto p = plan_programs(hooks, PlanOptions{wait, cast});
+  EXPECT_TRUE(p.ok()) << p.error().message();
+  return p.ok() ? *p : ProgramPlan{};
+}
+
+std::vector<std::string> names(const ProgramPlan& p) {
+  std::vector<std::string> out;
+  for (const auto& prog : p.programs) out.push_back(prog.name);
+  return out;
+}
+
+std::vector<HookChoice> sockets_on_sys_exit() {
+  KernelFacts f = kernel_6_18();
+  f.has_btf_tracepoint = [](const std::string& n) { return n != "sock_send_length" && n != "sock_recv_length"; };
+  return choose_hooks(f, HookFamily::Tracepoint);
+}
+
+std::string fn(const char* syscall) { return syscall_function(syscall); }
+
+TEST(Planner, TracepointsWithTheCast) {
+  const ProgramPlan p = plan(choose_hooks(kernel_6_18()), true);
+  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_sock_send_btf", "ipct_sock_recv_btf",
+                                                "ipct_signal_btf", "ipct_sys_enter_cast"}));
+  for (const auto& prog : p.programs) EXPECT_EQ(prog.function, "") << prog.name;
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_EQ(p.fexit_kinds, 0U);
+  EXPECT_EQ(p.wait, WaitPath::SysEnter);
+  EXPECT_TRUE(p.task_storage);
+  EXPECT_FALSE(p.inflight_lru);
+  // Pipes, queues and shm on sys_exit; the receiving calls for wait time; sockets sends are not.
+  EXPECT_EQ(p.sys_table[SYS_write], IPCT_SYS_WRITE);
+  EXPECT_EQ(p.sys_table[SYS_preadv2], IPCT_SYS_PREAD);
+  EXPECT_EQ(p.sys_table[SYS_vmsplice], IPCT_SYS_VMSPLICE);
+  EXPECT_EQ(p.sys_table[SYS_msgsnd], IPCT_SYS_MSGSND);
+  EXPECT_EQ(p.sys_table[SYS_mq_notify], IPCT_SYS_MQ_NOTIFY);
+  EXPECT_EQ(p.sys_table[SYS_shmat], IPCT_SYS_SHMAT);
+  EXPECT_EQ(p.sys_table[SYS_recvmmsg], IPCT_SYS_RECVMMSG);
+  EXPECT_EQ(p.sys_table[SYS_sendto], IPCT_SYS_NONE);
+  EXPECT_EQ(p.sys_table[SYS_getpid], IPCT_SYS_NONE);
+  size_t followed = 0;
+  for (uint8_t code : p.sys_table) followed += code != IPCT_SYS_NONE ? 1 : 0;
+  EXPECT_EQ(followed, 13U + 3U + 4U + 5U + 4U);  // pipes; recvfrom/msg/mmsg; SysV queues; POSIX queues; shm
+  ASSERT_EQ(p.hooks.size(), 8U);
+  EXPECT_EQ(p.hooks[0], (AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_exit_cast"}}));
+  EXPECT_EQ(p.hooks[1],
+            (AttachedHook{Mechanism::Unix, HookFamily::TpBtf, {"ipct_sock_send_btf", "ipct_sock_recv_btf"}}));
+  EXPECT_EQ(p.hooks[6], (AttachedHook{Mechanism::Signal, HookFamily::TpBtf, {"ipct_signal_btf"}}));
+  EXPECT_EQ(p.hooks[7], (AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_enter_cast"}}));
+}
+
+TEST(Planner, TracepointsWithoutTheCastKeepWaitStartsInTheLru) {
+  const ProgramPlan p = plan(choose_hooks(kernel_6_18()), false);
+  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_btf", "ipct_sock_send_btf", "ipct_sock_recv_btf",
+                                                "ipct_signal_btf", "ipct_sys_enter_btf"}));
+  EXPECT_FALSE(p.task_storage);
+  EXPECT_TRUE(p.inflight_lru);
+}
+
+TEST(Planner, RawTracepoints) {
+  const ProgramPlan p = plan(choose_hooks(kernel_6_18(), HookFamily::RawTp), true);
+  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_raw", "ipct_sock_send_raw", "ipct_sock_recv_raw",
+                                                "ipct_signal_raw", "ipct_sys_enter_raw"}));
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_FALSE(p.task_storage);
+  EXPECT_TRUE(p.inflight_lru);
+}
+
+TEST(Planner, SocketsOnSysExitBeforeTheSocketTracepoints) {
+  const ProgramPlan p = plan(sockets_on_sys_exit(), true);
+  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_signal_btf", "ipct_sys_enter_cast"}));
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kSockets | kQueuesAndShm);
+  EXPECT_EQ(p.sys_table[SYS_sendto], IPCT_SYS_SENDTO);
+  EXPECT_EQ(p.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
+}
+
+TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
+  const ProgramPlan p = plan(choose_hooks(kernel_6_1()), false);
+  const std::vector<PlannedProgram> expected = {
+      {"ipct_fx_pipe_read_any", "pipe_read"},
+      {"ipct_fx_pipe_write_any", "pipe_write"},
+      {"ipct_fx_splice", fn("splice")},
+      {"ipct_fx_tee", fn("tee")},
+      {"ipct_fx_vmsplice", fn("vmsplice")},
+      {"ipct_fx_read", fn("read")},
+      {"ipct_fx_readv", fn("readv")},
+      {"ipct_fx_write", fn("write")},
+      {"ipct_fx_writev", fn("writev")},
+      {"ipct_fx_sendto", fn("sendto")},
+      {"ipct_fx_sendmsg", fn("sendmsg")},
+      {"ipct_fx_sendmmsg", fn("sendmmsg")},
+      {"ipct_fx_recvfrom", fn("recvfrom")},
+      {"ipct_fx_recvmsg", fn("recvmsg")},
+      {"ipct_fx_recvmmsg", fn("recvmmsg")},
+      {"ipct_fx_msgsnd", fn("msgsnd")},
+      {"ipct_fx_msgrcv", fn("msgrcv")},
+      {"ipct_fx_msgget", fn("msgget")},
+      {"ipct_fx_msgctl", fn("msgctl")},
+      {"ipct_fx_mq_open", fn("mq_open")},
+      {"ipct_fx_mq_unlink", fn("mq_unlink")},
+      {"ipct_fx_mq_timedsend", fn("mq_timedsend")},
+      {"ipct_fx_mq_timedreceive", fn("mq_timedreceive")},
+      {"ipct_fx_mq_notify", fn("mq_notify")},
+      {"ipct_fx_shmget", fn("shmget")},
+      {"ipct_fx_shmat", fn("shmat")},
+      {"ipct_fx_shmdt", fn("shmdt")},
+      {"ipct_fx_shmctl", fn("shmctl")},
+      {"ipct_signal_btf", ""},
+      {"ipct_fe_pipe_read_any", "pipe_read"},
+      {"ipct_fe_read", fn("read")},
+      {"ipct_fe_readv", fn("readv")},
+      {"ipct_fe_recvfrom", fn("recvfrom")},
+      {"ipct_fe_recvmsg", fn("recvmsg")},
+      {"ipct_fe_recvmmsg", fn("recvmmsg")},
+      {"ipct_fe_msgrcv", fn("msgrcv")},
+      {"ipct_fe_mq_timedreceive", fn("mq_timedreceive")},
+  };
+  EXPECT_EQ(p.programs, expected);
+  EXPECT_EQ(p.sys_exit_kinds, 0U);
+  EXPECT_EQ(p.fexit_kinds, kPipes | kSockets | kQueuesAndShm);
+  for (uint8_t code : p.sys_table) EXPECT_EQ(code, IPCT_SYS_NONE);
+  EXPECT_EQ(p.wait, WaitPath::Functions);
+  EXPECT_FALSE(p.task_storage);
+  EXPECT_TRUE(p.inflight_lru);
+  EXPECT_EQ(p.hooks.back(),
+            (AttachedHook{Mechanism::PipeFifo,
+                          HookFamily::Fentry,
+                          {"ipct_fe_pipe_read_any", "ipct_fe_read", "ipct_fe_readv", "ipct_fe_recvfrom",
+                           "ipct_fe_recvmsg", "ipct_fe_recvmmsg", "ipct_fe_msgrcv", "ipct_fe_mq_timedreceive"}}));
+}
+
+TEST(Planner, FunctionHooksFrom615WithSocketTracepoints) {
+  const ProgramPlan p = plan(choose_hooks(kernel_6_18_with_fentry()), true);
+  // Sockets stay on their tracepoints; their receiving syscalls' functions come in for wait time
+  // only (fexit_kinds has no socket kind, so those exits count no socket data twice).
+  EXPECT_EQ(p.fexit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_TRUE(p.has("ipct_sock_send_btf"));
+  EXPECT_FALSE(p.has("ipct_sys_exit_cast"));
+  EXPECT_FALSE(p.has("ipct_sys_enter_cast"));
+  const std::vector<std::string> wait = p.hooks.back().programs;
+  EXPECT_EQ(wait,
+            (std::vector<std::string>{"ipct_fe_pipe_read_anon", "ipct_fe_pipe_read_fifo", "ipct_fx_read",
+                                      "ipct_fe_read", "ipct_fx_readv", "ipct_fe_readv", "ipct_fx_recvfrom",
+                                      "ipct_fe_recvfrom", "ipct_fx_recvmsg", "ipct_fe_recvmsg", "ipct_fx_recvmmsg",
+                                      "ipct_fe_recvmmsg", "ipct_fe_msgrcv", "ipct_fe_mq_timedreceive"}));
+  EXPECT_EQ(p.wait, WaitPath::Functions);
+}
+
+TEST(Planner, WaitTimeOff) {
+  for (bool cast : {false, true}) {
+    const ProgramPlan p = plan(choose_hooks(kernel_6_18()), cast, false);
+    EXPECT_EQ(p.wait, WaitPath::None);
+    EXPECT_EQ(p.hooks.size(), 7U);
+    EXPECT_FALSE(p.task_storage);
+    EXPECT_FALSE(p.inflight_lru);
+    EXPECT_EQ(p.sys_table[SYS_recvfrom], IPCT_SYS_NONE);
+    EXPECT_EQ(p.sys_table[SYS_read], IPCT_SYS_READ);  // pipes still
+    const ProgramPlan f = plan(choose_hooks(kernel_6_1()), cast, false);
+    for (const auto& prog : f.programs) EXPECT_FALSE(prog.name.starts_with("ipct_fe_")) << prog.name;
+  }
+  // Signals alone cannot time anything: no wait path, and the tracer says so.
+  const std::vector<HookChoice> signals = {{Mechanism::Signal, HookFamily::TpBtf, {"signal_generate"}, {}}};
+  EXPECT_EQ(plan(signals, true).wait, WaitPath::None);
+}
+
+TEST(Planner, RefusesWhatWouldCountTwiceOrNotAtAll) {
+  auto none = plan_programs({}, PlanOptions{});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().message(), "no IPC mechanism has a usable hook on this kernel");
+  const std::vector<HookChoice> unusable = {{Mechanism::PipeFifo, std::nullopt, {}, {"fentry: ..."}}};
+  EXPECT_FALSE(plan_programs(unusable, PlanOptions{}).ok());
+  const std::vector<HookChoice> two = {{Mechanism::PipeFifo, HookFamily::TpBtf, {"sys_exit"}, {}},
+                                       {Mechanism::SysvMsg, HookFamily::RawTp, {"sys_exit"}, {}}};
+  auto both = plan_programs(two, PlanOptions{});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().message(), "sys_exit chosen in two hook families");
+  const std::vector<HookChoice> unknown = {{Mechanism::PipeFifo, HookFamily::TpBtf, {"sys_exit", "nope"}, {}}};
+  EXPECT_EQ(plan_programs(unknown, PlanOptions{}).error().message(), "no tp_btf program for nope (pipe_fifo)");
+  const std::vector<HookChoice> function = {{Mechanism::PipeFifo, HookFamily::Fentry, {"vfs_read"}, {}}};
+  EXPECT_EQ(plan_programs(function, PlanOptions{}).error().message(), "no fentry program for vfs_read (pipe_fifo)");
+}
+
+TEST(Planner, EveryProgramItCanNameIsInTheObject) {
+  std::set<std::string> wanted;
+  for (const auto& hooks :
+       {choose_hooks(kernel_6_18()), choose_hooks(kernel_6_18(), HookFamily::RawTp), choose_hooks(kernel_6_1()),
+        choose_hooks(kernel_6_18_with_fentry()), sockets_on_sys_exit()}) {
+    for (bool cast : {false, true}) {
+      for (const auto& prog : plan(hooks, cast).programs) wanted.insert(prog.name);
+    }
+  }
+  // Every candidate of every mechanism, not only those these kernels choose.
+  for (Mechanism m : kAllMechanisms) {
+    for (const HookCandidate& c : hook_candidates(m)) {
+      for (const AttachPoint& point : c.points) {
+        for (const std::string& name : point.names) {
+          if (c.family == HookFamily::Fentry) {
+            const auto exit = function_program(name, false);
+            ASSERT_TRUE(exit.has_value()) << name;
+            wanted.insert(*exit);
+          } else {
+            for (bool cast : {false, true}) {
+              const auto prog = tracepoint_program(name, c.family, cast);
+              ASSERT_TRUE(prog.has_value()) << name << " " << family_name(c.family);
+              wanted.insert(*prog);
+            }
+          }
+        }
+      }
+    }
+  }
+  ipctrace_bpf* skel = ipctrace_bpf__open();
+  ASSERT_NE(skel, nullptr) << "open the BPF object: " << std::strerror(errno);
+  for (const std::string& name : wanted) {
+    EXPECT_NE(bpf_object__find_program_by_name(skel->obj, name.c_str()), nullptr) << name;
+  }
+  // And the other way round: no program in bpf/ that the planner can never choose.
+  size_t in_object = 0;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    ++in_object;
+    EXPECT_TRUE(wanted.contains(bpf_program__name(prog))) << bpf_program__name(prog);
+  }
+  EXPECT_EQ(in_object, wanted.size());
+  ipctrace_bpf__destroy(skel);
+}
+
+}  // namespace
+}  // namespace ipctrace

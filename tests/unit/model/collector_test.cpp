@@ -1,0 +1,188 @@
+// The collector's table: counters that never go backwards, rates, first/last seen, expiry.
+#include "model/collector.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <map>
+#include <string>
+
+using namespace ipctrace;
+using namespace std::chrono_literals;
+
+namespace {
+
+ChannelFlow pipe_flow(uint64_t msgs, uint64_t bytes) {
+  ChannelFlow f;
+  f.kind = IPCT_KIND_PIPE;
+  f.channel = "pipe:ino=1,dev=0:14";
+  f.src = EndpointRef::cgroup(1);
+  f.dst = EndpointRef::cgroup(2);
+  f.msgs = msgs;
+  f.bytes = bytes;
+  f.recv_msgs = msgs;
+  f.recv_bytes = bytes;
+  return f;
+}
+
+struct Clock {
+  std::chrono::steady_clock::time_point steady{};
+  std::chrono::system_clock::time_point wall = std::chrono::system_clock::time_point(1700000000s);
+  void advance(std::chrono::milliseconds d) {
+    steady += d;
+    wall += d;
+  }
+};
+
+}  // namespace
+
+TEST(Collector, RatesOverTheLastInterval) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  c.update({pipe_flow(10, 1000)}, t.steady, t.wall);
+  ASSERT_EQ(c.flows().size(), 1U);
+  EXPECT_EQ(c.flows()[0].flow.bytes, 1000U);
+  EXPECT_EQ(c.flows()[0].bytes_per_second, 0.0);  // no interval yet
+  t.advance(2000ms);
+  c.update({pipe_flow(30, 5000)}, t.steady, t.wall);
+  const FlowState s = c.flows()[0];
+  EXPECT_EQ(s.flow.msgs, 30U);
+  EXPECT_EQ(s.flow.bytes, 5000U);
+  EXPECT_DOUBLE_EQ(s.msgs_per_second, 10.0);
+  EXPECT_DOUBLE_EQ(s.bytes_per_second, 2000.0);
+  EXPECT_EQ(s.first_seen, std::chrono::system_clock::time_point(1700000000s));
+  EXPECT_EQ(s.last_seen, t.wall);
+}
+
+TEST(Collector, CountersNeverGoBackwards) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  c.update({pipe_flow(10, 1000)}, t.steady, t.wall);
+  t.advance(1000ms);
+  // The kernel entry was evicted and started again: 3 new messages, not -7.
+  c.update({pipe_flow(3, 300)}, t.steady, t.wall);
+  EXPECT_EQ(c.flows()[0].flow.msgs, 13U);
+  EXPECT_EQ(c.flows()[0].flow.bytes, 1300U);
+  t.advance(1000ms);
+  c.update({pipe_flow(5, 500)}, t.steady, t.wall);
+  EXPECT_EQ(c.flows()[0].flow.msgs, 15U);
+  EXPECT_EQ(c.flows()[0].flow.bytes, 1500U);
+}
+
+TEST(Collector, IdleFlowsAreForgotten) {
+  CollectorOptions o;
+  o.idle_timeout = 10s;
+  Collector c(nullptr, o);
+  Clock t;
+  c.update({pipe_flow(1, 1)}, t.steady, t.wall);
+  const auto seen = t.wall;
+  t.advance(6000ms);
+  c.update({pipe_flow(1, 1)}, t.steady, t.wall);  // unchanged: idle for 6 s
+  ASSERT_EQ(c.flows().size(), 1U);
+  EXPECT_EQ(c.flows()[0].last_seen, seen);
+  EXPECT_EQ(c.flows()[0].bytes_per_second, 0.0);
+  t.advance(5000ms);
+  c.update({pipe_flow(1, 1)}, t.steady, t.wall);  // idle for 11 s
+  EXPECT_TRUE(c.flows().empty());
+  EXPECT_EQ(c.stats().flows_expired, 1U);
+  // It comes back as a new flow when it moves again.
+  t.advance(1000ms);
+  c.update({pipe_flow(2, 2)}, t.steady, t.wall);
+  ASSERT_EQ(c.flows().size(), 1U);
+  EXPECT_EQ(c.flows()[0].flow.msgs, 2U);
+}
+
+TEST(Collector, ManyFlowsStayBoundedUnderChurn) {
+  CollectorOptions o;
+  o.idle_timeout = 5s;
+  Collector c(nullptr, o);
+  Clock t;
+  for (int round = 0; round < 100; ++round) {
+    std::vector<ChannelFlow> flows;
+    for (int i = 0; i < 50; ++i) {
+      ChannelFlow f = pipe_flow(1, 1);
+      f.src = EndpointRef::cgroup(static_cast<uint64_t>(round) * 1000 +
+                                  static_cast<uint64_t>(i));  // containers come and go
+      flows.push_back(f);
+    }
+    c.update(flows, t.steady, t.wall);
+    t.advance(1000ms);
+  }
+  // Only the last few seconds' containers remain (each round's flows go idle at once).
+  EXPECT_LE(c.flows().size(), 50U * 6);
+}
+
+// A collection between a write and its read: the writer's 10 messages first go to an unknown
+// reader; once the reader is seen, the join gives it the writer's totals (12: two more since).
+// Only the 2 new ones may be counted again: every sum stays exact.
+TEST(Collector, AReaderSeenLateTakesOverWhatAnUnknownOneCounted) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  auto unknown_reader = [](uint64_t msgs, uint64_t bytes) {
+    ChannelFlow f = pipe_flow(msgs, bytes);
+    f.dst = EndpointRef::unknown();
+    f.recv_msgs = 0;
+    f.recv_bytes = 0;
+    return f;
+  };
+  auto totals = [&c] {
+    std::map<std::string, std::array<uint64_t, 4>> out;
+    for (const FlowState& s : c.flows()) {
+      std::string id = s.flow.src.type == EndpointRef::Type::Unknown ? "?" : std::to_string(s.flow.src.cgroup_id);
+      id += ">";
+      id += s.flow.dst.type == EndpointRef::Type::Unknown ? "?" : std::to_string(s.flow.dst.cgroup_id);
+      out[id] = {s.flow.msgs, s.flow.bytes, s.flow.recv_msgs, s.flow.recv_bytes};
+    }
+    return out;
+  };
+  c.update({unknown_reader(10, 10000)}, t.steady, t.wall);
+  t.advance(1000ms);
+  // Two readers now, 3 and 1 messages' worth of bytes taken out of 12 written.
+  ChannelFlow r2 = pipe_flow(9, 9000);
+  ChannelFlow r3 = pipe_flow(3, 3000);
+  r3.dst = EndpointRef::cgroup(3);
+  c.update({r2, r3}, t.steady, t.wall);
+  using T = std::array<uint64_t, 4>;
+  EXPECT_EQ(totals(), (std::map<std::string, T>{
+                          {"1>?", T{10, 10000, 0, 0}},
+                          {"1>2", T{9 - 8, 9000 - 7500, 9, 9000}},  // 8 and 7,500 of the 10 and 10,000 were counted
+                          {"1>3", T{3 - 2, 3000 - 2500, 3, 3000}},
+                      }));
+  // From then on, each flow counts what it moves; nothing is taken over twice.
+  t.advance(1000ms);
+  r2 = pipe_flow(12, 12000);
+  ChannelFlow r4 = pipe_flow(1, 1000);
+  r4.dst = EndpointRef::cgroup(4);
+  c.update({r2, r3, r4}, t.steady, t.wall);
+  const auto all = totals();
+  EXPECT_EQ(all.at("1>2"), (T{1 + 3, 1500 + 3000, 12, 12000}));
+  EXPECT_EQ(all.at("1>4"), (T{1, 1000, 1, 1000}));
+  uint64_t sent = 0;
+  for (const auto& [id, v] : all) sent += v[0];
+  EXPECT_EQ(sent, 12U + 3 + 1);  // the writer's total as the last join splits it
+}
+
+// The same for receipts: a reader's first collection saw no writer.
+TEST(Collector, AWriterSeenLateTakesOverWhatAnUnknownOneReceived) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  ChannelFlow from_unknown = pipe_flow(0, 0);
+  from_unknown.src = EndpointRef::unknown();
+  from_unknown.recv_msgs = 4;
+  from_unknown.recv_bytes = 400;
+  c.update({from_unknown}, t.steady, t.wall);
+  t.advance(1000ms);
+  c.update({pipe_flow(5, 500)}, t.steady, t.wall);
+  for (const FlowState& s : c.flows()) {
+    if (s.flow.src.type == EndpointRef::Type::Unknown) {
+      EXPECT_EQ(s.flow.recv_msgs, 4U);
+      EXPECT_EQ(s.flow.recv_bytes, 400U);
+    } else {
+      EXPECT_EQ(s.flow.msgs, 5U);  // nothing was sent to an unknown reader: all of it counts
+      EXPECT_EQ(s.flow.bytes, 500U);
+      EXPECT_EQ(s.flow.recv_msgs, 1U);
+      EXPECT_EQ(s.flow.recv_bytes, 100U);
+    }
+  }
+  EXPECT_EQ(c.flows().size(), 2U);
+}

@@ -1,0 +1,308 @@
+// The join rules of every kind, on hand-made kernel totals.
+#include "model/flows.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "model/shm.h"
+
+using namespace ipctrace;
+
+namespace {
+
+FlowSample obj(uint64_t cg, int kind, int dir, uint64_t id, uint32_t dev, uint64_t msgs, uint64_t bytes,
+               uint64_t peer = 0) {
+  FlowSample s;
+  s.key.cgroup_id = cg;
+  s.key.kind = static_cast<uint8_t>(kind);
+  s.key.dir = static_cast<uint8_t>(dir);
+  s.key.ch.obj.id = id;
+  s.key.ch.obj.dev = dev;
+  s.key.ch.obj.peer = peer;
+  s.msgs = msgs;
+  s.bytes = bytes;
+  s.tgid = static_cast<uint32_t>(cg * 10);
+  s.comm = "proc" + std::to_string(cg);
+  return s;
+}
+
+FlowSample inet(uint64_t cg, int kind, int dir, uint32_t netns, const char* laddr, uint16_t lport, const char* raddr,
+                uint16_t rport, uint64_t msgs, uint64_t bytes) {
+  FlowSample s;
+  s.key.cgroup_id = cg;
+  s.key.kind = static_cast<uint8_t>(kind);
+  s.key.dir = static_cast<uint8_t>(dir);
+  s.key.ch.inet.netns = netns;
+  s.key.ch.inet.family = AF_INET;
+  s.key.ch.inet.lport = lport;
+  s.key.ch.inet.rport = rport;
+  inet_pton(AF_INET, laddr, s.key.ch.inet.laddr);
+  inet_pton(AF_INET, raddr, s.key.ch.inet.raddr);
+  s.msgs = msgs;
+  s.bytes = bytes;
+  return s;
+}
+
+const ChannelFlow* find(const std::vector<ChannelFlow>& flows, const EndpointRef& src, const EndpointRef& dst) {
+  for (const auto& f : flows) {
+    if (f.src == src && f.dst == dst) return &f;
+  }
+  return nullptr;
+}
+
+EndpointRef cg(uint64_t id) { return EndpointRef::cgroup(id); }
+
+}  // namespace
+
+TEST(Apportion, ConservesTotalsExactly) {
+  EXPECT_EQ(apportion(10, {1, 1}), (std::vector<uint64_t>{5, 5}));
+  EXPECT_EQ(apportion(10, {3, 1}), (std::vector<uint64_t>{8, 2}));  // 7.5 / 2.5: tie to the first
+  EXPECT_EQ(apportion(10, {1, 1, 1}), (std::vector<uint64_t>{4, 3, 3}));
+  EXPECT_EQ(apportion(7, {0, 0}), (std::vector<uint64_t>{4, 3}));  // nothing read: equal
+  EXPECT_EQ(apportion(0, {5, 9}), (std::vector<uint64_t>{0, 0}));
+  EXPECT_EQ(apportion(5, {0, 7}), (std::vector<uint64_t>{0, 5}));
+  EXPECT_TRUE(apportion(5, {}).empty());
+  const uint64_t big = 18446744073709551557ULL;  // near 2^64
+  const auto parts = apportion(big, {1, 2, 3});
+  EXPECT_EQ(std::accumulate(parts.begin(), parts.end(), uint64_t{0}), big);
+}
+
+TEST(Join, PipeOneWriterOneReader) {
+  const auto flows = join_flows({obj(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 77, 14, 10, 10000),
+                                 obj(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 77, 14, 3, 9000)});
+  ASSERT_EQ(flows.size(), 1U);
+  const ChannelFlow& f = flows[0];
+  EXPECT_EQ(f.kind, IPCT_KIND_PIPE);
+  EXPECT_EQ(f.channel, "pipe:ino=77,dev=0:14");
+  EXPECT_EQ(f.src, cg(1));
+  EXPECT_EQ(f.dst, cg(2));
+  EXPECT_EQ(f.msgs, 10U);
+  EXPECT_EQ(f.bytes, 10000U);
+  EXPECT_EQ(f.recv_msgs, 3U);
+  EXPECT_EQ(f.recv_bytes, 9000U);  // 1,000 bytes still queued
+  EXPECT_EQ(f.src_task.comm, "proc1");
+  EXPECT_EQ(f.dst_task.tgid, 20U);
+}
+
+TEST(Join, SeveralWritersAndReadersSplitHonestly) {
+  // Writers sent 300 and 100 bytes; readers took 200 and 200 (so half each).
+  const auto flows = join_flows(
+      {obj(1, IPCT_KIND_FIFO, IPCT_DIR_SEND, 5, 1, 3, 300), obj(2, IPCT_KIND_FIFO, IPCT_DIR_SEND, 5, 1, 1, 100),
+       obj(3, IPCT_KIND_FIFO, IPCT_DIR_RECV, 5, 1, 2, 200), obj(4, IPCT_KIND_FIFO, IPCT_DIR_RECV, 5, 1, 2, 200)});
+  ASSERT_EQ(flows.size(), 4U);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->bytes, 150U);
+  EXPECT_EQ(find(flows, cg(1), cg(4))->bytes, 150U);
+  EXPECT_EQ(find(flows, cg(2), cg(3))->bytes, 50U);
+  EXPECT_EQ(find(flows, cg(2), cg(4))->bytes, 50U);
+  // Reader 3's 200 bytes go back to the writers 3:1.
+  EXPECT_EQ(find(flows, cg(1), cg(3))->recv_bytes, 150U);
+  EXPECT_EQ(find(flows, cg(2), cg(3))->recv_bytes, 50U);
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  uint64_t recv = 0;
+  for (const auto& f : flows) {
+    msgs += f.msgs;
+    bytes += f.bytes;
+    recv += f.recv_bytes;
+  }
+  EXPECT_EQ(msgs, 4U);
+  EXPECT_EQ(bytes, 400U);
+  EXPECT_EQ(recv, 400U);
+}
+
+TEST(Join, MissingEndsAreUnknownNotDropped) {
+  const auto writer_only = join_flows({obj(1, IPCT_KIND_POSIX_MQ, IPCT_DIR_SEND, 9, 2, 4, 40)});
+  ASSERT_EQ(writer_only.size(), 1U);
+  EXPECT_EQ(writer_only[0].dst, EndpointRef::unknown());
+  EXPECT_EQ(writer_only[0].bytes, 40U);
+  const auto reader_only = join_flows({obj(2, IPCT_KIND_POSIX_MQ, IPCT_DIR_RECV, 9, 2, 4, 40)});
+  ASSERT_EQ(reader_only.size(), 1U);
+  EXPECT_EQ(reader_only[0].src, EndpointRef::unknown());
+  EXPECT_EQ(reader_only[0].bytes, 0U);
+  EXPECT_EQ(reader_only[0].recv_bytes, 40U);
+}
+
+TEST(Join, SysvQueuesOfTwoIpcNamespacesStayApart) {
+  const auto flows = join_flows({obj(1, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, 0, 4026531839, 1, 10),
+                                 obj(2, IPCT_KIND_SYSV_MSG, IPCT_DIR_RECV, 0, 4026531839, 1, 10),
+                                 obj(3, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, 0, 4026532001, 1, 20),
+                                 obj(4, IPCT_KIND_SYSV_MSG, IPCT_DIR_RECV, 0, 4026532001, 1, 20)});
+  ASSERT_EQ(flows.size(), 2U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->bytes, 10U);
+  EXPECT_EQ(find(flows, cg(3), cg(4))->bytes, 20U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->channel, "sysv_msg:msqid=0,ipcns=4026531839");
+  EXPECT_EQ(find(flows, cg(1), cg(4)), nullptr);
+}
+
+TEST(Join, UnixSocketToItsPeer) {
+  // Socket 100 (cgroup 1) and 200 (cgroup 2), connected; traffic both ways.
+  const auto flows = join_flows({obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 100, 0, 7, 1050, 200),
+                                 obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 200, 0, 2, 1050, 100),
+                                 obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 200, 0, 1, 5, 100),
+                                 obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 100, 0, 1, 5, 200)});
+  ASSERT_EQ(flows.size(), 2U);
+  const ChannelFlow* ab = find(flows, cg(1), cg(2));
+  ASSERT_NE(ab, nullptr);
+  EXPECT_EQ(ab->msgs, 7U);
+  EXPECT_EQ(ab->bytes, 1050U);
+  EXPECT_EQ(ab->recv_bytes, 1050U);
+  EXPECT_EQ(ab->channel, "unix_stream:ino=200");
+  EXPECT_EQ(find(flows, cg(2), cg(1))->bytes, 5U);
+}
+
+TEST(Join, UnixDatagramsToABoundServerFromTwoClients) {
+  // The server socket 300 is not connected (peer 0); clients 101 and 102 are connected to it.
+  const auto flows = join_flows({obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 3, 99, 300),
+                                 obj(2, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 102, 0, 1, 33, 300),
+                                 obj(3, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 300, 0, 4, 132, 0)});
+  ASSERT_EQ(flows.size(), 2U);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->bytes, 99U);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->recv_bytes, 99U);
+  EXPECT_EQ(find(flows, cg(2), cg(3))->recv_bytes, 33U);
+}
+
+TEST(Join, UnconnectedUnixSenderHasAnUnknownPeer) {
+  const auto flows = join_flows({obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 2, 20, 0)});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].dst, EndpointRef::unknown());
+  EXPECT_EQ(flows[0].bytes, 20U);
+}
+
+TEST(Join, TcpOverLoopbackJoinsBothEndsInOneNamespace) {
+  const auto flows =
+      join_flows({inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "127.0.0.1", 40000, "127.0.0.1", 8080, 5, 5000),
+                  inet(2, IPCT_KIND_TCP, IPCT_DIR_RECV, 7, "127.0.0.1", 8080, "127.0.0.1", 40000, 2, 5000)});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].bytes, 5000U);
+  EXPECT_EQ(flows[0].recv_bytes, 5000U);
+  EXPECT_EQ(flows[0].channel, "tcp:127.0.0.1:8080@netns=7");
+}
+
+TEST(Join, LoopbackInAnotherNamespaceIsAnotherPlace) {
+  const auto flows =
+      join_flows({inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "127.0.0.1", 40000, "127.0.0.1", 8080, 5, 5000),
+                  inet(2, IPCT_KIND_TCP, IPCT_DIR_RECV, 8, "127.0.0.1", 8080, "127.0.0.1", 40000, 2, 5000)});
+  ASSERT_EQ(flows.size(), 2U);
+  EXPECT_EQ(find(flows, cg(1), EndpointRef::address("127.0.0.1:8080"))->bytes, 5000U);
+  EXPECT_EQ(find(flows, EndpointRef::address("127.0.0.1:40000"), cg(2))->recv_bytes, 5000U);
+}
+
+TEST(Join, PodToPodAcrossNamespacesAndToTheOutside) {
+  const auto flows =
+      join_flows({inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "10.1.0.5", 40000, "10.1.0.9", 80, 3, 300),
+                  inet(2, IPCT_KIND_TCP, IPCT_DIR_RECV, 8, "10.1.0.9", 80, "10.1.0.5", 40000, 3, 300),
+                  inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "10.1.0.5", 40001, "93.184.216.34", 443, 1, 517)});
+  ASSERT_EQ(flows.size(), 2U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->bytes, 300U);
+  EXPECT_EQ(find(flows, cg(1), EndpointRef::address("93.184.216.34:443"))->bytes, 517U);
+}
+
+TEST(Join, UdpToAWildcardReceiver) {
+  const auto flows = join_flows({inet(1, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "10.1.0.5", 5353, "10.1.0.9", 9999, 3, 600),
+                                 inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 8, "0.0.0.0", 9999, "0.0.0.0", 0, 3, 600)});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].recv_bytes, 600U);
+}
+
+TEST(Join, SignalsGoToTheTargetCgroup) {
+  const auto flows = join_flows({obj(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 42, 35, 3, 0, 4321)});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(42));
+  EXPECT_EQ(flows[0].msgs, 3U);
+  EXPECT_EQ(flows[0].channel, "signal:sig=35,target_pid=4321");
+}
+
+TEST(ShmTracker, CreatorJoinedToEveryAttacher) {
+  ShmTracker shm;
+  auto ev = [](uint64_t cgroup, uint32_t tgid, uint8_t op, int64_t ret, uint64_t id, uint64_t aux, uint64_t aux2) {
+    ipct_event e{};
+    e.kind = IPCT_KIND_SYSV_SHM;
+    e.cgroup_id = cgroup;
+    e.tgid = tgid;
+    e.op = op;
+    e.ret = ret;
+    e.id = id;
+    e.aux = aux;
+    e.aux2 = aux2;
+    e.dev = 4026531839U;
+    return e;
+  };
+  shm.on_event(ev(1, 10, IPCT_OP_CREATE, 5, 5, 0x1234, 8192));
+  shm.on_event(ev(1, 10, IPCT_OP_ATTACH, 0, 5, 0x7f0000, 0));
+  shm.on_event(ev(2, 20, IPCT_OP_ATTACH, 0, 5, 0x7f1000, 0));
+  shm.on_event(ev(2, 20, IPCT_OP_DETACH, 0, 0, 0x7f1000, 0));
+  auto flows = shm.flows();
+  ASSERT_EQ(flows.size(), 2U);
+  const ChannelFlow* self = find(flows, cg(1), cg(1));
+  const ChannelFlow* other = find(flows, cg(1), cg(2));
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->shm_size, 8192U);
+  EXPECT_EQ(other->msgs, 1U);
+  EXPECT_EQ(other->shm_attached, 0U);  // detached
+  ASSERT_NE(self, nullptr);
+  EXPECT_EQ(self->shm_attached, 1U);
+  EXPECT_EQ(self->channel, "sysv_shm:shmid=5,ipcns=4026531839");
+
+  // Process 10 exits without shmdt; the segment is removed: nothing is left.
+  shm.on_event(ev(1, 10, IPCT_OP_REMOVE, 0, 5, 0, 0));
+  shm.prune([](uint32_t tgid) { return tgid != 10; });
+  EXPECT_TRUE(shm.flows().empty());
+}
+
+namespace {
+
+ipct_event shm_event(uint64_t cgroup, uint32_t tgid, uint8_t op, int64_t ret, uint64_t id, uint64_t aux,
+                     uint64_t aux2) {
+  ipct_event e{};
+  e.kind = IPCT_KIND_SYSV_SHM;
+  e.cgroup_id = cgroup;
+  e.tgid = tgid;
+  e.op = op;
+  e.ret = ret;
+  e.id = id;
+  e.aux = aux;
+  e.aux2 = aux2;
+  e.dev = 4026531839U;
+  return e;
+}
+
+}  // namespace
+
+// A segment created, attached, detached and removed between two collections: reported once
+// (the collector forgets it only after joining), then forgotten.
+TEST(ShmTracker, ASegmentThatLivedLessThanACollectionIsReportedOnce) {
+  ShmTracker shm;
+  shm.on_event(shm_event(1, 10, IPCT_OP_CREATE, 7, 7, 0x4950, 65536));
+  shm.on_event(shm_event(2, 20, IPCT_OP_ATTACH, 0, 7, 0x7f2000, 0));
+  shm.on_event(shm_event(2, 20, IPCT_OP_DETACH, 0, 0, 0x7f2000, 0));
+  shm.on_event(shm_event(1, 10, IPCT_OP_REMOVE, 0, 7, 0, 0));
+  shm.detach_gone([](uint32_t) { return true; });
+  const auto flows = shm.flows();
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].msgs, 1U);
+  EXPECT_EQ(flows[0].shm_size, 65536U);
+  EXPECT_EQ(flows[0].shm_attached, 0U);
+  shm.forget_removed();
+  EXPECT_TRUE(shm.flows().empty());
+}
+
+// shmget(key, 0, 0) of an existing segment reports the size asked for, not the segment's.
+TEST(ShmTracker, ALookupDoesNotShrinkTheSegment) {
+  ShmTracker shm;
+  shm.on_event(shm_event(1, 10, IPCT_OP_CREATE, 7, 7, 0x4950, 65536));
+  shm.on_event(shm_event(2, 20, IPCT_OP_CREATE, 7, 7, 0x4950, 0));
+  shm.on_event(shm_event(2, 20, IPCT_OP_ATTACH, 0, 7, 0x7f2000, 0));
+  const auto flows = shm.flows();
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].shm_size, 65536U);
+}
