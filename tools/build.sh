@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds one configuration. Prints the build directory.
 # Usage: tools/build.sh [release|sanitize]
+# Warnings are errors here (IPCTRACE_WERROR), unlike in a plain `cmake` build of the sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-release}
@@ -11,6 +12,6 @@ case "$config" in
 esac
 ./tools/install-deps.sh
 dir=build/$config
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${extra[@]}" >/dev/null
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DIPCTRACE_WERROR=ON "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" >&2
 echo "$dir"
