@@ -53,7 +53,8 @@ test_packages=(
 )
 # Commands some machines already have from other packages (kubectl from Google's kubectl
 # package, node and npm from NodeSource's nodejs, which conflict with Debian's): Debian's
-# package only where the command is missing.
+# package only where the command is missing. Debian's kubectl is 1.20: the manifests test checks
+# the committed rendered manifests with it (deploy/README.md).
 optional_test_packages() {
   command -v kubectl >/dev/null || echo kubernetes-client
   command -v npm >/dev/null || printf '%s\n' nodejs npm
