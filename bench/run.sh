@@ -4,5 +4,5 @@
 # Usage: bench/run.sh [--quick] [--out DIR] [run.py options...]   (see bench/README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=$(./tools/build.sh release)
+dir=$(./tools/build.sh release test)
 exec python3 bench/run.py --build-dir "$dir" "$@"

@@ -1,6 +1,6 @@
 # ipctrace_bpf_skeleton(<target> NAME <skeleton name> SOURCES <a.bpf.c>... [DEPENDS <header>...])
 #
-# Compiles each .bpf.c with clang for the BPF target (CO-RE, BTF, -Werror),
+# Compiles each .bpf.c with clang for the BPF target (CO-RE, BTF; -Werror under IPCTRACE_WERROR),
 # links the objects into one with `bpftool gen object`, and generates one
 # skeleton header `<name>.skel.h` from it. <target> is an INTERFACE library:
 # link it to get the skeleton's include directory and the build ordering.
@@ -33,6 +33,10 @@ function(ipctrace_bpf_skeleton target)
 
   set(outdir ${CMAKE_CURRENT_BINARY_DIR}/${target})
   file(MAKE_DIRECTORY ${outdir})
+  set(werror)
+  if(IPCTRACE_WERROR)
+    set(werror -Werror)
+  endif()
 
   set(objects)
   foreach(src IN LISTS ARG_SOURCES)
@@ -43,7 +47,7 @@ function(ipctrace_bpf_skeleton target)
     add_custom_command(
       OUTPUT ${obj}
       COMMAND ${BPF_CLANG} -target bpf -mcpu=v3 -D__TARGET_ARCH_${IPCTRACE_BPF_ARCH}
-              -g -O2 -Wall -Werror
+              -g -O2 -Wall ${werror}
               -I${IPCTRACE_VMLINUX_DIR} -I${PROJECT_SOURCE_DIR}/bpf
               -MD -MF ${obj}.d
               -c ${abs} -o ${obj}

@@ -1,38 +1,75 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package ipctrace needs to build, test and run.
+# Installs the Debian 12 packages ipctrace needs, in two sets:
+#   run   building and running ipctrace (tools/run.sh)
+#   test  the run set, and everything the tests and the benchmark run (tools/test.sh,
+#         bench/run.sh): GoogleTest, the linters, the sanitizer runtime, every command a test
+#         calls, and the kernel the kernel matrix boots (downloaded into a cache, not installed)
 # Idempotent: it installs only what is missing and prints nothing when all is present.
+# Usage: tools/install-deps.sh [run|test] [--dry-run|--list]   (default: test)
+#   --dry-run  print what is missing (nothing when all is present) and install nothing
+#   --list     print the set's packages, one a line
 set -euo pipefail
 
-packages=(
+set_name="test"
+action=install
+for arg in "$@"; do
+  case "$arg" in
+    run | test) set_name=$arg ;;
+    --dry-run) action=dry-run ;;
+    --list) action=list ;;
+    *) echo "install-deps: unknown argument '$arg' (usage: install-deps.sh [run|test] [--dry-run|--list])" >&2; exit 2 ;;
+  esac
+done
+
+run_packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   # BPF toolchain and CO-RE
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # libraries
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev libcurl4-openssl-dev
-  # the agent's HTTPS (OpenSSL) and basic authentication (libxcrypt); openssl makes the tests' certificates
-  libssl-dev libcrypt-dev openssl
-  # tests and habits
+  # the agent's HTTPS (OpenSSL) and basic authentication (libxcrypt)
+  libssl-dev libcrypt-dev
+)
+
+# Every command a test or the benchmark runs comes from here, from the run set (bpftool, git,
+# objcopy from build-essential's binutils), or from Debian's essential and required packages
+# (coreutils, util-linux: setpriv, flock, taskset; diffutils, findutils, gzip, tar, sed, grep,
+# mawk, libc-bin: ldd; dpkg, apt: the kernel download).
+test_packages=(
+  # the tests themselves (GoogleTest), lint (tools/lint.sh), the sanitizer build
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
-  # benchmark (bench/): the bpftrace configuration, the IPC workloads (stress-ng, `perf bench
-  # sched pipe`), the driver (bench/run.py, standard library only)
+  # the kernel tests: openssl (certificates and password hashes), promtool and a real Prometheus
+  # (prometheus), the terminal view (tmux), real OCI containers (runc, a busybox rootfs)
+  openssl prometheus tmux runc busybox-static
+  # benchmark (bench/run.sh; the suite runs bench/run.sh --quick): the bpftrace configuration, the
+  # IPC workloads (stress-ng, `perf bench sched pipe`), the driver (bench/run.py, standard library)
   bpftrace stress-ng linux-perf python3
-  # end-to-end tests: real OCI containers (runc, a busybox rootfs; containers_e2e_test) and the
-  # terminal view (tmux; top_kernel_test)
-  runc busybox-static tmux
-  # the agent's tests: promtool checks /metrics, a real Prometheus scrapes it
-  prometheus
   # the kernel matrix (tests/vm): Debian's 6.1 kernel booted under qemu from an initramfs
   qemu-system-x86 cpio
   # deploy tests (tests/deploy): the image (podman, a debootstrap-made Debian base), the
-  # manifests' schema validation (node and npm; kubectl below)
-  podman debootstrap
+  # dashboard test's requests to a real agent (curl); node, npm and kubectl below
+  podman debootstrap curl
 )
 # Commands some machines already have from other packages (kubectl from Google's kubectl
 # package, node and npm from NodeSource's nodejs, which conflict with Debian's): Debian's
-# package only where the command is missing.
-command -v kubectl >/dev/null || packages+=(kubernetes-client)
-command -v npm >/dev/null || packages+=(nodejs npm)
+# package only where the command is missing. Debian's kubectl is 1.20: the manifests test checks
+# the committed rendered manifests with it (deploy/README.md).
+optional_test_packages() {
+  command -v kubectl >/dev/null || echo kubernetes-client
+  command -v npm >/dev/null || printf '%s\n' nodejs npm
+}
+
+packages=("${run_packages[@]}")
+if [ "$set_name" = test ]; then
+  mapfile -t optional < <(optional_test_packages)
+  packages+=("${test_packages[@]}" "${optional[@]}")
+fi
+
+if [ "$action" = list ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -41,8 +78,19 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# The kernel the matrix boots: downloaded into a cache, not installed (quiet when cached).
-fetch_kernel() { "$(dirname "$0")/../tests/vm/fetch-kernel.sh"; }
+# The kernel the matrix boots (test set): downloaded into a cache, not installed (quiet when cached).
+fetch_kernel() {
+  if [ "$set_name" = test ]; then "$(dirname "$0")/../tests/vm/fetch-kernel.sh"; fi
+}
+
+if [ "$action" = dry-run ]; then
+  if [ ${#missing[@]} -gt 0 ]; then echo "install-deps ($set_name): missing packages: ${missing[*]}"; fi
+  kernel_cache=${IPCTRACE_KERNEL_CACHE:-/var/cache/ipctrace/kernels}
+  if [ "$set_name" = test ] && [ ! -s "$kernel_cache/linux-6.1/vmlinuz" ]; then
+    echo "install-deps ($set_name): the kernel matrix's kernel is not in $kernel_cache yet (tests/vm/fetch-kernel.sh)"
+  fi
+  exit 0
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   fetch_kernel

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone, as root: installs what is missing, builds the
-# release and the sanitizer (ASan + UBSan) configurations, and runs every test in both:
-# unit tests, kernel tests (real BPF on this kernel) and lint (release only).
+# The whole test suite, from a fresh clone, as root: installs what is missing (tools/install-deps.sh's
+# test set: the run set and every tool a test runs), builds the release and the sanitizer
+# (ASan + UBSan) configurations, and runs every test in both: unit tests, kernel tests (real
+# BPF on this kernel) and lint (release only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sanitize=$(./tools/build.sh sanitize)
-release=$(./tools/build.sh release)
+sanitize=$(./tools/build.sh sanitize test)
+release=$(./tools/build.sh release test)
 echo "== tests, sanitizer build (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$sanitize" --output-on-failure
