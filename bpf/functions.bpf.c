@@ -3,7 +3,7 @@
  * Function hooks, for kernels that allow fentry/fexit (BPF trampolines, Linux 5.5). Nothing runs
  * on the syscalls ipctrace does not follow, unlike the sys_exit tracepoint, whose mere presence
  * sends every syscall of every task through the slow exit path. The attach targets are set by
- * the agent (agent/hooks.cpp names them per kernel): each program is written for one function's
+ * the agent (agent/kernel/hooks.cpp names them per kernel, agent/kernel/planner.cpp picks the program): each program is written for one function's
  * arguments, never for one name.
  *
  * Syscall functions (__x64_sys_msgsnd...) take the caller's pt_regs, so the syscall-exit handler
@@ -23,21 +23,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The knobs of sys_exit_btf.bpf.c: a typed task, CO-RE reads behind a file, the LRU hash. */
-#define IPCT_CURRENT_TASK() bpf_get_current_task_btf()
-#define IPCT_TASK_RD IPCT_RD_BTF
-#define IPCT_FD_SLOT_READ(file, slot) bpf_probe_read_kernel((file), sizeof(*(file)), (slot))
-#define IPCT_AS(p, type) ((type *)(p))
-#define IPCT_FILE_RD IPCT_RD_CORE
-#define IPCT_SK_RD IPCT_RD_CORE
-/* struct unix_sock begins with its struct sock. */
-#define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
-#define IPCT_WAIT_START wait_start_lru
-#define IPCT_WAIT_TAKE wait_take_lru
-#define IPCT_ENTRY_CLASSIFY 1
-#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(IPCT_CURRENT_TASK())
-#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(IPCT_CURRENT_TASK())
-#include "sys_exit_body.bpf.h"
+/* The syscall-exit handler in the build of sys_exit_btf.bpf.c (typed task, CO-RE reads behind a
+ * file, the LRU hash): fentry/fexit programs are typed, and every kernel that allows them has it. */
+#include "sys_exit_btf.bpf.h"
 
 #define IPCT_PIPE_KINDS (IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO))
 #define IPCT_FD_KINDS (ipct_cfg_fexit_kinds & ~IPCT_PIPE_KINDS)

@@ -5,7 +5,7 @@
  * Included by the BPF programs (after vmlinux.h) and by the C++ agent (after
  * <linux/types.h>). It holds only fixed-width types with explicit padding and
  * includes nothing itself; the agent pins every size and offset with
- * static_assert (agent/abi.h), so a change here that moves a field fails the
+ * static_assert (agent/kernel/abi.h), so a change here that moves a field fails the
  * build instead of corrupting records.
  */
 #ifndef IPCTRACE_ABI_H

@@ -15,20 +15,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define IPCT_CURRENT_TASK() bpf_get_current_task_btf()
-#define IPCT_TASK_RD IPCT_RD_BTF
-#define IPCT_FD_SLOT_READ(file, slot) bpf_probe_read_kernel((file), sizeof(*(file)), (slot))
-#define IPCT_AS(p, type) ((type *)(p))
-#define IPCT_FILE_RD IPCT_RD_CORE
-#define IPCT_SK_RD IPCT_RD_CORE
-/* struct unix_sock begins with its struct sock. */
-#define IPCT_UNIX_SK(sk) ((struct unix_sock *)(sk))
-#define IPCT_WAIT_START wait_start_lru
-#define IPCT_WAIT_TAKE wait_take_lru
-#define IPCT_ENTRY_CLASSIFY 1
-#define IPCT_CGROUP_ID() IPCT_TASK_CGROUP_ID(IPCT_CURRENT_TASK())
-#define IPCT_IS_SELF() IPCT_TASK_IS_SELF(IPCT_CURRENT_TASK())
-#include "sys_exit_body.bpf.h"
+#include "sys_exit_btf.bpf.h"
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ipct_sys_exit_btf, struct pt_regs *regs, long ret)

@@ -152,12 +152,24 @@ MetricsExporter::IpcSeries& MetricsExporter::add_ipc_series(const Labels& labels
 }
 
 void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) {
-  struct Delta {
-    uint64_t msgs = 0;
-    uint64_t bytes = 0;
-    bool ever_moved = false;
-  };
-  std::map<Labels, Delta> deltas;
+  add_ipc_deltas(ipc_deltas(cycle, namer), cycle.now);
+  // Series of endpoints idle (or gone) for the idle time go.
+  for (auto it = ipc_.begin(); it != ipc_.end();) {
+    if (cycle.now - it->second.last_active >= options_.idle_timeout) {
+      bytes_.Remove(it->second.bytes);
+      msgs_.Remove(it->second.msgs);
+      folded_.erase(it->first);
+      it = ipc_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// What each label set moved since the last cycle, from the collector's flow totals.
+std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::ipc_deltas(const MetricsCycle& cycle,
+                                                                                           const Namer& namer) {
+  std::map<Labels, FlowTotals> deltas;
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> seen;
   for (const FlowState& f : cycle.flows) {
     const ChannelFlow& c = f.flow;
@@ -186,15 +198,18 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
                            {"dst_namespace", d.k8s_namespace},
                            {"dst_pod", d.pod},
                            {"dst_container", d.container}};
-    Delta& delta = deltas[labels];
+    FlowTotals& delta = deltas[labels];
     delta.msgs += dm;
     delta.bytes += db;
-    delta.ever_moved = true;
   }
   flow_totals_ = std::move(seen);
+  return deltas;
+}
 
-  // Existing series first; then new label sets, largest first, while the cap allows.
-  std::vector<std::pair<Labels, Delta>> fresh;
+// Existing series first; then new label sets, largest first, while the cap allows.
+void MetricsExporter::add_ipc_deltas(const std::map<Labels, FlowTotals>& deltas,
+                                     std::chrono::steady_clock::time_point now) {
+  std::vector<std::pair<Labels, FlowTotals>> fresh;
   for (auto& [labels, delta] : deltas) {
     auto it = ipc_.find(labels);
     if (it == ipc_.end()) {
@@ -203,7 +218,7 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
     }
     it->second.bytes->Increment(static_cast<double>(delta.bytes));
     it->second.msgs->Increment(static_cast<double>(delta.msgs));
-    if (delta.bytes > 0 || delta.msgs > 0) it->second.last_active = cycle.now;
+    if (delta.bytes > 0 || delta.msgs > 0) it->second.last_active = now;
   }
   std::stable_sort(fresh.begin(), fresh.end(), [](const auto& a, const auto& b) {
     return a.second.bytes != b.second.bytes ? a.second.bytes > b.second.bytes : a.second.msgs > b.second.msgs;
@@ -213,13 +228,13 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
     for (const auto& [l, s] : ipc_) regular -= l.at("src_container") == kOverflow ? 1 : 0;
     IpcSeries* series = nullptr;
     if (regular < options_.max_series) {
-      series = &add_ipc_series(labels, cycle.now);
+      series = &add_ipc_series(labels, now);
     } else {
       const Labels overflow = {{"kind", labels.at("kind")},  {"src_namespace", ""}, {"src_pod", ""},
                                {"src_container", kOverflow}, {"dst_namespace", ""}, {"dst_pod", ""},
                                {"dst_container", kOverflow}};
       auto it = ipc_.find(overflow);
-      series = it != ipc_.end() ? &it->second : &add_ipc_series(overflow, cycle.now);
+      series = it != ipc_.end() ? &it->second : &add_ipc_series(overflow, now);
       if (folded_.size() < kMaxFoldedRemembered && folded_.insert(labels).second) {
         ++dropped_total_;
         series_dropped_.Add({}).Increment();
@@ -227,19 +242,7 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
     }
     series->bytes->Increment(static_cast<double>(delta.bytes));
     series->msgs->Increment(static_cast<double>(delta.msgs));
-    series->last_active = cycle.now;
-  }
-
-  // Series of endpoints idle (or gone) for the idle time go.
-  for (auto it = ipc_.begin(); it != ipc_.end();) {
-    if (cycle.now - it->second.last_active >= options_.idle_timeout) {
-      bytes_.Remove(it->second.bytes);
-      msgs_.Remove(it->second.msgs);
-      folded_.erase(it->first);
-      it = ipc_.erase(it);
-    } else {
-      ++it;
-    }
+    series->last_active = now;
   }
 }
 

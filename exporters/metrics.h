@@ -94,6 +94,8 @@ class MetricsExporter {
   };
 
   void update_ipc(const MetricsCycle& cycle, const Namer& namer);
+  std::map<Labels, FlowTotals> ipc_deltas(const MetricsCycle& cycle, const Namer& namer);
+  void add_ipc_deltas(const std::map<Labels, FlowTotals>& deltas, std::chrono::steady_clock::time_point now);
   void update_waits(const MetricsCycle& cycle, const Namer& namer);
   void update_shm(const MetricsCycle& cycle, const Namer& namer);
   void update_self(const MetricsCycle& cycle);

@@ -57,7 +57,9 @@ std::string probe_to_text(const ProbeReport& r) {
   line(fmt::format("tracefs       {}", r.tracefs ? *r.tracefs : "not mounted: " + r.tracefs_detail));
   std::string held;
   for (Cap c : kReportedCaps) {
-    if (r.caps.has(c)) held += (held.empty() ? "" : " ") + std::string(cap_name(c));
+    if (!r.caps.has(c)) continue;
+    if (!held.empty()) held += ' ';
+    held += cap_name(c);
   }
   if (r.missing_caps.empty()) {
     line(fmt::format("Privileges    sufficient ({})", held));

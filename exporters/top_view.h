@@ -1,7 +1,7 @@
 // `ipctrace top`, without the terminal: snapshots of the flows document (the JSON of
 // `ipctrace flows --output json` and the agent's /api/v1/flows), rates between snapshots, the
 // flows and endpoints tables, sorting, filtering, column layout and whole text frames. The
-// terminal front end (agent/top.cpp) and batch mode draw what this produces.
+// terminal front end (agent/app/top/terminal.cpp) and batch mode draw what this produces.
 #pragma once
 
 #include <chrono>

@@ -117,29 +117,9 @@ void add_output(CLI::App* app, std::string& target, std::vector<std::string> cho
       ->capture_default_str();
 }
 
-}  // namespace
-
-std::string Cli::command() const {
-  for (const CLI::App* sub : {agent_cmd, top_cmd, flows_cmd, trace_cmd, probe_cmd, version_cmd}) {
-    if (sub != nullptr && sub->parsed()) return sub->get_name();
-  }
-  return {};
-}
-
-std::unique_ptr<Cli> make_cli() {
-  auto cli = std::make_unique<Cli>();
-  CLI::App& app = cli->app;
-  app.require_subcommand(1);
-  app.fallthrough();
-  app.set_help_all_flag("--help-all", "Show help for every subcommand");
-  app.set_config("--config", "", "Read options from an INI or TOML file (sections per subcommand, e.g. [agent])")
-      ->envname("IPCTRACE_CONFIG");
-  app.allow_config_extras(CLI::config_extras_mode::error);
-  app.footer(
-      "Exit status: 0 success, 1 failure at run time, 2 bad usage.\n"
-      "Options can also come from environment variables (shown as ENV) and from --config.");
-
-  auto& g = cli->global;
+void add_global(Cli& cli) {
+  CLI::App& app = cli.app;
+  auto& g = cli.global;
   app.add_flag("-v,--verbose", g.verbose, "More log output (-v debug, -vv trace)");
   app.add_option("--log-level", g.log_level, "Log level: trace, debug, info, warn, error, off (overrides -v)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -149,11 +129,13 @@ std::unique_ptr<Cli> make_cli() {
       ->check(CLI::ExistingDirectory)
       ->capture_default_str()
       ->envname("IPCTRACE_HOST_ROOT");
+}
 
-  // agent
-  auto& a = cli->agent;
+void add_agent(Cli& cli) {
+  CLI::App& app = cli.app;
+  auto& a = cli.agent;
   CLI::App* agent = app.add_subcommand("agent", "Run the node agent: serve /metrics, /api/v1/flows, /healthz, /readyz");
-  cli->agent_cmd = agent;
+  cli.agent_cmd = agent;
   agent->add_option("--listen", a.listen, "HTTP listen address")
       ->check(kListenCheck)
       ->capture_default_str()
@@ -187,11 +169,13 @@ std::unique_ptr<Cli> make_cli() {
                              ->envname("IPCTRACE_TLS_KEY");
   tls_cert->needs(tls_key);
   tls_key->needs(tls_cert);
+}
 
-  // top
-  auto& t = cli->top;
+void add_top(Cli& cli) {
+  CLI::App& app = cli.app;
+  auto& t = cli.top;
   CLI::App* top = app.add_subcommand("top", "Live terminal view of flows and containers, sorted by rate");
-  cli->top_cmd = top;
+  cli.top_cmd = top;
   top->add_flag("-b,--batch", t.batch, "Print plain-text frames to stdout (no terminal control codes)");
   top->add_option("-n,--iterations", t.iterations, "Number of frames, then exit (0: until quit)")
       ->check(CLI::NonNegativeNumber)
@@ -208,20 +192,21 @@ std::unique_ptr<Cli> make_cli() {
       ->envname("IPCTRACE_CACERT");
   add_hooks(top, t.hooks);
   add_filters(top, t.filters);
+}
 
-  // flows
-  auto& f = cli->flows;
+void add_flows_and_trace(Cli& cli) {
+  CLI::App& app = cli.app;
+  auto& f = cli.flows;
   CLI::App* flows = app.add_subcommand("flows", "Trace for a while, then print the flows");
-  cli->flows_cmd = flows;
+  cli.flows_cmd = flows;
   add_duration(flows, "--duration", f.duration, "How long to trace", kPositiveDurationCheck);
   add_output(flows, f.output, {"table", "json"});
   add_hooks(flows, f.hooks);
   add_filters(flows, f.filters);
 
-  // trace
-  auto& tr = cli->trace;
+  auto& tr = cli.trace;
   CLI::App* trace = app.add_subcommand("trace", "Stream individual IPC events as they happen");
-  cli->trace_cmd = trace;
+  cli.trace_cmd = trace;
   add_output(trace, tr.output, {"text", "json"});
   trace->add_flag("--data", tr.data, "Include data operations (sends, receives), not only lifecycle events");
   add_duration(trace, "--duration", tr.duration, "Stop after this long (0: until interrupted)");
@@ -241,20 +226,50 @@ std::unique_ptr<Cli> make_cli() {
       ->capture_default_str();
   add_hooks(trace, tr.hooks);
   add_filters(trace, tr.filters);
+}
 
-  // probe
-  auto& p = cli->probe;
+void add_probe_and_version(Cli& cli) {
+  CLI::App& app = cli.app;
+  auto& p = cli.probe;
   CLI::App* probe = app.add_subcommand(
       "probe", "Report what this kernel supports and which hook each IPC mechanism would use (needs root)");
-  cli->probe_cmd = probe;
+  cli.probe_cmd = probe;
   add_output(probe, p.output, {"text", "json"});
   add_hooks(probe, p.hooks);
 
   // version
   CLI::App* version = app.add_subcommand("version", "Print version and build information");
-  cli->version_cmd = version;
-  add_output(version, cli->version.output, {"text", "json"});
+  cli.version_cmd = version;
+  add_output(version, cli.version.output, {"text", "json"});
+}
 
+}  // namespace
+
+std::string Cli::command() const {
+  for (const CLI::App* sub : {agent_cmd, top_cmd, flows_cmd, trace_cmd, probe_cmd, version_cmd}) {
+    if (sub != nullptr && sub->parsed()) return sub->get_name();
+  }
+  return {};
+}
+
+std::unique_ptr<Cli> make_cli() {
+  auto cli = std::make_unique<Cli>();
+  CLI::App& app = cli->app;
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  app.set_config("--config", "", "Read options from an INI or TOML file (sections per subcommand, e.g. [agent])")
+      ->envname("IPCTRACE_CONFIG");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.footer(
+      "Exit status: 0 success, 1 failure at run time, 2 bad usage.\n"
+      "Options can also come from environment variables (shown as ENV) and from --config.");
+
+  add_global(*cli);
+  add_agent(*cli);
+  add_top(*cli);
+  add_flows_and_trace(*cli);
+  add_probe_and_version(*cli);
   return cli;
 }
 

@@ -114,7 +114,9 @@ RuntimeLookup lookup_containerd(const StateRoot& root, std::string_view id) {
   RuntimeLookup r = from_config(root, tasks + "/k8s.io" + file, "containerd");
   if (r.outcome != Outcome::Missing) return r;
   for (const std::string& ns : other_containerd_namespaces(tasks)) {
-    r = from_config(root, tasks + "/" + ns + file, "containerd");
+    std::string path = tasks;
+    path.append("/").append(ns).append(file);
+    r = from_config(root, path, "containerd");
     if (r.outcome != Outcome::Missing) return r;
   }
   return r;

@@ -83,6 +83,7 @@ std::vector<HookCandidate> with_sys_exit(std::vector<HookCandidate> first) {
 HookCandidate pipe_functions(std::vector<std::string> functions, std::string_view note) {
   HookCandidate c = syscall_functions(Mechanism::PipeFifo, SyscallRole::Transfer, note);
   std::vector<AttachPoint> points;
+  points.reserve(functions.size());
   for (std::string& f : functions) points.push_back(fn(std::move(f)));
   c.points.insert(c.points.begin(), points.begin(), points.end());
   return c;

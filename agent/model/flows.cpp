@@ -121,20 +121,24 @@ std::string inet_place(const ipct_chan_inet& c, const uint8_t addr[16], uint16_t
   return loop ? fmt::format("{}@netns={}", a, c.netns) : a;
 }
 
-void split(const Object& o, std::vector<ChannelFlow>& out) {
-  if (o.senders.empty() && o.readers.empty()) return;
-  if (o.readers.empty()) {
-    for (const auto& [cg, s] : o.senders) {
-      ChannelFlow f{o.kind, o.channel, EndpointRef::cgroup(cg), o.default_dst, s.msgs, s.bytes, 0, 0, 0, 0, s.task, {}};
-      out.push_back(std::move(f));
-    }
-    return;
+// The flows of an object seen at one end only: each party's totals to (or from) the default peer.
+void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
+  for (const auto& [cg, p] : sending ? o.senders : o.readers) {
+    ChannelFlow f;
+    f.kind = o.kind;
+    f.channel = o.channel;
+    f.src = sending ? EndpointRef::cgroup(cg) : o.default_src;
+    f.dst = sending ? o.default_dst : EndpointRef::cgroup(cg);
+    (sending ? f.msgs : f.recv_msgs) = p.msgs;
+    (sending ? f.bytes : f.recv_bytes) = p.bytes;
+    (sending ? f.src_task : f.dst_task) = p.task;
+    out.push_back(std::move(f));
   }
-  if (o.senders.empty()) {
-    for (const auto& [cg, r] : o.readers) {
-      ChannelFlow f{o.kind, o.channel, o.default_src, EndpointRef::cgroup(cg), 0, 0, r.msgs, r.bytes, 0, 0, {}, r.task};
-      out.push_back(std::move(f));
-    }
+}
+
+void split(const Object& o, std::vector<ChannelFlow>& out) {
+  if (o.senders.empty() || o.readers.empty()) {
+    one_sided(o, !o.senders.empty(), out);
     return;
   }
   std::vector<const Party*> senders;

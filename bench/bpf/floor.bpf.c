@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The floor for the whole benchmark (bench/run.py, via ipctrace-bench-load floor): empty
- * programs on every hook ipctrace's agent attaches on this kernel (agent/hooks.cpp picks
+ * programs on every hook ipctrace's agent attaches on this kernel (agent/kernel/hooks.cpp picks
  * tp_btf sys_exit, sys_enter for wait time, sock_send_length/sock_recv_length and
  * signal_generate). What they cost is what any program on those hooks costs, however little it
  * does: the syscall exit (and entry) work for every syscall of every task, and one program

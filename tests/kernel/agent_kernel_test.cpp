@@ -1,6 +1,7 @@
 // `ipctrace agent` end to end: the daemon traces a known workload and serves it; /metrics holds
 // the exact figures and passes promtool; a real Prometheus scrapes it and a PromQL query returns
 // them; SIGTERM leaves nothing attached; bad starts say why.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +21,9 @@
 #include "kernel_test.h"
 #include "subprocess.h"
 #include "workload.h"
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 using namespace ipctrace::test;
 using namespace std::chrono_literals;
@@ -259,9 +263,8 @@ TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
   // No credentials, a wrong password, an unknown user: 401 with the challenge, and no data.
   const HttpResponse anonymous = http_get(agent.url("/metrics"), p.http(false));
   EXPECT_EQ(anonymous.status, 401);
-  EXPECT_NE(anonymous.headers.find("WWW-Authenticate: Basic realm=\"ipctrace\""), std::string::npos)
-      << anonymous.headers;
-  EXPECT_EQ(anonymous.body.find("ipctrace_"), std::string::npos);
+  EXPECT_THAT(anonymous.headers, HasSubstr("WWW-Authenticate: Basic realm=\"ipctrace\"")) << anonymous.headers;
+  EXPECT_THAT(anonymous.body, Not(HasSubstr("ipctrace_")));
   HttpOptions wrong = p.http(true);
   wrong.password = "not-it";
   EXPECT_EQ(http_get(agent.url("/metrics"), wrong).status, 401);
@@ -287,7 +290,7 @@ TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
   EXPECT_EQ(http_get(agent.url("/readyz"), p.http(false)).status, 200);
   const HttpResponse plain = http_get("http://127.0.0.1:" + std::to_string(agent.port()) + "/metrics");
   EXPECT_NE(plain.status, 200) << plain.body;
-  EXPECT_EQ(plain.body.find("ipctrace_"), std::string::npos);
+  EXPECT_THAT(plain.body, Not(HasSubstr("ipctrace_")));
 
   // top --remote over HTTPS with the credentials in the URL and --cacert.
   const std::string remote = "https://" + std::string(Protection::kUser) + ":" + Protection::kPassword +
@@ -296,10 +299,10 @@ TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
       {ipctrace_binary(), "top", "--remote", remote, "--cacert", p.cert_file(), "-b", "-n", "1", "--kind", "pipe"},
       30s);
   EXPECT_EQ(top.exit_code, 0) << top.err;
-  EXPECT_NE(top.out.find(writer_cg.label()), std::string::npos) << top.out;
+  EXPECT_THAT(top.out, HasSubstr(writer_cg.label())) << top.out;
   const ProcessResult untrusted = run_process({ipctrace_binary(), "top", "--remote", remote, "-b", "-n", "1"}, 30s);
   EXPECT_EQ(untrusted.exit_code, 1);
-  EXPECT_NE(untrusted.err.find("certificate"), std::string::npos) << untrusted.err;
+  EXPECT_THAT(untrusted.err, HasSubstr("certificate")) << untrusted.err;
 }
 
 TEST(AgentCommand, BadProtectionSettingsAreRefusedBeforeLoadingAnything) {
@@ -324,7 +327,9 @@ TEST(AgentCommand, BadProtectionSettingsAreRefusedBeforeLoadingAnything) {
   const std::vector<Case> cases = {
       {{"--basic-auth-file", plain_users}, 2, plain_users + ":1: the hash of user 'alice' is not in crypt(3) form"},
       {{"--basic-auth-file", legacy_users}, 2, legacy_users + ":2: the hash of user 'bob' uses a weak legacy method"},
-      {{"--tls-cert", p.cert_file(), "--tls-key", other_key}, 2, "TLS: "},
+      {{"--tls-cert", p.cert_file(), "--tls-key", other_key},
+       2,
+       "TLS: the key " + other_key + " does not belong to the certificate " + p.cert_file()},
       {{"--tls-cert", p.users(), "--tls-key", p.key()}, 2, "TLS: cannot use the certificate " + p.users()},
       {{"--tls-cert", p.cert_file()}, 2, "--tls-cert requires --tls-key"},
       {{"--basic-auth-file", p.dir + "/missing"}, 2, "File does not exist"},
@@ -336,7 +341,7 @@ TEST(AgentCommand, BadProtectionSettingsAreRefusedBeforeLoadingAnything) {
     const auto start = std::chrono::steady_clock::now();
     const ProcessResult r = run_process(argv, 30s);
     EXPECT_EQ(r.exit_code, c.exit_code) << c.flags[1] << ": " << r.err;
-    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
     EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // refused before loading programs
   }
@@ -425,8 +430,8 @@ TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
   // Detaching takes milliseconds (seconds on an emulated kernel: each function hook's trampoline
   // is patched out of the kernel text); civetweb takes up to 2 s to stop serving.
   EXPECT_LT(took, 3.0 * time_scale());
-  EXPECT_NE(r.err.find("agent: stopping"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("agent: programs detached"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("agent: stopping")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("agent: programs detached")) << r.err;
   // Detached and released by the time it exits (the kernel frees them within moments).
   std::set<uint64_t> left = still_loaded("prog", programs);
   std::set<uint64_t> left_links = still_loaded("link", links);
@@ -447,8 +452,7 @@ TEST(AgentCommand, APortInUseIsAClearErrorAndExit1) {
   const std::string listen = "127.0.0.1:" + std::to_string(first.port());
   const ProcessResult r = run_process({ipctrace_binary(), "agent", "--listen", listen}, 30s);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("agent: cannot listen on " + listen + ": bind: Address already in use"), std::string::npos)
-      << r.err;
+  EXPECT_THAT(r.err, HasSubstr("agent: cannot listen on " + listen + ": bind: Address already in use")) << r.err;
 }
 
 TEST(AgentCommand, BadStartsSayWhy) {
@@ -457,8 +461,7 @@ TEST(AgentCommand, BadStartsSayWhy) {
                                  "--inh-caps=-all", "--bounding-set=-all", ipctrace_binary(), "agent", "--listen",
                                  "127.0.0.1:" + std::to_string(free_loopback_port())});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("agent: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos)
-      << r.err;
+  EXPECT_THAT(r.err, HasSubstr("agent: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON")) << r.err;
   // Configuration files: an unknown key, a bad value, a file that is not there. Each is named.
   const Protection p;  // a temporary directory
   ASSERT_TRUE(p.error.empty()) << p.error;
@@ -477,15 +480,14 @@ TEST(AgentCommand, BadStartsSayWhy) {
   for (const auto& [file, named] : configs) {
     r = run_process({ipctrace_binary(), "--config", file, "agent"});
     EXPECT_EQ(r.exit_code, 2) << file << ": " << r.err;
-    EXPECT_NE(r.err.find(named), std::string::npos) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(named)) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
   r = run_process({ipctrace_binary(), "agent", "--listen", "127.0.0.1:99999"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--listen")) << r.err;
   r = run_process({ipctrace_binary(), "agent", "--listen", "192.0.2.1:9477"});  // not an address of this host
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("agent: cannot listen on 192.0.2.1:9477: bind: Cannot assign requested address"),
-            std::string::npos)
+  EXPECT_THAT(r.err, HasSubstr("agent: cannot listen on 192.0.2.1:9477: bind: Cannot assign requested address"))
       << r.err;
 }

@@ -42,7 +42,8 @@ std::string describe(const OciContainer& c) { return c.pod->k8s_namespace + "/" 
 std::string summary(const json& report) {
   std::string out;
   const auto end = [](const json& e) {
-    return e.value("name", "?") + (e.contains("comm") ? "[" + e["comm"].get<std::string>() + "]" : "");
+    return e.value("name", "?") +
+           (e.contains("comm") ? std::string("[").append(e["comm"].get<std::string>()).append("]") : "");
   };
   for (const auto& f : report["flows"]) {
     out += f["kind"].get<std::string>() + " " + end(f["src"]) + " -> " + end(f["dst"]) +

@@ -1,5 +1,6 @@
 // `ipctrace flows`, the binary, end to end: a known workload between two fresh cgroups runs
 // while it traces; its JSON and table must show the flow between them with exact figures.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 #include "kernel_test.h"
 #include "subprocess.h"
 #include "workload.h"
+
+using ::testing::HasSubstr;
 
 using namespace ipctrace::test;
 using namespace std::chrono_literals;
@@ -88,8 +91,8 @@ TEST(FlowsCommand, TableKindFilterAndEarlyStop) {
     if (line.starts_with("pipe ") && line.find("flows-tw") != std::string::npos &&
         line.find("flows-tr") != std::string::npos) {
       found = true;
-      EXPECT_NE(line.find(" 10 "), std::string::npos) << line;
-      EXPECT_NE(line.find("9.77 KiB"), std::string::npos) << line;
+      EXPECT_THAT(line, HasSubstr(" 10 ")) << line;
+      EXPECT_THAT(line, HasSubstr("9.77 KiB")) << line;
     }
   }
   EXPECT_TRUE(found) << r.out;
@@ -101,6 +104,6 @@ TEST(FlowsCommand, WithoutPrivilegesSaysWhy) {
       run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                    "--bounding-set=-all", ipctrace_binary(), "flows", "--duration", "1s"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("missing privileges: CAP_BPF, CAP_PERFMON")) << r.err;
   EXPECT_TRUE(r.out.empty());
 }

@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
@@ -22,6 +23,8 @@
 
 #include "kernel_test.h"
 #include "subprocess.h"
+
+using ::testing::HasSubstr;
 
 using ipctrace::test::ipctrace_binary;
 using ipctrace::test::run_process;
@@ -361,7 +364,7 @@ TEST(ProbeKernel, ForcedFamily) {
   } else {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(fn["blockers"], json({"no IPC mechanism has a usable hook"}));
-    EXPECT_NE(r.err.find("no IPC mechanism has a usable hook"), std::string::npos) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("no IPC mechanism has a usable hook")) << r.err;
   }
 }
 
@@ -405,7 +408,7 @@ TEST(ProbeKernel, WithoutPrivilegesSaysWhatIsMissing) {
                         "--bounding-set=-all", ipctrace_binary(), "probe", "--output", "json"});
   ASSERT_NE(r.exit_code, 127) << "setpriv missing: " << r.err;
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find("missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("missing privileges: CAP_BPF, CAP_PERFMON")) << r.err;
   const json report = json::parse(r.out);
   EXPECT_EQ(report["privileges"]["sufficient"], false);
   EXPECT_EQ(report["privileges"]["missing"], json({"CAP_BPF", "CAP_PERFMON"}));
@@ -416,5 +419,5 @@ TEST(ProbeKernel, WithoutPrivilegesSaysWhatIsMissing) {
   r = run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+bpf",
                    "--ambient-caps=+bpf", "--bounding-set=-all,+bpf", ipctrace_binary(), "probe"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find("missing privileges: CAP_PERFMON (run as root"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("missing privileges: CAP_PERFMON (run as root")) << r.err;
 }

@@ -1,5 +1,6 @@
 // `ipctrace top` end to end on this kernel: batch frames parsed while a known workload runs, and
 // the full-screen view driven through tmux (keys in, screen captured) as a person would use it.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,6 +18,9 @@
 #include "kernel_test.h"
 #include "subprocess.h"
 #include "workload.h"
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 using namespace ipctrace::test;
 using namespace std::chrono_literals;
@@ -198,7 +202,7 @@ TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
   ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 8, 1024));
   const ProcessResult r = p.finish(30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "terminal control codes in batch output";
+  EXPECT_THAT(r.out, Not(HasSubstr("\x1b"))) << "terminal control codes in batch output";
 
   // Two frames separated by one blank line, each starting with the title line.
   std::vector<std::vector<std::string>> frames(1);
@@ -212,7 +216,7 @@ TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
   for (size_t i = 0; i < frames.size(); ++i) {
     const auto& f = frames[i];
     ASSERT_GE(f.size(), 8U) << r.out;
-    EXPECT_NE(f[0].find(" - every 2s"), std::string::npos) << f[0];
+    EXPECT_THAT(f[0], HasSubstr(" - every 2s")) << f[0];
     EXPECT_EQ(f[1].find("records lost 0"), f[1].size() - std::string("records lost 0").size()) << f[1];
     EXPECT_EQ(f[2].rfind("hooks: ", 0), 0U) << f[2];
     EXPECT_EQ(words(f[6]),
@@ -265,7 +269,7 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
   // Wait for the view before the workload: the flows must start after the programs are attached.
   std::string screen =
       tmux.wait_for([](const std::string& s) { return s.find("ipctrace top - ") != std::string::npos; }, 30s);
-  ASSERT_NE(screen.find("ipctrace top - "), std::string::npos) << screen;
+  ASSERT_THAT(screen, HasSubstr("ipctrace top - ")) << screen;
 
   SteadyFlows flows(bulk_w, bulk_r, chat_w, chat_r);
   const std::string bulk = shown_name(bulk_w);
@@ -280,7 +284,7 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
   // The row names both ends and the kind.
   EXPECT_FALSE(line_with(screen, {bulk, shown_name(bulk_r), "pipe"}).empty()) << screen;
   EXPECT_FALSE(line_with(screen, {chat, shown_name(chat_r), "unix_dgram"}).empty()) << screen;
-  EXPECT_NE(screen.find("sort BYTES/S desc"), std::string::npos) << screen;
+  EXPECT_THAT(screen, HasSubstr("sort BYTES/S desc")) << screen;
   EXPECT_LT(row_of(screen, bulk), row_of(screen, chat)) << screen;
 
   // m: by messages per second, the chatty socket leads.
@@ -291,14 +295,14 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
                row_of(s, chat) < row_of(s, bulk);
       },
       5s);
-  EXPECT_NE(screen.find("sort MSG/S desc"), std::string::npos) << screen;
+  EXPECT_THAT(screen, HasSubstr("sort MSG/S desc")) << screen;
   EXPECT_LT(row_of(screen, chat), row_of(screen, bulk)) << screen;
 
   // k + "pipe" + Enter: only the pipe is left.
   tmux.keys({"k"});
   tmux.keys({"pipe", "Enter"});
   screen = tmux.wait_for([&](const std::string& s) { return s.find("filter kind=pipe") != std::string::npos; }, 5s);
-  EXPECT_NE(screen.find("filter kind=pipe"), std::string::npos) << screen;
+  EXPECT_THAT(screen, HasSubstr("filter kind=pipe")) << screen;
   EXPECT_GE(row_of(screen, bulk), 0) << screen;
   EXPECT_EQ(row_of(screen, chat), -1) << screen;
 
@@ -306,7 +310,7 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
   tmux.keys({"c"});
   tmux.keys({"v"});
   screen = tmux.wait_for([&](const std::string& s) { return s.find("view endpoints") != std::string::npos; }, 5s);
-  EXPECT_NE(screen.find("view endpoints - sort B/S desc - filter none"), std::string::npos) << screen;
+  EXPECT_THAT(screen, HasSubstr("view endpoints - sort B/S desc - filter none")) << screen;
   EXPECT_FALSE(line_with(screen, {"ENDPOINT", "FLOWS", "IN B/S", "OUT B/S"}).empty()) << screen;
   EXPECT_GE(row_of(screen, shown_name(bulk_r)), 0) << screen;
   EXPECT_GE(row_of(screen, chat), 0) << screen;
@@ -333,7 +337,7 @@ TEST(TopCommand, WithoutPrivilegesSaysWhyAndPointsAtRemote) {
       run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                    "--bounding-set=-all", ipctrace_binary(), "top", "-b", "-n", "1"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("top: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("--remote URL reads a running agent"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("top: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--remote URL reads a running agent")) << r.err;
   EXPECT_TRUE(r.out.empty());
 }

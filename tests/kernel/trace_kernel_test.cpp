@@ -1,6 +1,7 @@
 // `ipctrace trace` against real workloads: the exact events of a pipe between two test cgroups,
 // filtered by container in the kernel and in userspace; a buffer too small, which drops and says
 // how many.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,6 +14,8 @@
 #include "kernel_test.h"
 #include "subprocess.h"
 #include "workload.h"
+
+using ::testing::HasSubstr;
 
 using namespace ipctrace::test;
 using namespace std::chrono_literals;
@@ -59,7 +62,7 @@ TEST(TraceCommand, StreamsTheExactDataOperationsOfOneContainer) {
     }
   }
   EXPECT_EQ(sends, 10) << r.out;
-  EXPECT_NE(r.err.find("0 data operations and 0 lifecycle events dropped"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("0 data operations and 0 lifecycle events dropped")) << r.err;
 }
 
 TEST(TraceCommand, TextLinesNameTheEndpointAndTheChannel) {
@@ -87,7 +90,7 @@ TEST(TraceCommand, TextLinesNameTheEndpointAndTheChannel) {
     EXPECT_EQ(w[4], "pipe") << line;
     EXPECT_EQ(w[5], "receive") << line;
     EXPECT_EQ(w[7], "B") << line;
-    EXPECT_NE(line.find(" inode "), std::string::npos) << line;
+    EXPECT_THAT(line, HasSubstr(" inode ")) << line;
     bytes += std::stoull(w[6]);
   }
   EXPECT_EQ(bytes, 2100U) << r.out;
@@ -121,7 +124,7 @@ TEST(TraceCommand, AFullBufferDropsAndSaysHowMany) {
   // The kernel drops before the container filter, so the reader's receives can be among the
   // dropped; every one of the writer's sends is either shown or counted.
   EXPECT_GE(shown + dropped, 20000U) << shown << " shown, " << dropped << " dropped";
-  EXPECT_NE(r.err.find(std::to_string(dropped) + " data operations"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(std::to_string(dropped) + " data operations")) << r.err;
 }
 
 TEST(TraceCommand, WithoutPrivilegesItSaysWhatIsMissing) {
@@ -130,6 +133,5 @@ TEST(TraceCommand, WithoutPrivilegesItSaysWhatIsMissing) {
       run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                    "--bounding-set=-all", ipctrace_binary(), "trace", "--duration", "1s"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("trace: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON"), std::string::npos)
-      << r.err;
+  EXPECT_THAT(r.err, HasSubstr("trace: cannot trace here: missing privileges: CAP_BPF, CAP_PERFMON")) << r.err;
 }

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -60,6 +61,16 @@ std::string openssl_error() {
   ERR_error_string_n(e, buf.data(), buf.size());
   ERR_clear_error();
   return buf.data();
+}
+
+// A PEM private key that OpenSSL can read (whatever certificate it belongs to).
+bool readable_private_key(const std::string& path) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), BIO_free);
+  if (!bio) return false;
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
+                                                          EVP_PKEY_free);
+  ERR_clear_error();
+  return key != nullptr;
 }
 
 }  // namespace
@@ -154,26 +165,31 @@ bool BasicAuth::check(std::string_view authorization) const {
 }
 
 Status load_tls_shims() {
-  static std::mutex mu;
-  static bool loaded = false;
-  std::lock_guard<std::mutex> lock(mu);
-  if (loaded) return Ok{};
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return Error(ec.value(), "TLS: cannot find the ipctrace binary's directory (/proc/self/exe)");
-  const std::filesystem::path dir = exe.parent_path();
+  return load_tls_shims_from(exe.parent_path().string());
+}
+
+Status load_tls_shims_from(const std::string& dir) {
+  static std::mutex mu;
+  static bool loaded = false;
+  const std::lock_guard<std::mutex> lock(mu);
+  if (loaded) return Ok{};
+  const std::filesystem::path base(dir);
   for (const char* shim : {"libipctrace-tls-crypto.so", "libipctrace-tls-ssl.so"}) {
     std::string tried;
     void* handle = nullptr;
-    for (const std::filesystem::path& candidate : {dir / shim, dir / ".." / "lib" / "ipctrace" / shim}) {
+    for (const std::filesystem::path& candidate : {base / shim, base / ".." / "lib" / "ipctrace" / shim}) {
       handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (handle != nullptr) break;
       const char* why = dlerror();
       tried += fmt::format("{}{}", tried.empty() ? "" : "; ", why != nullptr ? why : candidate.string());
     }
     // Kept open for the life of the process: civetweb finds OpenSSL through it.
-    if (handle == nullptr)
+    if (handle == nullptr) {
       return Error::msg(fmt::format("TLS: cannot load {}, installed with ipctrace: {}", shim, tried));
+    }
   }
   loaded = true;
   return Ok{};
@@ -182,6 +198,10 @@ Status load_tls_shims() {
 Status check_tls(const TlsFiles& files) {
   if (files.cert.empty() || files.key.empty()) return Error::msg("TLS needs both --tls-cert and --tls-key");
   if (Status st = load_tls_shims(); !st) return st;
+  return check_tls_files(files);
+}
+
+Status check_tls_files(const TlsFiles& files) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) return Error::msg("TLS: " + openssl_error());
   if (configure_tls_context(ctx.get(), files) != 1) {
@@ -190,7 +210,9 @@ Status check_tls(const TlsFiles& files) {
     if (SSL_CTX_get0_certificate(ctx.get()) == nullptr) {
       return Error::msg(fmt::format("TLS: cannot use the certificate {}: {}", files.cert, why));
     }
-    if (SSL_CTX_get0_privatekey(ctx.get()) == nullptr) {
+    // OpenSSL refuses a key that does not match the certificate as it loads it: read the key
+    // alone to tell a bad key file from a key of another certificate.
+    if (!readable_private_key(files.key)) {
       return Error::msg(fmt::format("TLS: cannot use the private key {}: {}", files.key, why));
     }
     return Error::msg(

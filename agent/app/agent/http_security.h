@@ -37,12 +37,17 @@ struct TlsFiles {
 };
 
 // Loads the libraries through which civetweb finds OpenSSL (libipctrace-tls-{ssl,crypto}.so, next
-// to the binary or in ../lib/ipctrace; see agent/tls_shim_ssl.c). Once per process.
+// to the binary or in ../lib/ipctrace; see agent/app/agent/tls_shim_ssl.c). Once per process.
 Status load_tls_shims();
+// The same from `dir` (or `dir`/../lib/ipctrace). The error names every path tried.
+Status load_tls_shims_from(const std::string& dir);
 
-// Loads the TLS libraries, then the certificate and key as the server will, and checks that
-// they belong together.
+// Loads the TLS libraries, then checks the certificate and key (check_tls_files).
 Status check_tls(const TlsFiles& files);
+// The certificate and key loaded as the server will, and checked to belong together. The error
+// names the file at fault: "TLS: cannot use the certificate X: ...", "TLS: cannot use the private
+// key Y: ...", "TLS: the key Y does not belong to the certificate X: ...".
+Status check_tls_files(const TlsFiles& files);
 
 // For civetweb's init_ssl callback: puts the certificate chain and key into `ssl_ctx` (an
 // SSL_CTX*) and requires TLS 1.2 or later. 1 on success (civetweb then loads no certificate

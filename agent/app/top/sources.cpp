@@ -22,7 +22,9 @@ size_t append_body(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-std::string with_query(std::string url, const std::string& query) { return query.empty() ? url : url + "?" + query; }
+std::string with_query(const std::string& url, const std::string& query) {
+  return query.empty() ? url : url + "?" + query;
+}
 
 std::string trim_slashes(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();

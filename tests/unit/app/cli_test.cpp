@@ -1,11 +1,14 @@
 // The command line, in process (parsing) and as the real binary (help, exit codes, messages).
 #include "app/cli.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "subprocess.h"
+
+using ::testing::HasSubstr;
 
 using namespace ipctrace;
 using namespace std::chrono_literals;
@@ -178,7 +181,7 @@ TEST(CliBinary, HelpForEverySubcommand) {
     auto r = run_process(argv);
     EXPECT_EQ(r.exit_code, 0) << sub << ": " << r.err;
     EXPECT_TRUE(r.err.empty()) << sub << ": " << r.err;
-    for (const auto& flag : flags) EXPECT_NE(r.out.find(flag), std::string::npos) << sub << " --help lacks " << flag;
+    for (const auto& flag : flags) EXPECT_THAT(r.out, HasSubstr(flag)) << sub << " --help lacks " << flag;
   }
 }
 
@@ -208,10 +211,10 @@ TEST(CliBinary, WrongFlagExitsTwoWithOneLine) {
     EXPECT_TRUE(r.out.empty()) << joined;
   }
   auto r = run_process({ipctrace_binary(), "flows", "--kind", "carrier-pigeon"});
-  EXPECT_NE(r.err.find("unknown kind 'carrier-pigeon'"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("unknown kind 'carrier-pigeon'")) << r.err;
   r = run_process({ipctrace_binary(), "agent", "--bogus"});
-  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("ipctrace agent --help"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--bogus")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("ipctrace agent --help")) << r.err;
 }
 
 TEST(CliBinary, Version) {
@@ -220,15 +223,15 @@ TEST(CliBinary, Version) {
   EXPECT_TRUE(r.out.starts_with("ipctrace 0.1.0 (commit ")) << r.out;
   r = run_process({ipctrace_binary(), "version", "-o", "json"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("\"version\": \"0.1.0\""), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"libbpf\": \"1."), std::string::npos) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"version\": \"0.1.0\"")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"libbpf\": \"1.")) << r.out;
 }
 
 TEST(CliBinary, TraceRefusesABadBufferSize) {
   for (const char* size : {"1000", "3K", "2G", "lots"}) {
     auto r = run_process({ipctrace_binary(), "trace", "--data", "--buffer-size", size});
     EXPECT_EQ(r.exit_code, 2) << size;
-    EXPECT_NE(r.err.find("--buffer-size"), std::string::npos) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("--buffer-size")) << r.err;
     EXPECT_EQ(count_lines(r.err), 1U) << r.err;
   }
 }

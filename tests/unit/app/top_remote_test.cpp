@@ -1,6 +1,7 @@
 // `ipctrace top --remote`: the HTTP client against a small in-process server that plays the
 // agent (/api/v1/flows), and the binary's messages when the agent cannot be read.
 #include <CivetServer.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -11,6 +12,9 @@
 
 #include "app/top/sources.h"
 #include "subprocess.h"
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 using namespace ipctrace;
 using namespace ipctrace::test;
@@ -161,18 +165,16 @@ TEST(TopRemote, BatchFramesFromARemoteAgent) {
   EXPECT_EQ(r.err, "");
   // Two frames, each: five header lines, a blank, the column titles, one row; a blank between.
   ASSERT_EQ(count_lines(r.out), 17) << r.out;
-  EXPECT_NE(r.out.find("node worker-7 - Linux 6.1.0-18-amd64 - every 200ms - remote " + agent().url("ok")),
-            std::string::npos)
+  EXPECT_THAT(r.out, HasSubstr("node worker-7 - Linux 6.1.0-18-amd64 - every 200ms - remote " + agent().url("ok")))
       << r.out;
-  EXPECT_NE(r.out.find("hooks: tp_btf(unix)"), std::string::npos);
+  EXPECT_THAT(r.out, HasSubstr("hooks: tp_btf(unix)"));
   // The first frame has the agent's rates; the second, top's own over 200 ms: nothing moved.
-  EXPECT_NE(r.out.find("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream    40 102 KiB/s 1.20k 3.00 MiB    -"),
-            std::string::npos)
+  EXPECT_THAT(r.out,
+              HasSubstr("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream    40 102 KiB/s 1.20k 3.00 MiB    -"))
       << r.out;
-  EXPECT_NE(r.out.find("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream     0   0 B/s 1.20k 3.00 MiB    -"),
-            std::string::npos)
+  EXPECT_THAT(r.out, HasSubstr("shop/cart-5d9f/redis shop/cart-5d9f/app unix_stream     0   0 B/s 1.20k 3.00 MiB    -"))
       << r.out;
-  EXPECT_EQ(r.out.find('\x1b'), std::string::npos);  // no terminal control codes
+  EXPECT_THAT(r.out, Not(HasSubstr("\x1b")));  // no terminal control codes
 }
 
 TEST(TopRemote, FiltersGoToTheAgentAsQueryParameters) {
@@ -182,7 +184,7 @@ TEST(TopRemote, FiltersGoToTheAgentAsQueryParameters) {
                                       30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(agent().last_query(), "kind=tcp&kind=pipe&pod=web%20app&container=3f1c&pid=42");
-  EXPECT_NE(r.out.find("(no flows yet)"), std::string::npos) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("(no flows yet)")) << r.out;
   // Without filters, no query string at all.
   const ProcessResult plain =
       run_process({ipctrace_binary(), "top", "--remote", agent().url("recording"), "-b", "-n", "1"}, 30s);
@@ -195,12 +197,12 @@ TEST(TopRemote, AnUnreachableAgentIsAClearErrorAndExit1) {
       run_process({ipctrace_binary(), "top", "--remote", "http://127.0.0.1:1", "-b", "-n", "1"}, 30s);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find("top: cannot read the agent at http://127.0.0.1:1/api/v1/flows: "), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("top: cannot read the agent at http://127.0.0.1:1/api/v1/flows: ")) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
 TEST(TopRemote, WithoutATerminalAndWithoutBatchItSaysSo) {
   const ProcessResult r = run_process({ipctrace_binary(), "top", "--remote", "http://127.0.0.1:1"}, 30s);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("top: needs a terminal; use --batch (-b) for plain-text frames"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("top: needs a terminal; use --batch (-b) for plain-text frames")) << r.err;
 }

@@ -1,6 +1,9 @@
 #include "base/duration.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+using ::testing::HasSubstr;
 
 using namespace std::chrono_literals;
 using ipctrace::Duration;
@@ -32,7 +35,7 @@ TEST(Duration, RejectsMalformed) {
     auto r = parse_duration(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
-      EXPECT_NE(r.error().message().find("invalid duration"), std::string::npos) << r.error().message();
+      EXPECT_THAT(r.error().message(), HasSubstr("invalid duration")) << r.error().message();
     }
   }
 }

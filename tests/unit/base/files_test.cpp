@@ -2,6 +2,7 @@
 #include "base/files.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 
 namespace ipctrace {
 namespace {
+
+using ::testing::HasSubstr;
 
 class TempDir {
  public:
@@ -31,7 +34,7 @@ class TempDir {
   TempDir(TempDir&&) = delete;
   TempDir& operator=(TempDir&&) = delete;
   [[nodiscard]] std::string file(const std::string& name, const std::string& text) const {
-    const std::string p = path_ + "/" + name;
+    std::string p = path_ + "/" + name;
     std::ofstream(p, std::ios::binary) << text;
     return p;
   }
@@ -61,7 +64,7 @@ TEST(ReadFile, ReadsAWholeFileUpToItsLimit) {
 TEST(ReadFile, ProcFilesThatSayZeroBytesAreReadWhole) {
   auto status = read_file("/proc/self/status");
   ASSERT_TRUE(status.ok()) << status.error().message();
-  EXPECT_NE(status->find("\nCapEff:\t"), std::string::npos);
+  EXPECT_THAT(*status, HasSubstr("\nCapEff:\t"));
 }
 
 TEST(ReadFile, MissingFilesFifosAndDirectoriesAreErrorsNotHangs) {

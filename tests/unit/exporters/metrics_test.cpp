@@ -2,11 +2,15 @@
 // backwards, the cardinality cap, idle removal, wait histograms, shared memory, self metrics.
 #include "exporters/metrics.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <sstream>
 #include <string>
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 using namespace ipctrace;
 using namespace std::chrono_literals;
@@ -113,8 +117,8 @@ TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 15027);
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 18);
   // Contract names and types.
-  EXPECT_NE(text.find("# TYPE ipctrace_ipc_bytes_total counter"), std::string::npos);
-  EXPECT_NE(text.find("# TYPE ipctrace_ipc_messages_total counter"), std::string::npos);
+  EXPECT_THAT(text, HasSubstr("# TYPE ipctrace_ipc_bytes_total counter"));
+  EXPECT_THAT(text, HasSubstr("# TYPE ipctrace_ipc_messages_total counter"));
   EXPECT_EQ(sample(text, "ipctrace_build_info{commit=\"abc\",kernel=\"6.18\",libbpf=\"1.1\",version=\"0.1.0\"}"), 1);
   EXPECT_EQ(sample(text, "ipctrace_collections_total"), 3);
 }
@@ -149,7 +153,7 @@ TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "fifo", 100, 101)), -1);
   EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + unnamed), -1);
   EXPECT_EQ(m.ipc_series(), 0U);
-  EXPECT_EQ(text.find("ipctrace_ipc_wait_seconds_count{"), std::string::npos);
+  EXPECT_THAT(text, Not(HasSubstr("ipctrace_ipc_wait_seconds_count{")));
 
   // Still unnamed a cycle later, with more moved meanwhile.
   c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 12, 12000)}, t0 + 1s);
@@ -201,7 +205,7 @@ TEST(Metrics, ReceivedOnlyFlowsMakeNoSeries) {
   f.flow.recv_bytes = 300;
   m.update(cycle({f}, t0), namer);
   EXPECT_EQ(m.ipc_series(), 0U);
-  EXPECT_EQ(m.scrape().find("ipctrace_ipc_bytes_total{"), std::string::npos);
+  EXPECT_THAT(m.scrape(), Not(HasSubstr("ipctrace_ipc_bytes_total{")));
 }
 
 TEST(Metrics, IdleSeriesAreRemovedAfterTheIdleTime) {
@@ -271,7 +275,7 @@ TEST(Metrics, WaitHistogramsAddWhatEachCycleObserved) {
   m.update(c, namer);
   const std::string text = m.scrape();
   const std::string labels = "container=\"c100\",kind=\"sysv_msg\",namespace=\"shop\",pod=\"p100\"";
-  EXPECT_NE(text.find("# TYPE ipctrace_ipc_wait_seconds histogram"), std::string::npos);
+  EXPECT_THAT(text, HasSubstr("# TYPE ipctrace_ipc_wait_seconds histogram"));
   EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_count{" + labels + "}"), 4);
   EXPECT_NEAR(sample(text, "ipctrace_ipc_wait_seconds_sum{" + labels + "}"), 0.0016, 1e-12);
   EXPECT_EQ(sample(text, "ipctrace_ipc_wait_seconds_bucket{" + labels + ",le=\"8e-06\"}"), 2);
@@ -290,7 +294,7 @@ TEST(Metrics, SharedMemoryIsSizeTimesAttachmentsAndGoesWhenDetached) {
       "ipctrace_shm_attached_bytes{dst_container=\"c101\",dst_namespace=\"shop\",dst_pod=\"p101\","
       "src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}";
   EXPECT_EQ(sample(m.scrape(), series), 131072);
-  EXPECT_NE(m.scrape().find("# TYPE ipctrace_shm_attached_bytes gauge"), std::string::npos);
+  EXPECT_THAT(m.scrape(), HasSubstr("# TYPE ipctrace_shm_attached_bytes gauge"));
   EXPECT_EQ(m.ipc_series(), 0U);  // no bytes counter for shared memory
   s.flow.shm_attached = 0;
   m.update(cycle({s}, t0 + 1s), namer);

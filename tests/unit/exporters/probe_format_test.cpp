@@ -1,6 +1,9 @@
 #include "exporters/probe_format.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+using ::testing::HasSubstr;
 
 using namespace ipctrace;
 
@@ -53,16 +56,16 @@ TEST(ProbeFormat, JsonWithoutPrivileges) {
   EXPECT_EQ(j["privileges"]["missing"], nlohmann::json({"CAP_BPF", "CAP_PERFMON"}));
   EXPECT_EQ(j["agent_can_run"], false);
   ASSERT_EQ(j["blockers"].size(), 1U);
-  EXPECT_NE(j["blockers"][0].get<std::string>().find("CAP_BPF, CAP_PERFMON"), std::string::npos);
+  EXPECT_THAT(j["blockers"][0].get<std::string>(), HasSubstr("CAP_BPF, CAP_PERFMON"));
 }
 
 TEST(ProbeFormat, Text) {
   const std::string t = probe_to_text(sample());
-  EXPECT_NE(t.find("Kernel        6.1.0-28-cloud-amd64\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("Privileges    sufficient (CAP_BPF CAP_PERFMON)"), std::string::npos) << t;
-  EXPECT_NE(t.find("  tp_btf               yes  loaded, attached, fired 3 of 3\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("  kprobe               no   attach: No such file or directory\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("  sysv_msg   tp_btf      sys_exit\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("  signal     NONE        no usable hook\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("The agent can run on this kernel."), std::string::npos) << t;
+  EXPECT_THAT(t, HasSubstr("Kernel        6.1.0-28-cloud-amd64\n")) << t;
+  EXPECT_THAT(t, HasSubstr("Privileges    sufficient (CAP_BPF CAP_PERFMON)")) << t;
+  EXPECT_THAT(t, HasSubstr("  tp_btf               yes  loaded, attached, fired 3 of 3\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  kprobe               no   attach: No such file or directory\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  sysv_msg   tp_btf      sys_exit\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  signal     NONE        no usable hook\n")) << t;
+  EXPECT_THAT(t, HasSubstr("The agent can run on this kernel.")) << t;
 }

@@ -2,12 +2,15 @@
 // tables, sorting, column layout under narrow terminals and long names, whole frames.
 #include "exporters/top_view.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
+
+using ::testing::HasSubstr;
 
 using namespace ipctrace;
 using namespace ipctrace::top;
@@ -323,7 +326,7 @@ TEST(TopFrame, BatchFrameHasTheHeaderAndEveryRow) {
   for (std::string w; row >> w;) cells.push_back(w);
   EXPECT_EQ(cells, (std::vector<std::string>{"prod/web/nginx", "prod/web/php", "fifo", "2", "2.00", "KiB/s", "10",
                                              "9.77", "KiB", "-"}));
-  EXPECT_NE(lines[8].find("64.0 KiB*"), std::string::npos) << lines[8];
+  EXPECT_THAT(lines[8], HasSubstr("64.0 KiB*")) << lines[8];
 }
 
 TEST(TopFrame, ZeroFlowsTinyWidthsAndFilteredOut) {
@@ -333,7 +336,7 @@ TEST(TopFrame, ZeroFlowsTinyWidthsAndFilteredOut) {
   state.paused = true;
   auto lines = render_frame(empty, state, "00:00:00", 0, -1);
   EXPECT_EQ(lines.back(), "(no flows yet)");
-  EXPECT_NE(lines[0].find("remote http://agent:9477 - PAUSED"), std::string::npos);
+  EXPECT_THAT(lines[0], HasSubstr("remote http://agent:9477 - PAUSED"));
   for (int width : {1, 3, 10, 25}) {
     for (const auto& l : render_frame(empty, state, "00:00:00", width, 5)) {
       EXPECT_LE(l.size(), static_cast<size_t>(std::max(width, 14))) << l;  // "(no flows yet)" is not cut
@@ -343,13 +346,14 @@ TEST(TopFrame, ZeroFlowsTinyWidthsAndFilteredOut) {
   state.filter.kinds = {"tcp"};
   lines = render_frame(one, state, "00:00:00", 0, -1);
   EXPECT_EQ(lines.back(), "(no flows match the filter)");
-  EXPECT_NE(lines[1].find("flows 0 shown / 1"), std::string::npos);
+  EXPECT_THAT(lines[1], HasSubstr("flows 0 shown / 1"));
 }
 
 TEST(TopFrame, MaxRowsLimitsTheTable) {
   std::vector<json> flows;
   flows.reserve(50);
-  for (int i = 0; i < 50; ++i) flows.push_back(flow("pipe", endpoint("w" + std::to_string(i)), endpoint("r"), 1, i));
+  for (int i = 0; i < 50; ++i)
+    flows.push_back(flow("pipe", endpoint(std::string("w").append(std::to_string(i))), endpoint("r"), 1, i));
   const Snapshot s = snap(document(flows), t0);
   const auto lines = render_frame(s, FrameState{}, "t", 100, 10);
   EXPECT_EQ(lines.size(), 5U + 1U + 1U + 10U);

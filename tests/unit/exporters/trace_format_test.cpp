@@ -2,9 +2,12 @@
 #include "exporters/trace_format.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
+
+using ::testing::HasSubstr;
 
 namespace ipctrace {
 namespace {
@@ -73,7 +76,7 @@ TEST(TraceFormat, TcpAndSignalChannels) {
   const TraceRecord tcp = trace_record(e);
   EXPECT_EQ(trace_op_name(tcp), "receive");
   const std::string line = trace_text_line(tcp, pod_endpoint(), kOffset);
-  EXPECT_NE(line.find("1000 B  10.0.0.1:8080 -> 10.0.0.2:51000\n"), std::string::npos) << line;
+  EXPECT_THAT(line, HasSubstr("1000 B  10.0.0.1:8080 -> 10.0.0.2:51000\n")) << line;
 
   e = pipe_send();
   e.kind = IPCT_KIND_SIGNAL;
@@ -84,7 +87,7 @@ TEST(TraceFormat, TcpAndSignalChannels) {
   const TraceRecord sig = trace_record(e);
   EXPECT_EQ(trace_op_name(sig), "signal");
   const std::string sline = trace_text_line(sig, pod_endpoint(), kOffset);
-  EXPECT_NE(sline.find("signal 15 to pid 1234 (cgroup 999)\n"), std::string::npos) << sline;
+  EXPECT_THAT(sline, HasSubstr("signal 15 to pid 1234 (cgroup 999)\n")) << sline;
 }
 
 TEST(TraceFormat, LifecycleEvents) {
@@ -108,8 +111,7 @@ TEST(TraceFormat, LifecycleEvents) {
   EXPECT_EQ(j["key"], 0x1234);
   EXPECT_EQ(j["size"], 65536);
   const std::string line = trace_text_line(r, pod_endpoint(), kOffset);
-  EXPECT_NE(line.find("sysv_shm      create  shmid 32768 key 0x1234 size 65536 ipcns 4026531839\n"), std::string::npos)
-      << line;
+  EXPECT_THAT(line, HasSubstr("sysv_shm      create  shmid 32768 key 0x1234 size 65536 ipcns 4026531839\n")) << line;
 
   ipct_event mq{};
   mq.kind = IPCT_KIND_POSIX_MQ;
@@ -118,7 +120,7 @@ TEST(TraceFormat, LifecycleEvents) {
   mq.id = 555;
   std::strcpy(mq.name, "/orders");
   const std::string mline = trace_text_line(trace_record(mq), pod_endpoint(), kOffset);
-  EXPECT_NE(mline.find("open    /orders inode 555 fd 3\n"), std::string::npos) << mline;
+  EXPECT_THAT(mline, HasSubstr("open    /orders inode 555 fd 3\n")) << mline;
 }
 
 }  // namespace
