@@ -13,6 +13,10 @@
 
 namespace ipctrace {
 
+namespace {
+
+// Probes, checks the agent can run here, and starts a tracer with the hooks chosen (`hooks`:
+// "auto" or a family to force).
 Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config) {
   ProbeOptions po;
   if (hooks != "auto") po.force_family = parse_family(hooks);
@@ -25,6 +29,8 @@ Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const Tr
   }
   return Tracer::start(config, report.hooks);
 }
+
+}  // namespace
 
 Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   TracerConfig config = options.tracer;

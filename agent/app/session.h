@@ -59,10 +59,6 @@ class Session {
   std::chrono::steady_clock::time_point started_;
 };
 
-// Probes, checks the agent can run here, and starts a tracer with the hooks chosen (`hooks`:
-// "auto" or a family to force).
-Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const TracerConfig& config);
-
 // This node's name for reports: $NODE_NAME (a DaemonSet sets it from the downward API), else the
 // host name. And the running kernel's release ("?" if uname fails).
 std::string node_name();

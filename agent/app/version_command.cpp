@@ -1,5 +1,4 @@
 // `ipctrace version`: version and build information.
-#include <bpf/libbpf.h>
 #include <fmt/format.h>
 
 #include <iostream>
@@ -8,12 +7,13 @@
 #include "app/commands.h"
 #include "app/session.h"
 #include "app/version.h"
+#include "kernel/facts.h"
 
 namespace ipctrace {
 
 int run_version_command(const Cli& cli) {
   const std::string kernel = kernel_release();
-  const std::string libbpf = fmt::format("{}.{}", libbpf_major_version(), libbpf_minor_version());
+  const std::string libbpf = libbpf_version();
   if (cli.version.output == "json") {
     nlohmann::json j = {{"version", build::kVersion},   {"commit", build::kCommit}, {"build_type", build::kBuildType},
                         {"compiler", build::kCompiler}, {"libbpf", libbpf},         {"kernel", kernel}};

@@ -150,6 +150,7 @@ RuntimeLookup lookup_crun(const StateRoot& root, std::string_view id) {
 }
 
 RuntimeLookup lookup_container(const StateRoot& root, std::string_view path_runtime, std::string_view id) {
+  if (!usable_container_id(id)) return {};  // never a path outside the runtimes' directories
   std::vector<const Source*> order;
   for (const Source& s : kSources) {
     if (s.path_runtime == path_runtime) order.push_back(&s);

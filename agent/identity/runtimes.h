@@ -4,14 +4,15 @@
 // and /var/lib at /host). Every file is hostile input: bounded reads (base/files.h), strict parsers
 // (identity/runtime_state.h).
 //
-//   source      file (under the host root)                                        written by
-//   containerd  /run/containerd/io.containerd.runtime.v2.task/<ns>/<id>/config.json  the shim (runtime v2), k8s.io
-//   first cri-o       /run/containers/storage/overlay-containers/<id>/userdata/config.json  CRI-O (containers/storage)
-//   podman      /var/lib/containers/storage/overlay-containers/<id>/userdata/config.json, and
-//               .../overlay-containers/containers.json for the name                podman (libpod)
-//   docker      /var/lib/docker/containers/<id>/config.v2.json                      dockerd
-//   runc        /run/runc/<id>/state.json -> the bundle's config.json, else runc's labels  runc
-//   crun        /run/crun/<id>/status -> the bundle's config.json                   crun
+// Each source, the file it reads under the host root, and who writes it:
+//   containerd: /run/containerd/io.containerd.runtime.v2.task/<ns>/<id>/config.json, the runtime v2
+//               shim's bundle; namespace k8s.io (the CRI plugin) first, then the others sorted
+//   cri-o:      /run/containers/storage/overlay-containers/<id>/userdata/config.json (containers/storage)
+//   podman:     /var/lib/containers/storage/overlay-containers/<id>/userdata/config.json, and
+//               .../overlay-containers/containers.json for the name (libpod)
+//   docker:     /var/lib/docker/containers/<id>/config.v2.json (dockerd)
+//   runc:       /run/runc/<id>/state.json, then the bundle's config.json, else runc's labels
+//   crun:       /run/crun/<id>/status, then the bundle's config.json
 #pragma once
 
 #include <cstddef>
@@ -48,9 +49,10 @@ RuntimeLookup lookup_docker(const StateRoot& root, std::string_view id);
 RuntimeLookup lookup_runc(const StateRoot& root, std::string_view id);
 RuntimeLookup lookup_crun(const StateRoot& root, std::string_view id);
 
-// Asks the sources in turn for container `id` (a file name component: no "/", not "." or ".."),
-// the one the cgroup path names (`path_runtime`, CgroupIdentity::runtime) first: the first that
-// does not say Missing answers. Missing when none has state for it.
+// Asks the sources in turn for container `id`, the one the cgroup path names (`path_runtime`,
+// CgroupIdentity::runtime) first: the first that does not say Missing answers. Missing when none
+// has state for it, and for an id that is not a file name component (usable_container_id): the
+// lookup_* functions take only such ids.
 RuntimeLookup lookup_container(const StateRoot& root, std::string_view path_runtime, std::string_view id);
 
 // An id that is safe as a file name component.

@@ -154,6 +154,10 @@ Result<std::string> ensure_tracefs() {
   return std::string(target);
 }
 
+std::string libbpf_version() {
+  return std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version());
+}
+
 bool tracefs_has_event(const std::string& tracefs, const std::string& category, const std::string& name) {
   struct stat st {};
   const std::string path = tracefs + "/events/" + category + "/" + name + "/id";

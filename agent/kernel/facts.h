@@ -86,6 +86,9 @@ class KernelBtf {
 
 inline constexpr const char* kVmlinuxBtfPath = "/sys/kernel/btf/vmlinux";
 
+// The libbpf this binary runs with, "major.minor" (libbpf_major_version()).
+std::string libbpf_version();
+
 // Where tracefs is mounted, from /proc/self/mounts (nullopt if nowhere).
 std::optional<std::string> find_tracefs();
 // Parses mounts text for the first tracefs mount point.

@@ -80,12 +80,13 @@ std::vector<HookCandidate> with_sys_exit(std::vector<HookCandidate> first) {
 // The pipe's own read_iter/write_iter, per kernel, with the syscall functions of the calls that
 // move pipe data without them (splice_pipe_to_pipe, iter_file_splice_write...: splice, tee,
 // vmsplice). They run only for pipes and FIFOs: ordinary files pay nothing.
-HookCandidate pipe_functions(std::vector<std::string> functions, std::string_view note) {
-  HookCandidate c = syscall_functions(Mechanism::PipeFifo, SyscallRole::Transfer, note);
-  std::vector<AttachPoint> points;
-  points.reserve(functions.size());
-  for (std::string& f : functions) points.push_back(fn(std::move(f)));
-  c.points.insert(c.points.begin(), points.begin(), points.end());
+HookCandidate pipe_candidate(bool split, std::string_view note) {
+  HookCandidate c{HookFamily::Fentry, {}, note};
+  for (const PipeFunction& f : pipe_functions()) {
+    if (f.split == split) c.points.push_back(fn(std::string(f.name)));
+  }
+  const HookCandidate transfers = syscall_functions(Mechanism::PipeFifo, SyscallRole::Transfer, note);
+  c.points.insert(c.points.end(), transfers.points.begin(), transfers.points.end());
   return c;
 }
 
@@ -98,10 +99,8 @@ std::vector<HookCandidate> build(Mechanism m) {
       // Linux 6.15 ("pipe: introduce struct file_operations pipeanon_fops") split pipe_read and
       // pipe_write into anon_pipe_* (pipes) and fifo_pipe_* (FIFOs).
       return with_sys_exit(
-          {pipe_functions({"anon_pipe_read", "anon_pipe_write", "fifo_pipe_read", "fifo_pipe_write"},
-                          "pipe and FIFO functions (Linux 6.15+), splice/tee/vmsplice syscall functions"),
-           pipe_functions({"pipe_read", "pipe_write"},
-                          "pipe_read/pipe_write (before Linux 6.15), splice/tee/vmsplice syscall functions")});
+          {pipe_candidate(true, "pipe and FIFO functions (Linux 6.15+), splice/tee/vmsplice syscall functions"),
+           pipe_candidate(false, "pipe_read/pipe_write (before Linux 6.15), splice/tee/vmsplice syscall functions")});
     case Mechanism::SysvMsg:
       return with_sys_exit({syscall_functions(m, std::nullopt, "SysV queue syscall functions")});
     case Mechanism::PosixMq:

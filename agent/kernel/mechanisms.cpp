@@ -96,10 +96,24 @@ std::vector<std::string_view> mechanism_kinds(Mechanism m) {
   return out;
 }
 
-uint32_t mechanism_kind_bits(Mechanism m) {
+uint32_t counted_kind_bits(Mechanism m) {
+  const auto& syscalls = mechanism_info(m).syscalls;
+  const bool data = std::any_of(syscalls.begin(), syscalls.end(),
+                                [](const SyscallInfo& s) { return s.role != SyscallRole::Lifecycle; });
   uint32_t bits = 0;
-  for (int k : mechanism_info(m).kinds) bits |= IPCT_KIND_BIT(k);
+  if (data) {
+    for (int k : mechanism_info(m).kinds) bits |= IPCT_KIND_BIT(k);
+  }
   return bits;
+}
+
+std::span<const PipeFunction> pipe_functions() {
+  static constexpr PipeFunction kPipeFunctions[] = {
+      {"anon_pipe_read", "pipe_read_anon", true, true}, {"anon_pipe_write", "pipe_write_anon", false, true},
+      {"fifo_pipe_read", "pipe_read_fifo", true, true}, {"fifo_pipe_write", "pipe_write_fifo", false, true},
+      {"pipe_read", "pipe_read_any", true, false},      {"pipe_write", "pipe_write_any", false, false},
+  };
+  return kPipeFunctions;
 }
 
 std::vector<SyscallInfo> mechanism_syscalls(Mechanism m, SyscallRole role) {

@@ -47,11 +47,24 @@ inline constexpr Mechanism kAllMechanisms[] = {Mechanism::PipeFifo, Mechanism::U
 
 std::string_view mechanism_name(Mechanism m);                // "pipe_fifo", "unix", "inet", ...
 std::vector<std::string_view> mechanism_kinds(Mechanism m);  // the `kind` labels: {"pipe", "fifo"}
-// IPCT_KIND_BIT() of every kind of the mechanism: what a path counts once it serves it.
-uint32_t mechanism_kind_bits(Mechanism m);
+// IPCT_KIND_BIT() of the kinds whose data a syscall path counts once it serves the mechanism: every
+// kind of a mechanism with a sending, receiving or transferring syscall; none for sysv_shm (its
+// syscalls only create, attach, detach and remove) and signal (not on the syscall paths).
+uint32_t counted_kind_bits(Mechanism m);
 // The mechanism's syscalls of one role, in table order.
 std::vector<SyscallInfo> mechanism_syscalls(Mechanism m, SyscallRole role);
 // Every receiving call of every mechanism, each once: the calls whose blocked time is measured.
 std::vector<SyscallInfo> receiving_syscalls();
+
+// The pipe's own read_iter/write_iter functions, the fentry/fexit targets of pipes and FIFOs, under
+// the names of each kernel (which names on which kernel, and why: kernel/hooks.cpp).
+struct PipeFunction {
+  std::string_view name;     // the kernel function
+  std::string_view program;  // what bpf/functions.bpf.c's programs for it are called after it:
+                             // ipct_fx_<program> (exit), ipct_fe_<program> (entry, reads only)
+  bool read;                 // a receive: its entry starts the wait clock
+  bool split;                // anon_pipe_*/fifo_pipe_* (6.15+); else pipe_read/pipe_write (before)
+};
+std::span<const PipeFunction> pipe_functions();
 
 }  // namespace ipctrace

@@ -36,16 +36,9 @@ constexpr TracepointProgram kTracepointPrograms[] = {
     {"signal_generate", HookFamily::RawTp, Flavour::Any, "ipct_signal_raw"},
 };
 
-// The pipe's read/write functions and the programs written for them: pipe_read/pipe_write serve
-// both kinds (before 6.15), anon_pipe_* pipes and fifo_pipe_* FIFOs (6.15+, see kernel/hooks.cpp).
-constexpr std::pair<std::string_view, std::string_view> kPipeFunctionPrograms[] = {
-    {"pipe_read", "pipe_read_any"},       {"pipe_write", "pipe_write_any"},
-    {"anon_pipe_read", "pipe_read_anon"}, {"anon_pipe_write", "pipe_write_anon"},
-    {"fifo_pipe_read", "pipe_read_fifo"}, {"fifo_pipe_write", "pipe_write_fifo"},
-};
-
 bool is_pipe_read_function(std::string_view function) {
-  return function == "pipe_read" || function == "anon_pipe_read" || function == "fifo_pipe_read";
+  const auto fns = pipe_functions();
+  return std::any_of(fns.begin(), fns.end(), [&](const PipeFunction& f) { return f.name == function && f.read; });
 }
 
 // What the planner builds up, hook by hook.
@@ -68,11 +61,11 @@ class Builder {
       add(*name, function ? point : std::string());
       a.programs.push_back(*name);
       if (function) {
-        plan_.fexit_kinds |= mechanism_kind_bits(h.mechanism);
+        plan_.fexit_kinds |= counted_kind_bits(h.mechanism);
         functions_ = true;
       }
       if (point == "sys_exit") {
-        plan_.sys_exit_kinds |= mechanism_kind_bits(h.mechanism);
+        plan_.sys_exit_kinds |= counted_kind_bits(h.mechanism);
         exit_family_ = *h.family;
         follow(mechanism_info(h.mechanism).syscalls);
       }
@@ -181,8 +174,8 @@ std::optional<std::string> tracepoint_program(std::string_view point, HookFamily
 std::optional<std::string> function_program(std::string_view function, bool entry) {
   const std::string prefix = entry ? "ipct_fe_" : "ipct_fx_";
   if (auto sys = syscall_of_function(function)) return prefix + std::string(*sys);
-  for (const auto& [fn, suffix] : kPipeFunctionPrograms) {
-    if (fn == function) return prefix + std::string(suffix);
+  for (const PipeFunction& f : pipe_functions()) {
+    if (f.name == function) return prefix + std::string(f.program);
   }
   return std::nullopt;
 }

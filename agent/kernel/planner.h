@@ -79,7 +79,9 @@ Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const Pl
 std::optional<std::string> tracepoint_program(std::string_view point, HookFamily family, bool rdonly_cast);
 // The fexit (or, with `entry`, fentry) program written for a kernel function: a syscall's function
 // ("__x64_sys_msgsnd" -> "ipct_fx_msgsnd") or a pipe function ("anon_pipe_read" ->
-// "ipct_fx_pipe_read_anon"); nullopt for other functions.
+// "ipct_fx_pipe_read_anon"); nullopt for other functions. Named by rule, not looked up: a name the
+// object lacks fails Tracer::start ("no program ... in the BPF object"), and planner_test checks
+// that every name the planner can produce is in the object, and every program in it can be chosen.
 std::optional<std::string> function_program(std::string_view function, bool entry);
 
 }  // namespace ipctrace

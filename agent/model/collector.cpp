@@ -185,13 +185,17 @@ Status Collector::collect(std::chrono::steady_clock::time_point steady, std::chr
 
 Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall) {
   const auto started = std::chrono::steady_clock::now();
+  // Everything read first: a read that fails leaves the figures as they were (what the tracer took
+  // in stays in it for the next cycle).
   auto samples = tracer_->read_flows();
   if (!samples) return samples.error();
-  stats_.kernel_entries = samples->size();
-
+  auto waits = tracer_->read_waits();
+  if (!waits) return waits.error();
+  // Lifecycle events go into the shm tracker as they are drained (a ring buffer is consumed once).
   auto drained = tracer_->drain_events([&](const ipct_event& e) { shm_.on_event(e); });
   if (!drained) return drained.error();
   stats_.events += *drained;
+  stats_.kernel_entries = samples->size();
   const std::string proc = options_.host_root == "/" ? "/proc/" : options_.host_root + "/proc/";
   shm_.detach_gone([&](uint32_t tgid) {
     const std::string p = proc + std::to_string(tgid);
@@ -204,9 +208,6 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();
   evict_idle_kernel_entries(*samples, steady);
-
-  auto waits = tracer_->read_waits();
-  if (!waits) return waits.error();
   waits_ = std::move(waits).value();
   drops_ = tracer_->read_drops();
   stats_.cycles++;

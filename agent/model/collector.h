@@ -47,8 +47,8 @@ class Collector {
   Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options);
 
   // One cycle. `steady` and `wall` are injectable for tests; normally now(). A failed cycle is
-  // counted in stats() (errors, failed_in_a_row) and changes nothing else: the next one takes in
-  // what this one could not.
+  // counted in stats() (errors, failed_in_a_row) and changes no flow, wait or drop figure: what it
+  // read stays in the tracer for the next one. Lifecycle events drained before a failure are kept.
   Status collect(std::chrono::steady_clock::time_point steady = std::chrono::steady_clock::now(),
                  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now());
 

@@ -49,7 +49,7 @@ std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const
 
 // Everything a flows report says (the JSON schema: exporters/flows_format.h).
 struct FlowsReport {
-  std::string node;    // the node's name (--node-name / $NODE_NAME, else the host name)
+  std::string node;    // the node's name ($NODE_NAME, else the host name)
   std::string kernel;  // the kernel release
   double duration_seconds = 0;
   std::vector<FlowView> flows;

@@ -3,7 +3,6 @@
 // prometheus-cpp's own exposer is built on).
 #include <CivetServer.h>
 #include <arpa/inet.h>
-#include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +21,7 @@
 #include "base/stop.h"
 #include "exporters/flows_format.h"
 #include "exporters/metrics.h"
+#include "kernel/facts.h"
 
 namespace ipctrace {
 namespace {
@@ -181,8 +181,7 @@ int run_agent_command(const Cli& cli) {
   MetricsOptions mo;
   mo.max_series = o.max_series;
   mo.idle_timeout = o.idle_timeout;
-  MetricsExporter exporter(mo, BuildInfo{build::kVersion, build::kCommit, (*session)->kernel(),
-                                         fmt::format("{}.{}", libbpf_major_version(), libbpf_minor_version())});
+  MetricsExporter exporter(mo, BuildInfo{build::kVersion, build::kCommit, (*session)->kernel(), libbpf_version()});
   Server server(exporter, *protection);
   if (Status st = serve(server, *listen, *protection); !st) {
     spdlog::error("agent: cannot serve on {}: {}", o.listen, st.error().message());

@@ -51,6 +51,7 @@ void Published::publish(FlowsReport report, std::string json) {
   const std::lock_guard<std::mutex> lock(mu_);
   report_ = std::move(report);
   json_ = std::move(json);
+  published_ = true;
 }
 
 void Published::set_readiness(Readiness r) {
@@ -67,7 +68,7 @@ Result<std::string> Published::flows_document(std::string_view query) const {
   auto filters = parse_flows_query(query);
   if (!filters) return filters.error();
   const std::lock_guard<std::mutex> lock(mu_);
-  if (filters->empty()) return json_;
+  if (filters->empty() || !published_) return json_;
   FlowsReport filtered = report_;
   filtered.flows = filter_flows(report_.flows, *filters);
   return flows_to_json(filtered).dump();

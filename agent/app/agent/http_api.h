@@ -40,7 +40,8 @@ class Published {
  private:
   mutable std::mutex mu_;
   FlowsReport report_;
-  std::string json_ = R"({"flows": []})";
+  std::string json_ = R"({"flows": []})";  // before the first collection: no flows
+  bool published_ = false;
   Readiness readiness_{false, "the first collection has not run yet"};
 };
 

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "app/http_query.h"
@@ -24,6 +25,15 @@ size_t append_body(char* data, size_t size, size_t count, void* user) {
 
 std::string with_query(const std::string& url, const std::string& query) {
   return query.empty() ? url : url + "?" + query;
+}
+
+// The first line of an agent's error body (its reason), at most 200 bytes, printable ASCII only.
+std::string first_line(const std::string& body) {
+  std::string out;
+  for (const char c : body.substr(0, std::min<size_t>(body.find('\n'), 200))) {
+    out += c >= 0x20 && c < 0x7f ? c : '?';
+  }
+  return out;
 }
 
 std::string trim_slashes(std::string s) {
@@ -63,11 +73,14 @@ Result<json> RemoteSource::fetch() {
   }
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
-    return Error::msg(
-        fmt::format("the agent at {} answered HTTP {}{}", url_, status,
-                    status == 401 ? " (credentials needed: put them in the URL, https://user:pass@host)" : ""));
+  if (status == 401) {
+    return Error::msg(fmt::format(
+        "the agent at {} answered HTTP 401 (credentials needed: put them in the URL, https://user:pass@host)", url_));
   }
+  if (status >= 400 && status < 500 && !body.empty()) {
+    return Error::msg(fmt::format("the agent at {} answered HTTP {}: {}", url_, status, first_line(body)));
+  }
+  if (status != 200) return Error::msg(fmt::format("the agent at {} answered HTTP {}", url_, status));
   try {
     return json::parse(body);
   } catch (const json::exception& e) {

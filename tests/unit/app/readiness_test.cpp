@@ -45,6 +45,8 @@ FlowsReport two_flows() {
 TEST(Published, ServesTheWholeDocumentOrTheFilteredOne) {
   Published p;
   EXPECT_EQ(*p.flows_document(""), R"({"flows": []})");
+  EXPECT_EQ(*p.flows_document("kind=pipe"), R"({"flows": []})");  // the same shape before the first cycle
+  EXPECT_FALSE(p.flows_document("kind=nope").ok());               // and the query checked all the same
   EXPECT_FALSE(p.readiness().ready);
   const FlowsReport report = two_flows();
   const std::string whole = flows_to_json(report).dump();

@@ -72,13 +72,18 @@ class RecordingHandler : public CivetHandler {
 // <url>/garbage serves HTML.
 class FakeAgent {
  public:
-  FakeAgent() : ok_(200, sample_document().dump()), missing_(404, "not here"), garbage_(200, "<html>hello</html>") {
+  FakeAgent()
+      : ok_(200, sample_document().dump()),
+        missing_(404, "not here"),
+        garbage_(200, "<html>hello</html>"),
+        refused_(400, "unknown kind 'x'\x1b[31m\nsecond line") {
     const std::vector<std::string> options = {"listening_ports", "127.0.0.1:0", "num_threads", "4"};
     server_ = std::make_unique<CivetServer>(options);
     server_->addHandler("/ok/api/v1/flows", ok_);
     server_->addHandler("/missing/api/v1/flows", missing_);
     server_->addHandler("/garbage/api/v1/flows", garbage_);
     server_->addHandler("/recording/api/v1/flows", recording_);
+    server_->addHandler("/refused/api/v1/flows", refused_);
     const std::vector<int> ports = server_->getListeningPorts();
     if (ports.empty()) throw std::runtime_error("no port");
     port_ = ports[0];
@@ -93,6 +98,7 @@ class FakeAgent {
   FixedHandler missing_;
   FixedHandler garbage_;
   RecordingHandler recording_;
+  FixedHandler refused_;
   std::unique_ptr<CivetServer> server_;
   int port_ = 0;
 };
@@ -141,7 +147,13 @@ TEST(TopRemote, ReadsTheAgentsFlows) {
 TEST(TopRemote, SaysWhyTheAgentCouldNotBeRead) {
   auto r404 = RemoteSource(agent().url("missing")).fetch();
   ASSERT_FALSE(r404.ok());
-  EXPECT_EQ(r404.error().message(), "the agent at " + agent().url("missing") + "/api/v1/flows answered HTTP 404");
+  EXPECT_EQ(r404.error().message(),
+            "the agent at " + agent().url("missing") + "/api/v1/flows answered HTTP 404: not here");
+  // The agent's reason for a 4xx, its first line, printable characters only.
+  auto r400 = RemoteSource(agent().url("refused")).fetch();
+  ASSERT_FALSE(r400.ok());
+  EXPECT_EQ(r400.error().message(),
+            "the agent at " + agent().url("refused") + "/api/v1/flows answered HTTP 400: unknown kind 'x'?[31m");
 
   auto rbad = RemoteSource(agent().url("garbage")).fetch();
   ASSERT_FALSE(rbad.ok());

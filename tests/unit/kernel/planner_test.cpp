@@ -25,7 +25,8 @@ using test::kernel_6_18_with_fentry;
 
 constexpr uint32_t bit(int kind) { return IPCT_KIND_BIT(kind); }
 constexpr uint32_t kPipes = bit(IPCT_KIND_PIPE) | bit(IPCT_KIND_FIFO);
-constexpr uint32_t kQueuesAndShm = bit(IPCT_KIND_SYSV_MSG) | bit(IPCT_KIND_POSIX_MQ) | bit(IPCT_KIND_SYSV_SHM);
+// sysv_shm's syscalls move no data: its kind is in no mask (signals are on no syscall path).
+constexpr uint32_t kQueues = bit(IPCT_KIND_SYSV_MSG) | bit(IPCT_KIND_POSIX_MQ);
 constexpr uint32_t kSockets = bit(IPCT_KIND_UNIX_STREAM) | bit(IPCT_KIND_UNIX_DGRAM) | bit(IPCT_KIND_UNIX_SEQPACKET) |
                               bit(IPCT_KIND_TCP) | bit(IPCT_KIND_UDP);
 
@@ -54,7 +55,7 @@ TEST(Planner, TracepointsWithTheCast) {
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_sock_send_btf", "ipct_sock_recv_btf",
                                                 "ipct_signal_btf", "ipct_sys_enter_cast"}));
   for (const auto& prog : p.programs) EXPECT_EQ(prog.function, "") << prog.name;
-  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueues);
   EXPECT_EQ(p.fexit_kinds, 0U);
   EXPECT_EQ(p.wait, WaitPath::SysEnter);
   EXPECT_TRUE(p.task_storage);
@@ -92,7 +93,7 @@ TEST(Planner, RawTracepoints) {
   const ProgramPlan p = plan(choose_hooks(kernel_6_18(), HookFamily::RawTp), true);
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_raw", "ipct_sock_send_raw", "ipct_sock_recv_raw",
                                                 "ipct_signal_raw", "ipct_sys_enter_raw"}));
-  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueues);
   EXPECT_FALSE(p.task_storage);
   EXPECT_TRUE(p.inflight_lru);
 }
@@ -100,7 +101,7 @@ TEST(Planner, RawTracepoints) {
 TEST(Planner, SocketsOnSysExitBeforeTheSocketTracepoints) {
   const ProgramPlan p = plan(sockets_on_sys_exit(), true);
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_signal_btf", "ipct_sys_enter_cast"}));
-  EXPECT_EQ(p.sys_exit_kinds, kPipes | kSockets | kQueuesAndShm);
+  EXPECT_EQ(p.sys_exit_kinds, kPipes | kSockets | kQueues);
   EXPECT_EQ(p.sys_table[SYS_sendto], IPCT_SYS_SENDTO);
   EXPECT_EQ(p.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
 }
@@ -148,7 +149,7 @@ TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
   };
   EXPECT_EQ(p.programs, expected);
   EXPECT_EQ(p.sys_exit_kinds, 0U);
-  EXPECT_EQ(p.fexit_kinds, kPipes | kSockets | kQueuesAndShm);
+  EXPECT_EQ(p.fexit_kinds, kPipes | kSockets | kQueues);
   for (uint8_t code : p.sys_table) EXPECT_EQ(code, IPCT_SYS_NONE);
   EXPECT_EQ(p.wait, WaitPath::Functions);
   EXPECT_FALSE(p.task_storage);
@@ -164,7 +165,7 @@ TEST(Planner, FunctionHooksFrom615WithSocketTracepoints) {
   const ProgramPlan p = plan(choose_hooks(kernel_6_18_with_fentry()), true);
   // Sockets stay on their tracepoints; their receiving syscalls' functions come in for wait time
   // only (fexit_kinds has no socket kind, so those exits count no socket data twice).
-  EXPECT_EQ(p.fexit_kinds, kPipes | kQueuesAndShm);
+  EXPECT_EQ(p.fexit_kinds, kPipes | kQueues);
   EXPECT_TRUE(p.has("ipct_sock_send_btf"));
   EXPECT_FALSE(p.has("ipct_sys_exit_cast"));
   EXPECT_FALSE(p.has("ipct_sys_enter_cast"));
