@@ -71,17 +71,33 @@ static __always_inline void trace_data(const struct ipct_flow_key *key, __u64 ms
  */
 #define IPCT_TASK_CGROUP_ID(task) ((task)->cgroups->dfl_cgrp->kn->id)
 
-/* A multiply-xorshift hash of a flow key's eight words, inline (no helper call). */
+/*
+ * A multiply-xorshift hash of a flow key's eight words, inline (no helper call). A multiplication
+ * carries a difference only towards the high bits, so each word is folded (its high half onto its
+ * low half) before it is mixed in, and the sum is finished with an xorshift-multiply-xorshift
+ * (MurmurHash3's fmix64): without them, keys that differ only in a high byte of a word (a TCP or
+ * UDP port, bits 48-63 of its word) all hash to one run of buckets, and past IPCT_FLOW_PROBES of
+ * them every operation takes an entry of its own until the table is full.
+ */
+static __always_inline __u64 flow_fold(__u64 w)
+{
+	return w ^ (w >> 32);
+}
+
 static __always_inline __u32 flow_hash(const struct ipct_flow_key *key)
 {
 	const __u64 *w = (const __u64 *)key;
-	__u64 h = w[0] * 0x9E3779B97F4A7C15ULL;
+	__u64 h = flow_fold(w[0]) * 0x9E3779B97F4A7C15ULL;
 
-	h = (h ^ w[1]) * 0xC2B2AE3D27D4EB4FULL;
-	h = (h ^ w[2]) * 0x9E3779B97F4A7C15ULL;
-	h = (h ^ w[3] ^ (w[4] << 1)) * 0xC2B2AE3D27D4EB4FULL;
-	h = (h ^ w[5] ^ (w[6] << 1) ^ (w[7] << 2)) * 0x9E3779B97F4A7C15ULL;
-	return h >> 32;
+	h = (h ^ flow_fold(w[1])) * 0xC2B2AE3D27D4EB4FULL;
+	h = (h ^ flow_fold(w[2])) * 0x9E3779B97F4A7C15ULL;
+	h = (h ^ flow_fold(w[3]) ^ (flow_fold(w[4]) << 1)) * 0xC2B2AE3D27D4EB4FULL;
+	h = (h ^ flow_fold(w[5]) ^ (flow_fold(w[6]) << 1) ^ (flow_fold(w[7]) << 2)) *
+	    0x9E3779B97F4A7C15ULL;
+	h ^= h >> 33;
+	h *= 0xFF51AFD7ED558CCDULL;
+	h ^= h >> 33;
+	return (__u32)h;
 }
 
 static __always_inline bool flow_key_eq(const struct ipct_flow_key *a,

@@ -697,6 +697,67 @@ TEST_P(TracerTest, TcpOverLoopback) {
   EXPECT_EQ(got.bytes, 5000U);
 }
 
+// A thousand connections of one process to one listener: keys that differ only in the client's
+// port (bits 48-63 of a word of the key) are a thousand flows, each with its own index bucket, so
+// the table takes one entry per flow and none is lost (a hash that left those bits out of the bucket
+// put them all in one run of buckets, and every send took an entry of its own until the table was
+// full).
+TEST_P(TracerTest, ManyConnectionsOfOneProcessAreOneFlowEach) {
+  constexpr int kConnections = 1000;
+  constexpr int kSends = 20;
+  TestCgroup client_cg("tcp-many-c");
+  TestCgroup server_cg("tcp-many-s");
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 128), 0);
+  socklen_t alen = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const uint16_t server_port = ntohs(addr.sin_port);
+  const uint64_t lost_before = tracer_->read_drops()[IPCT_DROP_FLOW_MAP_FULL];
+
+  const pid_t server = spawn(&server_cg, [&] {
+    size_t total = 0;
+    for (int i = 0; i < kConnections; ++i) {
+      const int c = accept(listener, nullptr, nullptr);
+      if (c < 0) return 1;
+      char buf[4096];
+      ssize_t n;
+      while ((n = recv(c, buf, sizeof(buf), 0)) > 0) total += static_cast<size_t>(n);
+      close(c);
+    }
+    return total == size_t{kConnections} * kSends * 10 ? 0 : 2;
+  });
+  const pid_t client = spawn(&client_cg, [&] {
+    const char buf[10] = {};
+    for (int i = 0; i < kConnections; ++i) {
+      const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+      for (int j = 0; j < kSends; ++j) {
+        if (send(s, buf, sizeof(buf), 0) != 10) return 2;
+      }
+      close(s);
+    }
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(client), 0);
+  ASSERT_EQ(wait_exit(server), 0);
+  close(listener);
+
+  const Totals sent = totals(client_cg, IPCT_KIND_TCP, IPCT_DIR_SEND,
+                             [&](const ipct_flow_key& k) { return k.ch.inet.rport == server_port; });
+  EXPECT_EQ(sent.msgs, uint64_t{kConnections} * kSends);
+  EXPECT_EQ(sent.bytes, uint64_t{kConnections} * kSends * 10);
+  EXPECT_EQ(sent.entries, size_t{kConnections});
+  const Totals got = totals(server_cg, IPCT_KIND_TCP, IPCT_DIR_RECV,
+                            [&](const ipct_flow_key& k) { return k.ch.inet.lport == server_port; });
+  EXPECT_EQ(got.bytes, uint64_t{kConnections} * kSends * 10);
+  EXPECT_EQ(got.entries, size_t{kConnections});
+  EXPECT_EQ(tracer_->read_drops()[IPCT_DROP_FLOW_MAP_FULL] - lost_before, 0U);
+}
+
 TEST_P(TracerTest, UdpOverLoopback) {
   TestCgroup cg("udp");
   const int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
