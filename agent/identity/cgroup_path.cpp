@@ -218,7 +218,7 @@ CgroupIdentity parse_cgroup_path(std::string_view path) {
     out.path += '/';
     out.path += p;
   }
-  if (out.path.empty()) out.path = "/";
+  if (out.path.empty()) out.path.push_back('/');  // not = "/": GCC 12 -O3 warns (-Wrestrict, a false positive)
 
   std::deque<std::string> made;
   const Scan s = scan(components_of(parts, made));

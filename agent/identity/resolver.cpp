@@ -29,7 +29,7 @@ IdentityResolver::IdentityResolver(Options options)
             "ipctrace_identity_errors_total)",
             n);
       }) {
-  if (opt_.host_root.empty()) opt_.host_root = "/";
+  if (opt_.host_root.empty()) opt_.host_root.push_back('/');  // not = "/": GCC 12 -O3 -Wrestrict
   if (opt_.max_entries == 0) opt_.max_entries = 1;
   if (!opt_.cgroup_root.empty()) {
     cgroup_root_ = opt_.cgroup_root;

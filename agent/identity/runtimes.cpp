@@ -110,7 +110,8 @@ constexpr std::array<Source, 6> kSources{{{"containerd", lookup_containerd},
 
 RuntimeLookup lookup_containerd(const StateRoot& root, std::string_view id) {
   const std::string tasks = under(root, "/run/containerd/io.containerd.runtime.v2.task");
-  const std::string file = "/" + std::string(id) + "/config.json";
+  std::string file = "/";
+  file.append(id).append("/config.json");
   RuntimeLookup r = from_config(root, tasks + "/k8s.io" + file, "containerd");
   if (r.outcome != Outcome::Missing) return r;
   for (const std::string& ns : other_containerd_namespaces(tasks)) {
