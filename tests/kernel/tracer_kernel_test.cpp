@@ -640,17 +640,27 @@ TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
 }
 
+// A TCP listener on a free loopback port (its address in `addr`); -1 on failure.
+int tcp_listener(sockaddr_in& addr, int backlog) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST_P(TracerTest, TcpOverLoopback) {
   TestCgroup client_cg("tcp-c");
   TestCgroup server_cg("tcp-s");
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
-  socklen_t alen = sizeof(addr);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const int listener = tcp_listener(addr, 1);
+  ASSERT_GE(listener, 0);
   const uint16_t server_port = ntohs(addr.sin_port);
   Shared<uint16_t> client_port;
 
@@ -707,14 +717,9 @@ TEST_P(TracerTest, ManyConnectionsOfOneProcessAreOneFlowEach) {
   constexpr int kSends = 20;
   TestCgroup client_cg("tcp-many-c");
   TestCgroup server_cg("tcp-many-s");
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(listener, 128), 0);
-  socklen_t alen = sizeof(addr);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const int listener = tcp_listener(addr, 128);
+  ASSERT_GE(listener, 0);
   const uint16_t server_port = ntohs(addr.sin_port);
   const uint64_t lost_before = tracer_->read_drops()[IPCT_DROP_FLOW_MAP_FULL];
 
