@@ -78,6 +78,8 @@ class TraceStream {
 
   [[nodiscard]] uint64_t lifecycle_count() const { return lifecycle_count_; }
   [[nodiscard]] uint64_t data_count() const { return data_count_; }
+  // What the stream has said was dropped (one of IPCT_DROP_TRACE_FULL, IPCT_DROP_RINGBUF_FULL).
+  [[nodiscard]] uint64_t dropped(int reason) const { return reported_[static_cast<size_t>(reason)]; }
 
  private:
   std::string line(const TraceRecord& r) {
@@ -153,11 +155,13 @@ int run_trace_command(const Cli& cli) {
     reader_gone = !stream.drain();
   }
   if (!reader_gone) stream.drain();
-  const DropCounts drops = (*session)->tracer().read_drops();
   session->reset();
+  // The totals the stream itself reported: what the kernel drops after the last drain (the
+  // records of this very summary, other processes' operations) happened after the stream ended.
   spdlog::info(
       "trace: {} lifecycle events, {} data operations shown; {} data operations and {} lifecycle events dropped",
-      stream.lifecycle_count(), stream.data_count(), drops[IPCT_DROP_TRACE_FULL], drops[IPCT_DROP_RINGBUF_FULL]);
+      stream.lifecycle_count(), stream.data_count(), stream.dropped(IPCT_DROP_TRACE_FULL),
+      stream.dropped(IPCT_DROP_RINGBUF_FULL));
   return kExitOk;
 }
 
