@@ -36,6 +36,9 @@
 /* IPC commands (include/uapi/linux/ipc.h). */
 #define IPCT_IPC_RMID 0
 
+/* msgrcv flags (include/uapi/linux/msg.h): copy the message at an index and leave it queued. */
+#define IPCT_MSG_COPY 040000
+
 /* How a signal was sent: si_code (include/uapi/asm-generic/siginfo.h). */
 #define IPCT_SI_USER 0	   /* kill() */
 #define IPCT_SI_QUEUE (-1) /* sigqueue() */
@@ -55,8 +58,13 @@
 
 /*
  * Kernel-internal: the `result` of signal:signal_generate (include/trace/events/signal.h, enum
- * trace_signal_result): the signal was queued for delivery.
+ * trace_signal_result). Every result but OVERFLOW_FAIL is a signal the sender sent and the kernel
+ * accepted (kill() returned 0): DELIVERED (queued), IGNORED (the target's disposition, or its
+ * default action, ignores it: SIGCONT to a stopped process, SIGCHLD, SIG_IGN), ALREADY_PENDING (a
+ * standard signal merged with a pending one), LOSE_INFO (queued without its siginfo).
+ * OVERFLOW_FAIL: a real-time signal's queue was full and the sender got EAGAIN.
  */
 #define IPCT_TRACE_SIGNAL_DELIVERED 0
+#define IPCT_TRACE_SIGNAL_OVERFLOW_FAIL 3
 
 #endif /* IPCTRACE_CONSTS_BPF_H */

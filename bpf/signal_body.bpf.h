@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Signals: one signal sent by the current task to another process and delivered. Signals the
- * kernel raises itself (SIGCHLD at exit, SIGSEGV, SIGPIPE, timers) and a process signalling
- * itself are not IPC and are left out. Used by signal_btf.bpf.c and signal_raw.bpf.c.
+ * Signals: one signal sent by the current task to another process and accepted by the kernel,
+ * whatever the target's disposition (a SIGCONT to a stopped process is "ignored" by its default
+ * action, and still a signal sent). Signals the kernel raises itself (SIGCHLD at exit, SIGSEGV,
+ * SIGPIPE, timers), a process signalling itself, and a real-time signal whose queue was full (the
+ * sender got EAGAIN) are left out. Used by signal_btf.bpf.c and signal_raw.bpf.c.
  *
  * A body: the including .bpf.c defines first
  *   IPCT_SIG_RD(ptr, field...)  reads behind the siginfo and the target task (read.bpf.h).
+ * The target's command is read with a helper in every flavour (signals are rare).
  */
 #ifndef IPCTRACE_SIGNAL_BODY_BPF_H
 #define IPCTRACE_SIGNAL_BODY_BPF_H
@@ -14,6 +17,7 @@
 #error "signal_body.bpf.h: define IPCT_SIG_RD(ptr, field...) first"
 #endif
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "consts.bpf.h"
@@ -26,7 +30,7 @@ static __always_inline void signal_data(int sig, struct kernel_siginfo *info,
 	struct ipct_flow_key key = {};
 	int code;
 
-	if (result != IPCT_TRACE_SIGNAL_DELIVERED || is_self())
+	if (result == IPCT_TRACE_SIGNAL_OVERFLOW_FAIL || is_self())
 		return;
 	/* No siginfo: SEND_SIG_NOINFO is a plain kill() (kept), SEND_SIG_PRIV the kernel. */
 	if (info == IPCT_SEND_SIG_PRIV)
@@ -44,6 +48,7 @@ static __always_inline void signal_data(int sig, struct kernel_siginfo *info,
 	key.ch.obj.id = IPCT_SIG_RD(target, cgroups, dfl_cgrp, kn, id);
 	key.ch.obj.peer = IPCT_SIG_RD(target, tgid);
 	key.ch.obj.dev = sig;
+	BPF_CORE_READ_STR_INTO(&key.ch.obj.comm, target, comm);
 	record_flow(&key, 1, 0);
 }
 

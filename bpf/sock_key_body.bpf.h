@@ -35,10 +35,25 @@ static __always_inline __u64 sock_ino(struct sock *sk)
 }
 
 /*
+ * ipct_chan_obj.sk_tag of the struct sock `*slot` points to (0 for none): its address, read as a
+ * number (a typed pointer cannot be multiplied), times an odd constant.
+ */
+static __always_inline __u64 sock_tag(struct sock **slot)
+{
+	__u64 addr = 0;
+
+	if (bpf_probe_read_kernel(&addr, sizeof(addr), slot))
+		return 0;
+	return addr * 0x9e3779b97f4a7c15ULL;
+}
+
+/*
  * Fills kind and channel of `sk` for a transfer in direction `dir`; false if it is not an IPC
  * socket. A unix receive is keyed by the receiving socket alone: data goes into a socket and
  * its readers take it out whoever sent it, and a peer that has closed is orphaned (no file),
- * while its data may still be read.
+ * while its data may still be read. A stream or seqpacket send into a peer without a file yet
+ * (before accept()) carries sk_tag; a stream or seqpacket receive carries sk_tag and, while the
+ * sending end is open, its inode as peer.
  */
 static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow_key *key)
 {
@@ -67,6 +82,18 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 			if (!us)
 				return false;
 			key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
+			if (!key->ch.obj.peer && type != IPCT_SOCK_DGRAM)
+				key->ch.obj.sk_tag = sock_tag(&us->peer);
+		} else if (type != IPCT_SOCK_DGRAM) {
+			/* The receiving socket has a file: its struct socket points back to it. */
+			struct socket *sock = IPCT_SK_RD(sk, sk_socket);
+
+			if (sock)
+				key->ch.obj.sk_tag = sock_tag(&sock->sk);
+			/* The sending end, while it is open: what tells a reused sk_tag apart. */
+			us = IPCT_UNIX_SK(sk);
+			if (us)
+				key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
 		}
 		return true;
 	}

@@ -377,7 +377,10 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 			msg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, IPCT_REGS_ARG2(regs), kinds);
 		break;
 	case IPCT_SYS_MSGRCV: /* bytes of mtext copied; an empty message is a message */
-		msg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_RECV, ret, kinds);
+		/* MSG_COPY (Linux 3.8, for checkpoint/restore) copies a message and leaves it
+		 * queued: like a peek, not a receive. */
+		if (!(IPCT_REGS_ARG4(regs) & IPCT_MSG_COPY))
+			msg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_RECV, ret, kinds);
 		if (wait)
 			wait_done(IPCT_KIND_SYSV_MSG);
 		break;

@@ -41,7 +41,8 @@ std::string channel_text(const TraceRecord& r) {
     case IPCT_KIND_SYSV_MSG:
       return fmt::format("msqid {} ipcns {}", o.id, o.dev);
     case IPCT_KIND_SIGNAL:
-      return fmt::format("signal {} to pid {} (cgroup {})", o.dev, o.peer, o.id);
+      return fmt::format("signal {} to pid {} {} (cgroup {})", o.dev, o.peer,
+                         std::string(o.comm, strnlen(o.comm, sizeof(o.comm))), o.id);
     default:
       return fmt::format("id {}", o.id);
   }
@@ -199,7 +200,10 @@ nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_
     } else if (r.kind == IPCT_KIND_SYSV_MSG) {
       ch = {{"msqid", r.ch.obj.id}, {"ipc_ns", r.ch.obj.dev}};
     } else if (r.kind == IPCT_KIND_SIGNAL) {
-      ch = {{"signal", r.ch.obj.dev}, {"target_pid", r.ch.obj.peer}, {"target_cgroup_id", r.ch.obj.id}};
+      ch = {{"signal", r.ch.obj.dev},
+            {"target_pid", r.ch.obj.peer},
+            {"target_comm", std::string(r.ch.obj.comm, strnlen(r.ch.obj.comm, sizeof(r.ch.obj.comm)))},
+            {"target_cgroup_id", r.ch.obj.id}};
     } else {
       ch = {{"inode", r.ch.obj.id}, {"dev", dev_text(r.ch.obj.dev)}};
     }

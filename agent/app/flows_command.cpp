@@ -40,7 +40,8 @@ int run_flows_command(const Cli& cli) {
     spdlog::error("flows: {}", st.error().message());
     return kExitFailure;
   }
-  const FlowsReport report = s.report(o.filters);
+  FlowsReport report = s.report(o.filters);
+  rates_over_report(report);  // the traced duration's, not the last collection interval's
   if (o.output == "json") {
     std::cout << flows_to_json(report).dump(2) << "\n";
   } else {

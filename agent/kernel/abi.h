@@ -26,6 +26,12 @@ static_assert(offsetof(ipct_probe_event, ns) == 16);
 static_assert(IPCT_KIND_MAX == 12,
               "update kKinds in agent/kernel/kinds.cpp and the table in agent/kernel/mechanisms.cpp");
 
+static_assert(sizeof(ipct_chan_obj) == 48);
+static_assert(offsetof(ipct_chan_obj, comm) == 24);
+static_assert(offsetof(ipct_chan_obj, sk_tag) == 40);
+static_assert(sizeof(ipct_chan_inet) == 48);
+static_assert(sizeof(ipct_flow_key) == 64);
+
 static_assert(sizeof(ipct_data_event) == 144);
 static_assert(offsetof(ipct_data_event, ts_ns) == 0);
 static_assert(offsetof(ipct_data_event, cgroup_id) == 8);

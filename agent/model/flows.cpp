@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 
 #include "kernel/kinds.h"
 
@@ -43,10 +45,17 @@ std::vector<uint64_t> apportion(uint64_t total, const std::vector<uint64_t>& wei
   return parts;
 }
 
+namespace {
+
+// ::ffff:a.b.c.d (RFC 4291 2.5.5.2): an IPv4 peer of an AF_INET6 socket (a dual-stack listener).
+bool is_v4_mapped(const uint8_t a[16]) { return std::memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0; }
+
+}  // namespace
+
 std::string format_inet(uint16_t family, const uint8_t addr[16], uint16_t port) {
   std::array<char, INET6_ADDRSTRLEN> buf{};
-  if (family == AF_INET) {
-    inet_ntop(AF_INET, addr, buf.data(), buf.size());
+  if (family == AF_INET || (family == AF_INET6 && is_v4_mapped(addr))) {
+    inet_ntop(AF_INET, family == AF_INET ? addr : addr + 12, buf.data(), buf.size());
     return fmt::format("{}:{}", buf.data(), port);
   }
   inet_ntop(AF_INET6, addr, buf.data(), buf.size());
@@ -105,8 +114,7 @@ std::string object_channel(const ipct_flow_key& k) {
 bool is_loopback(uint16_t family, const uint8_t a[16]) {
   if (family == AF_INET) return a[0] == 127;
   static constexpr std::array<uint8_t, 16> kLoop6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  return std::memcmp(a, kLoop6.data(), 16) == 0 ||
-         (std::memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127);
+  return std::memcmp(a, kLoop6.data(), 16) == 0 || (is_v4_mapped(a) && a[12] == 127);
 }
 
 bool is_zero(const uint8_t a[16]) {
@@ -114,7 +122,8 @@ bool is_zero(const uint8_t a[16]) {
 }
 
 // Where an inet receiver sits: a loopback address is only unique within its network
-// namespace; any other address is matched across namespaces (pods on one node).
+// namespace; any other address is matched across namespaces (pods on one node). An IPv4-mapped
+// IPv6 address is the IPv4 address (format_inet), so a v4 client and a dual-stack listener meet.
 std::string inet_place(const ipct_chan_inet& c, const uint8_t addr[16], uint16_t port, bool with_addr) {
   const bool loop = is_loopback(c.family, addr);
   const std::string a = with_addr ? format_inet(c.family, addr, port) : fmt::format("*:{}", port);
@@ -202,7 +211,20 @@ class Joiner {
     const bool connected = c.rport != 0 && !is_zero(c.raddr);
     o.default_src = connected ? EndpointRef::address(format_inet(c.family, c.raddr, c.rport)) : EndpointRef::unknown();
     inet_receivers_.emplace(fmt::format("{}|{}", kind_name(k.kind), me), channel);
-    if (is_zero(c.laddr)) inet_receivers_.emplace(fmt::format("{}|*:{}", kind_name(k.kind), c.lport), channel);
+    if (is_zero(c.laddr)) {
+      // A wildcard receiver takes what is sent to its port at any address of the node, and to
+      // loopback in its own network namespace.
+      inet_receivers_.emplace(fmt::format("{}|*:{}", kind_name(k.kind), c.lport), channel);
+      inet_receivers_.emplace(fmt::format("{}|*:{}@netns={}", kind_name(k.kind), c.lport, c.netns), channel);
+    }
+  }
+
+  // Stream and seqpacket receivers first, by the identity of their socket (sk_tag), so that
+  // data sent before accept() finds its reader.
+  void add_unix_receiver(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0)
+      unix_receivers_[{k.kind, k.ch.obj.sk_tag}][k.ch.obj.id].insert(k.ch.obj.peer);
   }
 
   void add_sample(const FlowSample& s) {
@@ -223,7 +245,9 @@ class Joiner {
       f.msgs = s.msgs;
       f.recv_msgs = s.msgs;
       f.src_task = TaskHint{s.tgid, s.comm, s.ns};
-      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer), {}, {}};
+      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer),
+                            std::string(k.ch.obj.comm, strnlen(k.ch.obj.comm, sizeof(k.ch.obj.comm))),
+                            {}};
       out_.push_back(std::move(f));
     }
   }
@@ -241,10 +265,13 @@ class Joiner {
     return o;
   }
 
-  // Data sent on socket A goes into its peer B; data read on B comes out of B.
+  // Data sent on socket A goes into its peer B; data read on B comes out of B. Data a client
+  // sent before accept() went into a socket that had no inode yet: its sk_tag names it, and a
+  // receive on it names its inode.
   void add_unix(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
-    const uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
+    uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
+    if (into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0) into = accepted_socket(k);
     if (into != 0) {
       Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
@@ -260,6 +287,25 @@ class Joiner {
     f.bytes = s.bytes;
     f.src_task = TaskHint{s.tgid, s.comm, s.ns};
     out_.push_back(std::move(f));
+  }
+
+  // The inode of the socket accept() returned for data sent into it before (sk_tag), or 0. A
+  // socket's address is reused once it is freed, so several receivers can carry one sk_tag: the
+  // one whose reads name the sender as their peer, else the only one whose reads name no other
+  // sender (the sender closed before the reads); never a guess between two.
+  uint64_t accepted_socket(const ipct_flow_key& send) const {
+    auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag});
+    if (it == unix_receivers_.end()) return 0;
+    uint64_t only = 0;
+    int loose = 0;
+    for (const auto& [inode, peers] : it->second) {
+      if (peers.contains(send.ch.obj.id)) return inode;
+      if (std::all_of(peers.begin(), peers.end(), [](uint64_t p) { return p == 0; })) {
+        only = inode;
+        ++loose;
+      }
+    }
+    return loose == 1 ? only : 0;
   }
 
   // A send goes to the receiver listening where it is addressed (its address, else a wildcard
@@ -284,6 +330,8 @@ class Joiner {
 
   std::map<std::string, Object> objects_;
   std::map<std::string, std::string> inet_receivers_;  // "kind|place" -> object channel
+  // (kind, sk_tag) -> receiving socket inode -> the peers its reads named (0: closed)
+  std::map<std::pair<int, uint64_t>, std::map<uint64_t, std::set<uint64_t>>> unix_receivers_;
   std::vector<ChannelFlow> out_;
 };
 
@@ -292,7 +340,9 @@ class Joiner {
 std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
   Joiner j;
   for (const FlowSample& s : samples) {
-    if (is_inet(s.key.kind) && s.key.dir == IPCT_DIR_RECV) j.add_inet_receiver(s);
+    if (s.key.dir != IPCT_DIR_RECV) continue;
+    if (is_inet(s.key.kind)) j.add_inet_receiver(s);
+    if (is_unix(s.key.kind)) j.add_unix_receiver(s);
   }
   for (const FlowSample& s : samples) j.add_sample(s);
   return j.finish();

@@ -33,6 +33,14 @@ std::string FlowEnd::name() const {
   return "?";
 }
 
+void rates_over_report(FlowsReport& report) {
+  for (FlowView& v : report.flows) {
+    const bool timed = report.duration_seconds > 0;
+    v.msgs_per_second = timed ? static_cast<double>(v.msgs) / report.duration_seconds : 0;
+    v.bytes_per_second = timed ? static_cast<double>(v.bytes) / report.duration_seconds : 0;
+  }
+}
+
 std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const Namer& namer) {
   std::map<std::tuple<int, EndpointRef, EndpointRef>, FlowView> by;
   for (const FlowState& s : flows) {

@@ -34,7 +34,9 @@ struct FlowView {
   uint64_t bytes = 0;
   uint64_t recv_msgs = 0;  // what the receiving end read
   uint64_t recv_bytes = 0;
-  double msgs_per_second = 0;  // over the last collection interval
+  // Over the last collection interval, as the collector keeps them (the agent's /api/v1/flows, top's
+  // local source); over the whole report in `ipctrace flows` (rates_over_report()).
+  double msgs_per_second = 0;
   double bytes_per_second = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;
@@ -57,5 +59,9 @@ struct FlowsReport {
   DropCounts drops{};
   std::vector<AttachedHook> hooks;
 };
+
+// Each flow's rates as its totals over the report's whole duration_seconds (what `ipctrace flows`
+// prints: the traced duration, not the last interval); 0 when the duration is not positive.
+void rates_over_report(FlowsReport& report);
 
 }  // namespace ipctrace

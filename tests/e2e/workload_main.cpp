@@ -9,13 +9,13 @@
 //   client  (pod alpha)  waits for the server's objects, attaches and detaches the segment, sends
 //                        20 x 100 bytes (msgsnd), 15 x 64 bytes (mq_send), 10 x 1,000 bytes (TCP),
 //                        then reads 8,000 bytes from the FIFO /shared/fifo (made by the test).
-//   peer    (pod beta)   writes 8 x 1,000 bytes into /shared/fifo, then connects to /shared/sock
-//                        and, once the server has accepted (/shared/unix.accepted), sends
-//                        6 x 1,000 bytes.
+//   peer    (pod beta)   writes 8 x 1,000 bytes into /shared/fifo, then connects to /shared/sock,
+//                        sends 3 x 1,000 bytes before the server accepts (/shared/unix.sent),
+//                        and 3 x 1,000 once it has (/shared/unix.accepted).
 //
-// The unix data is sent after the server accepts: data sent to a stream server before its
-// accept() is not joined to the accepting socket yet (README, "What remains"), and left to
-// timing, the order would vary from run to run.
+// The unix data goes both before and after the server's accept(), in that order every run: data
+// sent before accept() goes into a socket that has no inode yet, and must still be joined to the
+// server (README, "How the ends are joined").
 //
 // Nothing else: the roles wait for each other by retrying (bounded), never through IPC that
 // would add flows between them. When done, a role creates /shared/<role>.done and stays until
@@ -58,6 +58,7 @@ constexpr size_t kShmSize = 65536;
 constexpr const char* kSock = "/shared/sock";
 constexpr const char* kFifo = "/shared/fifo";
 constexpr const char* kRelease = "/shared/release";
+constexpr const char* kUnixSent = "/shared/unix.sent";
 constexpr const char* kUnixAccepted = "/shared/unix.accepted";
 constexpr std::string_view kShmMarker = "ipctrace-e2e";
 
@@ -276,6 +277,7 @@ bool server(int port) {
   if (!accept_and_read(tcp_listener, kTcpWrites * kChunk)) return false;
   step("unix receive");
   {
+    if (!wait_for_file(kUnixSent)) return false;
     const int fd = accept4(unix_listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return fail("accept");
     touch(kUnixAccepted);
@@ -363,11 +365,16 @@ bool peer() {
   step("unix send");
   const int sock = connect_retry(AF_UNIX, unix_address());
   if (sock < 0) return fail("unix connect");
+  if (!write_chunks(sock, kUnixWrites / 2)) {
+    close(sock);
+    return false;
+  }
+  touch(kUnixSent);
   if (!wait_for_file(kUnixAccepted)) {
     close(sock);
     return false;
   }
-  const bool ok = write_chunks(sock, kUnixWrites);
+  const bool ok = write_chunks(sock, kUnixWrites - kUnixWrites / 2);
   close(sock);
   return ok;
 }

@@ -1,8 +1,11 @@
 // `ipctrace flows`, the binary, end to end: a known workload between two fresh cgroups runs
 // while it traces; its JSON and table must show the flow between them with exact figures.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +59,10 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   EXPECT_EQ((*f)["bytes"], 10000);
   EXPECT_EQ((*f)["received_bytes"], 10000);
   EXPECT_EQ((*f)["channels"].size(), 1U);
+  // Rates over the whole traced duration, not the last collection interval (where nothing moved).
+  const double duration = report["duration_seconds"].get<double>();
+  EXPECT_EQ((*f)["messages_per_second"].get<double>(), 10 / duration);
+  EXPECT_EQ((*f)["bytes_per_second"].get<double>(), 10000 / duration);
   const json& src = (*f)["src"];
   EXPECT_EQ(src["type"], "cgroup");
   const std::string path = writer_cg.label();
@@ -65,6 +72,54 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   // The reader waited for the data: its wait time is reported with the flow.
   ASSERT_FALSE((*f)["receiver_wait"].is_null());
   EXPECT_GE((*f)["receiver_wait"]["count"].get<int>(), 1);
+}
+
+// An AF_INET client connected to an AF_INET6 dual-stack [::] listener: one end is 127.0.0.1, the
+// other ::ffff:127.0.0.1, and the flow joins them, with the byte at both ends.
+TEST(FlowsCommand, AnIpv4ClientOfADualStackListenerIsJoined) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup client_cg("flows-v4c");
+  TestCgroup server_cg("flows-v6s");
+  const int listener = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  const int off = 0;
+  ASSERT_EQ(setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)), 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_any;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t alen = sizeof(any);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&any), &alen), 0);
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  const pid_t server = spawn(&server_cg, [&] {
+    const int c = accept(listener, nullptr, nullptr);
+    char byte = 0;
+    return c >= 0 && recv(c, &byte, 1, 0) == 1 ? 0 : 1;
+  });
+  const pid_t client = spawn(&client_cg, [&] {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = any.sin6_port;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return 1;
+    return send(s, "x", 1, 0) == 1 ? 0 : 2;
+  });
+  ASSERT_EQ(wait_exit(client), 0);
+  ASSERT_EQ(wait_exit(server), 0);
+  close(listener);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  const json* f = find_flow(report, "tcp", client_cg.id(), server_cg.id());
+  ASSERT_NE(f, nullptr) << report.dump(2);
+  EXPECT_EQ((*f)["messages"], 1);
+  EXPECT_EQ((*f)["bytes"], 1);
+  EXPECT_EQ((*f)["received_bytes"], 1);
+  EXPECT_EQ((*f)["channels"], json::array({"tcp:127.0.0.1:" + std::to_string(ntohs(any.sin6_port)) +
+                                           "@netns=" + std::to_string(self_ns("net"))}));
 }
 
 TEST(FlowsCommand, TableKindFilterAndEarlyStop) {

@@ -3,6 +3,7 @@
 // for that cgroup and channel, and the namespace ids they recorded.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <mqueue.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,15 +19,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <vector>
 
+#include "kernel/kinds.h"
 #include "kernel/probe.h"
 #include "kernel/tracer.h"
 #include "kernel_test.h"
+#include "model/flows.h"
 #include "workload.h"
 
 using namespace ipctrace;
@@ -357,6 +364,35 @@ TEST_P(TracerTest, SameChannelFromTwoCgroups) {
   EXPECT_EQ(totals(b, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino)).msgs, 3U);
 }
 
+// msgrcv(MSG_COPY) (Linux 3.8, checkpoint/restore) copies a message and leaves it queued: like a
+// peek, not a receive. One 10-byte message copied, then received: one receive of 10 bytes.
+TEST_P(TracerTest, MsgrcvWithMsgCopyIsNotAReceive) {
+  TestCgroup cg("msg-copy");
+  Shared<int> msqid;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     *msqid = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+                     if (*msqid < 0) return 1;
+                     struct {
+                       long mtype;
+                       char mtext[10];
+                     } m{1, {}};
+                     if (msgsnd(*msqid, &m, sizeof(m.mtext), 0) != 0) return 2;
+                     // MSG_COPY takes an index in msgtyp and needs IPC_NOWAIT (CONFIG_CHECKPOINT_RESTORE).
+                     if (msgrcv(*msqid, &m, sizeof(m.mtext), 0, MSG_COPY | IPC_NOWAIT) != 10) return 3;
+                     if (msgrcv(*msqid, &m, sizeof(m.mtext), 0, 0) != 10) return 4;
+                     return msgctl(*msqid, IPC_RMID, nullptr) == 0 ? 0 : 5;
+                   }),
+            0);
+  auto queue = [&](const ipct_flow_key& k) { return k.ch.obj.id == static_cast<uint64_t>(*msqid); };
+  const Totals sent = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, queue);
+  EXPECT_EQ(sent.msgs, 1U);
+  EXPECT_EQ(sent.bytes, 10U);
+  const Totals got = totals(cg, IPCT_KIND_SYSV_MSG, IPCT_DIR_RECV, queue);
+  EXPECT_EQ(got.msgs, 1U);
+  EXPECT_EQ(got.bytes, 10U);
+}
+
 TEST_P(TracerTest, SysvMessageQueueAndAFailedSendCountsNothing) {
   TestCgroup cg("msg");
   struct Result {
@@ -558,9 +594,11 @@ TEST_P(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
                              [&](const ipct_flow_key& k) { return k.ch.obj.id == a && k.ch.obj.peer == b; });
   EXPECT_EQ(sent.msgs, 7U);
   EXPECT_EQ(sent.bytes, 1050U);
-  // Receives are keyed by the receiving socket alone (its peer may be gone by then).
-  const Totals got = totals(reader_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV,
-                            [&](const ipct_flow_key& k) { return k.ch.obj.id == b && k.ch.obj.peer == 0; });
+  // Receives are keyed by the receiving socket, and by the sending end while it is open (so
+  // reads after the writer's exit have peer 0).
+  const Totals got = totals(reader_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
+    return k.ch.obj.id == b && (k.ch.obj.peer == a || k.ch.obj.peer == 0) && k.ch.obj.sk_tag != 0;
+  });
   EXPECT_EQ(got.bytes, 1050U);
 }
 
@@ -638,6 +676,119 @@ TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   EXPECT_EQ(sent.msgs, 3U);
   EXPECT_EQ(sent.bytes, 99U);
   EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
+}
+
+// Data a unix client sends before the server's accept() goes into a socket that has no inode
+// yet: its sends carry the socket's sk_tag, the accepted socket's reads the same tag, and the
+// join makes them one flow, for stream and seqpacket alike.
+TEST_P(TracerTest, UnixDataSentBeforeAcceptIsJoinedToTheAcceptedSocket) {
+  for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+    const int kind = type == SOCK_STREAM ? IPCT_KIND_UNIX_STREAM : IPCT_KIND_UNIX_SEQPACKET;
+    SCOPED_TRACE(kind_name(kind));
+    TestCgroup client_cg("preaccept-c");
+    TestCgroup server_cg("preaccept-s");
+    const std::string abstract = fmt::format("ipctrace-test-preaccept-{}-{}", getpid(), type);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, abstract.data(), abstract.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
+    const int listener = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(listen(listener, 1), 0);
+    int sent_all[2];
+    ASSERT_EQ(pipe2(sent_all, O_CLOEXEC), 0);
+    struct Inodes {
+      uint64_t client, accepted;
+    };
+    Shared<Inodes> ino;
+    // The client: 3 x 100 B before the server accepts, 1 B back, 2 x 50 B after.
+    const pid_t client = spawn(&client_cg, [&] {
+      const int fd = socket(AF_UNIX, type, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) return 1;
+      ino->client = ino_of(fd);
+      char buf[100] = {};
+      for (int i = 0; i < 3; ++i) {
+        if (send(fd, buf, 100, 0) != 100) return 2;
+      }
+      if (write(sent_all[1], "s", 1) != 1) return 3;
+      if (recv(fd, buf, 1, 0) != 1) return 4;
+      for (int i = 0; i < 2; ++i) {
+        if (send(fd, buf, 50, 0) != 50) return 5;
+      }
+      close(fd);
+      return 0;
+    });
+    const pid_t server = spawn(&server_cg, [&] {
+      char c = 0;
+      if (read(sent_all[0], &c, 1) != 1) return 1;
+      const int fd = accept(listener, nullptr, nullptr);
+      if (fd < 0) return 2;
+      ino->accepted = ino_of(fd);
+      char buf[512];
+      size_t total = 0;
+      while (total < 300) {
+        const ssize_t n = recv(fd, buf, 300 - total, 0);
+        if (n <= 0) return 3;
+        total += static_cast<size_t>(n);
+      }
+      if (send(fd, "r", 1, 0) != 1) return 4;
+      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) total += static_cast<size_t>(n);
+      return total == 400 ? 0 : 5;
+    });
+    close(sent_all[0]);
+    close(sent_all[1]);
+    close(listener);
+    ASSERT_EQ(wait_exit(client), 0);
+    ASSERT_EQ(wait_exit(server), 0);
+
+    // The kernel's totals: before accept() into a tag, after it into the accepted inode.
+    uint64_t tag = 0;
+    const Totals before = totals(client_cg, kind, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+      if (k.ch.obj.id != ino->client || k.ch.obj.peer != 0) return false;
+      tag = k.ch.obj.sk_tag;
+      return true;
+    });
+    EXPECT_EQ(before.msgs, 3U);
+    EXPECT_EQ(before.bytes, 300U);
+    EXPECT_NE(tag, 0U);
+    const Totals after = totals(client_cg, kind, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+      return k.ch.obj.id == ino->client && k.ch.obj.peer == ino->accepted && k.ch.obj.sk_tag == 0;
+    });
+    EXPECT_EQ(after.msgs, 2U);
+    EXPECT_EQ(after.bytes, 100U);
+    const Totals read = totals(server_cg, kind, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
+      return k.ch.obj.id == ino->accepted && k.ch.obj.sk_tag == tag;
+    });
+    EXPECT_EQ(read.bytes, 400U);
+    if (kind == IPCT_KIND_UNIX_SEQPACKET) {
+      EXPECT_EQ(read.msgs, 5U);
+    }
+
+    // The join: one flow from the client to the server with every byte at both ends.
+    auto samples = tracer_->read_flows();
+    ASSERT_TRUE(samples.ok());
+    std::vector<FlowSample> ours;
+    for (const FlowSample& f : *samples) {
+      if (f.key.kind == kind && (f.key.cgroup_id == client_cg.id() || f.key.cgroup_id == server_cg.id()))
+        ours.push_back(f);
+    }
+    const std::vector<ChannelFlow> flows = join_flows(ours);
+    const ChannelFlow* to_server = nullptr;
+    for (const ChannelFlow& f : flows) {
+      EXPECT_NE(f.src, EndpointRef::unknown()) << f.channel;
+      EXPECT_NE(f.dst, EndpointRef::unknown()) << f.channel;
+      if (f.src == EndpointRef::cgroup(client_cg.id()) && f.dst == EndpointRef::cgroup(server_cg.id())) to_server = &f;
+    }
+    ASSERT_NE(to_server, nullptr);
+    EXPECT_EQ(to_server->channel, fmt::format("{}:ino={}", kind_name(kind), ino->accepted));
+    EXPECT_EQ(to_server->msgs, 5U);
+    EXPECT_EQ(to_server->bytes, 400U);
+    EXPECT_EQ(to_server->recv_bytes, 400U);
+    if (kind == IPCT_KIND_UNIX_SEQPACKET) {
+      EXPECT_EQ(to_server->recv_msgs, 5U);
+    }
+  }
 }
 
 // A TCP listener on a free loopback port (its address in `addr`); -1 on failure.
@@ -874,6 +1025,48 @@ TEST_P(TracerTest, SignalsBetweenCgroups) {
   });
   EXPECT_EQ(t.msgs, 3U);
   EXPECT_EQ(t.bytes, 0U);
+}
+
+// A signal one process sends another is counted whatever the target does with it: SIGSTOP
+// (delivered), SIGCONT to the stopped process (its default action "ignores" it: the
+// tracepoint's result is IGNORED), SIGUSR1 to a process that ignores it, SIGTERM (kills it).
+TEST_P(TracerTest, SignalsAreCountedWhateverTheTargetsDisposition) {
+  TestCgroup sender_cg("sig-disp-s");
+  TestCgroup target_cg("sig-disp-t");
+  const pid_t target = spawn(&target_cg, [] {
+    prctl(PR_SET_NAME, "sig-target");
+    std::signal(SIGUSR1, SIG_IGN);
+    for (;;) pause();
+    return 0;
+  });
+  auto state_of = [](pid_t pid) {  // the State letter of /proc/PID/stat
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = text.rfind(')');
+    return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
+  };
+  const pid_t sender = spawn(&sender_cg, [&] {
+    usleep(50 * 1000);  // the target has set its disposition
+    if (kill(target, SIGSTOP) != 0) return 1;
+    for (int i = 0; i < 200 && state_of(target) != 'T'; ++i) usleep(10 * 1000);
+    if (state_of(target) != 'T') return 2;
+    if (kill(target, SIGCONT) != 0 || kill(target, SIGUSR1) != 0 || kill(target, SIGTERM) != 0) return 3;
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(sender), 0);
+  EXPECT_EQ(wait_exit(target), 128 + SIGTERM);
+  for (int sig : {SIGSTOP, SIGCONT, SIGUSR1, SIGTERM}) {
+    const Totals t = totals(sender_cg, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+      return k.ch.obj.id == target_cg.id() && k.ch.obj.dev == static_cast<uint32_t>(sig) &&
+             k.ch.obj.peer == static_cast<uint64_t>(target);
+    });
+    EXPECT_EQ(t.msgs, 1U) << strsignal(sig);
+  }
+  // The target is named: the key carries its command.
+  const Totals named = totals(sender_cg, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
+    return k.ch.obj.peer == static_cast<uint64_t>(target) && std::string(k.ch.obj.comm) == "sig-target";
+  });
+  EXPECT_EQ(named.msgs, 4U);
 }
 
 // The programs fill one of two per-CPU flow tables while read_flows() takes in the other: reads

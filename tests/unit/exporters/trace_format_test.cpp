@@ -84,10 +84,12 @@ TEST(TraceFormat, TcpAndSignalChannels) {
   e.ch.obj.id = 999;
   e.ch.obj.peer = 1234;
   e.ch.obj.dev = 15;
+  std::strcpy(e.ch.obj.comm, "nginx");
   const TraceRecord sig = trace_record(e);
   EXPECT_EQ(trace_op_name(sig), "signal");
   const std::string sline = trace_text_line(sig, pod_endpoint(), kOffset);
-  EXPECT_THAT(sline, HasSubstr("signal 15 to pid 1234 (cgroup 999)\n")) << sline;
+  EXPECT_THAT(sline, HasSubstr("signal 15 to pid 1234 nginx (cgroup 999)\n")) << sline;
+  EXPECT_EQ(trace_json(sig, pod_endpoint(), kOffset)["channel"]["target_comm"], "nginx");
 }
 
 TEST(TraceFormat, LifecycleEvents) {

@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <numeric>
 
+#include "kernel/kinds.h"
 #include "model/shm.h"
 
 using namespace ipctrace;
@@ -152,6 +154,65 @@ TEST(Join, UnixSocketToItsPeer) {
   EXPECT_EQ(find(flows, cg(2), cg(1))->bytes, 5U);
 }
 
+FlowSample tagged(FlowSample s, uint64_t sk_tag) {
+  s.key.ch.obj.sk_tag = sk_tag;
+  return s;
+}
+
+TEST(Join, UnixDataSentBeforeAcceptFindsTheAcceptedSocket) {
+  for (int kind : {IPCT_KIND_UNIX_STREAM, IPCT_KIND_UNIX_SEQPACKET}) {
+    // Client socket 40 sent 3 messages (30 B) into the embryo (tag 0xabc) before accept(), then
+    // 2 (20 B) into the accepted socket 41; socket 41 read all 50 B, 35 of them while 40 was open.
+    const auto flows = join_flows({tagged(obj(1, kind, IPCT_DIR_SEND, 40, 0, 3, 30), 0xabc),
+                                   obj(1, kind, IPCT_DIR_SEND, 40, 0, 2, 20, 41),
+                                   tagged(obj(2, kind, IPCT_DIR_RECV, 41, 0, 4, 35, 40), 0xabc),
+                                   tagged(obj(2, kind, IPCT_DIR_RECV, 41, 0, 1, 15), 0xabc)});
+    ASSERT_EQ(flows.size(), 1U) << kind;
+    const ChannelFlow& f = flows[0];
+    EXPECT_EQ(f.src, cg(1));
+    EXPECT_EQ(f.dst, cg(2));
+    EXPECT_EQ(f.msgs, 5U);
+    EXPECT_EQ(f.bytes, 50U);
+    EXPECT_EQ(f.recv_msgs, 5U);
+    EXPECT_EQ(f.recv_bytes, 50U);
+    EXPECT_EQ(f.channel, std::string(kind_name(kind)) + ":ino=41");
+  }
+}
+
+TEST(Join, AClientThatClosedBeforeTheReadsStillFindsItsReader) {
+  const auto flows = join_flows({tagged(obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 40, 0, 1, 12), 0xabc),
+                                 tagged(obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 41, 0, 1, 12), 0xabc)});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].bytes, 12U);
+}
+
+TEST(Join, AReusedSocketAddressNeverJoinsAnotherConnection) {
+  // Socket 31 (an earlier connection at the same address, tag 0xabc) read from client 30; socket
+  // 41 reads from client 40. Client 40's pre-accept data goes to 41, client 50's (whose reader has
+  // not read) to nobody known.
+  const auto flows = join_flows({tagged(obj(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 31, 0, 1, 7, 30), 0xabc),
+                                 tagged(obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 40, 0, 1, 12), 0xabc),
+                                 tagged(obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 41, 0, 1, 12, 40), 0xabc),
+                                 tagged(obj(5, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 50, 0, 1, 9), 0xabc)});
+  ASSERT_NE(find(flows, cg(1), cg(2)), nullptr);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->bytes, 12U);
+  EXPECT_EQ(find(flows, cg(1), cg(3)), nullptr);
+  ASSERT_NE(find(flows, cg(5), EndpointRef::unknown()), nullptr);
+  EXPECT_EQ(find(flows, cg(5), EndpointRef::unknown())->bytes, 9U);
+  // Two earlier readers that both lost their peer: ambiguous, so not joined.
+  const auto two = join_flows({tagged(obj(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 31, 0, 1, 7), 0xabc),
+                               tagged(obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 41, 0, 1, 12), 0xabc),
+                               tagged(obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 40, 0, 1, 12), 0xabc)});
+  ASSERT_NE(find(two, cg(1), EndpointRef::unknown()), nullptr);
+  EXPECT_EQ(find(two, cg(1), cg(2)), nullptr);
+  // A tag of a stream socket is no tag of a seqpacket one.
+  const auto kinds = join_flows({tagged(obj(1, IPCT_KIND_UNIX_SEQPACKET, IPCT_DIR_SEND, 40, 0, 1, 12), 0xabc),
+                                 tagged(obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 41, 0, 1, 12, 40), 0xabc)});
+  EXPECT_EQ(find(kinds, cg(1), cg(2)), nullptr);
+}
+
 TEST(Join, UnixDatagramsToABoundServerFromTwoClients) {
   // The server socket 300 is not connected (peer 0); clients 101 and 102 are connected to it.
   const auto flows = join_flows({obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 3, 99, 300),
@@ -210,9 +271,48 @@ TEST(Join, UdpToAWildcardReceiver) {
   EXPECT_EQ(flows[0].recv_bytes, 600U);
 }
 
-TEST(Join, SignalsGoToTheTargetCgroup) {
-  const auto flows = join_flows({obj(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 42, 35, 3, 0, 4321)});
+// An AF_INET client of a dual-stack [::] listener: the accepted socket is AF_INET6 with
+// ::ffff:127.0.0.1 at both ends, which is the IPv4 address (RFC 4291 2.5.5.2).
+TEST(Join, AnIpv4ClientMeetsADualStackListener) {
+  FlowSample server = inet(2, IPCT_KIND_TCP, IPCT_DIR_RECV, 7, "127.0.0.1", 8080, "127.0.0.1", 40000, 1, 1);
+  server.key.ch.inet.family = AF_INET6;
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", server.key.ch.inet.laddr);
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", server.key.ch.inet.raddr);
+  const auto flows =
+      join_flows({inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "127.0.0.1", 40000, "127.0.0.1", 8080, 1, 1), server});
   ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, cg(1));
+  EXPECT_EQ(flows[0].dst, cg(2));
+  EXPECT_EQ(flows[0].bytes, 1U);
+  EXPECT_EQ(flows[0].recv_bytes, 1U);
+  EXPECT_EQ(flows[0].channel, "tcp:127.0.0.1:8080@netns=7");
+  uint8_t mapped[16];
+  inet_pton(AF_INET6, "::ffff:10.0.0.5", mapped);
+  EXPECT_EQ(format_inet(AF_INET6, mapped, 443), "10.0.0.5:443");
+  inet_pton(AF_INET6, "2001:db8::1", mapped);
+  EXPECT_EQ(format_inet(AF_INET6, mapped, 443), "[2001:db8::1]:443");
+}
+
+// A wildcard receiver takes loopback traffic sent to its port in its own network namespace.
+TEST(Join, LoopbackToAWildcardReceiverInTheSameNamespace) {
+  const auto flows =
+      join_flows({inet(1, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "127.0.0.1", 5353, "127.0.0.1", 9999, 3, 600),
+                  inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 7, "0.0.0.0", 9999, "0.0.0.0", 0, 3, 600),
+                  inet(3, IPCT_KIND_UDP, IPCT_DIR_SEND, 8, "127.0.0.1", 5353, "127.0.0.1", 9999, 1, 10)});
+  ASSERT_EQ(flows.size(), 2U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->bytes, 600U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->recv_bytes, 600U);
+  // Loopback in another namespace is another place.
+  EXPECT_EQ(find(flows, cg(3), EndpointRef::address("127.0.0.1:9999"))->bytes, 10U);
+}
+
+TEST(Join, SignalsGoToTheTargetCgroup) {
+  FlowSample s = obj(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 42, 35, 3, 0, 4321);
+  std::strcpy(s.key.ch.obj.comm, "worker");
+  const auto flows = join_flows({s});
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].dst_task.tgid, 4321U);
+  EXPECT_EQ(flows[0].dst_task.comm, "worker");  // the target, named
   EXPECT_EQ(flows[0].src, cg(1));
   EXPECT_EQ(flows[0].dst, cg(42));
   EXPECT_EQ(flows[0].msgs, 3U);

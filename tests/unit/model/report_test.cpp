@@ -1,0 +1,64 @@
+// Flows reports (model/report.h): views per (kind, src, dst) with named ends, and the rates of
+// `ipctrace flows` over the whole traced duration.
+#include "model/report.h"
+
+#include <gtest/gtest.h>
+
+#include "kernel/abi.h"
+
+namespace ipctrace {
+namespace {
+
+FlowState state(uint64_t src, uint64_t dst, const std::string& channel, uint64_t msgs, uint64_t bytes, double rate) {
+  FlowState s;
+  s.flow.kind = IPCT_KIND_PIPE;
+  s.flow.channel = channel;
+  s.flow.src = EndpointRef::cgroup(src);
+  s.flow.dst = EndpointRef::cgroup(dst);
+  s.flow.msgs = msgs;
+  s.flow.bytes = bytes;
+  s.msgs_per_second = rate;
+  s.first_seen = std::chrono::system_clock::time_point(std::chrono::seconds(100 + msgs));
+  s.last_seen = s.first_seen;
+  return s;
+}
+
+TEST(Report, OneViewPerPairOfEndsNamedOnceSortedByBytes) {
+  const Namer namer = [](uint64_t id) {
+    Endpoint e;
+    e.cgroup_id = id;
+    e.k8s_namespace = "ns";
+    e.pod = "p" + std::to_string(id);
+    e.container = "c";
+    return e;
+  };
+  const auto views = aggregate_flows(
+      {state(1, 2, "pipe:b", 3, 30, 1.5), state(1, 2, "pipe:a", 2, 20, 0.5), state(3, 2, "pipe:c", 1, 100, 0)}, namer);
+  ASSERT_EQ(views.size(), 2U);
+  EXPECT_EQ(views[0].src.name(), "ns/p3/c");  // 100 bytes first
+  EXPECT_EQ(views[1].src.name(), "ns/p1/c");
+  EXPECT_EQ(views[1].msgs, 5U);
+  EXPECT_EQ(views[1].bytes, 50U);
+  EXPECT_EQ(views[1].msgs_per_second, 2.0);
+  EXPECT_EQ(views[1].channels, (std::vector<std::string>{"pipe:a", "pipe:b"}));
+  EXPECT_EQ(views[1].first_seen, std::chrono::system_clock::time_point(std::chrono::seconds(102)));
+  EXPECT_EQ(views[1].last_seen, std::chrono::system_clock::time_point(std::chrono::seconds(103)));
+  const auto unnamed = aggregate_flows({state(7, 8, "pipe:x", 1, 1, 0)}, nullptr);
+  EXPECT_EQ(unnamed[0].src.name(), "cgroup#7");
+}
+
+TEST(Report, FlowsRatesAreOverTheWholeDuration) {
+  FlowsReport r;
+  r.duration_seconds = 2.5;
+  r.flows = aggregate_flows({state(1, 2, "pipe:a", 10, 1000, 99)}, nullptr);
+  ASSERT_EQ(r.flows[0].msgs_per_second, 99);  // the last interval's, as the collector keeps it
+  rates_over_report(r);
+  EXPECT_EQ(r.flows[0].msgs_per_second, 4.0);
+  EXPECT_EQ(r.flows[0].bytes_per_second, 400.0);
+  r.duration_seconds = 0;
+  rates_over_report(r);
+  EXPECT_EQ(r.flows[0].msgs_per_second, 0.0);
+}
+
+}  // namespace
+}  // namespace ipctrace
