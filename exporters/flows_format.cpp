@@ -118,6 +118,7 @@ nlohmann::json flows_to_json(const FlowsReport& report) {
     f["bytes"] = v.bytes;
     f["received_messages"] = v.recv_msgs;
     f["received_bytes"] = v.recv_bytes;
+    f["counted_at"] = v.counted_at_receiver ? "receiver" : "sender";
     f["messages_per_second"] = v.msgs_per_second;
     f["bytes_per_second"] = v.bytes_per_second;
     f["first_seen"] = rfc3339(v.first_seen);

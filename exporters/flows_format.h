@@ -14,7 +14,8 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 
 // JSON schema (stable; README.md "flows --output json"):
 // { "node", "kernel", "duration_seconds", "flows": [ { "kind", "src": ENDPOINT, "dst": ENDPOINT, "messages", "bytes",
-//   "received_messages", "received_bytes", "messages_per_second", "bytes_per_second",
+//   "received_messages", "received_bytes", "counted_at": "sender"|"receiver" (whose calls "messages"
+//   and "bytes" count: the receiver's only for a remote peer), "messages_per_second", "bytes_per_second",
 //   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [..], "receiver_wait": WAIT|null,
 //   "shm": {"size_bytes", "attached"}|null } ],
 //   "lost": {"<reason>": n}, "hooks": {"<mechanism>": "<family>"} }

@@ -55,11 +55,13 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
       registry_(std::make_shared<prometheus::Registry>()),
       bytes_(prometheus::BuildCounter()
                  .Name("ipctrace_ipc_bytes_total")
-                 .Help("Bytes moved by successful sends and writes, from the sending endpoint to the receiving one.")
+                 .Help("Bytes moved by successful sends and writes, from the sending endpoint to the receiving one; "
+                       "side=\"receive\": received from a remote peer, counted at this node's receiving end.")
                  .Register(*registry_)),
       msgs_(prometheus::BuildCounter()
                 .Name("ipctrace_ipc_messages_total")
-                .Help("Successful send and write calls (one per message of sendmmsg), from sender to receiver.")
+                .Help("Successful send and write calls (one per message of sendmmsg), from sender to receiver; "
+                      "side=\"receive\": receive calls from a remote peer, counted at this node's receiving end.")
                 .Register(*registry_)),
       wait_(prometheus::BuildHistogram()
                 .Name("ipctrace_ipc_wait_seconds")
@@ -197,7 +199,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
                            {"src_container", s.container},
                            {"dst_namespace", d.k8s_namespace},
                            {"dst_pod", d.pod},
-                           {"dst_container", d.container}};
+                           {"dst_container", d.container},
+                           {"side", c.counted_at_receiver ? "receive" : "send"}};
     FlowTotals& delta = deltas[labels];
     delta.msgs += dm;
     delta.bytes += db;
@@ -230,9 +233,9 @@ void MetricsExporter::add_ipc_deltas(const std::map<Labels, FlowTotals>& deltas,
     if (regular < options_.max_series) {
       series = &add_ipc_series(labels, now);
     } else {
-      const Labels overflow = {{"kind", labels.at("kind")},  {"src_namespace", ""}, {"src_pod", ""},
-                               {"src_container", kOverflow}, {"dst_namespace", ""}, {"dst_pod", ""},
-                               {"dst_container", kOverflow}};
+      const Labels overflow = {{"kind", labels.at("kind")},  {"src_namespace", ""},      {"src_pod", ""},
+                               {"src_container", kOverflow}, {"dst_namespace", ""},      {"dst_pod", ""},
+                               {"dst_container", kOverflow}, {"side", labels.at("side")}};
       auto it = ipc_.find(overflow);
       series = it != ipc_.end() ? &it->second : &add_ipc_series(overflow, now);
       if (folded_.size() < kMaxFoldedRemembered && folded_.insert(labels).second) {

@@ -118,6 +118,7 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     e.state.flow.bytes += db;
     e.state.flow.recv_msgs += drm;
     e.state.flow.recv_bytes += drb;
+    e.state.flow.counted_at_receiver = f.counted_at_receiver;
     e.state.flow.shm_size = f.shm_size;
     e.state.flow.shm_attached = f.shm_attached;
     if (f.src_task.tgid != 0) e.state.flow.src_task = f.src_task;

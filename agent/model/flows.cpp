@@ -141,6 +141,12 @@ void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
     (sending ? f.msgs : f.recv_msgs) = p.msgs;
     (sending ? f.bytes : f.recv_bytes) = p.bytes;
     (sending ? f.src_task : f.dst_task) = p.task;
+    if (!sending && f.src.type == EndpointRef::Type::Remote) {
+      // Sent from outside the node: the receipts are all there is to count.
+      f.msgs = p.msgs;
+      f.bytes = p.bytes;
+      f.counted_at_receiver = true;
+    }
     out.push_back(std::move(f));
   }
 }

@@ -62,10 +62,13 @@ struct ChannelFlow {
   std::string channel;  // stable text id of the object, e.g. "pipe:ino=123,dev=0:14"
   EndpointRef src;
   EndpointRef dst;
-  uint64_t msgs = 0;  // counted at the sending end
+  uint64_t msgs = 0;  // counted at the sending end (but see counted_at_receiver)
   uint64_t bytes = 0;
   uint64_t recv_msgs = 0;  // what the receiving end read of it
   uint64_t recv_bytes = 0;
+  // A flow from a remote peer (a TCP/UDP address with no sender on this node): this node's
+  // receiving end is its only witness, so msgs and bytes are the receipts (equal to recv_*).
+  bool counted_at_receiver = false;
   uint64_t shm_size = 0;      // sysv_shm: segment size in bytes
   uint64_t shm_attached = 0;  // sysv_shm: attachments by dst currently in place
   TaskHint src_task;

@@ -53,7 +53,9 @@ std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const
       v.dst = end_of(f.dst, f.dst_task, namer);
       v.first_seen = s.first_seen;
       v.last_seen = s.last_seen;
+      v.counted_at_receiver = f.counted_at_receiver;
     }
+    v.counted_at_receiver = v.counted_at_receiver && f.counted_at_receiver;
     v.msgs += f.msgs;
     v.bytes += f.bytes;
     v.recv_msgs += f.recv_msgs;

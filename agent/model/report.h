@@ -30,10 +30,11 @@ struct FlowView {
   int kind = 0;  // enum ipct_kind
   FlowEnd src;
   FlowEnd dst;
-  uint64_t msgs = 0;  // counted at the sending end
+  uint64_t msgs = 0;  // counted at the sending end; at the receiving end if counted_at_receiver
   uint64_t bytes = 0;
   uint64_t recv_msgs = 0;  // what the receiving end read
   uint64_t recv_bytes = 0;
+  bool counted_at_receiver = false;  // from a remote peer: ChannelFlow::counted_at_receiver
   // Over the last collection interval, as the collector keeps them (the agent's /api/v1/flows, top's
   // local source); over the whole report in `ipctrace flows` (rates_over_report()).
   double msgs_per_second = 0;

@@ -124,7 +124,7 @@ double sample(const std::string& page, const std::string& name, const std::strin
 
 std::string flow_labels(const std::string& kind) {
   return "dst_container=\"reader\",dst_namespace=\"shop\",dst_pod=\"consumer\",kind=\"" + kind +
-         "\",src_container=\"writer\",src_namespace=\"shop\",src_pod=\"producer\"";
+         "\",side=\"send\",src_container=\"writer\",src_namespace=\"shop\",src_pod=\"producer\"";
 }
 
 // Two pods beside the agent: shop/producer's "writer" puts 10 x 1,000 bytes into a FIFO on a

@@ -34,7 +34,7 @@ namespace {
 // The series of the pipe flow between two host cgroups, as the agent names it.
 std::string pipe_series(const char* name, const TestCgroup& w, const TestCgroup& r) {
   return std::string(name) + "{dst_container=\"" + r.label() +
-         "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",src_container=\"" + w.label() +
+         "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",side=\"send\",src_container=\"" + w.label() +
          "\",src_namespace=\"\",src_pod=\"\"}";
 }
 

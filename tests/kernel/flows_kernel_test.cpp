@@ -58,6 +58,7 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   EXPECT_EQ((*f)["messages"], 10);
   EXPECT_EQ((*f)["bytes"], 10000);
   EXPECT_EQ((*f)["received_bytes"], 10000);
+  EXPECT_EQ((*f)["counted_at"], "sender");
   EXPECT_EQ((*f)["channels"].size(), 1U);
   // Rates over the whole traced duration, not the last collection interval (where nothing moved).
   const double duration = report["duration_seconds"].get<double>();

@@ -6,9 +6,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <mqueue.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
@@ -19,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -856,6 +861,98 @@ TEST_P(TracerTest, TcpOverLoopback) {
     return k.ch.inet.lport == server_port && k.ch.inet.rport == *client_port;
   });
   EXPECT_EQ(got.bytes, 5000U);
+}
+
+// A peer outside the node, for real: in a network namespace of its own, a UDP socket on
+// 10.1.2.1:5000 connected to 10.1.2.3:6000 receives three datagrams (10, 20 and 30 bytes) that a
+// raw socket forged with that source. A raw socket is no IPC socket, so, as with a sender on
+// another node, no sending end is seen: the flow's figures are the receipts, marked as such.
+TEST_P(TracerTest, DatagramsFromARemotePeerAreCountedAtTheReceiver) {
+  TestCgroup cg("remote-peer");
+  constexpr uint16_t kPort = 5000;
+  constexpr uint16_t kPeerPort = 6000;
+  Shared<uint32_t> netns;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     if (unshare(CLONE_NEWNET) != 0) return 1;
+                     *netns = self_ns("net");
+                     const int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     ifreq ifr{};
+                     std::strcpy(ifr.ifr_name, "lo");
+                     ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+                     if (ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) return 2;
+                     // 10.1.2.1/8 on lo: the node's address here, and a route to the peer.
+                     std::strcpy(ifr.ifr_name, "lo:1");
+                     sockaddr_in a{};
+                     a.sin_family = AF_INET;
+                     inet_pton(AF_INET, "10.1.2.1", &a.sin_addr);
+                     std::memcpy(&ifr.ifr_addr, &a, sizeof(a));
+                     if (ioctl(ctl, SIOCSIFADDR, &ifr) != 0) return 3;
+                     const int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     sockaddr_in me{};
+                     me.sin_family = AF_INET;
+                     me.sin_port = htons(kPort);
+                     inet_pton(AF_INET, "10.1.2.1", &me.sin_addr);
+                     sockaddr_in peer{};
+                     peer.sin_family = AF_INET;
+                     peer.sin_port = htons(kPeerPort);
+                     inet_pton(AF_INET, "10.1.2.3", &peer.sin_addr);
+                     if (bind(rx, reinterpret_cast<sockaddr*>(&me), sizeof(me)) != 0) return 4;
+                     if (connect(rx, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0) return 5;
+                     const int raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);  // IP_HDRINCL
+                     if (raw < 0) return 6;
+                     for (const size_t n : {10, 20, 30}) {
+                       std::array<unsigned char, 64> pkt{};
+                       iphdr ip{};
+                       ip.version = 4;
+                       ip.ihl = 5;
+                       ip.ttl = 64;
+                       ip.protocol = IPPROTO_UDP;
+                       ip.tot_len = htons(static_cast<uint16_t>(sizeof(iphdr) + sizeof(udphdr) + n));
+                       ip.saddr = peer.sin_addr.s_addr;
+                       ip.daddr = me.sin_addr.s_addr;
+                       udphdr udp{};
+                       udp.source = htons(kPeerPort);
+                       udp.dest = htons(kPort);
+                       udp.len = htons(static_cast<uint16_t>(sizeof(udphdr) + n));
+                       udp.check = 0;  // none (IPv4)
+                       std::memcpy(pkt.data(), &ip, sizeof(ip));
+                       std::memcpy(pkt.data() + sizeof(ip), &udp, sizeof(udp));
+                       const size_t len = sizeof(ip) + sizeof(udp) + n;
+                       if (sendto(raw, pkt.data(), len, 0, reinterpret_cast<sockaddr*>(&me), sizeof(me)) !=
+                           static_cast<ssize_t>(len))
+                         return 7;
+                     }
+                     char buf[64];
+                     for (const ssize_t n : {10, 20, 30}) {
+                       if (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) != n) return 8;
+                     }
+                     return 0;
+                   }),
+            0);
+  const Totals got = totals(cg, IPCT_KIND_UDP, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
+    return k.ch.inet.netns == *netns && k.ch.inet.lport == kPort && k.ch.inet.rport == kPeerPort;
+  });
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 60U);
+  EXPECT_EQ(totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND).entries, 0U);  // the raw socket is no UDP sender
+
+  auto samples = tracer_->read_flows();
+  ASSERT_TRUE(samples.ok());
+  std::vector<FlowSample> ours;
+  for (const FlowSample& f : *samples) {
+    if (f.key.cgroup_id == cg.id()) ours.push_back(f);
+  }
+  const std::vector<ChannelFlow> flows = join_flows(ours);
+  ASSERT_EQ(flows.size(), 1U);
+  const ChannelFlow& f = flows[0];
+  EXPECT_EQ(f.src, EndpointRef::address("10.1.2.3:6000"));
+  EXPECT_EQ(f.dst, EndpointRef::cgroup(cg.id()));
+  EXPECT_TRUE(f.counted_at_receiver);
+  EXPECT_EQ(f.msgs, 3U);
+  EXPECT_EQ(f.bytes, 60U);
+  EXPECT_EQ(f.recv_msgs, 3U);
+  EXPECT_EQ(f.recv_bytes, 60U);
 }
 
 // A thousand connections of one process to one listener: keys that differ only in the client's

@@ -88,6 +88,7 @@ TEST(FlowsJson, EveryFieldOfAFlowAndItsEnds) {
   EXPECT_EQ(f["bytes"], 10000);
   EXPECT_EQ(f["received_messages"], 3);
   EXPECT_EQ(f["received_bytes"], 10000);
+  EXPECT_EQ(f["counted_at"], "sender");
   EXPECT_EQ(f["messages_per_second"], 2.0);
   EXPECT_EQ(f["bytes_per_second"], 2000.0);
   EXPECT_EQ(f["first_seen"], "2025-11-30T00:00:00.123Z");
@@ -120,6 +121,23 @@ TEST(FlowsJson, EveryFieldOfAFlowAndItsEnds) {
   const json& t = j["flows"][1];
   EXPECT_EQ(t["dst"], (json{{"type", "remote"}, {"name", "10.0.0.5:443"}, {"address", "10.0.0.5:443"}}));
   EXPECT_EQ(t["receiver_wait"], nullptr);
+  EXPECT_EQ(t["counted_at"], "sender");
+}
+
+TEST(FlowsJson, AFlowFromARemotePeerSaysItIsCountedAtTheReceiver) {
+  FlowsReport r;
+  FlowView v;
+  v.kind = IPCT_KIND_TCP;
+  v.src = {EndpointRef::address("192.0.2.7:51000"), {}, {}};
+  v.dst = {EndpointRef::cgroup(101), {}, {}};
+  v.msgs = v.recv_msgs = 4;
+  v.bytes = v.recv_bytes = 1234;
+  v.counted_at_receiver = true;
+  r.flows = {v};
+  const json j = flows_to_json(r);
+  EXPECT_EQ(j["flows"][0]["counted_at"], "receiver");
+  EXPECT_EQ(j["flows"][0]["bytes"], 1234);
+  EXPECT_EQ(j["flows"][0]["received_bytes"], 1234);
 }
 
 TEST(FlowsTable, AlignedColumnsAndTotals) {

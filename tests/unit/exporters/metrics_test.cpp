@@ -74,7 +74,7 @@ double sample(const std::string& text, const std::string& series) {
 
 std::string ipc(const std::string& name, const std::string& kind, uint64_t src, uint64_t dst) {
   return name + "{dst_container=\"c" + std::to_string(dst) + "\",dst_namespace=\"shop\",dst_pod=\"p" +
-         std::to_string(dst) + "\",kind=\"" + kind + "\",src_container=\"c" + std::to_string(src) +
+         std::to_string(dst) + "\",kind=\"" + kind + "\",side=\"send\",src_container=\"c" + std::to_string(src) +
          "\",src_namespace=\"shop\",src_pod=\"p" + std::to_string(src) + "\"}";
 }
 
@@ -137,7 +137,8 @@ TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
     return e;
   };
   const std::string unnamed =
-      "{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\",src_container=\"c100\","
+      "{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\",side=\"send\",src_container="
+      "\"c100\","
       "src_namespace=\"shop\",src_pod=\"p100\"}";
   MetricsExporter m({}, {});
   MetricsCycle c = cycle({flow(IPCT_KIND_FIFO, 100, 101, 10, 10000)}, t0);
@@ -194,7 +195,7 @@ TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
   EXPECT_EQ(
       sample(g.scrape(),
              "ipctrace_ipc_bytes_total{dst_container=\"cgroup#101\",dst_namespace=\"\",dst_pod=\"\",kind=\"fifo\","
-             "src_container=\"cgroup#100\",src_namespace=\"\",src_pod=\"\"}"),
+             "side=\"send\",src_container=\"cgroup#100\",src_namespace=\"\",src_pod=\"\"}"),
       10000);
 }
 
@@ -206,6 +207,31 @@ TEST(Metrics, ReceivedOnlyFlowsMakeNoSeries) {
   m.update(cycle({f}, t0), namer);
   EXPECT_EQ(m.ipc_series(), 0U);
   EXPECT_THAT(m.scrape(), Not(HasSubstr("ipctrace_ipc_bytes_total{")));
+}
+
+TEST(Metrics, FlowsFromARemotePeerAreCountedOnTheReceivingSide) {
+  MetricsExporter m({}, {});
+  FlowState in = flow(IPCT_KIND_TCP, 0, 101, 4, 1234);
+  in.flow.src = EndpointRef::address("192.0.2.7:51000");
+  in.flow.recv_msgs = 4;
+  in.flow.recv_bytes = 1234;
+  in.flow.counted_at_receiver = true;
+  FlowState out = flow(IPCT_KIND_TCP, 101, 0, 1, 517);
+  out.flow.dst = EndpointRef::address("93.184.216.34:443");
+  m.update(cycle({in, out}, t0), namer);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text,
+                   "ipctrace_ipc_bytes_total{dst_container=\"c101\",dst_namespace=\"shop\",dst_pod=\"p101\",kind="
+                   "\"tcp\",side=\"receive\",src_container=\"192.0.2.7\",src_namespace=\"\",src_pod=\"\"}"),
+            1234);
+  EXPECT_EQ(sample(text,
+                   "ipctrace_ipc_messages_total{dst_container=\"c101\",dst_namespace=\"shop\",dst_pod=\"p101\",kind="
+                   "\"tcp\",side=\"receive\",src_container=\"192.0.2.7\",src_namespace=\"\",src_pod=\"\"}"),
+            4);
+  EXPECT_EQ(sample(text,
+                   "ipctrace_ipc_bytes_total{dst_container=\"93.184.216.34\",dst_namespace=\"\",dst_pod=\"\",kind="
+                   "\"tcp\",side=\"send\",src_container=\"c101\",src_namespace=\"shop\",src_pod=\"p101\"}"),
+            517);
 }
 
 TEST(Metrics, IdleSeriesAreRemovedAfterTheIdleTime) {
@@ -239,7 +265,7 @@ TEST(Metrics, PastTheCapTheSmallestNewFlowsFoldIntoOverflowAndAreCounted) {
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 102, 103)), -1);
   const std::string overflow =
       "{dst_container=\"__overflow__\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\","
-      "src_container=\"__overflow__\",src_namespace=\"\",src_pod=\"\"}";
+      "side=\"send\",src_container=\"__overflow__\",src_namespace=\"\",src_pod=\"\"}";
   EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + overflow), 100);
   EXPECT_EQ(sample(text, "ipctrace_ipc_messages_total" + overflow), 1);
   EXPECT_EQ(sample(text, "ipctrace_series_dropped_total"), 2);

@@ -262,6 +262,38 @@ TEST(Join, PodToPodAcrossNamespacesAndToTheOutside) {
   EXPECT_EQ(find(flows, cg(1), EndpointRef::address("93.184.216.34:443"))->bytes, 517U);
 }
 
+TEST(Join, FromARemotePeerTheReceiptsAreTheFiguresAndSaySo) {
+  // A connection from outside the node: only this node's receiving end saw it.
+  const auto flows =
+      join_flows({inet(2, IPCT_KIND_TCP, IPCT_DIR_RECV, 8, "10.1.0.9", 80, "192.0.2.7", 51000, 4, 1234),
+                  inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 8, "10.1.0.9", 53, "192.0.2.8", 5353, 2, 90),
+                  inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "10.1.0.5", 40001, "93.184.216.34", 443, 1, 517)});
+  ASSERT_EQ(flows.size(), 3U);
+  const ChannelFlow* in = find(flows, EndpointRef::address("192.0.2.7:51000"), cg(2));
+  ASSERT_NE(in, nullptr);
+  EXPECT_TRUE(in->counted_at_receiver);
+  EXPECT_EQ(in->msgs, 4U);
+  EXPECT_EQ(in->bytes, 1234U);
+  EXPECT_EQ(in->recv_msgs, 4U);
+  EXPECT_EQ(in->recv_bytes, 1234U);
+  const ChannelFlow* dns = find(flows, EndpointRef::address("192.0.2.8:5353"), cg(2));
+  ASSERT_NE(dns, nullptr);
+  EXPECT_TRUE(dns->counted_at_receiver);
+  EXPECT_EQ(dns->bytes, 90U);
+  // Sent to the outside: counted at the sender, as every other flow.
+  const ChannelFlow* out = find(flows, cg(1), EndpointRef::address("93.184.216.34:443"));
+  ASSERT_NE(out, nullptr);
+  EXPECT_FALSE(out->counted_at_receiver);
+  EXPECT_EQ(out->bytes, 517U);
+  EXPECT_EQ(out->recv_bytes, 0U);
+  // A receiver whose peer is unknown (an unconnected UDP socket) is no remote peer: nothing sent seen.
+  const auto unknown = join_flows({inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 8, "0.0.0.0", 9999, "0.0.0.0", 0, 3, 600)});
+  ASSERT_EQ(unknown.size(), 1U);
+  EXPECT_FALSE(unknown[0].counted_at_receiver);
+  EXPECT_EQ(unknown[0].bytes, 0U);
+  EXPECT_EQ(unknown[0].recv_bytes, 600U);
+}
+
 TEST(Join, UdpToAWildcardReceiver) {
   const auto flows = join_flows({inet(1, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "10.1.0.5", 5353, "10.1.0.9", 9999, 3, 600),
                                  inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 8, "0.0.0.0", 9999, "0.0.0.0", 0, 3, 600)});

@@ -45,6 +45,21 @@ TEST(Report, OneViewPerPairOfEndsNamedOnceSortedByBytes) {
   EXPECT_EQ(views[1].last_seen, std::chrono::system_clock::time_point(std::chrono::seconds(103)));
   const auto unnamed = aggregate_flows({state(7, 8, "pipe:x", 1, 1, 0)}, nullptr);
   EXPECT_EQ(unnamed[0].src.name(), "cgroup#7");
+  EXPECT_FALSE(views[0].counted_at_receiver);
+}
+
+TEST(Report, AViewFromARemotePeerIsCountedAtTheReceiver) {
+  FlowState a = state(0, 2, "tcp:10.0.0.1:80", 4, 400, 0);
+  a.flow.kind = IPCT_KIND_TCP;
+  a.flow.src = EndpointRef::address("192.0.2.7:51000");
+  a.flow.counted_at_receiver = true;
+  FlowState b = a;
+  b.flow.channel = "tcp:10.0.0.1:81";
+  const auto views = aggregate_flows({a, b}, nullptr);
+  ASSERT_EQ(views.size(), 1U);
+  EXPECT_TRUE(views[0].counted_at_receiver);
+  EXPECT_EQ(views[0].bytes, 800U);
+  EXPECT_EQ(views[0].src.name(), "192.0.2.7:51000");
 }
 
 TEST(Report, FlowsRatesAreOverTheWholeDuration) {
