@@ -338,13 +338,20 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 	case IPCT_SYS_READ:
 	case IPCT_SYS_READV:
 	case IPCT_SYS_PREAD:
-	case IPCT_SYS_RECVFROM:
-	case IPCT_SYS_RECVMSG:
 		fd_receive(IPCT_REGS_ARG0(regs), ret, NULL, kinds, wait);
 		break;
-	case IPCT_SYS_RECVMMSG:
-		fd_receive(IPCT_REGS_ARG0(regs), ret, (struct mmsghdr *)IPCT_REGS_ARG1(regs), kinds,
-			   wait);
+	/* A MSG_PEEK receive leaves the data queued: it moved nothing (its wait still ends). */
+	case IPCT_SYS_RECVFROM: /* recvfrom(fd, buf, len, flags, ...) */
+		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG3(regs) & IPCT_MSG_PEEK) ? 0 : ret,
+			   NULL, kinds, wait);
+		break;
+	case IPCT_SYS_RECVMSG: /* recvmsg(fd, msg, flags) */
+		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG2(regs) & IPCT_MSG_PEEK) ? 0 : ret,
+			   NULL, kinds, wait);
+		break;
+	case IPCT_SYS_RECVMMSG: /* recvmmsg(fd, vec, vlen, flags, timeout) */
+		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG3(regs) & IPCT_MSG_PEEK) ? 0 : ret,
+			   (struct mmsghdr *)IPCT_REGS_ARG1(regs), kinds, wait);
 		break;
 	case IPCT_SYS_WRITE:
 	case IPCT_SYS_WRITEV:

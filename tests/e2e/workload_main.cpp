@@ -9,6 +9,7 @@
 //   client  (pod alpha)  waits for the server's objects, attaches and detaches the segment, sends
 //                        20 x 100 bytes (msgsnd), 15 x 64 bytes (mq_send), 10 x 1,000 bytes (TCP),
 //                        then reads 8,000 bytes from the FIFO /shared/fifo (made by the test).
+//   write BYTES          (the kernel tests' exec'd writer) one write(2) of BYTES bytes to stdout.
 //   peer    (pod beta)   writes 8 x 1,000 bytes into /shared/fifo, then connects to /shared/sock,
 //                        sends 3 x 1,000 bytes before the server accepts (/shared/unix.sent),
 //                        and 3 x 1,000 once it has (/shared/unix.accepted).
@@ -389,7 +390,7 @@ int parse_port(const char* text) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: ipctrace-test-workload server|client PORT | peer\n");
+  std::fprintf(stderr, "usage: ipctrace-test-workload server|client PORT | peer | write BYTES\n");
   return 2;
 }
 
@@ -398,6 +399,13 @@ int usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string role = argv[1];
+  if (role == "write" && argc == 3) {
+    // The kernel tests' exec'd writer: one write(2) of BYTES bytes to stdout, nothing else.
+    const int n = parse_port(argv[2]);  // 1..65535
+    if (n == 0) return usage();
+    const std::vector<char> data(static_cast<size_t>(n), 'x');
+    return write(STDOUT_FILENO, data.data(), data.size()) == n ? 0 : 1;
+  }
   struct sigaction sa {};
   sa.sa_handler = on_alarm;
   sigemptyset(&sa.sa_mask);
