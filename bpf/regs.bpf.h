@@ -24,6 +24,7 @@
 #define IPCT_REGS_ARG1_CORE(r) BPF_CORE_READ((r), si)
 #define IPCT_REGS_ARG2_CORE(r) BPF_CORE_READ((r), dx)
 #define IPCT_REGS_ARG3_CORE(r) BPF_CORE_READ((r), r10)
+#define IPCT_REGS_ARG4_CORE(r) BPF_CORE_READ((r), r8)
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64: x0 is overwritten by the return value; the original is kept in orig_x0. */
 #define IPCT_REGS_NR(r) ((long)(r)->syscallno)
@@ -37,6 +38,7 @@
 #define IPCT_REGS_ARG1_CORE(r) BPF_CORE_READ((r), regs[1])
 #define IPCT_REGS_ARG2_CORE(r) BPF_CORE_READ((r), regs[2])
 #define IPCT_REGS_ARG3_CORE(r) BPF_CORE_READ((r), regs[3])
+#define IPCT_REGS_ARG4_CORE(r) BPF_CORE_READ((r), regs[4])
 #else
 #error "ipctrace: unsupported BPF target architecture"
 #endif

@@ -13,7 +13,7 @@ namespace ipctrace {
 
 namespace {
 
-std::string comm_of(const char (&comm)[16]) { return std::string(comm, strnlen(comm, sizeof(comm))); }
+std::string comm_of(const char (&comm)[16]) { return comm_text(comm, sizeof(comm)); }
 
 bool is_inet(int kind) { return kind == IPCT_KIND_TCP || kind == IPCT_KIND_UDP; }
 bool is_unix(int kind) {
@@ -41,8 +41,7 @@ std::string channel_text(const TraceRecord& r) {
     case IPCT_KIND_SYSV_MSG:
       return fmt::format("msqid {} ipcns {}", o.id, o.dev);
     case IPCT_KIND_SIGNAL:
-      return fmt::format("signal {} to pid {} {} (cgroup {})", o.dev, o.peer,
-                         std::string(o.comm, strnlen(o.comm, sizeof(o.comm))), o.id);
+      return fmt::format("signal {} to pid {} {} (cgroup {})", o.dev, o.peer, comm_of(o.comm), o.id);
     default:
       return fmt::format("id {}", o.id);
   }
@@ -202,7 +201,7 @@ nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_
     } else if (r.kind == IPCT_KIND_SIGNAL) {
       ch = {{"signal", r.ch.obj.dev},
             {"target_pid", r.ch.obj.peer},
-            {"target_comm", std::string(r.ch.obj.comm, strnlen(r.ch.obj.comm, sizeof(r.ch.obj.comm)))},
+            {"target_comm", comm_of(r.ch.obj.comm)},
             {"target_cgroup_id", r.ch.obj.id}};
     } else {
       ch = {{"inode", r.ch.obj.id}, {"dev", dev_text(r.ch.obj.dev)}};

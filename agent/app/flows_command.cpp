@@ -43,7 +43,7 @@ int run_flows_command(const Cli& cli) {
   FlowsReport report = s.report(o.filters);
   rates_over_report(report);  // the traced duration's, not the last collection interval's
   if (o.output == "json") {
-    std::cout << flows_to_json(report).dump(2) << "\n";
+    std::cout << flows_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << flows_to_table(report);
   }

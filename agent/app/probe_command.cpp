@@ -16,7 +16,7 @@ int run_probe_command(const Cli& cli) {
   if (cli.probe.hooks != "auto") options.force_family = parse_family(cli.probe.hooks);
   const ProbeReport report = run_probe(options);
   if (cli.probe.output == "json") {
-    std::cout << probe_to_json(report).dump(2) << "\n";
+    std::cout << probe_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << probe_to_text(report);
   }

@@ -94,7 +94,8 @@ class TraceStream {
       return {};
     }
     (r.type == TraceRecord::Type::Data ? data_count_ : lifecycle_count_) += 1;
-    return json_ ? trace_json(r, endpoint, clock_).dump() + "\n" : trace_text_line(r, endpoint, clock_);
+    return json_ ? trace_json(r, endpoint, clock_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                 : trace_text_line(r, endpoint, clock_);
   }
 
   // What the kernel could not record since the last report, in the stream itself.

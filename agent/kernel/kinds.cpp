@@ -1,6 +1,7 @@
 #include "kernel/kinds.h"
 
 #include <array>
+#include <cstring>
 
 #include "kernel/abi.h"
 
@@ -37,6 +38,15 @@ std::string_view kind_name(int value) {
     if (k.value == value) return k.name;
   }
   return "unknown";
+}
+
+std::string comm_text(const char* comm, size_t size) {
+  std::string out(comm, strnlen(comm, size));
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) c = '?';
+  }
+  return out;
 }
 
 }  // namespace ipctrace

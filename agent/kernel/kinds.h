@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace ipctrace {
@@ -16,5 +17,10 @@ struct KindInfo {
 std::span<const KindInfo> all_kinds();
 std::optional<int> parse_kind(std::string_view name);
 std::string_view kind_name(int value);  // "unknown" for values outside the ABI
+
+// A task's command as the kernel recorded it (task_struct.comm: up to 16 bytes, NUL-padded), made
+// safe to print and to put in JSON: a process sets its own comm (prctl(PR_SET_NAME), exec) to
+// any bytes, so control characters and bytes past ASCII become '?'.
+std::string comm_text(const char* comm, size_t size);
 
 }  // namespace ipctrace

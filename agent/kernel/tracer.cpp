@@ -15,6 +15,7 @@
 
 #include "ipctrace_bpf.skel.h"
 #include "kernel/facts.h"
+#include "kernel/kinds.h"
 
 namespace ipctrace {
 
@@ -206,7 +207,7 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
     s.key = e.key;
     s.ns = e.val.ns;
     s.tgid = e.val.tgid;
-    s.comm.assign(e.val.comm, strnlen(e.val.comm, sizeof(e.val.comm)));
+    s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
     it = flows_.emplace(std::move(raw), std::move(s)).first;
   }
   it->second.msgs += e.val.msgs;

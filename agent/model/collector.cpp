@@ -65,13 +65,32 @@ std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::v
     const auto b = apportion(std::min(had_bytes, std::accumulate(bytes.begin(), bytes.end(), uint64_t{0})), bytes);
     for (size_t i = 0; i < fresh.size(); ++i) {
       Totals& t = start[fresh[i]->id()];
-      (sent ? t.msgs : t.recv_msgs) = m[i];
-      (sent ? t.bytes : t.recv_bytes) = b[i];
+      (sent ? t.msgs : t.recv_msgs) += m[i];  // a flow can take over from two (model/flows.h)
+      (sent ? t.bytes : t.recv_bytes) += b[i];
     }
   };
   for (const auto& [side, fresh] : by_src) {
     const auto& [kind, channel, src] = side;
     take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
+  }
+  // Flows that were joined under another channel before (model/flows.h: taken_over_from).
+  std::map<Side, std::vector<const ChannelFlow*>> by_earlier;
+  for (const ChannelFlow& f : joined) {
+    if (!f.taken_over_from.empty() && !table_.contains(f.id()) && f.dst.type != EndpointRef::Type::Unknown)
+      by_earlier[{f.kind, f.taken_over_from, f.src}].push_back(&f);
+  }
+  for (const auto& [side, fresh] : by_earlier) {
+    const auto& [kind, channel, src] = side;
+    take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
+  }
+  // Never more than a new flow holds, whatever it took over from.
+  for (const ChannelFlow& f : joined) {
+    auto it = start.find(f.id());
+    if (it == start.end()) continue;
+    it->second.msgs = std::min(it->second.msgs, f.msgs);
+    it->second.bytes = std::min(it->second.bytes, f.bytes);
+    it->second.recv_msgs = std::min(it->second.recv_msgs, f.recv_msgs);
+    it->second.recv_bytes = std::min(it->second.recv_bytes, f.recv_bytes);
   }
   for (const auto& [side, fresh] : by_dst) {
     const auto& [kind, channel, dst] = side;

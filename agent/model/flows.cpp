@@ -11,6 +11,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "kernel/kinds.h"
 
@@ -52,6 +53,16 @@ bool is_v4_mapped(const uint8_t a[16]) { return std::memcmp(a, "\0\0\0\0\0\0\0\0
 
 }  // namespace
 
+std::string format_inet_host(uint16_t family, const uint8_t addr[16]) {
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  if (family == AF_INET || (family == AF_INET6 && is_v4_mapped(addr))) {
+    inet_ntop(AF_INET, family == AF_INET ? addr : addr + 12, buf.data(), buf.size());
+    return buf.data();
+  }
+  inet_ntop(AF_INET6, addr, buf.data(), buf.size());
+  return fmt::format("[{}]", buf.data());
+}
+
 std::string format_inet(uint16_t family, const uint8_t addr[16], uint16_t port) {
   std::array<char, INET6_ADDRSTRLEN> buf{};
   if (family == AF_INET || (family == AF_INET6 && is_v4_mapped(addr))) {
@@ -69,6 +80,7 @@ struct Party {
   uint64_t msgs = 0;
   uint64_t bytes = 0;
   TaskHint task;
+  std::string taken_over_from;  // ChannelFlow::taken_over_from of its flows
 };
 
 // An object data goes into, with its writers and readers (cgroup -> totals).
@@ -77,7 +89,7 @@ struct Object {
   std::string channel;
   std::map<uint64_t, Party> senders;
   std::map<uint64_t, Party> readers;
-  EndpointRef default_src;  // for readers with no writer seen (tcp/udp: the remote address)
+  EndpointRef default_src;  // for readers with no writer seen
   EndpointRef default_dst;  // for writers with no reader seen
 };
 
@@ -141,12 +153,7 @@ void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
     (sending ? f.msgs : f.recv_msgs) = p.msgs;
     (sending ? f.bytes : f.recv_bytes) = p.bytes;
     (sending ? f.src_task : f.dst_task) = p.task;
-    if (!sending && f.src.type == EndpointRef::Type::Remote) {
-      // Sent from outside the node: the receipts are all there is to count.
-      f.msgs = p.msgs;
-      f.bytes = p.bytes;
-      f.counted_at_receiver = true;
-    }
+    if (sending) f.taken_over_from = p.taken_over_from;
     out.push_back(std::move(f));
   }
 }
@@ -187,6 +194,7 @@ void split(const Object& o, std::vector<ChannelFlow>& out) {
       f.bytes = bytes[j];
       f.src_task = senders[i]->task;
       f.dst_task = readers[j]->task;
+      f.taken_over_from = senders[i]->taken_over_from;
     }
   }
   for (size_t j = 0; j < readers.size(); ++j) {
@@ -206,16 +214,24 @@ void split(const Object& o, std::vector<ChannelFlow>& out) {
 // no object (an unconnected unix sender, a signal).
 class Joiner {
  public:
-  // Inet receivers first, by where they listen, so that senders can find them.
+  // Inet receivers first, by where they listen (so that senders can find them) and, connected
+  // ones, by the address of their peer (so that the sender at that address finds them whatever
+  // address it sent to: a Service's virtual IP, rewritten on the way). Connected receivers are
+  // placed once every sender is known (finish_inet_receivers).
   void add_inet_receiver(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     const ipct_chan_inet& c = k.ch.inet;
     const std::string me = inet_place(c, c.laddr, c.lport, true);
     const std::string channel = fmt::format("{}:{}", kind_name(k.kind), me);
     Object& o = object(k.kind, channel);
-    add(o.readers, s);
-    const bool connected = c.rport != 0 && !is_zero(c.raddr);
-    o.default_src = connected ? EndpointRef::address(format_inet(c.family, c.raddr, c.rport)) : EndpointRef::unknown();
+    if (c.rport != 0 && !is_zero(c.raddr)) {
+      const std::string peer = inet_place(c, c.raddr, c.rport, true);
+      inet_peers_[fmt::format("{}|{}", kind_name(k.kind), peer)].insert(channel);
+      connected_places_[fmt::format("{}|{}", kind_name(k.kind), me)]++;
+      connected_receivers_.push_back(&s);
+    } else {
+      add(o.readers, s);  // an unconnected UDP socket: its peers are known per datagram only
+    }
     inet_receivers_.emplace(fmt::format("{}|{}", kind_name(k.kind), me), channel);
     if (is_zero(c.laddr)) {
       // A wildcard receiver takes what is sent to its port at any address of the node, and to
@@ -225,12 +241,12 @@ class Joiner {
     }
   }
 
-  // Stream and seqpacket receivers first, by the identity of their socket (sk_tag), so that
-  // data sent before accept() finds its reader.
+  // Stream and seqpacket receivers first, by the identities of their socket and its peer
+  // (sk_tag, pair_tag), so that data sent before accept() finds its reader.
   void add_unix_receiver(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0)
-      unix_receivers_[{k.kind, k.ch.obj.sk_tag}][k.ch.obj.id].insert(k.ch.obj.peer);
+      unix_receivers_[{k.kind, k.ch.obj.sk_tag, k.ch.obj.pair_tag}].insert(k.ch.obj.id);
   }
 
   void add_sample(const FlowSample& s) {
@@ -251,14 +267,13 @@ class Joiner {
       f.msgs = s.msgs;
       f.recv_msgs = s.msgs;
       f.src_task = TaskHint{s.tgid, s.comm, s.ns};
-      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer),
-                            std::string(k.ch.obj.comm, strnlen(k.ch.obj.comm, sizeof(k.ch.obj.comm))),
-                            {}};
+      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer), comm_text(k.ch.obj.comm, sizeof(k.ch.obj.comm)), {}};
       out_.push_back(std::move(f));
     }
   }
 
   std::vector<ChannelFlow> finish() {
+    finish_inet_receivers();
     for (const auto& [channel, o] : objects_) split(o, out_);
     return std::move(out_);
   }
@@ -277,16 +292,20 @@ class Joiner {
   void add_unix(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
-    if (into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0) into = accepted_socket(k);
+    const bool before_accept = into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0;
+    if (before_accept) into = accepted_socket(k);
     if (into != 0) {
       Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
+      // Until its reader read, this data was a flow to an unknown peer: the collector hands
+      // its counts over rather than count them twice.
+      if (before_accept) o.senders[k.cgroup_id].taken_over_from = unconnected_channel(k);
       return;
     }
     // An unconnected sender: the destination is known only per datagram.
     ChannelFlow f;
     f.kind = k.kind;
-    f.channel = fmt::format("{}:ino={},unconnected", kind_name(k.kind), k.ch.obj.id);
+    f.channel = unconnected_channel(k);
     f.src = EndpointRef::cgroup(k.cgroup_id);
     f.dst = EndpointRef::unknown();
     f.msgs = s.msgs;
@@ -295,38 +314,41 @@ class Joiner {
     out_.push_back(std::move(f));
   }
 
-  // The inode of the socket accept() returned for data sent into it before (sk_tag), or 0. A
-  // socket's address is reused once it is freed, so several receivers can carry one sk_tag: the
-  // one whose reads name the sender as their peer, else the only one whose reads name no other
-  // sender (the sender closed before the reads); never a guess between two.
-  uint64_t accepted_socket(const ipct_flow_key& send) const {
-    auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag});
-    if (it == unix_receivers_.end()) return 0;
-    uint64_t only = 0;
-    int loose = 0;
-    for (const auto& [inode, peers] : it->second) {
-      if (peers.contains(send.ch.obj.id)) return inode;
-      if (std::all_of(peers.begin(), peers.end(), [](uint64_t p) { return p == 0; })) {
-        only = inode;
-        ++loose;
-      }
-    }
-    return loose == 1 ? only : 0;
+  static std::string unconnected_channel(const ipct_flow_key& k) {
+    return fmt::format("{}:ino={},unconnected", kind_name(k.kind), k.ch.obj.id);
   }
 
-  // A send goes to the receiver listening where it is addressed (its address, else a wildcard
-  // on its port), else to the remote address.
+  // The inode of the socket accept() returned for data sent into it before, or 0: the receiver
+  // whose own socket and peer are the send's (sk_tag, pair_tag). A socket's address is reused
+  // once it is freed, but the accepted socket holds its peer while it lives, so a pair names one
+  // connection; two receivers with one pair (stale totals of a connection long gone) are no
+  // answer, and the data stays with an unknown reader.
+  uint64_t accepted_socket(const ipct_flow_key& send) const {
+    auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag, send.ch.obj.pair_tag});
+    if (it == unix_receivers_.end() || it->second.size() != 1) return 0;
+    return *it->second.begin();
+  }
+
+  // A send goes to the receiver whose peer it is (a connected receiver names the sender's own
+  // address), else to the receiver listening where it is addressed (its address, else a
+  // wildcard on its port), else to the remote address.
   void add_inet_sender(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     const ipct_chan_inet& c = k.ch.inet;
     const std::string kind(kind_name(k.kind));
+    const std::string own = fmt::format("{}|{}", kind, inet_place(c, c.laddr, c.lport, true));
+    const std::string target = fmt::format("{}|{}", kind, inet_place(c, c.raddr, c.rport, true));
+    sender_places_.insert(own);
+    sender_targets_.insert(target);
     std::optional<std::string> channel;
+    // One receiver names this sender's address as its peer: a client's address is its own, a
+    // listening address is many connections' (then the address the sender sent to decides).
+    if (auto it = inet_peers_.find(own); it != inet_peers_.end() && it->second.size() == 1)
+      channel = *it->second.begin();
     for (const std::string& place : {inet_place(c, c.raddr, c.rport, true), inet_place(c, c.raddr, c.rport, false)}) {
+      if (channel) break;
       auto it = inet_receivers_.find(fmt::format("{}|{}", kind, place));
-      if (it != inet_receivers_.end()) {
-        channel = it->second;
-        break;
-      }
+      if (it != inet_receivers_.end()) channel = it->second;
     }
     if (!channel) channel = fmt::format("{}:{}", kind, inet_place(c, c.raddr, c.rport, true));
     Object& o = object(k.kind, *channel);
@@ -334,12 +356,84 @@ class Joiner {
     if (o.readers.empty()) o.default_dst = EndpointRef::address(format_inet(c.family, c.raddr, c.rport));
   }
 
+  // Connected receivers: a reader of their object where a sender on this node is their peer (it
+  // is at their peer's address, or sends to theirs); else their peer is outside the node, and
+  // its data is counted here, at the receiving end: a flow from the peer's address (without its
+  // port, which is the peer's own and often ephemeral) per channel and receiving cgroup.
+  void finish_inet_receivers() {
+    std::map<std::tuple<std::string, std::string, uint64_t>, ChannelFlow> remote;
+    for (const FlowSample* s : connected_receivers_) {
+      const ipct_flow_key& k = s->key;
+      const ipct_chan_inet& c = k.ch.inet;
+      const std::string kind(kind_name(k.kind));
+      const std::string channel = fmt::format("{}:{}", kind, inet_place(c, c.laddr, c.lport, true));
+      const std::string peer = fmt::format("{}|{}", kind, inet_place(c, c.raddr, c.rport, true));
+      const std::string me = fmt::format("{}|{}", kind, inet_place(c, c.laddr, c.lport, true));
+      // Local: a sender here is at the peer's address, or sends to this socket's address and
+      // no other connected receiver has it (a client socket's own, not a listener's).
+      if (sender_places_.contains(peer) || (sender_targets_.contains(me) && connected_places_[me] == 1)) {
+        add(object(k.kind, channel).readers, *s);
+        continue;
+      }
+      const std::string host = format_inet_host(c.family, c.raddr);
+      ChannelFlow& f = remote[{channel, host, k.cgroup_id}];
+      if (f.channel.empty()) {
+        f.kind = k.kind;
+        f.channel = channel;
+        f.src = EndpointRef::address(host);
+        f.dst = EndpointRef::cgroup(k.cgroup_id);
+        f.counted_at_receiver = true;
+        f.dst_task = TaskHint{s->tgid, s->comm, s->ns};
+      }
+      f.msgs += s->msgs;
+      f.bytes += s->bytes;
+      f.recv_msgs += s->msgs;
+      f.recv_bytes += s->bytes;
+    }
+    for (auto& [key, f] : remote) out_.push_back(std::move(f));
+  }
+
   std::map<std::string, Object> objects_;
-  std::map<std::string, std::string> inet_receivers_;  // "kind|place" -> object channel
-  // (kind, sk_tag) -> receiving socket inode -> the peers its reads named (0: closed)
-  std::map<std::pair<int, uint64_t>, std::map<uint64_t, std::set<uint64_t>>> unix_receivers_;
+  std::map<std::string, std::string> inet_receivers_;        // "kind|place" -> object channel
+  std::map<std::string, std::set<std::string>> inet_peers_;  // "kind|peer place" -> connected receivers' channels
+  std::map<std::string, int> connected_places_;              // "kind|place" -> connected receivers there
+  std::vector<const FlowSample*> connected_receivers_;
+  std::set<std::string> sender_places_;   // "kind|place" of every sender's own address
+  std::set<std::string> sender_targets_;  // "kind|place" every sender sends to
+  // (kind, sk_tag, pair_tag) -> the inodes of the receiving sockets with that pair
+  std::map<std::tuple<int, uint64_t, uint32_t>, std::set<uint64_t>> unix_receivers_;
   std::vector<ChannelFlow> out_;
 };
+
+}  // namespace
+
+namespace {
+
+// One flow per id(): kernel keys that differ in what the id leaves out (a signal target's
+// command, which it changes by exec or prctl) are one channel flow, their figures summed, the
+// task hints of the last. The collector counts per id, and two flows of one id would make its
+// deltas run away.
+std::vector<ChannelFlow> merge_same_ids(std::vector<ChannelFlow> flows) {
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, size_t> index;
+  std::vector<ChannelFlow> out;
+  out.reserve(flows.size());
+  for (ChannelFlow& f : flows) {
+    auto [it, fresh] = index.try_emplace(f.id(), out.size());
+    if (fresh) {
+      out.push_back(std::move(f));
+      continue;
+    }
+    ChannelFlow& m = out[it->second];
+    m.msgs += f.msgs;
+    m.bytes += f.bytes;
+    m.recv_msgs += f.recv_msgs;
+    m.recv_bytes += f.recv_bytes;
+    m.counted_at_receiver = m.counted_at_receiver && f.counted_at_receiver;
+    if (f.src_task.tgid != 0) m.src_task = std::move(f.src_task);
+    if (f.dst_task.tgid != 0) m.dst_task = std::move(f.dst_task);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -351,7 +445,7 @@ std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
     if (is_unix(s.key.kind)) j.add_unix_receiver(s);
   }
   for (const FlowSample& s : samples) j.add_sample(s);
-  return j.finish();
+  return merge_same_ids(j.finish());
 }
 
 }  // namespace ipctrace

@@ -10,17 +10,23 @@
 //   posix_mq          the mqueue inode                      mq_timedsend callers   mq_timedreceive callers
 //   sysv_msg          (IPC namespace, msqid)                msgsnd callers         msgrcv callers
 //   unix_*            the receiving socket (the sender's    sends on the peer      receives on it
-//                     peer inode)
+//                     peer inode; before accept(), the
+//                     pair of sockets, sk_tag + pair_tag)
 //   tcp, udp          the receiving socket (local address   sends addressed to it  receives on it
-//                     and port; a wildcard or unconnected
-//                     receiver matches by port)
+//                     and port; a wildcard or unconnected   (or from the address
+//                     receiver matches by port)             a receiver's peer is)
+//
+// Addresses: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address; a loopback
+// address is a place only within its network namespace.
 //
 // Several writers and readers on one object split honestly: each writer's messages and bytes
 // go to the readers in proportion to the bytes each reader took out (by messages if no bytes,
 // equally if nothing was read), and each reader's receipts go back to the writers in
 // proportion to the bytes each wrote; integer shares by largest remainder, so every total is
 // conserved exactly. An object with writers but no reader seen yet gives a flow to an unknown
-// peer (for tcp/udp: the remote address); readers with no writer seen give flows from one.
+// peer (for tcp/udp: the remote address); readers with no writer seen give flows from one,
+// except a connected tcp/udp receiver whose peer is outside the node: its receipts are the flow's
+// figures, from the peer's address, counted_at_receiver.
 // Signals go straight from the sender's cgroup to the target's. Shared memory has no data
 // flow: a segment's creator is joined to every process that attached it (model/shm.h).
 #pragma once
@@ -69,6 +75,10 @@ struct ChannelFlow {
   // A flow from a remote peer (a TCP/UDP address with no sender on this node): this node's
   // receiving end is its only witness, so msgs and bytes are the receipts (equal to recv_*).
   bool counted_at_receiver = false;
+  // The channel this flow's counts were joined under before (with an unknown peer), whose
+  // totals the collector hands over to it: unix data sent before accept() is joined to the
+  // accepted socket once that socket has read. Not part of the id.
+  std::string taken_over_from;
   uint64_t shm_size = 0;      // sysv_shm: segment size in bytes
   uint64_t shm_attached = 0;  // sysv_shm: attachments by dst currently in place
   TaskHint src_task;
@@ -82,10 +92,13 @@ struct ChannelFlow {
 // the parts sum to `total` exactly (largest remainder).
 std::vector<uint64_t> apportion(uint64_t total, const std::vector<uint64_t>& weights);
 
-// Formats an inet address of a channel ("127.0.0.1:80", "[::1]:80").
+// Formats an inet address of a channel ("127.0.0.1:80", "[::1]:80"); IPv4-mapped IPv6 as IPv4.
 std::string format_inet(uint16_t family, const uint8_t addr[16], uint16_t port);
+// The address alone ("127.0.0.1", "[::1]"), as a remote peer's endpoint names it.
+std::string format_inet_host(uint16_t family, const uint8_t addr[16]);
 
 // Joins the kernel's per-end totals into channel flows (shared memory has none: model/shm.h).
+// Each id() appears once (the collector's deltas need it): kernel keys one id covers are summed.
 std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples);
 
 }  // namespace ipctrace

@@ -6,11 +6,13 @@
 #include <cstring>
 #include <string>
 
+#include "kernel/kinds.h"
+
 namespace ipctrace {
 
 void ShmTracker::on_event(const ipct_event& e) {
   if (e.kind != IPCT_KIND_SYSV_SHM) return;
-  const TaskHint task{e.tgid, std::string(e.comm, strnlen(e.comm, sizeof(e.comm))), e.ns};
+  const TaskHint task{e.tgid, comm_text(e.comm, sizeof(e.comm)), e.ns};
   switch (e.op) {
     case IPCT_OP_CREATE: {
       if (e.ret < 0) return;

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,9 +89,17 @@ bool loopback_up() {
 
 void on_signal(int /*sig*/) {}
 
+// Whether process `pid` is blocked in system call `nr` (/proc/PID/syscall: its number first).
+bool blocked_in(pid_t pid, long nr) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  std::string first;
+  in >> first;
+  return first == std::to_string(nr);
+}
+
 }  // namespace
 
-// A peek moves nothing; a datagram read into a short buffer is counted with the bytes it
+// A peek (recv, recvmsg, recvmmsg) moves nothing; a datagram read into a short buffer is counted with the bytes it
 // returned (the rest is discarded); with MSG_TRUNC the call returns, and is counted with, the
 // datagram's whole length.
 TEST_P(TracerTest, PeekedAndTruncatedDatagramReads) {
@@ -107,15 +116,26 @@ TEST_P(TracerTest, PeekedAndTruncatedDatagramReads) {
                      if (recv(sv[1], buf, 10, 0) != 10) return 4;                   // 10 B, 90 discarded
                      if (send(sv[0], buf, 100, 0) != 100) return 5;
                      if (recv(sv[1], buf, 10, MSG_TRUNC) != 100) return 6;  // 100 B
+                     // Peeks through recvmsg and recvmmsg (their own system calls), then a read.
+                     if (send(sv[0], buf, 100, 0) != 100) return 7;
+                     iovec iov{buf, sizeof(buf)};
+                     msghdr msg{};
+                     msg.msg_iov = &iov;
+                     msg.msg_iovlen = 1;
+                     if (recvmsg(sv[1], &msg, MSG_PEEK) != 100) return 8;  // not counted
+                     mmsghdr mm{};
+                     mm.msg_hdr = msg;
+                     if (recvmmsg(sv[1], &mm, 1, MSG_PEEK, nullptr) != 1 || mm.msg_len != 100) return 9;
+                     if (recvmsg(sv[1], &msg, 0) != 100) return 10;  // 100 B
                      return 0;
                    }),
             0);
   const Totals got = totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(*reader));
-  EXPECT_EQ(got.msgs, 2U);
-  EXPECT_EQ(got.bytes, 110U);
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 210U);
   const Totals sent = totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND);
-  EXPECT_EQ(sent.msgs, 2U);
-  EXPECT_EQ(sent.bytes, 200U);
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 300U);
 }
 
 // A read interrupted by a signal (EINTR, no SA_RESTART) moved nothing; the read after it is one.
@@ -138,7 +158,14 @@ TEST_P(TracerTest, AReadInterruptedByASignalCountsNothing) {
     n = read(p[0], buf, sizeof(buf));
     return n == 50 ? 0 : 2;
   });
-  std::this_thread::sleep_for(300ms);  // the reader is blocked in read(2) by now
+  // Signalled only once blocked in read(2): earlier, the signal would find no read to interrupt.
+  for (int i = 0; i < 1000 && !blocked_in(reader, SYS_read); ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(20ms);  // and asleep in it, not between the check and the wait
+  if (!blocked_in(reader, SYS_read)) {
+    kill(reader, SIGKILL);
+    wait_exit(reader);
+    FAIL() << "the reader never blocked in read(2)";
+  }
   ASSERT_EQ(kill(reader, SIGUSR1), 0);
   for (int i = 0; i < 200 && *interrupted == 0; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(*interrupted, 1);

@@ -467,11 +467,12 @@ TEST_P(TracerTest, UnixSocketpairStreamBetweenTwoCgroups) {
                              [&](const ipct_flow_key& k) { return k.ch.obj.id == a && k.ch.obj.peer == b; });
   EXPECT_EQ(sent.msgs, 7U);
   EXPECT_EQ(sent.bytes, 1050U);
-  // Receives are keyed by the receiving socket, and by the sending end while it is open (so
-  // reads after the writer's exit have peer 0).
+  // Receives are keyed by the receiving socket alone (its peer may be gone by then), and its
+  // identities (constant while it lives).
   const Totals got = totals(reader_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
-    return k.ch.obj.id == b && (k.ch.obj.peer == a || k.ch.obj.peer == 0) && k.ch.obj.sk_tag != 0;
+    return k.ch.obj.id == b && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0 && k.ch.obj.pair_tag != 0;
   });
+  EXPECT_EQ(got.entries, 1U);
   EXPECT_EQ(got.bytes, 1050U);
 }
 
@@ -617,22 +618,26 @@ TEST_P(TracerTest, UnixDataSentBeforeAcceptIsJoinedToTheAcceptedSocket) {
 
     // The kernel's totals: before accept() into a tag, after it into the accepted inode.
     uint64_t tag = 0;
+    uint32_t pair = 0;
     const Totals before = totals(client_cg, kind, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
       if (k.ch.obj.id != ino->client || k.ch.obj.peer != 0) return false;
       tag = k.ch.obj.sk_tag;
+      pair = k.ch.obj.pair_tag;
       return true;
     });
     EXPECT_EQ(before.msgs, 3U);
     EXPECT_EQ(before.bytes, 300U);
     EXPECT_NE(tag, 0U);
+    EXPECT_NE(pair, 0U);
     const Totals after = totals(client_cg, kind, IPCT_DIR_SEND, [&](const ipct_flow_key& k) {
       return k.ch.obj.id == ino->client && k.ch.obj.peer == ino->accepted && k.ch.obj.sk_tag == 0;
     });
     EXPECT_EQ(after.msgs, 2U);
     EXPECT_EQ(after.bytes, 100U);
     const Totals read = totals(server_cg, kind, IPCT_DIR_RECV, [&](const ipct_flow_key& k) {
-      return k.ch.obj.id == ino->accepted && k.ch.obj.sk_tag == tag;
+      return k.ch.obj.id == ino->accepted && k.ch.obj.sk_tag == tag && k.ch.obj.pair_tag == pair;
     });
+    EXPECT_EQ(read.entries, 1U);  // every read, before and after the client closed, one key
     EXPECT_EQ(read.bytes, 400U);
     if (kind == IPCT_KIND_UNIX_SEQPACKET) {
       EXPECT_EQ(read.msgs, 5U);
@@ -814,7 +819,7 @@ TEST_P(TracerTest, DatagramsFromARemotePeerAreCountedAtTheReceiver) {
   const std::vector<ChannelFlow> flows = join_flows(ours);
   ASSERT_EQ(flows.size(), 1U);
   const ChannelFlow& f = flows[0];
-  EXPECT_EQ(f.src, EndpointRef::address("10.1.2.3:6000"));
+  EXPECT_EQ(f.src, EndpointRef::address("10.1.2.3"));  // the peer's address, not its port
   EXPECT_EQ(f.dst, EndpointRef::cgroup(cg.id()));
   EXPECT_TRUE(f.counted_at_receiver);
   EXPECT_EQ(f.msgs, 3U);
@@ -998,9 +1003,11 @@ TEST_P(TracerTest, SignalsBetweenCgroups) {
 TEST_P(TracerTest, SignalsAreCountedWhateverTheTargetsDisposition) {
   TestCgroup sender_cg("sig-disp-s");
   TestCgroup target_cg("sig-disp-t");
-  const pid_t target = spawn(&target_cg, [] {
+  Shared<int> ready;  // shared memory, not IPC: the handshake adds no flow
+  const pid_t target = spawn(&target_cg, [&] {
     prctl(PR_SET_NAME, "sig-target");
     std::signal(SIGUSR1, SIG_IGN);
+    __atomic_store_n(&*ready, 1, __ATOMIC_SEQ_CST);
     for (;;) pause();
     return 0;
   });
@@ -1011,7 +1018,8 @@ TEST_P(TracerTest, SignalsAreCountedWhateverTheTargetsDisposition) {
     return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
   };
   const pid_t sender = spawn(&sender_cg, [&] {
-    usleep(50 * 1000);  // the target has set its disposition
+    for (int i = 0; i < 1000 && __atomic_load_n(&*ready, __ATOMIC_SEQ_CST) == 0; ++i) usleep(10 * 1000);
+    if (__atomic_load_n(&*ready, __ATOMIC_SEQ_CST) == 0) return 4;  // named, disposition set
     if (kill(target, SIGSTOP) != 0) return 1;
     for (int i = 0; i < 200 && state_of(target) != 'T'; ++i) usleep(10 * 1000);
     if (state_of(target) != 'T') return 2;

@@ -143,7 +143,7 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
   cycle.now = std::chrono::steady_clock::now();
   exporter.update(cycle, session.namer());
   FlowsReport report = session.report(Filters{});
-  std::string doc = flows_to_json(report).dump();
+  std::string doc = flows_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   published.publish(std::move(report), std::move(doc));
   published.set_readiness(readiness(stats.cycles, stats.failed_in_a_row, {}));
 }

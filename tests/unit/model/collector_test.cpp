@@ -186,3 +186,40 @@ TEST(Collector, AWriterSeenLateTakesOverWhatAnUnknownOneReceived) {
   }
   EXPECT_EQ(c.flows().size(), 2U);
 }
+
+// Unix data sent before accept(): one cycle sees it go to an unknown reader (channel of the
+// client socket), the next joins it to the accepted socket; its counts are handed over, so the
+// 300 bytes are counted once.
+TEST(Collector, DataSentBeforeAcceptIsNotCountedTwiceWhenItsReaderAppears) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  ChannelFlow unresolved;
+  unresolved.kind = IPCT_KIND_UNIX_STREAM;
+  unresolved.channel = "unix_stream:ino=40,unconnected";
+  unresolved.src = EndpointRef::cgroup(1);
+  unresolved.dst = EndpointRef::unknown();
+  unresolved.msgs = 3;
+  unresolved.bytes = 300;
+  c.update({unresolved}, t.steady, t.wall);
+  t.advance(1000ms);
+  ChannelFlow joined;
+  joined.kind = IPCT_KIND_UNIX_STREAM;
+  joined.channel = "unix_stream:ino=41";
+  joined.src = EndpointRef::cgroup(1);
+  joined.dst = EndpointRef::cgroup(2);
+  joined.msgs = 5;  // the 3 before accept() and 2 after
+  joined.bytes = 400;
+  joined.recv_msgs = 5;
+  joined.recv_bytes = 400;
+  joined.taken_over_from = "unix_stream:ino=40,unconnected";
+  c.update({joined}, t.steady, t.wall);
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  for (const FlowState& s : c.flows()) {
+    msgs += s.flow.msgs;
+    bytes += s.flow.bytes;
+  }
+  EXPECT_EQ(msgs, 5U);
+  EXPECT_EQ(bytes, 400U);
+  // Without the hand-over the joined flow would count all 400 again: 700 in all.
+}
