@@ -64,9 +64,9 @@ enum ipct_dir {
 /*
  * Channel identity of the object kinds (all but tcp/udp):
  *   pipe, fifo, posix_mq: id = inode number, dev = superblock device (kernel encoding)
- *   unix_*:               id = this socket's inode, peer = the connected peer's inode on a send
- *                         (0: none; on receives always 0); stream and seqpacket also sk_tag and
- *                         pair_tag (below)
+ *   unix_*:               id = this socket's inode, peer = the connected peer's inode (0: none;
+ *                         on a dgram receive always 0: its senders are many); stream and
+ *                         seqpacket also sk_tag (below)
  *   sysv_msg, sysv_shm:   id = msqid / shmid, dev = IPC namespace inode
  *   signal:               id = target cgroup id, peer = target process (tgid), dev = signal number,
  *                         comm = the target's command (a process that execs is another target)
@@ -75,23 +75,18 @@ struct ipct_chan_obj {
 	__u64 id;
 	__u64 peer;
 	__u32 dev;
-	/*
-	 * unix_stream, unix_seqpacket, with sk_tag: the other end's struct sock, folded to 32 bits:
-	 * on a send before accept() the sender's own, on a receive the peer's (which the receiving
-	 * socket holds a reference to while it lives, so its address is not reused meanwhile).
-	 */
-	__u32 pair_tag;
+	__u32 _pad;
 	char comm[16]; /* signal only; zero for the other kinds */
 	/*
 	 * unix_stream, unix_seqpacket: the identity of the struct sock data goes into, known before
 	 * that socket has a file (and so an inode). A client's data sent before the server's
-	 * accept() goes into the embryo socket accept() will return: its sends carry peer = 0, the
-	 * embryo's sk_tag and the client's pair_tag; every receive carries its own socket's sk_tag
-	 * and its peer's pair_tag, so the join finds the accepted socket by the pair
-	 * (agent/model/flows.cpp). Zero on sends to a peer with an inode, and for the other kinds.
-	 * The socket's address times an odd constant (which hides nothing: it only spreads the
-	 * bits); an address is reused once its socket is freed, so only the pair is an identity.
-	 * Internal to the join, never printed or exported.
+	 * accept() goes into the embryo socket accept() will return: its sends carry peer = 0 and
+	 * the embryo's sk_tag; every receive carries its own socket's sk_tag, so the join finds
+	 * the accepted socket (agent/model/flows.cpp). Zero on sends to a peer with an inode, and
+	 * for the other kinds. The socket's address times an odd constant (which hides nothing: it
+	 * only spreads the bits): valid for the lifetime of the socket and reused after it, so the
+	 * join also matches the sender's inode against the receive's peer; internal to the join,
+	 * never printed or exported.
 	 */
 	__u64 sk_tag;
 };

@@ -47,19 +47,13 @@ static __always_inline __u64 sock_tag(struct sock **slot)
 	return addr * 0x9e3779b97f4a7c15ULL;
 }
 
-/* ipct_chan_obj.pair_tag: a sock_tag folded to 32 bits. */
-static __always_inline __u32 pair_tag(__u64 tag)
-{
-	return (__u32)(tag ^ (tag >> 32));
-}
-
 /*
  * Fills kind and channel of `sk` for a transfer in direction `dir`; false if it is not an IPC
  * socket. A unix receive is keyed by the receiving socket alone: data goes into a socket and
  * its readers take it out whoever sent it, and a peer that has closed is orphaned (no file),
  * while its data may still be read. A stream or seqpacket send into a peer without a file yet
- * (before accept()) carries the peer's sk_tag and its own pair_tag; a stream or seqpacket
- * receive its own sk_tag and its peer's pair_tag.
+ * (before accept()) carries sk_tag; a stream or seqpacket receive carries sk_tag and, while the
+ * sending end is open, its inode as peer.
  */
 static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow_key *key)
 {
@@ -88,22 +82,18 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 			if (!us)
 				return false;
 			key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
-			if (!key->ch.obj.peer && type != IPCT_SOCK_DGRAM) {
-				struct socket *sock = IPCT_SK_RD(sk, sk_socket);
-
+			if (!key->ch.obj.peer && type != IPCT_SOCK_DGRAM)
 				key->ch.obj.sk_tag = sock_tag(&us->peer);
-				if (sock)
-					key->ch.obj.pair_tag = pair_tag(sock_tag(&sock->sk));
-			}
 		} else if (type != IPCT_SOCK_DGRAM) {
 			/* The receiving socket has a file: its struct socket points back to it. */
 			struct socket *sock = IPCT_SK_RD(sk, sk_socket);
 
-			us = IPCT_UNIX_SK(sk);
 			if (sock)
 				key->ch.obj.sk_tag = sock_tag(&sock->sk);
+			/* The sending end, while it is open: what tells a reused sk_tag apart. */
+			us = IPCT_UNIX_SK(sk);
 			if (us)
-				key->ch.obj.pair_tag = pair_tag(sock_tag(&us->peer));
+				key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
 		}
 		return true;
 	}

@@ -317,6 +317,16 @@ static __always_inline void fd_receive(long fd, long ret, struct mmsghdr *vec, _
 		wait_done(key.kind);
 }
 
+/* A MSG_PEEK receive leaves the data queued: it moved nothing (its wait still ends). */
+static __always_inline bool peeked(__u8 code, struct pt_regs *regs)
+{
+	if (code == IPCT_SYS_RECVFROM) /* recvfrom(fd, buf, len, flags, ...) */
+		return IPCT_REGS_ARG3(regs) & IPCT_MSG_PEEK;
+	if (code == IPCT_SYS_RECVMSG) /* recvmsg(fd, msg, flags) */
+		return IPCT_REGS_ARG2(regs) & IPCT_MSG_PEEK;
+	return false;
+}
+
 /*
  * One syscall's exit. `regs` holds the original arguments; `code` is the syscall's
  * enum ipct_sys (never NONE); `kinds` the kinds whose data this path counts (lifecycle events
@@ -335,19 +345,16 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 	}
 
 	switch (code) {
+	/*
+	 * One call site for the receives (each inlined copy of fd_receive costs the verifier: on
+	 * 6.1 three of them with the socket classification went past its complexity limit).
+	 */
 	case IPCT_SYS_READ:
 	case IPCT_SYS_READV:
 	case IPCT_SYS_PREAD:
-		fd_receive(IPCT_REGS_ARG0(regs), ret, NULL, kinds, wait);
-		break;
-	/* A MSG_PEEK receive leaves the data queued: it moved nothing (its wait still ends). */
-	case IPCT_SYS_RECVFROM: /* recvfrom(fd, buf, len, flags, ...) */
-		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG3(regs) & IPCT_MSG_PEEK) ? 0 : ret,
-			   NULL, kinds, wait);
-		break;
-	case IPCT_SYS_RECVMSG: /* recvmsg(fd, msg, flags) */
-		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG2(regs) & IPCT_MSG_PEEK) ? 0 : ret,
-			   NULL, kinds, wait);
+	case IPCT_SYS_RECVFROM:
+	case IPCT_SYS_RECVMSG:
+		fd_receive(IPCT_REGS_ARG0(regs), peeked(code, regs) ? 0 : ret, NULL, kinds, wait);
 		break;
 	case IPCT_SYS_RECVMMSG: /* recvmmsg(fd, vec, vlen, flags, timeout) */
 		fd_receive(IPCT_REGS_ARG0(regs), (IPCT_REGS_ARG3(regs) & IPCT_MSG_PEEK) ? 0 : ret,

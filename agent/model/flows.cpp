@@ -241,12 +241,12 @@ class Joiner {
     }
   }
 
-  // Stream and seqpacket receivers first, by the identities of their socket and its peer
-  // (sk_tag, pair_tag), so that data sent before accept() finds its reader.
+  // Stream and seqpacket receivers first, by the identity of their socket (sk_tag), so that
+  // data sent before accept() finds its reader.
   void add_unix_receiver(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0)
-      unix_receivers_[{k.kind, k.ch.obj.sk_tag, k.ch.obj.pair_tag}].insert(k.ch.obj.id);
+      unix_receivers_[{k.kind, k.ch.obj.sk_tag}][k.ch.obj.id].insert(k.ch.obj.peer);
   }
 
   void add_sample(const FlowSample& s) {
@@ -318,15 +318,23 @@ class Joiner {
     return fmt::format("{}:ino={},unconnected", kind_name(k.kind), k.ch.obj.id);
   }
 
-  // The inode of the socket accept() returned for data sent into it before, or 0: the receiver
-  // whose own socket and peer are the send's (sk_tag, pair_tag). A socket's address is reused
-  // once it is freed, but the accepted socket holds its peer while it lives, so a pair names one
-  // connection; two receivers with one pair (stale totals of a connection long gone) are no
-  // answer, and the data stays with an unknown reader.
+  // The inode of the socket accept() returned for data sent into it before (sk_tag), or 0. A
+  // socket's address is reused once it is freed, so several receivers can carry one sk_tag: the
+  // one whose reads name the sender as their peer, else the only one whose reads name no other
+  // sender (the sender closed before the reads); never a choice between two.
   uint64_t accepted_socket(const ipct_flow_key& send) const {
-    auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag, send.ch.obj.pair_tag});
-    if (it == unix_receivers_.end() || it->second.size() != 1) return 0;
-    return *it->second.begin();
+    auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag});
+    if (it == unix_receivers_.end()) return 0;
+    uint64_t only = 0;
+    int loose = 0;
+    for (const auto& [inode, peers] : it->second) {
+      if (peers.contains(send.ch.obj.id)) return inode;
+      if (std::all_of(peers.begin(), peers.end(), [](uint64_t p) { return p == 0; })) {
+        only = inode;
+        ++loose;
+      }
+    }
+    return loose == 1 ? only : 0;
   }
 
   // A send goes to the receiver whose peer it is (a connected receiver names the sender's own
@@ -400,8 +408,8 @@ class Joiner {
   std::vector<const FlowSample*> connected_receivers_;
   std::set<std::string> sender_places_;   // "kind|place" of every sender's own address
   std::set<std::string> sender_targets_;  // "kind|place" every sender sends to
-  // (kind, sk_tag, pair_tag) -> the inodes of the receiving sockets with that pair
-  std::map<std::tuple<int, uint64_t, uint32_t>, std::set<uint64_t>> unix_receivers_;
+  // (kind, sk_tag) -> receiving socket inode -> the peers its reads named (0: closed)
+  std::map<std::pair<int, uint64_t>, std::map<uint64_t, std::set<uint64_t>>> unix_receivers_;
   std::vector<ChannelFlow> out_;
 };
 

@@ -11,7 +11,7 @@
 //   sysv_msg          (IPC namespace, msqid)                msgsnd callers         msgrcv callers
 //   unix_*            the receiving socket (the sender's    sends on the peer      receives on it
 //                     peer inode; before accept(), the
-//                     pair of sockets, sk_tag + pair_tag)
+//                     socket's sk_tag and the reads' peer)
 //   tcp, udp          the receiving socket (local address   sends addressed to it  receives on it
 //                     and port; a wildcard or unconnected   (or from the address
 //                     receiver matches by port)             a receiver's peer is)
