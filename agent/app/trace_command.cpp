@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <set>
@@ -32,10 +33,18 @@ int64_t realtime_minus_boottime_ns() {
   return (static_cast<int64_t>(real.tv_sec) - boot.tv_sec) * 1000000000 + (real.tv_nsec - boot.tv_nsec);
 }
 
-// stdout, stopping quietly when the reader goes away (`ipctrace trace | head`).
+// stdout, whole lines only, stopping quietly when the reader goes away (`ipctrace trace | head`).
+// write(2) itself, not stdio: Ctrl-C (no SA_RESTART) can interrupt a write blocked on a full
+// pipe, and stdio gives up there, half a line written; this goes on until every byte is out.
 bool emit(const std::string& text) {
-  if (text.empty()) return true;
-  return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // EPIPE: the reader has gone (SIGPIPE is ignored)
+    done += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 TracerConfig trace_config(const TraceOptions& o) {
@@ -73,7 +82,7 @@ class TraceStream {
     std::string out;
     for (const TraceRecord& r : batch) out += line(r);
     out += drops();
-    return emit(out) && std::fflush(stdout) == 0;
+    return emit(out);
   }
 
   [[nodiscard]] uint64_t lifecycle_count() const { return lifecycle_count_; }
