@@ -89,7 +89,6 @@ struct Object {
   std::string channel;
   std::map<uint64_t, Party> senders;
   std::map<uint64_t, Party> readers;
-  EndpointRef default_src;  // for readers with no writer seen
   EndpointRef default_dst;  // for writers with no reader seen
 };
 
@@ -148,7 +147,7 @@ void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
     ChannelFlow f;
     f.kind = o.kind;
     f.channel = o.channel;
-    f.src = sending ? EndpointRef::cgroup(cg) : o.default_src;
+    f.src = sending ? EndpointRef::cgroup(cg) : EndpointRef::unknown();  // no writer seen
     f.dst = sending ? o.default_dst : EndpointRef::cgroup(cg);
     (sending ? f.msgs : f.recv_msgs) = p.msgs;
     (sending ? f.bytes : f.recv_bytes) = p.bytes;
