@@ -19,6 +19,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "kernel/kinds.h"
@@ -1189,18 +1191,47 @@ uint64_t now_ns() {
 }
 
 constexpr int kBlockMs = 150;
-constexpr uint64_t kSyscallSlackNs = 2000000;  // entry and exit of the call around the block
 
-// The kernel's wait for one call is what the caller measured around it, less the call's own
-// entry and exit; its histogram slot is the caller's unless that sits on a slot boundary.
-void expect_one_wait(const WaitSample& w, uint64_t caller_ns) {
+// Waits until `pid` sleeps inside system call `sysno` (its /proc/PID/syscall names the call only
+// while it is blocked in it, "running" otherwise) and returns the clock after seeing it: the call
+// was entered before that moment.
+uint64_t blocked_in(pid_t pid, long sysno) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+  for (int i = 0; i < 20000; ++i) {
+    std::ifstream in(path);
+    long nr = -1;
+    if (in >> nr && nr == sysno) {
+      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');
+      if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S') return now_ns();
+    }
+    usleep(500);
+  }
+  ADD_FAILURE() << "process " << pid << " never blocked in system call " << sysno;
+  return now_ns();
+}
+
+// The kernel's wait for one blocked call lies between what the sender knows (from seeing the
+// caller asleep in the call to starting the send that wakes it) and what the caller measured
+// around the call. Its histogram slot is exact where both bounds fall in the same slot.
+void expect_one_wait(const WaitSample& w, uint64_t at_least_ns, uint64_t caller_ns) {
   EXPECT_EQ(w.count, 1U);
   EXPECT_LE(w.sum_ns, caller_ns);
-  EXPECT_GE(w.sum_ns + kSyscallSlackNs, caller_ns);
-  EXPECT_GE(w.sum_ns, static_cast<uint64_t>(kBlockMs / 2) * 1000000) << "the call did block";
-  if (slot_of_ns(caller_ns) == slot_of_ns(caller_ns - kSyscallSlackNs)) {
+  EXPECT_GE(w.sum_ns, at_least_ns);
+  EXPECT_GE(at_least_ns, static_cast<uint64_t>(kBlockMs) * 1000000) << "the sender did hold back";
+  if (slot_of_ns(caller_ns) == slot_of_ns(at_least_ns)) {
     EXPECT_EQ(w.slots[slot_of_ns(caller_ns)], 1U) << "waited " << w.sum_ns << " ns";
   }
+}
+
+// Holds the sender back while `pid` sleeps in `sysno`; returns how long the call has waited at
+// least once the sender goes on.
+uint64_t hold_back(pid_t pid, long sysno) {
+  const uint64_t seen = blocked_in(pid, sysno);
+  usleep(kBlockMs * 1000);
+  return now_ns() - seen;
 }
 
 }  // namespace
@@ -1218,13 +1249,13 @@ TEST_P(TracerTest, WaitTimeOfABlockedPipeRead) {
     *measured = now_ns() - t0;
     return n == 100 ? 0 : 1;
   });
-  usleep(kBlockMs * 1000);
+  const uint64_t at_least = hold_back(reader, SYS_read);
   char buf[100] = {};
   ASSERT_TRUE(write_all(p[1], buf, sizeof(buf)));
   close(p[0]);
   close(p[1]);
   ASSERT_EQ(wait_exit(reader), 0);
-  expect_one_wait(waits_of(tracer_, reader_cg, IPCT_KIND_PIPE), *measured);
+  expect_one_wait(waits_of(tracer_, reader_cg, IPCT_KIND_PIPE), at_least, *measured);
 }
 
 TEST_P(TracerTest, WaitTimeOfABlockedMsgrcvAndUnixRecv) {
@@ -1253,21 +1284,21 @@ TEST_P(TracerTest, WaitTimeOfABlockedMsgrcvAndUnixRecv) {
     if (recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) != -1) return 3;
     return 0;
   });
-  usleep(kBlockMs * 1000);
+  const uint64_t msg_at_least = hold_back(receiver, SYS_msgrcv);
   struct {
     long mtype;
     char mtext[16];
   } m{1, {}};
   ASSERT_EQ(msgsnd(id, &m, sizeof(m.mtext), 0), 0);
-  usleep(kBlockMs * 1000);
+  const uint64_t sock_at_least = hold_back(receiver, SYS_recvfrom);  // glibc's recv
   ASSERT_EQ(send(sv[0], m.mtext, sizeof(m.mtext), 0), 16);
   const int rc = wait_exit(receiver);
   msgctl(id, IPC_RMID, nullptr);
   close(sv[0]);
   close(sv[1]);
   ASSERT_EQ(rc, 0);
-  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_SYSV_MSG), measured->msg);
-  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_UNIX_STREAM), measured->sock);
+  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_SYSV_MSG), msg_at_least, measured->msg);
+  expect_one_wait(waits_of(tracer_, cg, IPCT_KIND_UNIX_STREAM), sock_at_least, measured->sock);
 }
 
 TEST_P(TracerTest, WaitTimeSwitchedOff) {
