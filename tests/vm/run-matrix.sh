@@ -58,9 +58,9 @@ JOB
 (cd "$work/job" && echo job.sh | cpio -o -H newc --quiet | gzip -1) >"$work/job.cpio.gz"
 cat "$work/base.cpio.gz" "$work/job.cpio.gz" >"$work/initramfs.cpio.gz"
 
-echo "== booting $(basename "$(readlink -f "$(dirname "$kernel")")") under qemu (TCG, 2 vCPUs, 2 GiB)"
+echo "== booting $(basename "$(readlink -f "$(dirname "$kernel")")") under qemu (TCG, 1 vCPU, 2 GiB)"
 start=$(date +%s)
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 2G \
   -nographic -no-reboot -nodefaults -serial stdio -monitor none \
   -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic" >"$work/console.log" 2>&1 &
