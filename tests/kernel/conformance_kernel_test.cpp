@@ -89,14 +89,6 @@ bool loopback_up() {
 
 void on_signal(int /*sig*/) {}
 
-// Whether process `pid` is blocked in system call `nr` (/proc/PID/syscall: its number first).
-bool blocked_in(pid_t pid, long nr) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-  std::string first;
-  in >> first;
-  return first == std::to_string(nr);
-}
-
 }  // namespace
 
 // A peek (recv, recvmsg, recvmmsg) moves nothing; a datagram read into a short buffer is counted with the bytes it

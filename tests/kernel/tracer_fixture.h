@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -151,5 +153,22 @@ inline NsIds own_ns() {
 }
 
 inline bool write_all(int fd, const char* buf, size_t n) { return write(fd, buf, n) == static_cast<ssize_t>(n); }
+
+// Whether process `pid` is inside system call `nr` and off the CPU (/proc/PID/syscall: its number
+// first; "running" while it runs).
+inline bool blocked_in(pid_t pid, long nr) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  std::string first;
+  in >> first;
+  return first == std::to_string(nr);
+}
+
+// The State letter of /proc/PID/stat ('S' asleep, 'T' stopped...), '?' if unreadable.
+inline char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
+}
 
 }  // namespace ipctrace::test

@@ -1008,12 +1008,6 @@ TEST_P(TracerTest, SignalsAreCountedWhateverTheTargetsDisposition) {
     for (;;) pause();
     return 0;
   });
-  auto state_of = [](pid_t pid) {  // the State letter of /proc/PID/stat
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t paren = text.rfind(')');
-    return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
-  };
   const pid_t sender = spawn(&sender_cg, [&] {
     for (int i = 0; i < 1000 && __atomic_load_n(&*ready, __ATOMIC_SEQ_CST) == 0; ++i) usleep(10 * 1000);
     if (__atomic_load_n(&*ready, __ATOMIC_SEQ_CST) == 0) return 4;  // named, disposition set
@@ -1192,21 +1186,11 @@ uint64_t now_ns() {
 
 constexpr int kBlockMs = 150;
 
-// Waits until `pid` sleeps inside system call `sysno` (its /proc/PID/syscall names the call only
-// while it is blocked in it, "running" otherwise) and returns the clock after seeing it: the call
-// was entered before that moment.
-uint64_t blocked_in(pid_t pid, long sysno) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+// Waits until `pid` sleeps inside system call `sysno` and returns the clock after seeing it: the
+// call was entered before that moment.
+uint64_t asleep_in(pid_t pid, long sysno) {
   for (int i = 0; i < 20000; ++i) {
-    std::ifstream in(path);
-    long nr = -1;
-    if (in >> nr && nr == sysno) {
-      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-      std::string line;
-      std::getline(stat, line);
-      const auto close = line.rfind(')');
-      if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S') return now_ns();
-    }
+    if (blocked_in(pid, sysno) && state_of(pid) == 'S') return now_ns();
     usleep(500);
   }
   ADD_FAILURE() << "process " << pid << " never blocked in system call " << sysno;
@@ -1229,7 +1213,7 @@ void expect_one_wait(const WaitSample& w, uint64_t at_least_ns, uint64_t caller_
 // Holds the sender back while `pid` sleeps in `sysno`; returns how long the call has waited at
 // least once the sender goes on.
 uint64_t hold_back(pid_t pid, long sysno) {
-  const uint64_t seen = blocked_in(pid, sysno);
+  const uint64_t seen = asleep_in(pid, sysno);
   usleep(kBlockMs * 1000);
   return now_ns() - seen;
 }
