@@ -857,6 +857,12 @@ TEST_P(TracerTest, ManyConnectionsOfOneProcessAreOneFlowEach) {
     const char buf[10] = {};
     for (int i = 0; i < kConnections; ++i) {
       const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      // Each from an address of its own in 127/8: loopback reuses a port in TIME_WAIT
+      // (tcp_tw_reuse=2), which would make two connections one 4-tuple, one flow.
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl(0x7f000000U | (static_cast<uint32_t>(i / 250 + 1) << 8) | (i % 250 + 1));
+      if (bind(s, reinterpret_cast<const sockaddr*>(&from), sizeof(from)) != 0) return 3;
       if (connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
       for (int j = 0; j < kSends; ++j) {
         if (send(s, buf, sizeof(buf), 0) != 10) return 2;
