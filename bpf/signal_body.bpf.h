@@ -7,8 +7,12 @@
  * sender got EAGAIN) are left out. Used by signal_btf.bpf.c and signal_raw.bpf.c.
  *
  * A body: the including .bpf.c defines first
- *   IPCT_SIG_RD(ptr, field...)  reads behind the siginfo and the target task (read.bpf.h).
- * The target's command is read with a helper in every flavour (signals are rare).
+ *   IPCT_SIG_RD(ptr, field...)  reads behind the target task (read.bpf.h).
+ * The siginfo and the target's command are read with a helper in every flavour (signals are
+ * rare). The siginfo must be: it may be SEND_SIG_NOINFO or SEND_SIG_PRIV (0 and 1), not an
+ * object, and the verifier of newer kernels types this argument of signal_generate as a scalar
+ * for that reason ("marking pointer arg1 as scalar as it may encode error", 6.18.44), so a plain
+ * load of it no longer loads.
  */
 #ifndef IPCTRACE_SIGNAL_BODY_BPF_H
 #define IPCTRACE_SIGNAL_BODY_BPF_H
@@ -36,7 +40,7 @@ static __always_inline void signal_data(int sig, struct kernel_siginfo *info,
 	if (info == IPCT_SEND_SIG_PRIV)
 		return;
 	if (info != IPCT_SEND_SIG_NOINFO) {
-		code = IPCT_SIG_RD(info, si_code);
+		code = BPF_CORE_READ(info, si_code);
 		if (code != IPCT_SI_USER && code != IPCT_SI_QUEUE && code != IPCT_SI_TKILL &&
 		    code != IPCT_SI_MESGQ)
 			return;
