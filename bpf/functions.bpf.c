@@ -61,6 +61,7 @@ IPCT_FEXIT_SYSCALL(ipct_fx_recvmmsg, IPCT_SYS_RECVMMSG, IPCT_FD_KINDS)
 IPCT_FEXIT_SYSCALL(ipct_fx_splice, IPCT_SYS_SPLICE, ipct_cfg_fexit_kinds)
 IPCT_FEXIT_SYSCALL(ipct_fx_tee, IPCT_SYS_TEE, ipct_cfg_fexit_kinds)
 IPCT_FEXIT_SYSCALL(ipct_fx_vmsplice, IPCT_SYS_VMSPLICE, ipct_cfg_fexit_kinds)
+IPCT_FEXIT_SYSCALL(ipct_fx_sendfile64, IPCT_SYS_SENDFILE, ipct_cfg_fexit_kinds)
 IPCT_FEXIT_SYSCALL(ipct_fx_msgsnd, IPCT_SYS_MSGSND, ipct_cfg_fexit_kinds)
 IPCT_FEXIT_SYSCALL(ipct_fx_msgrcv, IPCT_SYS_MSGRCV, ipct_cfg_fexit_kinds)
 IPCT_FEXIT_SYSCALL(ipct_fx_msgget, IPCT_SYS_MSGGET, ipct_cfg_fexit_kinds)
@@ -87,8 +88,8 @@ IPCT_FENTRY_SYSCALL(ipct_fe_mq_timedreceive, IPCT_SYS_MQ_TIMEDRECEIVE)
 /*
  * The pipe's own read_iter/write_iter: they run only for pipes and FIFOs, so ordinary files pay
  * nothing, and the file comes typed (plain loads, no descriptor lookup). read, readv, write,
- * writev and io_uring all end here; splice, tee and vmsplice move pipe buffers without them and
- * keep their syscall hooks. `kinds` is what the function serves: pipe_read/pipe_write both
+ * writev and io_uring all end here; splice, sendfile, tee and vmsplice move pipe buffers without
+ * them and keep their syscall hooks. `kinds` is what the function serves: pipe_read/pipe_write both
  * (pipefifo_fops, before 6.15); since 6.15 ("pipe: introduce struct file_operations
  * pipeanon_fops") anon_pipe_* serve pipes and fifo_pipe_* FIFOs, and a FIFO may pass through
  * both, so each counts only its own.

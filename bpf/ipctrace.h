@@ -256,6 +256,7 @@ enum ipct_sys {
 	IPCT_SYS_RECVFROM,
 	IPCT_SYS_RECVMSG,
 	IPCT_SYS_RECVMMSG,
+	IPCT_SYS_SENDFILE, /* sendfile64 (sendfile on 64-bit): out_fd, in_fd */
 	IPCT_SYS_MAX,
 };
 

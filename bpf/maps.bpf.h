@@ -18,6 +18,11 @@ extern const volatile __u32 ipct_cfg_sys_exit_kinds; /* IPCT_KIND_BIT()s counted
 extern const volatile __u8 ipct_cfg_wait_time;	  /* the syscall tracepoints time receiving calls */
 extern const volatile __u32 ipct_cfg_fexit_kinds; /* IPCT_KIND_BIT()s counted on function hooks */
 extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving calls */
+/* IPCT_KIND_BIT()s of the sockets on the socket tracepoints, whose ends of splice and sendfile
+ * the path counting pipes counts instead (the tracepoints skip them: see sock_splicing()). */
+extern const volatile __u32 ipct_cfg_splice_kinds;
+extern const volatile __s32 ipct_cfg_nr_splice;	  /* syscall numbers of splice and sendfile64 */
+extern const volatile __s32 ipct_cfg_nr_sendfile; /* (-1: none) */
 extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE];   /* syscall nr -> enum ipct_sys */
 extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */

@@ -2,7 +2,8 @@
 /*
  * Syscall number and arguments from the pt_regs the sys_exit and sys_enter tracepoints pass, per
  * architecture: IPCT_REGS_*(r) are plain loads (BTF-typed programs, or a copy on the stack),
- * IPCT_REGS_*_CORE(r) are CO-RE reads (raw tracepoints, before the copy).
+ * IPCT_REGS_*_CORE(r) are CO-RE reads (raw tracepoints, before the copy); IPCT_REGS_NR_FIELD is
+ * the field holding the number, for a body's own read knob.
  * At syscall exit the argument registers still hold the original arguments (the
  * syscall wrappers read them from pt_regs; nothing writes them back), except the
  * return register, which is why arguments are read here and never the return value.
@@ -13,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 
 #if defined(__TARGET_ARCH_x86)
+#define IPCT_REGS_NR_FIELD orig_ax
 #define IPCT_REGS_NR(r) ((long)(r)->orig_ax)
 #define IPCT_REGS_ARG0(r) ((r)->di)
 #define IPCT_REGS_ARG1(r) ((r)->si)
@@ -27,6 +29,7 @@
 #define IPCT_REGS_ARG4_CORE(r) BPF_CORE_READ((r), r8)
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64: x0 is overwritten by the return value; the original is kept in orig_x0. */
+#define IPCT_REGS_NR_FIELD syscallno
 #define IPCT_REGS_NR(r) ((long)(r)->syscallno)
 #define IPCT_REGS_ARG0(r) ((r)->orig_x0)
 #define IPCT_REGS_ARG1(r) ((r)->regs[1])

@@ -6,7 +6,8 @@
  * descriptor (sys_exit_body.bpf.h).
  *
  * A body: the including .bpf.c defines first, for the way it may read the socket,
- *   IPCT_SK_RD(sk, field...)  reads behind the struct sock (read.bpf.h: IPCT_RD_BTF/IPCT_RD_CORE);
+ *   IPCT_SK_RD(sk, field...)  reads behind the struct sock, and the task's pt_regs (read.bpf.h:
+ *                             IPCT_RD_BTF/IPCT_RD_CORE);
  *   IPCT_UNIX_SK(sk)          the struct sock as a struct unix_sock, or NULL.
  */
 #ifndef IPCTRACE_SOCK_KEY_BODY_BPF_H
@@ -25,6 +26,8 @@
 
 #include "consts.bpf.h"
 #include "ipctrace.h"
+#include "maps.bpf.h"
+#include "regs.bpf.h"
 
 /* The inode number of the socket's file: what /proc/PID/fd shows as socket:[N]. */
 static __always_inline __u64 sock_ino(struct sock *sk)
@@ -121,6 +124,30 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 		BPF_CORE_READ_INTO(&key->ch.inet.raddr, sk, __sk_common.skc_v6_daddr);
 	}
 	return true;
+}
+
+/*
+ * Whether a socket tracepoint fires inside splice or sendfile, on a socket of a kind in
+ * ipct_cfg_splice_kinds: such a call is counted once, at its exit, by the path that counts pipes
+ * (sys_exit_body.bpf.h), where the tracepoints see one send per batch of up to 16 pipe buffers
+ * (splice_to_socket(), Linux 6.5, "splice, net: Add a splice_to_socket() helper") and nothing of
+ * a TCP or unix stream receive (tcp_splice_read() and unix_stream_splice_read() bypass
+ * sock_recvmsg()). The syscall is the one in the task's own pt_regs (bpf_task_pt_regs(), Linux
+ * 5.15: every kernel with the socket tracepoints has it). A send of an io_uring worker or a
+ * kernel thread has no such syscall number: it stays with the tracepoint.
+ */
+static __always_inline bool sock_splicing(__u8 kind)
+{
+	struct pt_regs *regs;
+	long nr;
+
+	if (!(ipct_cfg_splice_kinds & IPCT_KIND_BIT(kind)))
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return false;
+	nr = (long)IPCT_SK_RD(regs, IPCT_REGS_NR_FIELD);
+	return nr == ipct_cfg_nr_splice || nr == ipct_cfg_nr_sendfile;
 }
 
 #endif /* IPCTRACE_SOCK_KEY_BODY_BPF_H */

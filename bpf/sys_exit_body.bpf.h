@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The syscall path:
- *  - at exit: pipes and FIFOs (read/write family, splice, tee, vmsplice), sockets where the
+ *  - at exit: pipes and FIFOs (read/write family, splice, sendfile, tee, vmsplice), sockets where the
  *    socket tracepoints are missing (read, write, send and receive calls), SysV queues and shared
  *    memory, POSIX message queues; and the end of a timed receiving call;
  *  - at entry (only with wait time on): the start of a receiving call.
@@ -172,6 +172,17 @@ static __always_inline void fd_data(long fd, __u8 dir, long bytes, __u32 kinds)
 
 	if (file_key(fd_file(fd), dir, &key))
 		fd_record(&key, dir, 1, bytes, kinds);
+}
+
+/*
+ * The kinds a splice or sendfile counts on a path counting `kinds`: the path that counts pipes
+ * also counts the socket ends the socket tracepoints leave to it (sock_splicing()).
+ */
+static __always_inline __u32 transfer_kinds(__u32 kinds)
+{
+	if (kinds & (IPCT_KIND_BIT(IPCT_KIND_PIPE) | IPCT_KIND_BIT(IPCT_KIND_FIFO)))
+		return kinds | ipct_cfg_splice_kinds;
+	return kinds;
 }
 
 /* vmsplice moves user memory into a pipe opened for writing, or out of one opened for reading. */
@@ -372,10 +383,20 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 		mmsg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, ret,
 			  (struct mmsghdr *)IPCT_REGS_ARG1(regs), kinds);
 		break;
-	case IPCT_SYS_SPLICE: /* splice(fd_in, off_in, fd_out, ...): either end may be a pipe */
+	/* One call site for both (each inlined copy of a transfer's two classifications costs the
+	 * verifier): splice(fd_in, off_in, fd_out, ...), either end a pipe or a socket (or both);
+	 * sendfile64(out_fd, in_fd, ...), from a file or a socket into a socket or (Linux 5.12+)
+	 * a pipe. Neither passes through the pipe's read/write functions, and a socket end is
+	 * counted here for the sockets on the socket tracepoints too (transfer_kinds()). */
+	case IPCT_SYS_SPLICE:
+	case IPCT_SYS_SENDFILE:
 		if (ret > 0) {
-			fd_data(IPCT_REGS_ARG0(regs), IPCT_DIR_RECV, ret, kinds);
-			fd_data(IPCT_REGS_ARG2(regs), IPCT_DIR_SEND, ret, kinds);
+			bool splice = code == IPCT_SYS_SPLICE;
+
+			fd_data(splice ? IPCT_REGS_ARG0(regs) : IPCT_REGS_ARG1(regs), IPCT_DIR_RECV,
+				ret, transfer_kinds(kinds));
+			fd_data(splice ? IPCT_REGS_ARG2(regs) : IPCT_REGS_ARG0(regs), IPCT_DIR_SEND,
+				ret, transfer_kinds(kinds));
 		}
 		break;
 	case IPCT_SYS_TEE: /* tee(fd_in, fd_out, ...) copies without consuming fd_in */

@@ -13,7 +13,8 @@ namespace {
 using R = SyscallRole;
 
 // The syscalls every socket mechanism is read and written with, where the socket tracepoints
-// (Linux 6.3) are missing: the socket is found through the descriptor.
+// (Linux 6.3) are missing: the socket is found through the descriptor. splice and sendfile reach
+// a TCP or unix stream socket without its recvmsg, and (before Linux 6.5) without its sendmsg.
 std::vector<SyscallInfo> socket_syscalls() {
   return {{"read", SYS_read, IPCT_SYS_READ, R::Receive},
           {"readv", SYS_readv, IPCT_SYS_READV, R::Receive},
@@ -24,7 +25,9 @@ std::vector<SyscallInfo> socket_syscalls() {
           {"sendmmsg", SYS_sendmmsg, IPCT_SYS_SENDMMSG, R::Send},
           {"recvfrom", SYS_recvfrom, IPCT_SYS_RECVFROM, R::Receive},
           {"recvmsg", SYS_recvmsg, IPCT_SYS_RECVMSG, R::Receive},
-          {"recvmmsg", SYS_recvmmsg, IPCT_SYS_RECVMMSG, R::Receive}};
+          {"recvmmsg", SYS_recvmmsg, IPCT_SYS_RECVMMSG, R::Receive},
+          {"splice", SYS_splice, IPCT_SYS_SPLICE, R::Transfer},
+          {"sendfile64", SYS_sendfile, IPCT_SYS_SENDFILE, R::Transfer}};
 }
 
 std::vector<MechanismInfo> build() {
@@ -44,7 +47,8 @@ std::vector<MechanismInfo> build() {
         {"pwritev2", SYS_pwritev2, IPCT_SYS_PWRITE, R::Send},
         {"splice", SYS_splice, IPCT_SYS_SPLICE, R::Transfer},
         {"tee", SYS_tee, IPCT_SYS_TEE, R::Transfer},
-        {"vmsplice", SYS_vmsplice, IPCT_SYS_VMSPLICE, R::Transfer}}},
+        {"vmsplice", SYS_vmsplice, IPCT_SYS_VMSPLICE, R::Transfer},
+        {"sendfile64", SYS_sendfile, IPCT_SYS_SENDFILE, R::Transfer}}},
       {Mechanism::Unix,
        "unix",
        {IPCT_KIND_UNIX_STREAM, IPCT_KIND_UNIX_DGRAM, IPCT_KIND_UNIX_SEQPACKET},

@@ -20,7 +20,8 @@ enum class Mechanism { PipeFifo, Unix, Inet, SysvMsg, PosixMq, SysvShm, Signal }
 enum class SyscallRole {
   Send,       // moves data into a channel: write, sendmsg, msgsnd, mq_timedsend...
   Receive,    // takes data out, and may block: the time it blocks is wait time (read, recvmsg, msgrcv...)
-  Transfer,   // moves pipe data between two descriptors, or user memory, either way: splice, tee, vmsplice
+  Transfer,   // moves data between two descriptors (a pipe or a socket at either end), or user memory
+              // into or out of a pipe: splice, sendfile, tee, vmsplice
   Lifecycle,  // creates, opens, attaches, detaches or removes an object: msgget, shmat, mq_open...
 };
 

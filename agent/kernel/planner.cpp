@@ -64,6 +64,7 @@ class Builder {
         plan_.fexit_kinds |= counted_kind_bits(h.mechanism);
         functions_ = true;
       }
+      if (point == "sock_send_length") socket_tracepoint_kinds_ |= counted_kind_bits(h.mechanism);
       if (point == "sys_exit") {
         plan_.sys_exit_kinds |= counted_kind_bits(h.mechanism);
         exit_family_ = *h.family;
@@ -101,6 +102,7 @@ class Builder {
   }
 
   ProgramPlan finish() {
+    if (chosen_.contains(Mechanism::PipeFifo)) plan_.splice_kinds = socket_tracepoint_kinds_;
     plan_.task_storage = plan_.has("ipct_sys_enter_cast");
     plan_.inflight_lru = (plan_.wait == WaitPath::SysEnter && !plan_.task_storage) || plan_.wait == WaitPath::Functions;
     return std::move(plan_);
@@ -152,6 +154,7 @@ class Builder {
   ProgramPlan plan_;
   std::set<Mechanism> chosen_;
   std::optional<HookFamily> exit_family_;
+  uint32_t socket_tracepoint_kinds_ = 0;
   bool functions_ = false;
 };
 

@@ -62,6 +62,10 @@ struct ProgramPlan {
   std::vector<AttachedHook> hooks;       // per mechanism with a hook; the wait path's programs last, under pipe_fifo
   uint32_t sys_exit_kinds = 0;           // ipct_cfg_sys_exit_kinds: IPCT_KIND_BIT()s counted on sys_exit
   uint32_t fexit_kinds = 0;              // ipct_cfg_fexit_kinds: ... counted on function hooks
+  // ipct_cfg_splice_kinds: the socket kinds on the socket tracepoints, whose ends of splice and
+  // sendfile the path counting pipes counts, once per call (the tracepoints skip those calls);
+  // 0 when pipes have no hook (the tracepoints then count them, once per batch of pipe buffers).
+  uint32_t splice_kinds = 0;
   std::array<uint8_t, IPCT_SYS_TABLE_SIZE> sys_table{};  // ipct_cfg_sys_table: syscall nr -> enum ipct_sys
   WaitPath wait = WaitPath::None;
   bool task_storage = false;  // receive start times in task-local storage (map ipct_wait_starts)

@@ -119,6 +119,9 @@ Status Tracer::configure(const TracerConfig& config) {
   rodata->ipct_cfg_wait_time = plan_.wait == WaitPath::SysEnter ? 1 : 0;
   rodata->ipct_cfg_fexit_kinds = plan_.fexit_kinds;
   rodata->ipct_cfg_fn_wait = plan_.wait == WaitPath::Functions ? 1 : 0;
+  rodata->ipct_cfg_splice_kinds = plan_.splice_kinds;
+  rodata->ipct_cfg_nr_splice = SYS_splice;
+  rodata->ipct_cfg_nr_sendfile = SYS_sendfile;
   for (size_t nr = 0; nr < plan_.sys_table.size(); ++nr) rodata->ipct_cfg_sys_table[nr] = plan_.sys_table[nr];
   rodata->ipct_cfg_trace_data = config.trace_data ? 1 : 0;
   rodata->ipct_cfg_trace_kinds = config.trace_kinds;

@@ -10,12 +10,14 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,11 +30,13 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernel/kinds.h"
@@ -213,6 +217,277 @@ TEST_P(TracerTest, SpliceAndTeeBetweenPipes) {
   EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->b)).bytes, 500U);  // read
   EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->c)).bytes, 500U);  // tee in
   EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->c)).msgs, 0U);
+}
+
+// splice into and out of sockets, one call at a time moving more than the 16 pipe buffers that
+// splice_to_socket() (Linux 6.5) hands to one sendmsg: each successful call is one message, at
+// the socket's end and at the pipe's, whatever the hook setup. A TCP connection and a unix
+// stream socketpair, each spliced from a pipe in one cgroup and into a pipe in another; and UDP
+// datagrams spliced out of a socket, one per call.
+namespace {
+
+// A TCP listener on a free loopback port (its address in `addr`); -1 on failure.
+int tcp_listener(sockaddr_in& addr, int backlog) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+constexpr size_t kSpliceBytes = 40 * 4096;  // 40 pipe buffers of one page each
+
+// Splices `total` bytes from `in` to `out`, each call asking for all that is left; the number of
+// successful calls, or -1.
+long splice_all(int in, int out, size_t total) {
+  long calls = 0;
+  size_t moved = 0;
+  while (moved < total) {
+    const ssize_t n = splice(in, nullptr, out, nullptr, total - moved, SPLICE_F_MOVE);
+    if (n <= 0) return -1;
+    moved += static_cast<size_t>(n);
+    ++calls;
+  }
+  return calls;
+}
+
+struct SpliceCalls {
+  long out_of_pipe = 0;  // pipe -> socket, in the sending cgroup
+  long into_pipe = 0;    // socket -> pipe, in the receiving cgroup
+  uint64_t send_pipe = 0, recv_pipe = 0;
+};
+
+// The sender fills a 1 MiB pipe with kSpliceBytes in page-sized writes and splices it into
+// `tx`; the receiver splices `rx` into a pipe of its own and drains it with read().
+void splice_through(int tx, int rx, const TestCgroup& sender_cg, const TestCgroup& receiver_cg,
+                    Shared<SpliceCalls>& calls) {
+  const pid_t receiver = spawn(&receiver_cg, [&] {
+    close(tx);
+    int p[2];
+    if (pipe(p) != 0 || fcntl(p[1], F_SETPIPE_SZ, 1 << 20) < 0) return 1;
+    calls->recv_pipe = ino_of(p[0]);
+    size_t moved = 0;
+    std::vector<char> buf(kSpliceBytes);
+    while (moved < kSpliceBytes) {
+      const ssize_t n = splice(rx, nullptr, p[1], nullptr, kSpliceBytes - moved, SPLICE_F_MOVE);
+      if (n <= 0) return 2;
+      ++calls->into_pipe;
+      if (read(p[0], buf.data(), buf.size()) != n) return 3;
+      moved += static_cast<size_t>(n);
+    }
+    return 0;
+  });
+  const pid_t sender = spawn(&sender_cg, [&] {
+    close(rx);
+    int p[2];
+    if (pipe(p) != 0 || fcntl(p[1], F_SETPIPE_SZ, 1 << 20) < 0) return 1;
+    calls->send_pipe = ino_of(p[0]);
+    const std::vector<char> page(4096, 'p');
+    for (size_t i = 0; i < kSpliceBytes / page.size(); ++i) {
+      if (!write_all(p[1], page.data(), page.size())) return 2;
+    }
+    calls->out_of_pipe = splice_all(p[0], tx, kSpliceBytes);
+    return calls->out_of_pipe > 0 ? 0 : 3;
+  });
+  EXPECT_EQ(wait_exit(sender), 0);
+  EXPECT_EQ(wait_exit(receiver), 0);
+}
+
+}  // namespace
+
+TEST_P(TracerTest, SpliceWithASocketAtEitherEnd) {
+  TestCgroup sender_cg("splice-sock-s");
+  TestCgroup receiver_cg("splice-sock-r");
+  Shared<SpliceCalls> tcp_calls;
+  Shared<SpliceCalls> unix_calls;
+
+  sockaddr_in addr{};
+  const int listener = tcp_listener(addr, 1);
+  ASSERT_GE(listener, 0);
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int server = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(server, 0);
+  close(listener);
+  sockaddr_in local{};
+  socklen_t llen = sizeof(local);
+  ASSERT_EQ(getsockname(client, reinterpret_cast<sockaddr*>(&local), &llen), 0);
+  const uint16_t client_port = ntohs(local.sin_port);
+  const uint16_t server_port = ntohs(addr.sin_port);
+  splice_through(client, server, sender_cg, receiver_cg, tcp_calls);
+  close(client);
+  close(server);
+
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const uint64_t a = ino_of(sv[0]);
+  const uint64_t b = ino_of(sv[1]);
+  splice_through(sv[0], sv[1], sender_cg, receiver_cg, unix_calls);
+  close(sv[0]);
+  close(sv[1]);
+
+  const auto tcp_tx = [&](const ipct_flow_key& k) {
+    return k.ch.inet.lport == client_port && k.ch.inet.rport == server_port;
+  };
+  const auto tcp_rx = [&](const ipct_flow_key& k) {
+    return k.ch.inet.lport == server_port && k.ch.inet.rport == client_port;
+  };
+  for (const auto& [kind, calls, tx, rx] :
+       {std::tuple{IPCT_KIND_TCP, &tcp_calls, std::function<bool(const ipct_flow_key&)>(tcp_tx),
+                   std::function<bool(const ipct_flow_key&)>(tcp_rx)},
+        std::tuple{IPCT_KIND_UNIX_STREAM, &unix_calls,
+                   std::function<bool(const ipct_flow_key&)>(
+                       [&](const ipct_flow_key& k) { return k.ch.obj.id == a && k.ch.obj.peer == b; }),
+                   obj(b)}}) {
+    SCOPED_TRACE(kind_name(kind));
+    const SpliceCalls& c = **calls;
+    const Totals sent = totals(sender_cg, kind, IPCT_DIR_SEND, tx);
+    EXPECT_EQ(sent.msgs, static_cast<uint64_t>(c.out_of_pipe));
+    EXPECT_EQ(sent.bytes, kSpliceBytes);
+    const Totals got = totals(receiver_cg, kind, IPCT_DIR_RECV, rx);
+    EXPECT_EQ(got.msgs, static_cast<uint64_t>(c.into_pipe));
+    EXPECT_EQ(got.bytes, kSpliceBytes);
+    // The pipes' ends: 40 writes then the splices out; the splices in then as many reads.
+    const Totals spliced_out = totals(sender_cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(c.send_pipe));
+    EXPECT_EQ(spliced_out.msgs, static_cast<uint64_t>(c.out_of_pipe));
+    EXPECT_EQ(spliced_out.bytes, kSpliceBytes);
+    EXPECT_EQ(totals(sender_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(c.send_pipe)).msgs, 40U);
+    const Totals spliced_in = totals(receiver_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(c.recv_pipe));
+    EXPECT_EQ(spliced_in.msgs, static_cast<uint64_t>(c.into_pipe));
+    EXPECT_EQ(spliced_in.bytes, kSpliceBytes);
+    EXPECT_EQ(totals(receiver_cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(c.recv_pipe)).bytes, kSpliceBytes);
+  }
+}
+
+// Datagrams spliced out of a UDP socket, one per call (the socket's read_iter, through
+// sock_recvmsg(), which the socket tracepoints see): three calls, three messages, at the socket.
+TEST_P(TracerTest, SpliceOutOfADatagramSocket) {
+  TestCgroup cg("splice-udp");
+  const int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(receiver, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t alen = sizeof(addr);
+  ASSERT_EQ(getsockname(receiver, reinterpret_cast<sockaddr*>(&addr), &alen), 0);
+  const uint16_t port = ntohs(addr.sin_port);
+  Shared<uint64_t> pipe_ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     const int s = socket(AF_INET, SOCK_DGRAM, 0);
+                     if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+                     int p[2];
+                     if (pipe(p) != 0) return 2;
+                     *pipe_ino = ino_of(p[0]);
+                     char buf[64] = {};
+                     for (const size_t len : {10U, 20U, 30U}) {
+                       if (send(s, buf, len, 0) != static_cast<ssize_t>(len)) return 3;
+                       if (splice(receiver, nullptr, p[1], nullptr, sizeof(buf), 0) != static_cast<ssize_t>(len)) {
+                         return 4;
+                       }
+                       if (read(p[0], buf, sizeof(buf)) != static_cast<ssize_t>(len)) return 5;
+                     }
+                     return 0;
+                   }),
+            0);
+  close(receiver);
+  const Totals got =
+      totals(cg, IPCT_KIND_UDP, IPCT_DIR_RECV, [&](const ipct_flow_key& k) { return k.ch.inet.lport == port; });
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 60U);
+  const Totals into_pipe = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(*pipe_ino));
+  EXPECT_EQ(into_pipe.msgs, 3U);
+  EXPECT_EQ(into_pipe.bytes, 60U);
+}
+
+// sendfile from a file into a TCP socket, a unix stream socket and (Linux 5.12+) a pipe: one
+// message per successful call at the receiving descriptor, as the socket or pipe sees it.
+TEST_P(TracerTest, SendfileIntoASocketAndAPipe) {
+  TestCgroup cg("sendfile");
+  constexpr size_t kFileBytes = 100000;
+  char path[] = "/tmp/ipctrace-sendfile-XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  unlink(path);
+  const std::vector<char> data(kFileBytes, 'f');
+  ASSERT_TRUE(write_all(file, data.data(), data.size()));
+
+  sockaddr_in addr{};
+  const int listener = tcp_listener(addr, 1);
+  ASSERT_GE(listener, 0);
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int server = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(server, 0);
+  close(listener);
+  const uint16_t server_port = ntohs(addr.sin_port);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const uint64_t ua = ino_of(sv[0]);
+  struct Result {
+    long tcp_calls, unix_calls;
+    uint64_t pipe;
+  };
+  Shared<Result> r;
+  // Drains both sockets while the sender's calls run (they block on full send buffers).
+  const pid_t drain = fork();
+  if (drain == 0) {
+    std::vector<char> buf(65536);
+    size_t got = 0;
+    while (got < 2 * kFileBytes) {
+      pollfd fds[2] = {{server, POLLIN, 0}, {sv[1], POLLIN, 0}};
+      if (poll(fds, 2, 10000) <= 0) _exit(1);
+      for (const pollfd& f : fds) {
+        if (f.revents & POLLIN) {
+          const ssize_t n = read(f.fd, buf.data(), buf.size());
+          if (n <= 0) _exit(2);
+          got += static_cast<size_t>(n);
+        }
+      }
+    }
+    _exit(0);
+  }
+  ASSERT_GT(drain, 0);
+  ASSERT_EQ(
+      run_in(&cg,
+             [&] {
+               for (const auto& [out, count] : {std::pair{client, &r->tcp_calls}, std::pair{sv[0], &r->unix_calls}}) {
+                 off_t off = 0;
+                 while (off < static_cast<off_t>(kFileBytes)) {
+                   if (sendfile(out, file, &off, kFileBytes - static_cast<size_t>(off)) <= 0) return 1;
+                   ++*count;
+                 }
+               }
+               int p[2];
+               if (pipe(p) != 0 || fcntl(p[1], F_SETPIPE_SZ, 1 << 20) < 0) return 2;
+               r->pipe = ino_of(p[0]);
+               off_t off = 0;
+               return sendfile(p[1], file, &off, 30000) == 30000 ? 0 : 3;
+             }),
+      0);
+  EXPECT_EQ(wait_exit(drain), 0);
+  close(file);
+  close(client);
+  close(server);
+  close(sv[0]);
+  close(sv[1]);
+
+  const Totals tcp =
+      totals(cg, IPCT_KIND_TCP, IPCT_DIR_SEND, [&](const ipct_flow_key& k) { return k.ch.inet.rport == server_port; });
+  EXPECT_EQ(tcp.msgs, static_cast<uint64_t>(r->tcp_calls));
+  EXPECT_EQ(tcp.bytes, kFileBytes);
+  const Totals unix_sent = totals(cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, obj(ua));
+  EXPECT_EQ(unix_sent.msgs, static_cast<uint64_t>(r->unix_calls));
+  EXPECT_EQ(unix_sent.bytes, kFileBytes);
+  const Totals into_pipe = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(r->pipe));
+  EXPECT_EQ(into_pipe.msgs, 1U);
+  EXPECT_EQ(into_pipe.bytes, 30000U);
 }
 
 TEST_P(TracerTest, SameChannelFromTwoCgroups) {
@@ -664,21 +939,6 @@ TEST_P(TracerTest, UnixDataSentBeforeAcceptIsJoinedToTheAcceptedSocket) {
       EXPECT_EQ(to_server->recv_msgs, 5U);
     }
   }
-}
-
-// A TCP listener on a free loopback port (its address in `addr`); -1 on failure.
-int tcp_listener(sockaddr_in& addr, int backlog) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, backlog) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 TEST_P(TracerTest, TcpOverLoopback) {

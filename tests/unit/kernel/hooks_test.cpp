@@ -77,8 +77,8 @@ TEST(Hooks, On61FunctionHooksAreChosenWithTheOlderPipeNames) {
   const auto f = kernel_6_1();
   const auto pipe = pick(Mechanism::PipeFifo, f);
   EXPECT_EQ(pipe.family, HookFamily::Fentry);
-  EXPECT_EQ(pipe.attach,
-            (std::vector<std::string>{"pipe_read", "pipe_write", sys("splice"), sys("tee"), sys("vmsplice")}));
+  EXPECT_EQ(pipe.attach, (std::vector<std::string>{"pipe_read", "pipe_write", sys("splice"), sys("tee"),
+                                                   sys("vmsplice"), sys("sendfile64")}));
   ASSERT_EQ(pipe.rejected.size(), 1U);
   EXPECT_EQ(pipe.rejected[0], "fentry: anon_pipe_read not found");
   EXPECT_EQ(pick(Mechanism::SysvMsg, f).attach,
@@ -89,7 +89,7 @@ TEST(Hooks, On61FunctionHooksAreChosenWithTheOlderPipeNames) {
   const auto sock = pick(Mechanism::Unix, f);
   EXPECT_EQ(sock.family, HookFamily::Fentry);
   EXPECT_EQ(sock.attach.front(), sys("read"));
-  EXPECT_EQ(sock.attach.size(), 10U);
+  EXPECT_EQ(sock.attach.size(), 12U);  // read ... recvmmsg, splice, sendfile64
   ASSERT_EQ(sock.rejected.size(), 2U);
   EXPECT_EQ(sock.rejected[0], "tp_btf: sock_send_length not found");
   EXPECT_EQ(sock.rejected[1], "raw_tp: sock_send_length not found");
@@ -100,8 +100,9 @@ TEST(Hooks, From615ThePipeAndFifoFunctionsAreHookedApart) {
   const auto f = kernel_6_18_with_fentry();
   const auto pipe = pick(Mechanism::PipeFifo, f);
   EXPECT_EQ(pipe.family, HookFamily::Fentry);
-  EXPECT_EQ(pipe.attach, (std::vector<std::string>{"anon_pipe_read", "anon_pipe_write", "fifo_pipe_read",
-                                                   "fifo_pipe_write", sys("splice"), sys("tee"), sys("vmsplice")}));
+  EXPECT_EQ(pipe.attach,
+            (std::vector<std::string>{"anon_pipe_read", "anon_pipe_write", "fifo_pipe_read", "fifo_pipe_write",
+                                      sys("splice"), sys("tee"), sys("vmsplice"), sys("sendfile64")}));
   // Sockets keep their tracepoints, as cheap as a function hook and exact for sendmmsg.
   EXPECT_EQ(pick(Mechanism::Unix, f).attach, (std::vector<std::string>{"sock_send_length", "sock_recv_length"}));
 }

@@ -72,7 +72,10 @@ TEST(Planner, TracepointsWithTheCast) {
   EXPECT_EQ(p.sys_table[SYS_getpid], IPCT_SYS_NONE);
   size_t followed = 0;
   for (uint8_t code : p.sys_table) followed += code != IPCT_SYS_NONE ? 1 : 0;
-  EXPECT_EQ(followed, 13U + 3U + 4U + 5U + 4U);  // pipes; recvfrom/msg/mmsg; SysV queues; POSIX queues; shm
+  EXPECT_EQ(followed, 14U + 3U + 4U + 5U + 4U);  // pipes; recvfrom/msg/mmsg; SysV queues; POSIX queues; shm
+  EXPECT_EQ(p.sys_table[SYS_sendfile], IPCT_SYS_SENDFILE);
+  // Sockets on their tracepoints: their ends of splice and sendfile are counted on sys_exit.
+  EXPECT_EQ(p.splice_kinds, kSockets);
   ASSERT_EQ(p.hooks.size(), 8U);
   EXPECT_EQ(p.hooks[0], (AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_exit_cast"}}));
   EXPECT_EQ(p.hooks[1],
@@ -104,6 +107,9 @@ TEST(Planner, SocketsOnSysExitBeforeTheSocketTracepoints) {
   EXPECT_EQ(p.sys_exit_kinds, kPipes | kSockets | kQueues);
   EXPECT_EQ(p.sys_table[SYS_sendto], IPCT_SYS_SENDTO);
   EXPECT_EQ(p.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
+  EXPECT_EQ(p.sys_table[SYS_splice], IPCT_SYS_SPLICE);
+  EXPECT_EQ(p.sys_table[SYS_sendfile], IPCT_SYS_SENDFILE);
+  EXPECT_EQ(p.splice_kinds, 0U);  // sys_exit counts the sockets anyway
 }
 
 TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
@@ -114,6 +120,7 @@ TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
       {"ipct_fx_splice", fn("splice")},
       {"ipct_fx_tee", fn("tee")},
       {"ipct_fx_vmsplice", fn("vmsplice")},
+      {"ipct_fx_sendfile64", fn("sendfile64")},
       {"ipct_fx_read", fn("read")},
       {"ipct_fx_readv", fn("readv")},
       {"ipct_fx_write", fn("write")},
@@ -150,6 +157,7 @@ TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
   EXPECT_EQ(p.programs, expected);
   EXPECT_EQ(p.sys_exit_kinds, 0U);
   EXPECT_EQ(p.fexit_kinds, kPipes | kSockets | kQueues);
+  EXPECT_EQ(p.splice_kinds, 0U);
   for (uint8_t code : p.sys_table) EXPECT_EQ(code, IPCT_SYS_NONE);
   EXPECT_EQ(p.wait, WaitPath::Functions);
   EXPECT_FALSE(p.task_storage);
@@ -166,6 +174,7 @@ TEST(Planner, FunctionHooksFrom615WithSocketTracepoints) {
   // Sockets stay on their tracepoints; their receiving syscalls' functions come in for wait time
   // only (fexit_kinds has no socket kind, so those exits count no socket data twice).
   EXPECT_EQ(p.fexit_kinds, kPipes | kQueues);
+  EXPECT_EQ(p.splice_kinds, kSockets);  // on the splice and sendfile functions' exits
   EXPECT_TRUE(p.has("ipct_sock_send_btf"));
   EXPECT_FALSE(p.has("ipct_sys_exit_cast"));
   EXPECT_FALSE(p.has("ipct_sys_enter_cast"));
@@ -176,6 +185,14 @@ TEST(Planner, FunctionHooksFrom615WithSocketTracepoints) {
                                       "ipct_fe_recvfrom", "ipct_fx_recvmsg", "ipct_fe_recvmsg", "ipct_fx_recvmmsg",
                                       "ipct_fe_recvmmsg", "ipct_fe_msgrcv", "ipct_fe_mq_timedreceive"}));
   EXPECT_EQ(p.wait, WaitPath::Functions);
+}
+
+TEST(Planner, WithoutAPipeHookTheSocketTracepointsKeepSpliceAndSendfile) {
+  std::vector<HookChoice> hooks = choose_hooks(kernel_6_18());
+  std::erase_if(hooks, [](const HookChoice& h) { return h.mechanism == Mechanism::PipeFifo; });
+  const ProgramPlan p = plan(hooks, true);
+  EXPECT_TRUE(p.has("ipct_sock_send_btf"));
+  EXPECT_EQ(p.splice_kinds, 0U);  // no path counts them at the call's exit: the tracepoints do
 }
 
 TEST(Planner, WaitTimeOff) {
@@ -193,6 +210,7 @@ TEST(Planner, WaitTimeOff) {
   // Signals alone cannot time anything: no wait path, and the tracer says so.
   const std::vector<HookChoice> signals = {{Mechanism::Signal, HookFamily::TpBtf, {"signal_generate"}, {}}};
   EXPECT_EQ(plan(signals, true).wait, WaitPath::None);
+  EXPECT_EQ(plan(signals, true).splice_kinds, 0U);
 }
 
 TEST(Planner, RefusesWhatWouldCountTwiceOrNotAtAll) {
