@@ -48,6 +48,15 @@
 /* Kernel-internal: f_mode bits (include/linux/fs.h). */
 #define IPCT_FMODE_WRITE 0x2
 
+/* include/uapi/linux/io_uring.h: an io_uring splice's splice_fd_in is an index into the ring's
+ * registered files, not a descriptor. */
+#define IPCT_SPLICE_F_FD_IN_FIXED (1U << 31)
+
+/* task_struct.flags (include/linux/sched.h): an io_uring worker (io-wq, SQPOLL) or another kernel
+ * thread; such a thread's pt_regs are a copy of its creator's, not a syscall of its own. */
+#define IPCT_PF_IO_WORKER 0x00000010
+#define IPCT_PF_KTHREAD 0x00200000
+
 /*
  * Kernel-internal: the siginfo argument of the signal functions when there is none
  * (include/linux/sched/signal.h): SEND_SIG_NOINFO (0) is a plain kill() from userspace,

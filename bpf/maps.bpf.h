@@ -23,6 +23,12 @@ extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving 
 extern const volatile __u32 ipct_cfg_splice_kinds;
 extern const volatile __s32 ipct_cfg_nr_splice;	  /* syscall numbers of splice and sendfile64 */
 extern const volatile __s32 ipct_cfg_nr_sendfile; /* (-1: none) */
+/* IPCT_KIND_BIT()s io_uring's completions count (uring_complete() in sys_exit_body.bpf.h): the
+ * reads and writes, sends and receives no other hook sees; the output and the input of a splice
+ * or tee. */
+extern const volatile __u32 ipct_cfg_uring_rw_kinds;
+extern const volatile __u32 ipct_cfg_uring_splice_out_kinds;
+extern const volatile __u32 ipct_cfg_uring_splice_in_kinds;
 extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE];   /* syscall nr -> enum ipct_sys */
 extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */

@@ -2,8 +2,8 @@
 /*
  * Syscall number and arguments from the pt_regs the sys_exit and sys_enter tracepoints pass, per
  * architecture: IPCT_REGS_*(r) are plain loads (BTF-typed programs, or a copy on the stack),
- * IPCT_REGS_*_CORE(r) are CO-RE reads (raw tracepoints, before the copy); IPCT_REGS_NR_FIELD is
- * the field holding the number, for a body's own read knob.
+ * IPCT_REGS_*_CORE(r) are CO-RE reads (raw tracepoints, before the copy); IPCT_REGS_*_FIELD
+ * name the fields holding the number and the first arguments, for a body's own read knob.
  * At syscall exit the argument registers still hold the original arguments (the
  * syscall wrappers read them from pt_regs; nothing writes them back), except the
  * return register, which is why arguments are read here and never the return value.
@@ -15,6 +15,9 @@
 
 #if defined(__TARGET_ARCH_x86)
 #define IPCT_REGS_NR_FIELD orig_ax
+#define IPCT_REGS_ARG0_FIELD di
+#define IPCT_REGS_ARG1_FIELD si
+#define IPCT_REGS_ARG2_FIELD dx
 #define IPCT_REGS_NR(r) ((long)(r)->orig_ax)
 #define IPCT_REGS_ARG0(r) ((r)->di)
 #define IPCT_REGS_ARG1(r) ((r)->si)
@@ -30,6 +33,9 @@
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64: x0 is overwritten by the return value; the original is kept in orig_x0. */
 #define IPCT_REGS_NR_FIELD syscallno
+#define IPCT_REGS_ARG0_FIELD orig_x0
+#define IPCT_REGS_ARG1_FIELD regs[1]
+#define IPCT_REGS_ARG2_FIELD regs[2]
 #define IPCT_REGS_NR(r) ((long)(r)->syscallno)
 #define IPCT_REGS_ARG0(r) ((r)->orig_x0)
 #define IPCT_REGS_ARG1(r) ((r)->regs[1])

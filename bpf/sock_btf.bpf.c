@@ -29,7 +29,7 @@ static __always_inline void sock_data(struct sock *sk, int ret, __u8 dir)
 
 	if (ret <= 0 || IPCT_TASK_IS_SELF(bpf_get_current_task_btf()) || !sock_key(sk, dir, &key))
 		return;
-	if (sock_splicing(key.kind))
+	if (sock_splicing(sk, key.kind))
 		return;
 	key.dir = dir;
 	record_flow_of(&key, IPCT_TASK_CGROUP_ID(bpf_get_current_task_btf()), 1, ret);

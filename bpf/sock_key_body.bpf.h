@@ -126,28 +126,62 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 	return true;
 }
 
-/*
- * Whether a socket tracepoint fires inside splice or sendfile, on a socket of a kind in
- * ipct_cfg_splice_kinds: such a call is counted once, at its exit, by the path that counts pipes
- * (sys_exit_body.bpf.h), where the tracepoints see one send per batch of up to 16 pipe buffers
- * (splice_to_socket(), Linux 6.5, "splice, net: Add a splice_to_socket() helper") and nothing of
- * a TCP or unix stream receive (tcp_splice_read() and unix_stream_splice_read() bypass
- * sock_recvmsg()). The syscall is the one in the task's own pt_regs (bpf_task_pt_regs(), Linux
- * 5.15: every kernel with the socket tracepoints has it). A send of an io_uring worker or a
- * kernel thread has no such syscall number: it stays with the tracepoint.
- */
-static __always_inline bool sock_splicing(__u8 kind)
+/* The open file in descriptor `fd` of `task`, or NULL (read with a helper: this runs rarely). */
+static __always_inline struct file *sock_task_fd(struct task_struct *task, long fd)
 {
+	struct fdtable *fdt = IPCT_SK_RD(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (!fdt || fd < 0 || fd >= (long)IPCT_SK_RD(fdt, max_fds))
+		return NULL;
+	fds = IPCT_SK_RD(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xffffff]))
+		return NULL;
+	return file;
+}
+
+/*
+ * Whether a socket tracepoint fires for `sk` (of `kind`, in ipct_cfg_splice_kinds) inside a splice
+ * or sendfile call on that very socket: such a call is counted once, at its exit, by the path that
+ * counts pipes (sys_exit_body.bpf.h), where the tracepoints see one send per batch of up to 16
+ * pipe buffers (splice_to_socket(), Linux 6.5, "splice, net: Add a splice_to_socket() helper") and
+ * nothing of a TCP or unix stream receive (tcp_splice_read() and unix_stream_splice_read() bypass
+ * sock_recvmsg()). The call is the one in the task's own pt_regs (bpf_task_pt_regs(), Linux 5.15:
+ * every kernel with the socket tracepoints has it), and the socket must be in one of its two
+ * descriptors: io_uring task_work run on the call's way out sends and receives on other sockets
+ * under the same syscall number. An io_uring worker or kernel thread has a copy of its creator's
+ * registers, not a call of its own: never skipped.
+ */
+static __always_inline bool sock_splicing(struct sock *sk, __u8 kind)
+{
+	struct task_struct *task;
 	struct pt_regs *regs;
+	struct file *own;
 	long nr;
+	long in;
+	long out;
 
 	if (!(ipct_cfg_splice_kinds & IPCT_KIND_BIT(kind)))
 		return false;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	task = bpf_get_current_task_btf();
+	if (IPCT_SK_RD(task, flags) & (IPCT_PF_IO_WORKER | IPCT_PF_KTHREAD))
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!regs)
 		return false;
 	nr = (long)IPCT_SK_RD(regs, IPCT_REGS_NR_FIELD);
-	return nr == ipct_cfg_nr_splice || nr == ipct_cfg_nr_sendfile;
+	if (nr == ipct_cfg_nr_splice) { /* splice(fd_in, off_in, fd_out, ...) */
+		in = (long)IPCT_SK_RD(regs, IPCT_REGS_ARG0_FIELD);
+		out = (long)IPCT_SK_RD(regs, IPCT_REGS_ARG2_FIELD);
+	} else if (nr == ipct_cfg_nr_sendfile) { /* sendfile64(out_fd, in_fd, ...) */
+		out = (long)IPCT_SK_RD(regs, IPCT_REGS_ARG0_FIELD);
+		in = (long)IPCT_SK_RD(regs, IPCT_REGS_ARG1_FIELD);
+	} else {
+		return false;
+	}
+	own = IPCT_SK_RD(sk, sk_socket, file);
+	return own && (sock_task_fd(task, in) == own || sock_task_fd(task, out) == own);
 }
 
 #endif /* IPCTRACE_SOCK_KEY_BODY_BPF_H */

@@ -24,7 +24,7 @@ static __always_inline void sock_data(struct sock *sk, int ret, __u8 dir)
 
 	if (ret <= 0 || is_self() || !sock_key(sk, dir, &key))
 		return;
-	if (sock_splicing(key.kind))
+	if (sock_splicing(sk, key.kind))
 		return;
 	key.dir = dir;
 	record_flow(&key, 1, ret);

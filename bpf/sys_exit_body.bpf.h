@@ -465,4 +465,83 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 	}
 }
 
+/*
+ * io_uring. A request moves data without a read, write, send or receive call of its own, so
+ * neither sys_exit nor a syscall's function sees it; its completion does: the
+ * io_uring:io_uring_complete tracepoint fires once per completion posted for a request, with the
+ * request (struct io_kiocb: its opcode, its file, cqe.res the bytes moved), in the task
+ * completing it: the submitter, an io-wq worker of its process, or the SQPOLL thread of the
+ * ring creator's process (their cgroup). The request is the tracepoint's second argument on the kernels whose BTF says so
+ * (6.1: ctx, req, user_data, res...; 6.18: ctx, req, cqe): the planner checks.
+ * Counted here, one message per successful completion:
+ *  - reads and writes, sends and receives (the vectored, fixed-buffer and zero-copy variants) on
+ *    the kinds in ipct_cfg_uring_rw_kinds: those no other hook sees. The pipe's own functions
+ *    and the socket tracepoints see io_uring's reads and writes; sys_exit and the syscalls'
+ *    functions do not;
+ *  - splice and tee: the output (the request's file) for ipct_cfg_uring_splice_out_kinds, the
+ *    input of a splice (splice_fd_in, a descriptor of the submitter's table) for
+ *    ipct_cfg_uring_splice_in_kinds.
+ * Not seen: completions posted without the request (the intermediate completions of multishot
+ * receives; READ_MULTISHOT is not counted at all), completions that overflow the completion queue
+ * (traced without the request, if at all), requests with IOSQE_CQE_SKIP_SUCCESS (no completion),
+ * the input of a splice from a registered file (SPLICE_F_FD_IN_FIXED).
+ */
+static __always_inline void uring_complete(void *ptr)
+{
+	struct io_kiocb *req = IPCT_AS(ptr, struct io_kiocb);
+	struct ipct_flow_key key = {};
+	struct io_splice *sp;
+	__u32 kinds;
+	__u8 dir;
+	__u8 op;
+	int res;
+
+	if (!req || IPCT_IS_SELF())
+		return;
+	res = IPCT_FILE_RD(req, cqe.res);
+	if (res <= 0)
+		return;
+	op = IPCT_FILE_RD(req, opcode);
+	switch (op) {
+	case IORING_OP_READV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_READV_FIXED:
+	case IORING_OP_READ:
+	case IORING_OP_RECVMSG:
+	case IORING_OP_RECV:
+		dir = IPCT_DIR_RECV;
+		kinds = ipct_cfg_uring_rw_kinds;
+		break;
+	case IORING_OP_WRITEV:
+	case IORING_OP_WRITE_FIXED:
+	case IORING_OP_WRITEV_FIXED:
+	case IORING_OP_WRITE:
+	case IORING_OP_SENDMSG:
+	case IORING_OP_SEND:
+	case IORING_OP_SEND_ZC:
+	case IORING_OP_SENDMSG_ZC:
+		dir = IPCT_DIR_SEND;
+		kinds = ipct_cfg_uring_rw_kinds;
+		break;
+	case IORING_OP_SPLICE:
+		/* struct io_splice lives in the request's command area (io_kiocb.cmd). */
+		sp = IPCT_AS((void *)&req->cmd, struct io_splice);
+		if (!(IPCT_FILE_RD(sp, flags) & IPCT_SPLICE_F_FD_IN_FIXED) &&
+		    file_key(fd_file(IPCT_FILE_RD(sp, splice_fd_in)), IPCT_DIR_RECV, &key))
+			fd_record(&key, IPCT_DIR_RECV, 1, res, ipct_cfg_uring_splice_in_kinds);
+		__builtin_memset(&key, 0, sizeof(key));
+		dir = IPCT_DIR_SEND;
+		kinds = ipct_cfg_uring_splice_out_kinds;
+		break;
+	case IORING_OP_TEE: /* copies without consuming its input */
+		dir = IPCT_DIR_SEND;
+		kinds = ipct_cfg_uring_splice_out_kinds;
+		break;
+	default:
+		return;
+	}
+	if (file_key(IPCT_AS(IPCT_FILE_RD(req, file), struct file), dir, &key))
+		fd_record(&key, dir, 1, res, kinds);
+}
+
 #endif /* IPCTRACE_SYS_EXIT_BODY_BPF_H */

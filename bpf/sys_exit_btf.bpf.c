@@ -37,3 +37,11 @@ int BPF_PROG(ipct_sys_enter_btf, struct pt_regs *regs, long id)
 		sys_enter(regs, code);
 	return 0;
 }
+
+/* io_uring's completions (uring_complete() in sys_exit_body.bpf.h), the request read with CO-RE. */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(ipct_uring_btf, void *ring, void *req)
+{
+	uring_complete(req);
+	return 0;
+}

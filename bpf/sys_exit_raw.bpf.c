@@ -62,3 +62,11 @@ int ipct_sys_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 	sys_enter(&regs, code);
 	return 0;
 }
+
+/* io_uring's completions (uring_complete() in sys_exit_body.bpf.h): args[1] is the request. */
+SEC("raw_tp/io_uring_complete")
+int ipct_uring_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	uring_complete((void *)ctx->args[1]);
+	return 0;
+}

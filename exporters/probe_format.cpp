@@ -40,7 +40,8 @@ nlohmann::json probe_to_json(const ProbeReport& r) {
         {"kinds", mechanism_kinds(h.mechanism)},
         {"family", h.family ? json(family_name(*h.family)) : json(nullptr)},
         {"attach", h.attach},
-        {"rejected", h.rejected}};
+        {"rejected", h.rejected},
+        {"not_seen", r.not_seen.contains(h.mechanism) ? r.not_seen.at(h.mechanism) : std::vector<std::string>{}}};
   }
   j["hooks"] = hooks;
   j["agent_can_run"] = r.agent_can_run();
@@ -83,6 +84,9 @@ std::string probe_to_text(const ProbeReport& r) {
                      h.family ? fmt::format("{}", fmt::join(h.attach, ", ")) : "no usable hook"));
     line(fmt::format("  {:<10} {:<11} kinds: {}", "", "", fmt::join(mechanism_kinds(h.mechanism), ", ")));
     for (const auto& why : h.rejected) line(fmt::format("  {:<10} {:<11} passed over: {}", "", "", why));
+    if (const auto it = r.not_seen.find(h.mechanism); it != r.not_seen.end()) {
+      for (const auto& what : it->second) line(fmt::format("  {:<10} {:<11} not seen: {}", "", "", what));
+    }
   }
 
   const auto blockers = r.blockers();

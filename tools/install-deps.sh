@@ -40,8 +40,9 @@ test_packages=(
   # the tests themselves (GoogleTest), lint (tools/lint.sh), the sanitizer build
   libgtest-dev libgmock-dev clang-format clang-tidy libclang-rt-14-dev
   # the kernel tests: openssl (certificates and password hashes), promtool and a real Prometheus
-  # (prometheus), the terminal view (tmux), real OCI containers (runc, a busybox rootfs)
-  openssl prometheus tmux runc busybox-static
+  # (prometheus), the terminal view (tmux), real OCI containers (runc, a busybox rootfs), io_uring
+  # workloads (liburing)
+  openssl prometheus tmux runc busybox-static liburing-dev
   # benchmark (bench/run.sh; the suite runs bench/run.sh --quick): the bpftrace configuration, the
   # IPC workloads (stress-ng, `perf bench sched pipe`), the driver (bench/run.py, standard library)
   bpftrace stress-ng linux-perf python3

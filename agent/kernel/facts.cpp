@@ -121,6 +121,23 @@ bool KernelBtf::has_btf_tracepoint(const std::string& name) const {
   return btf__find_by_name_kind(btf_, type.c_str(), BTF_KIND_TYPEDEF) > 0;
 }
 
+bool KernelBtf::tracepoint_arg_is_pointer(const std::string& name, unsigned index) const {
+  const std::string type = "btf_trace_" + name;
+  const int id = btf__find_by_name_kind(btf_, type.c_str(), BTF_KIND_TYPEDEF);
+  if (id <= 0) return false;
+  const struct btf_type* t = btf__type_by_id(btf_, btf__resolve_type(btf_, id));
+  if (t == nullptr || !btf_is_ptr(t)) return false;
+  t = btf__type_by_id(btf_, t->type);
+  if (t == nullptr || !btf_is_func_proto(t) || index + 1 >= btf_vlen(t)) return false;
+  const struct btf_param* param = btf_params(t) + index + 1;
+  const struct btf_type* arg = btf__type_by_id(btf_, btf__resolve_type(btf_, param->type));
+  return arg != nullptr && btf_is_ptr(arg);
+}
+
+bool KernelBtf::io_uring_complete_has_request() const {
+  return tracepoint_arg_is_pointer("io_uring_complete", 1) && has_struct("io_kiocb") && has_struct("io_cmd_data");
+}
+
 bool KernelBtf::has_struct(const std::string& name) const {
   return btf__find_by_name_kind(btf_, name.c_str(), BTF_KIND_STRUCT) > 0;
 }

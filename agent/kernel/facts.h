@@ -78,6 +78,14 @@ class KernelBtf {
   [[nodiscard]] bool has_btf_tracepoint(const std::string& name) const;
   // A struct by name.
   [[nodiscard]] bool has_struct(const std::string& name) const;
+  // Whether argument `index` (from 0, after the tracepoint's own data pointer) of a tp_btf
+  // tracepoint is a pointer: the typedef btf_trace_<name> is a pointer to a function whose first
+  // parameter is that data pointer. False when there is no such tracepoint or argument.
+  [[nodiscard]] bool tracepoint_arg_is_pointer(const std::string& name, unsigned index) const;
+  // io_uring:io_uring_complete passes the request, a struct io_kiocb with its command area
+  // (io_kiocb.cmd, struct io_cmd_data: Linux 6.0, "io_uring: add io_cmd_data"), as its second
+  // argument: 6.1 and 6.18 do; 5.10 passes no request, and 5.18/5.19 a request without `cmd`.
+  [[nodiscard]] bool io_uring_complete_has_request() const;
 
  private:
   explicit KernelBtf(struct btf* btf) : btf_(btf) {}

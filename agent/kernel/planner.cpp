@@ -34,7 +34,17 @@ constexpr TracepointProgram kTracepointPrograms[] = {
     {"sock_recv_length", HookFamily::RawTp, Flavour::Any, "ipct_sock_recv_raw"},
     {"signal_generate", HookFamily::TpBtf, Flavour::Any, "ipct_signal_btf"},
     {"signal_generate", HookFamily::RawTp, Flavour::Any, "ipct_signal_raw"},
+    {"io_uring_complete", HookFamily::TpBtf, Flavour::Cast, "ipct_uring_cast"},
+    {"io_uring_complete", HookFamily::TpBtf, Flavour::NoCast, "ipct_uring_btf"},
+    {"io_uring_complete", HookFamily::RawTp, Flavour::Any, "ipct_uring_raw"},
 };
+
+constexpr uint32_t bit(int kind) { return IPCT_KIND_BIT(kind); }
+constexpr uint32_t kPipeKinds = bit(IPCT_KIND_PIPE) | bit(IPCT_KIND_FIFO);
+constexpr uint32_t kSocketKinds = bit(IPCT_KIND_UNIX_STREAM) | bit(IPCT_KIND_UNIX_DGRAM) |
+                                  bit(IPCT_KIND_UNIX_SEQPACKET) | bit(IPCT_KIND_TCP) | bit(IPCT_KIND_UDP);
+// The sockets whose splice_read bypasses sock_recvmsg (tcp_splice_read, unix_stream_splice_read).
+constexpr uint32_t kSpliceReadSockets = bit(IPCT_KIND_UNIX_STREAM) | bit(IPCT_KIND_TCP);
 
 bool is_pipe_read_function(std::string_view function) {
   const auto fns = pipe_functions();
@@ -65,6 +75,7 @@ class Builder {
         functions_ = true;
       }
       if (point == "sock_send_length") socket_tracepoint_kinds_ |= counted_kind_bits(h.mechanism);
+      if (!function) tracepoint_family_ = *h.family;
       if (point == "sys_exit") {
         plan_.sys_exit_kinds |= counted_kind_bits(h.mechanism);
         exit_family_ = *h.family;
@@ -86,6 +97,32 @@ class Builder {
     } else if (functions_) {
       add_function_wait_path();
     }
+  }
+
+  // io_uring's completion program, in the family of the syscall path (else of any tracepoint in
+  // use), where it has something to count.
+  void add_uring_path() {
+    if (!options_.io_uring_request) return;
+    const uint32_t syscall_paths = plan_.sys_exit_kinds | plan_.fexit_kinds;
+    plan_.uring_rw_kinds = (plan_.sys_exit_kinds | (plan_.fexit_kinds & ~kPipeKinds)) & (kPipeKinds | kSocketKinds);
+    plan_.uring_splice_out_kinds =
+        (chosen_.contains(Mechanism::PipeFifo) ? kPipeKinds : 0U) | (syscall_paths & kSocketKinds);
+    plan_.uring_splice_in_kinds = plan_.uring_splice_out_kinds | (socket_tracepoint_kinds_ & kSpliceReadSockets);
+    // Only where a tracepoint family is in use at all: with function hooks alone (--hooks fentry)
+    // there is none to take, and io_uring goes unseen (paths_not_seen() says so).
+    const std::optional<HookFamily> family = exit_family_ ? exit_family_ : tracepoint_family_;
+    if ((plan_.uring_rw_kinds | plan_.uring_splice_out_kinds | plan_.uring_splice_in_kinds) == 0 || !family) {
+      plan_.uring_rw_kinds = plan_.uring_splice_out_kinds = plan_.uring_splice_in_kinds = 0;
+      return;
+    }
+    const std::string program = *tracepoint_program("io_uring_complete", *family, options_.rdonly_cast);
+    add(program, {});
+    // Listed under the first mechanism it serves that has a hook (the flows document and the
+    // metrics take a mechanism's first entry as its hook).
+    const Mechanism serves = chosen_.contains(Mechanism::PipeFifo) ? Mechanism::PipeFifo
+                             : chosen_.contains(Mechanism::Unix)   ? Mechanism::Unix
+                                                                   : Mechanism::Inet;
+    plan_.hooks.push_back({serves, *family, {program}});
   }
 
   Status check() const {
@@ -155,6 +192,7 @@ class Builder {
   std::set<Mechanism> chosen_;
   std::optional<HookFamily> exit_family_;
   uint32_t socket_tracepoint_kinds_ = 0;
+  std::optional<HookFamily> tracepoint_family_;
   bool functions_ = false;
 };
 
@@ -190,8 +228,43 @@ Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const Pl
     if (Status st = b.add_hook(h); !st) return st.error();
   }
   b.add_wait_path();
+  b.add_uring_path();
   if (Status st = b.check(); !st) return st.error();
   return b.finish();
+}
+
+std::vector<std::string> paths_not_seen(const std::vector<HookChoice>& hooks, Mechanism m, const PlanOptions& options) {
+  std::vector<std::string> out;
+  const auto h = std::find_if(hooks.begin(), hooks.end(), [&](const HookChoice& c) { return c.mechanism == m; });
+  if (h == hooks.end() || !h->family || (m != Mechanism::PipeFifo && m != Mechanism::Unix && m != Mechanism::Inet)) {
+    return out;
+  }
+  const auto plan = plan_programs(hooks, options);
+  if (!plan) return out;
+  const uint32_t kinds = counted_kind_bits(m);
+  // The pipe's own functions and the socket tracepoints see io_uring's and AIO's reads and writes.
+  const bool own = std::any_of(h->attach.begin(), h->attach.end(), [](const std::string& point) {
+    return point == "sock_send_length" || is_pipe_read_function(point);
+  });
+  if (!own) {
+    if ((plan->uring_rw_kinds & kinds) == 0) {
+      out.emplace_back("io_uring reads and writes, sends and receives (no usable io_uring_complete hook here)");
+    } else {
+      out.emplace_back(
+          "io_uring requests with IOSQE_CQE_SKIP_SUCCESS (no completion is posted), completions that overflow the "
+          "completion queue, multishot reads and the intermediate completions of multishot receives");
+    }
+    out.emplace_back("Linux AIO (io_submit) reads and writes");
+  }
+  if ((plan->uring_splice_out_kinds & kinds) == 0 && (plan->uring_splice_in_kinds & kinds) == 0) {
+    out.emplace_back("io_uring splice and tee (no usable io_uring_complete hook here)");
+  } else {
+    out.emplace_back("the input of an io_uring splice from a registered file (SPLICE_F_FD_IN_FIXED)");
+  }
+  if (m != Mechanism::PipeFifo && (plan->uring_splice_out_kinds & kinds) == 0 && own) {
+    out.emplace_back("io_uring splice into a socket: one send per batch of 16 pipe buffers, not per request");
+  }
+  return out;
 }
 
 }  // namespace ipctrace

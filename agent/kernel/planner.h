@@ -43,6 +43,9 @@ struct AttachedHook {
 struct PlanOptions {
   bool wait_time = true;     // time blocked receiving calls
   bool rdonly_cast = false;  // the kernel has bpf_rdonly_cast (Linux 6.2+)
+  // io_uring:io_uring_complete passes the request (struct io_kiocb) as its second argument, per
+  // the kernel's BTF (6.1 and 6.18 do; 5.10 passes only ctx, user_data and res).
+  bool io_uring_request = false;
 };
 
 struct PlannedProgram {
@@ -66,6 +69,16 @@ struct ProgramPlan {
   // sendfile the path counting pipes counts, once per call (the tracepoints skip those calls);
   // 0 when pipes have no hook (the tracepoints then count them, once per batch of pipe buffers).
   uint32_t splice_kinds = 0;
+  // ipct_cfg_uring_*: what io_uring's completion program counts (bpf/sys_exit_body.bpf.h,
+  // uring_complete()): reads, writes, sends and receives of the kinds whose hook does not see
+  // io_uring's (the syscall paths: sys_exit and the syscalls' functions; not the pipe's own
+  // functions, not the socket tracepoints); the output of a splice or tee (pipes, and the sockets
+  // on the syscall paths: the socket tracepoints see a splice into a socket); the input of a
+  // splice (those, and TCP and unix stream sockets on the tracepoints, which their splice_read
+  // bypasses). All 0, and no program, without io_uring_request.
+  uint32_t uring_rw_kinds = 0;
+  uint32_t uring_splice_out_kinds = 0;
+  uint32_t uring_splice_in_kinds = 0;
   std::array<uint8_t, IPCT_SYS_TABLE_SIZE> sys_table{};  // ipct_cfg_sys_table: syscall nr -> enum ipct_sys
   WaitPath wait = WaitPath::None;
   bool task_storage = false;  // receive start times in task-local storage (map ipct_wait_starts)
@@ -77,6 +90,13 @@ struct ProgramPlan {
 // Errors: a chosen attach point with no program in bpf/ for its family, one attach point chosen in
 // two families (it would count twice), no mechanism with a hook at all.
 Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const PlanOptions& options);
+
+// The ways data of mechanism `m` moves that the hooks chosen (`hooks`, planned with `options`) do
+// not see, one phrase each, as `ipctrace probe` lists them: io_uring requests where no hook sees
+// them (a kernel whose io_uring_complete passes no request), or those io_uring posts no
+// completion for; Linux AIO on the syscall paths. Empty for a mechanism without a hook, and for
+// the queues, which neither io_uring nor AIO can reach.
+std::vector<std::string> paths_not_seen(const std::vector<HookChoice>& hooks, Mechanism m, const PlanOptions& options);
 
 // The program serving a tracepoint attach point ("sys_exit", "sock_send_length"...) in a family;
 // nullopt when bpf/ has none.

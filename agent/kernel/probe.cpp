@@ -20,6 +20,7 @@
 #include "kernel/abi.h"
 #include "kernel/bpf_object.h"
 #include "kernel/libbpf_log.h"
+#include "kernel/planner.h"
 
 namespace ipctrace {
 
@@ -334,6 +335,11 @@ ProbeReport run_probe(const ProbeOptions& options) {
   }
   report.forced_family = options.force_family;
   report.hooks = choose_hooks(facts, options.force_family);
+  const bool io_uring_request = btf && btf->io_uring_complete_has_request();
+  for (const HookChoice& h : report.hooks) {
+    report.not_seen[h.mechanism] = paths_not_seen(
+        report.hooks, h.mechanism, PlanOptions{true, btf && btf->has_function("bpf_rdonly_cast"), io_uring_request});
+  }
   return report;
 }
 

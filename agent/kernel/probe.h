@@ -1,6 +1,7 @@
 // `ipctrace probe`: what this kernel and this process allow, proved by trying.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,8 @@ struct ProbeReport {
   std::vector<FeatureResult> features;
   std::optional<HookFamily> forced_family;
   std::vector<HookChoice> hooks;
+  // Per mechanism, the ways its data moves that those hooks do not see (paths_not_seen()).
+  std::map<Mechanism, std::vector<std::string>> not_seen;
 
   [[nodiscard]] const FeatureResult* find(Feature f) const;
   [[nodiscard]] bool works(Feature f) const;

@@ -67,10 +67,17 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   t->ncpu_ = libbpf_num_possible_cpus();
   if (t->ncpu_ <= 0) return Error(-t->ncpu_, "count possible CPUs");
   if (config.flow_map_entries == 0) return Error::msg("the flow map needs at least one entry");
+  bool io_uring_request = false;
   if (auto btf = KernelBtf::load()) {
     t->rdonly_cast_ = (*btf)->has_function("bpf_rdonly_cast") && !config.test_only_without_rdonly_cast;
+    io_uring_request = (*btf)->io_uring_complete_has_request();
   }
-  auto plan = plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_});
+  if (!io_uring_request) {
+    spdlog::info(
+        "tracer: io_uring:io_uring_complete does not pass the request on this kernel: io_uring's reads and "
+        "writes are counted only where the pipe's functions or the socket tracepoints see them");
+  }
+  auto plan = plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_, io_uring_request});
   if (!plan) return plan.error();
   t->plan_ = std::move(plan).value();
   if (config.wait_time && t->plan_.wait == WaitPath::None) {
@@ -122,6 +129,9 @@ Status Tracer::configure(const TracerConfig& config) {
   rodata->ipct_cfg_splice_kinds = plan_.splice_kinds;
   rodata->ipct_cfg_nr_splice = SYS_splice;
   rodata->ipct_cfg_nr_sendfile = SYS_sendfile;
+  rodata->ipct_cfg_uring_rw_kinds = plan_.uring_rw_kinds;
+  rodata->ipct_cfg_uring_splice_out_kinds = plan_.uring_splice_out_kinds;
+  rodata->ipct_cfg_uring_splice_in_kinds = plan_.uring_splice_in_kinds;
   for (size_t nr = 0; nr < plan_.sys_table.size(); ++nr) rodata->ipct_cfg_sys_table[nr] = plan_.sys_table[nr];
   rodata->ipct_cfg_trace_data = config.trace_data ? 1 : 0;
   rodata->ipct_cfg_trace_kinds = config.trace_kinds;

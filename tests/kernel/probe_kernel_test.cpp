@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -328,7 +329,18 @@ TEST(ProbeKernel, ChosenHooksUseOnlyWorkingFamilies) {
     EXPECT_TRUE(family_works.at(h["family"].get<std::string>())) << mech;
     EXPECT_FALSE(h["attach"].empty()) << mech;
     std::cout << "  " << mech << ": " << h["family"].get<std::string>() << " " << h["attach"].dump() << "\n";
+    ASSERT_TRUE(h["not_seen"].is_array()) << mech;
   }
+  // What the hooks cannot see: nothing of the queues and signals (io_uring and AIO cannot reach
+  // them); Linux AIO's pipe reads and writes exactly where pipes are on the syscall paths, not on
+  // the pipe's own functions.
+  for (const char* mech : {"sysv_msg", "posix_mq", "sysv_shm", "signal"}) {
+    EXPECT_TRUE(report["hooks"][mech]["not_seen"].empty()) << mech;
+  }
+  const json& pipes = report["hooks"]["pipe_fifo"];
+  const bool aio_unseen = std::find(pipes["not_seen"].begin(), pipes["not_seen"].end(),
+                                    "Linux AIO (io_submit) reads and writes") != pipes["not_seen"].end();
+  EXPECT_EQ(aio_unseen, pipes["family"] != "fentry") << pipes["not_seen"].dump();
 }
 
 TEST(ProbeKernel, ForcedFamily) {

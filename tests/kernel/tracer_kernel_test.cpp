@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <liburing.h>
 #include <mqueue.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -34,6 +35,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <tuple>
@@ -488,6 +490,184 @@ TEST_P(TracerTest, SendfileIntoASocketAndAPipe) {
   const Totals into_pipe = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(r->pipe));
   EXPECT_EQ(into_pipe.msgs, 1U);
   EXPECT_EQ(into_pipe.bytes, 30000U);
+}
+
+// io_uring: data moved by requests, not by read/write/send/recv calls. One message per
+// successful completion, at the right end, on every hook setup (the pipe's functions and the
+// socket tracepoints see io_uring's reads and writes; sys_exit and the syscall functions do not,
+// and io_uring's completion program counts for them).
+namespace {
+
+// Submits the one request `prep` fills and waits for its completion; its result, or -errno.
+template <typename Prep>
+int uring_do(io_uring* ring, Prep prep) {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
+  if (sqe == nullptr) return -EBUSY;
+  prep(sqe);
+  if (const int n = io_uring_submit(ring); n != 1) return n < 0 ? n : -EIO;
+  io_uring_cqe* cqe = nullptr;
+  if (const int err = io_uring_wait_cqe(ring, &cqe); err != 0) return err;
+  const int res = cqe->res;
+  io_uring_cqe_seen(ring, cqe);
+  return res;
+}
+
+}  // namespace
+
+TEST_P(TracerTest, IoUringReadsWritesSendsAndReceives) {
+  TestCgroup writer_cg("uring-w");
+  TestCgroup reader_cg("uring-r");
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const uint64_t pipe_ino = ino_of(p[0]);
+  const uint64_t a = ino_of(sv[0]);
+  const uint64_t b = ino_of(sv[1]);
+  // The writer: IORING_OP_WRITE 100 B and IORING_OP_WRITEV 60 + 40 B into the pipe; IORING_OP_SEND
+  // 300 B, IORING_OP_SENDMSG 2 x 100 B and, through an io-wq worker (IOSQE_ASYNC), IORING_OP_SEND
+  // 100 B into the socket.
+  ASSERT_EQ(
+      run_in(&writer_cg,
+             [&] {
+               io_uring ring{};
+               if (io_uring_queue_init(4, &ring, 0) != 0) return 1;
+               char buf[300] = {};
+               iovec iov[2] = {{buf, 60}, {buf + 60, 40}};
+               int rc = 0;
+               if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_write(s, p[1], buf, 100, 0); }) != 100) {
+                 rc = 2;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_writev(s, p[1], iov, 2, 0); }) != 100) {
+                 rc = 3;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_send(s, sv[0], buf, 300, 0); }) != 300) {
+                 rc = 4;
+               } else {
+                 iovec two[2] = {{buf, 100}, {buf + 100, 100}};
+                 msghdr msg{};
+                 msg.msg_iov = two;
+                 msg.msg_iovlen = 2;
+                 if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_sendmsg(s, sv[0], &msg, 0); }) != 200) {
+                   rc = 5;
+                 } else if (uring_do(&ring, [&](io_uring_sqe* s) {
+                              io_uring_prep_send(s, sv[0], buf, 100, 0);
+                              s->flags |= IOSQE_ASYNC;  // run by an io-wq worker of this process
+                            }) != 100) {
+                   rc = 6;
+                 }
+               }
+               io_uring_queue_exit(&ring);
+               return rc;
+             }),
+      0);
+  // The reader: IORING_OP_READ 150 B then read(2) 50 B from the pipe; IORING_OP_RECV 300 B,
+  // IORING_OP_READV 200 B, then IORING_OP_RECV 100 B through an io-wq worker.
+  ASSERT_EQ(
+      run_in(&reader_cg,
+             [&] {
+               io_uring ring{};
+               if (io_uring_queue_init(4, &ring, 0) != 0) return 1;
+               char buf[512];
+               int rc = 0;
+               iovec iov[1] = {{buf, 200}};
+               if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_read(s, p[0], buf, 150, 0); }) != 150) {
+                 rc = 2;
+               } else if (read(p[0], buf, sizeof(buf)) != 50) {
+                 rc = 3;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_recv(s, sv[1], buf, 300, 0); }) != 300) {
+                 rc = 4;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_readv(s, sv[1], iov, 1, 0); }) != 200) {
+                 rc = 5;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) {
+                            io_uring_prep_recv(s, sv[1], buf, 100, 0);
+                            s->flags |= IOSQE_ASYNC;
+                          }) != 100) {
+                 rc = 6;
+               }
+               io_uring_queue_exit(&ring);
+               return rc;
+             }),
+      0);
+  close(p[0]);
+  close(p[1]);
+  close(sv[0]);
+  close(sv[1]);
+
+  const Totals written = totals(writer_cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(pipe_ino));
+  EXPECT_EQ(written.msgs, 2U);
+  EXPECT_EQ(written.bytes, 200U);
+  const Totals read_out = totals(reader_cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(pipe_ino));
+  EXPECT_EQ(read_out.msgs, 2U);
+  EXPECT_EQ(read_out.bytes, 200U);
+  const Totals sent = totals(writer_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND,
+                             [&](const ipct_flow_key& k) { return k.ch.obj.id == a && k.ch.obj.peer == b; });
+  EXPECT_EQ(sent.msgs, 3U);
+  EXPECT_EQ(sent.bytes, 600U);
+  const Totals got = totals(reader_cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, obj(b));
+  EXPECT_EQ(got.msgs, 3U);
+  EXPECT_EQ(got.bytes, 600U);
+}
+
+// IORING_OP_SPLICE between two pipes and from a unix stream socket into a pipe, IORING_OP_TEE
+// between two pipes: at each end that moved bytes, once per request, as the syscalls are.
+TEST_P(TracerTest, IoUringSpliceAndTee) {
+  TestCgroup cg("uring-splice");
+  struct Inodes {
+    uint64_t a, b, c;
+  };
+  Shared<Inodes> ino;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const uint64_t sock_b = ino_of(sv[1]);
+  ASSERT_EQ(
+      run_in(&cg,
+             [&] {
+               int a[2], b[2], c[2];
+               if (pipe(a) != 0 || pipe(b) != 0 || pipe(c) != 0) return 1;
+               *ino = {ino_of(a[0]), ino_of(b[0]), ino_of(c[0])};
+               io_uring ring{};
+               if (io_uring_queue_init(4, &ring, 0) != 0) return 2;
+               const std::vector<char> data(500, 'u');
+               int rc = 0;
+               char buf[1024];
+               if (!write_all(a[1], data.data(), data.size())) {
+                 rc = 3;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) { io_uring_prep_tee(s, a[0], c[1], 500, 0); }) != 500) {
+                 rc = 4;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) {
+                            io_uring_prep_splice(s, a[0], -1, b[1], -1, 500, 0);
+                          }) != 500) {
+                 rc = 5;
+               } else if (!write_all(sv[0], data.data(), 200)) {
+                 rc = 6;
+               } else if (uring_do(&ring, [&](io_uring_sqe* s) {
+                            io_uring_prep_splice(s, sv[1], -1, b[1], -1, 200, 0);
+                          }) != 200) {
+                 rc = 7;
+               } else if (read(b[0], buf, sizeof(buf)) != 700) {
+                 rc = 8;
+               }
+               io_uring_queue_exit(&ring);
+               return rc;
+             }),
+      0);
+  close(sv[0]);
+  close(sv[1]);
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->a)).bytes, 500U);  // write
+  const Totals a_out = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->a));    // spliced out
+  EXPECT_EQ(a_out.msgs, 1U);
+  EXPECT_EQ(a_out.bytes, 500U);
+  const Totals c_in = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->c));  // tee in
+  EXPECT_EQ(c_in.msgs, 1U);
+  EXPECT_EQ(c_in.bytes, 500U);
+  const Totals b_in = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->b));  // two splices in
+  EXPECT_EQ(b_in.msgs, 2U);
+  EXPECT_EQ(b_in.bytes, 700U);
+  const Totals b_out = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->b));  // one read
+  EXPECT_EQ(b_out.msgs, 1U);
+  EXPECT_EQ(b_out.bytes, 700U);
+  const Totals sock_out = totals(cg, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, obj(sock_b));
+  EXPECT_EQ(sock_out.msgs, 1U);
+  EXPECT_EQ(sock_out.bytes, 200U);
 }
 
 TEST_P(TracerTest, SameChannelFromTwoCgroups) {
@@ -1421,6 +1601,24 @@ TEST_P(TracerTest, HooksInUseMatchTheSetup) {
   EXPECT_EQ(sys_enter, !functions);
   EXPECT_EQ(fentry, functions);
   EXPECT_TRUE(tracer_->wait_time());
+  // io_uring's completions, where the tracepoint passes the request (6.1 and 6.18 do), in the
+  // syscall path's family (typed beside function hooks). The BTF reading behind it, on known
+  // tracepoints: sys_exit(regs, ret).
+  EXPECT_TRUE((*btf)->tracepoint_arg_is_pointer("sys_exit", 0));
+  EXPECT_FALSE((*btf)->tracepoint_arg_is_pointer("sys_exit", 1));
+  EXPECT_FALSE((*btf)->tracepoint_arg_is_pointer("sys_exit", 2));
+  EXPECT_FALSE((*btf)->tracepoint_arg_is_pointer("no_such_tracepoint", 0));
+  const bool uring = (*btf)->tracepoint_arg_is_pointer("io_uring_complete", 1);
+  std::optional<HookFamily> uring_family;
+  for (const auto& h : tracer_->hooks()) {
+    for (const auto& p : h.programs) {
+      if (p.starts_with("ipct_uring_")) uring_family = h.family;
+    }
+  }
+  EXPECT_EQ(uring_family.has_value(), uring);
+  if (uring_family) {
+    EXPECT_EQ(*uring_family, setup == "raw_tp" ? HookFamily::RawTp : HookFamily::TpBtf);
+  }
 }
 
 namespace {

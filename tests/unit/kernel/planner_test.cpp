@@ -195,6 +195,88 @@ TEST(Planner, WithoutAPipeHookTheSocketTracepointsKeepSpliceAndSendfile) {
   EXPECT_EQ(p.splice_kinds, 0U);  // no path counts them at the call's exit: the tracepoints do
 }
 
+// io_uring's completion program counts what no other hook of the setup sees, in the syscall path's
+// family: on 6.18's tracepoints the pipes' reads and writes (the socket tracepoints see io_uring's
+// sends and receives), every splice and tee end but a splice into a socket; with function hooks
+// before 6.3 the sockets' (the pipe's functions see its reads and writes).
+TEST(Planner, IoUringCompletionsCountWhatNoOtherHookSees) {
+  constexpr uint32_t kSpliceRead = bit(IPCT_KIND_UNIX_STREAM) | bit(IPCT_KIND_TCP);
+  const auto with_uring = [](const std::vector<HookChoice>& hooks, bool cast) {
+    auto p = plan_programs(hooks, PlanOptions{true, cast, true});
+    EXPECT_TRUE(p.ok()) << p.error().message();
+    return p.ok() ? *p : ProgramPlan{};
+  };
+  const ProgramPlan tp = with_uring(choose_hooks(kernel_6_18()), true);
+  EXPECT_TRUE(tp.has("ipct_uring_cast"));
+  EXPECT_EQ(tp.hooks.back(), (AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_uring_cast"}}));
+  EXPECT_EQ(tp.uring_rw_kinds, kPipes);
+  EXPECT_EQ(tp.uring_splice_out_kinds, kPipes);
+  EXPECT_EQ(tp.uring_splice_in_kinds, kPipes | kSpliceRead);
+
+  EXPECT_TRUE(with_uring(choose_hooks(kernel_6_18()), false).has("ipct_uring_btf"));
+  const ProgramPlan raw = with_uring(choose_hooks(kernel_6_18(), HookFamily::RawTp), true);
+  EXPECT_TRUE(raw.has("ipct_uring_raw"));
+  EXPECT_FALSE(raw.has("ipct_uring_cast"));
+
+  const ProgramPlan sys = with_uring(sockets_on_sys_exit(), true);
+  EXPECT_EQ(sys.uring_rw_kinds, kPipes | kSockets);
+  EXPECT_EQ(sys.uring_splice_out_kinds, kPipes | kSockets);
+  EXPECT_EQ(sys.uring_splice_in_kinds, kPipes | kSockets);
+
+  const ProgramPlan fn61 = with_uring(choose_hooks(kernel_6_1()), false);
+  EXPECT_TRUE(fn61.has("ipct_uring_btf"));  // typed, beside the function hooks
+  EXPECT_EQ(fn61.uring_rw_kinds, kSockets);
+  EXPECT_EQ(fn61.uring_splice_out_kinds, kPipes | kSockets);
+  EXPECT_EQ(fn61.uring_splice_in_kinds, kPipes | kSockets);
+
+  const ProgramPlan fn618 = with_uring(choose_hooks(kernel_6_18_with_fentry()), true);
+  EXPECT_EQ(fn618.uring_rw_kinds, 0U);
+  EXPECT_EQ(fn618.uring_splice_out_kinds, kPipes);
+  EXPECT_EQ(fn618.uring_splice_in_kinds, kPipes | kSpliceRead);
+
+  // Without the request in the tracepoint: no program, nothing counted.
+  const ProgramPlan old = plan(choose_hooks(kernel_6_18()), true);
+  EXPECT_FALSE(old.has("ipct_uring_cast"));
+  EXPECT_EQ(old.uring_rw_kinds | old.uring_splice_out_kinds | old.uring_splice_in_kinds, 0U);
+  // Function hooks alone (--hooks fentry on 6.1: signals go unhooked): no tracepoint family to
+  // take, no program, nothing counted, and probe says so.
+  const ProgramPlan fentry = with_uring(choose_hooks(kernel_6_1(), HookFamily::Fentry), false);
+  EXPECT_FALSE(fentry.has("ipct_uring_btf"));
+  EXPECT_EQ(fentry.uring_rw_kinds | fentry.uring_splice_out_kinds | fentry.uring_splice_in_kinds, 0U);
+  // Without pipes, the program is listed under the sockets it serves.
+  std::vector<HookChoice> no_pipes = choose_hooks(kernel_6_18());
+  std::erase_if(no_pipes, [](const HookChoice& h) { return h.mechanism == Mechanism::PipeFifo; });
+  EXPECT_EQ(with_uring(no_pipes, true).hooks.back().mechanism, Mechanism::Unix);
+  // Signals alone: nothing for io_uring to count, no program.
+  const std::vector<HookChoice> signals = {{Mechanism::Signal, HookFamily::TpBtf, {"signal_generate"}, {}}};
+  EXPECT_FALSE(with_uring(signals, true).has("ipct_uring_cast"));
+}
+
+// What `ipctrace probe` lists as not seen, per mechanism and setup.
+TEST(Planner, PathsNotSeenFollowTheHooksAndTheKernel) {
+  const std::string skip =
+      "io_uring requests with IOSQE_CQE_SKIP_SUCCESS (no completion is posted), completions that overflow the "
+      "completion queue, multishot reads and the intermediate completions of multishot receives";
+  const std::string aio = "Linux AIO (io_submit) reads and writes";
+  const std::string fixed = "the input of an io_uring splice from a registered file (SPLICE_F_FD_IN_FIXED)";
+  const std::string batched = "io_uring splice into a socket: one send per batch of 16 pipe buffers, not per request";
+  const std::string no_rw = "io_uring reads and writes, sends and receives (no usable io_uring_complete hook here)";
+  const std::string no_splice = "io_uring splice and tee (no usable io_uring_complete hook here)";
+  const PlanOptions uring{true, true, true};
+  const PlanOptions old{true, true, false};
+  const auto tp = choose_hooks(kernel_6_18());
+  EXPECT_EQ(paths_not_seen(tp, Mechanism::PipeFifo, uring), (std::vector<std::string>{skip, aio, fixed}));
+  EXPECT_EQ(paths_not_seen(tp, Mechanism::Unix, uring), (std::vector<std::string>{fixed, batched}));
+  EXPECT_EQ(paths_not_seen(tp, Mechanism::PipeFifo, old), (std::vector<std::string>{no_rw, aio, no_splice}));
+  EXPECT_EQ(paths_not_seen(tp, Mechanism::SysvMsg, uring), std::vector<std::string>{});
+  EXPECT_EQ(paths_not_seen(tp, Mechanism::Signal, uring), std::vector<std::string>{});
+  // 6.1's function hooks: the pipe's functions see io_uring's reads and writes, the socket
+  // syscalls' functions do not.
+  const auto fn = choose_hooks(kernel_6_1());
+  EXPECT_EQ(paths_not_seen(fn, Mechanism::PipeFifo, uring), (std::vector<std::string>{fixed}));
+  EXPECT_EQ(paths_not_seen(fn, Mechanism::Inet, uring), (std::vector<std::string>{skip, aio, fixed}));
+}
+
 TEST(Planner, WaitTimeOff) {
   for (bool cast : {false, true}) {
     const ProgramPlan p = plan(choose_hooks(kernel_6_18()), cast, false);
@@ -237,6 +319,9 @@ TEST(Planner, EveryProgramItCanNameIsInTheObject) {
         choose_hooks(kernel_6_18_with_fentry()), sockets_on_sys_exit()}) {
     for (bool cast : {false, true}) {
       for (const auto& prog : plan(hooks, cast).programs) wanted.insert(prog.name);
+      auto uring = plan_programs(hooks, PlanOptions{true, cast, true});
+      ASSERT_TRUE(uring.ok());
+      for (const auto& prog : uring->programs) wanted.insert(prog.name);
     }
   }
   // Every candidate of every mechanism, not only those these kernels choose.
