@@ -670,6 +670,52 @@ TEST_P(TracerTest, IoUringSpliceAndTee) {
   EXPECT_EQ(sock_out.bytes, 200U);
 }
 
+// An io_uring splice whose input is a registered file (SPLICE_F_FD_IN_FIXED) names it by its index
+// in the ring's file table, not by a descriptor: the input end is not seen (README), and the
+// descriptor that happens to have the index's number is not taken for it. Index y[0] holds pipe
+// x's read end while descriptor y[0] is pipe y: nothing may be counted on y.
+TEST_P(TracerTest, IoUringSpliceFromARegisteredFileIsNotTakenForADescriptor) {
+  TestCgroup cg("uring-fixed");
+  struct Inodes {
+    uint64_t x, y, z;
+  };
+  Shared<Inodes> ino;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     int x[2], y[2], z[2];
+                     if (pipe(x) != 0 || pipe(y) != 0 || pipe(z) != 0) return 1;
+                     *ino = {ino_of(x[0]), ino_of(y[0]), ino_of(z[0])};
+                     io_uring ring{};
+                     if (io_uring_queue_init(4, &ring, 0) != 0) return 2;
+                     std::vector<int> table(static_cast<size_t>(y[0]) + 1, -1);
+                     table[static_cast<size_t>(y[0])] = x[0];
+                     int rc = 0;
+                     const std::vector<char> data(100, 'x');
+                     char buf[256];
+                     if (io_uring_register_files(&ring, table.data(), static_cast<unsigned>(table.size())) != 0) {
+                       rc = 3;
+                     } else if (!write_all(x[1], data.data(), data.size()) || !write_all(y[1], data.data(), 10)) {
+                       rc = 4;
+                     } else if (uring_do(&ring, [&](io_uring_sqe* s) {
+                                  io_uring_prep_splice(s, y[0], -1, z[1], -1, 100, SPLICE_F_FD_IN_FIXED);
+                                }) != 100) {
+                       rc = 5;
+                     } else if (read(z[0], buf, sizeof(buf)) != 100 || read(y[0], buf, sizeof(buf)) != 10) {
+                       rc = 6;
+                     }
+                     io_uring_queue_exit(&ring);
+                     return rc;
+                   }),
+            0);
+  const Totals out_of_y = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->y));  // the plain read only
+  EXPECT_EQ(out_of_y.msgs, 1U);
+  EXPECT_EQ(out_of_y.bytes, 10U);
+  EXPECT_EQ(totals(cg, IPCT_KIND_PIPE, IPCT_DIR_RECV, obj(ino->x)).msgs, 0U);  // not seen (README)
+  const Totals into_z = totals(cg, IPCT_KIND_PIPE, IPCT_DIR_SEND, obj(ino->z));
+  EXPECT_EQ(into_z.msgs, 1U);
+  EXPECT_EQ(into_z.bytes, 100U);
+}
+
 TEST_P(TracerTest, SameChannelFromTwoCgroups) {
   TestCgroup a("shared-a");
   TestCgroup b("shared-b");
