@@ -17,9 +17,13 @@
 #define IPCT_S_IFSOCK 0140000
 
 /* Address families (include/linux/socket.h; ABI: libc's AF_*). */
+#define IPCT_AF_UNSPEC 0
 #define IPCT_AF_UNIX 1
 #define IPCT_AF_INET 2
 #define IPCT_AF_INET6 10
+
+/* Bytes of a struct sockaddr_un's sun_path (include/uapi/linux/un.h, UNIX_PATH_MAX). */
+#define IPCT_UNIX_PATH_MAX 108
 
 /* Socket types (include/linux/net.h, enum sock_type; ABI: libc's SOCK_*). */
 #define IPCT_SOCK_STREAM 1

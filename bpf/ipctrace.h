@@ -65,8 +65,8 @@ enum ipct_dir {
  * Channel identity of the object kinds (all but tcp/udp):
  *   pipe, fifo, posix_mq: id = inode number, dev = superblock device (kernel encoding)
  *   unix_*:               id = this socket's inode, peer = the connected peer's inode (0: none;
- *                         on a dgram receive always 0: its senders are many); stream and
- *                         seqpacket also sk_tag (below)
+ *                         on a dgram receive always 0: its senders are many), and sk_tag
+ *                         (below)
  *   sysv_msg, sysv_shm:   id = msqid / shmid, dev = IPC namespace inode
  *   signal:               id = target cgroup id, peer = target process (tgid), dev = signal number,
  *                         comm = the target's command (a process that execs is another target)
@@ -83,7 +83,11 @@ struct ipct_chan_obj {
 	 * accept() goes into the embryo socket accept() will return: its sends carry peer = 0 and
 	 * the embryo's sk_tag; every receive carries its own socket's sk_tag, so the join finds
 	 * the accepted socket (agent/model/flows.cpp). Zero on sends to a peer with an inode, and
-	 * for the other kinds. The socket's address times an odd constant (which hides nothing: it
+	 * for the other kinds.
+	 * unix_dgram: the tag of a name (unix_name_tag(), sock_key_body.bpf.h): a send that names
+	 * its destination carries that name's (and peer = 0), a receive its own socket's bound
+	 * name's, so the join finds the socket a send was addressed to. Zero for an unbound
+	 * receiver and a send that names no destination. The socket's address times an odd constant (which hides nothing: it
 	 * only spreads the bits): valid for the lifetime of the socket and reused after it, so the
 	 * join also matches the sender's inode against the receive's peer; internal to the join,
 	 * never printed or exported.
@@ -91,7 +95,11 @@ struct ipct_chan_obj {
 	__u64 sk_tag;
 };
 
-/* tcp, udp: network namespace and both addresses; IPv4 addresses in the first 4 bytes. */
+/*
+ * tcp, udp: network namespace and both addresses; IPv4 addresses in the first 4 bytes. The
+ * remote end of a UDP send that names its destination (sendto, sendmsg) is that destination
+ * (udp_dest(), sock_key_body.bpf.h); of an unconnected UDP receive, none (zero).
+ */
 struct ipct_chan_inet {
 	__u32 netns;
 	__u16 family; /* AF_INET or AF_INET6 */

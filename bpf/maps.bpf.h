@@ -23,6 +23,10 @@ extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving 
 extern const volatile __u32 ipct_cfg_splice_kinds;
 extern const volatile __s32 ipct_cfg_nr_splice;	  /* syscall numbers of splice and sendfile64 */
 extern const volatile __s32 ipct_cfg_nr_sendfile; /* (-1: none) */
+/* syscall numbers of sendto and sendmsg, whose destination a UDP send on the socket tracepoints
+ * takes from the call (sock_udp_call_dest()); -1: none */
+extern const volatile __s32 ipct_cfg_nr_sendto;
+extern const volatile __s32 ipct_cfg_nr_sendmsg;
 /* IPCT_KIND_BIT()s io_uring's completions count (uring_complete() in sys_exit_body.bpf.h): the
  * reads and writes, sends and receives no other hook sees; the output and the input of a splice
  * or tee. */

@@ -18,12 +18,15 @@
 #define IPCT_REGS_ARG0_FIELD di
 #define IPCT_REGS_ARG1_FIELD si
 #define IPCT_REGS_ARG2_FIELD dx
+#define IPCT_REGS_ARG4_FIELD r8
+#define IPCT_REGS_ARG5_FIELD r9
 #define IPCT_REGS_NR(r) ((long)(r)->orig_ax)
 #define IPCT_REGS_ARG0(r) ((r)->di)
 #define IPCT_REGS_ARG1(r) ((r)->si)
 #define IPCT_REGS_ARG2(r) ((r)->dx)
 #define IPCT_REGS_ARG3(r) ((r)->r10)
 #define IPCT_REGS_ARG4(r) ((r)->r8)
+#define IPCT_REGS_ARG5(r) ((r)->r9)
 #define IPCT_REGS_NR_CORE(r) ((long)BPF_CORE_READ((r), orig_ax))
 #define IPCT_REGS_ARG0_CORE(r) BPF_CORE_READ((r), di)
 #define IPCT_REGS_ARG1_CORE(r) BPF_CORE_READ((r), si)
@@ -36,12 +39,15 @@
 #define IPCT_REGS_ARG0_FIELD orig_x0
 #define IPCT_REGS_ARG1_FIELD regs[1]
 #define IPCT_REGS_ARG2_FIELD regs[2]
+#define IPCT_REGS_ARG4_FIELD regs[4]
+#define IPCT_REGS_ARG5_FIELD regs[5]
 #define IPCT_REGS_NR(r) ((long)(r)->syscallno)
 #define IPCT_REGS_ARG0(r) ((r)->orig_x0)
 #define IPCT_REGS_ARG1(r) ((r)->regs[1])
 #define IPCT_REGS_ARG2(r) ((r)->regs[2])
 #define IPCT_REGS_ARG3(r) ((r)->regs[3])
 #define IPCT_REGS_ARG4(r) ((r)->regs[4])
+#define IPCT_REGS_ARG5(r) ((r)->regs[5])
 #define IPCT_REGS_NR_CORE(r) ((long)BPF_CORE_READ((r), syscallno))
 #define IPCT_REGS_ARG0_CORE(r) BPF_CORE_READ((r), orig_x0)
 #define IPCT_REGS_ARG1_CORE(r) BPF_CORE_READ((r), regs[1])

@@ -51,6 +51,29 @@ static __always_inline __u64 sock_tag(struct sock **slot)
 }
 
 /*
+ * ipct_chan_obj.sk_tag of a unix datagram socket's name: `path` is a sun_path (108 bytes), of
+ * which the first `n` are the name (a filesystem name ends at its NUL; an abstract one begins
+ * with a NUL, has the length its address gives, and lives in a network namespace: `netns` is
+ * mixed in). FNV-1a; never 0. The same for the name a socket is bound to (the kernel's copy,
+ * unix_sk(sk)->addr) and for a destination named with the same bytes, so the join can find the
+ * receiving socket a send names (agent/model/flows.cpp).
+ */
+static __always_inline __u64 unix_name_tag(const char *path, __u32 n, __u32 netns)
+{
+	bool abstract = path[0] == 0;
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < IPCT_UNIX_PATH_MAX; i++) {
+		if (i >= n || (!abstract && !path[i]))
+			break;
+		h = (h ^ (__u8)path[i]) * 0x100000001b3ULL;
+	}
+	if (abstract)
+		h = (h ^ netns) * 0x100000001b3ULL;
+	return h | 1;
+}
+
+/*
  * Fills kind and channel of `sk` for a transfer in direction `dir`; false if it is not an IPC
  * socket. A unix receive is keyed by the receiving socket alone: data goes into a socket and
  * its readers take it out whoever sent it, and a peer that has closed is orphaned (no file),
@@ -97,6 +120,22 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 			us = IPCT_UNIX_SK(sk);
 			if (us)
 				key->ch.obj.peer = sock_ino(IPCT_SK_RD(us, peer));
+		} else {
+			/* A datagram receive: the tag of the name the socket is bound to, if any. */
+			struct unix_address *addr;
+			char path[IPCT_UNIX_PATH_MAX] = {};
+			int len;
+
+			us = IPCT_UNIX_SK(sk);
+			addr = us ? IPCT_SK_RD(us, addr) : NULL;
+			if (addr) {
+				len = IPCT_SK_RD(addr, len);
+				if (len > 2 &&
+				    !bpf_core_read(path, sizeof(path), &addr->name[0].sun_path))
+					key->ch.obj.sk_tag = unix_name_tag(
+						path, len - 2,
+						IPCT_SK_RD(sk, __sk_common.skc_net.net, ns.inum));
+			}
 		}
 		return true;
 	}
@@ -124,6 +163,117 @@ static __always_inline bool sock_key(struct sock *sk, __u8 dir, struct ipct_flow
 		BPF_CORE_READ_INTO(&key->ch.inet.raddr, sk, __sk_common.skc_v6_daddr);
 	}
 	return true;
+}
+
+/*
+ * The head of a struct sockaddr_in or sockaddr_in6 (uapi/linux/in.h, in6.h): family, port
+ * (network byte order), then sin_addr, or sin6_flowinfo and sin6_addr.
+ */
+struct ipct_user_sockaddr {
+	__u16 family;
+	__u16 port;
+	__u32 v4; /* sin_addr; sin6_flowinfo */
+	__u8 v6[16];
+};
+
+/*
+ * The destination a UDP send names with the call (sendto()'s dest_addr, sendmsg()'s msg_name,
+ * `len` bytes at `uaddr`), taken as udp_sendmsg() and udpv6_sendmsg() take it, into key's remote
+ * address and port: on an IPv4 socket AF_INET or AF_UNSPEC with sin_addr; on an IPv6 socket
+ * AF_INET6 with sin6_addr, or AF_INET as the IPv4-mapped address (AF_UNSPEC there names none, and
+ * the connected peer stays). The unspecified address sends to this host: the socket's own
+ * address, else loopback. An address the kernel refuses fails the call, which counts nothing.
+ * Read from the caller's memory, which the kernel copied just before (move_addr_to_kernel()):
+ * another thread of the caller can rewrite it in between, and so misdirect only the caller's
+ * own sends.
+ */
+static __always_inline void udp_dest(struct ipct_flow_key *key, const void *uaddr, __u32 len)
+{
+	struct ipct_user_sockaddr sa = {};
+	struct ipct_chan_inet *c = &key->ch.inet;
+	bool any = true;
+
+	if (!uaddr || len < 16 || bpf_probe_read_user(&sa, 16, uaddr))
+		return;
+	if (c->family == IPCT_AF_INET) {
+		if (sa.family != IPCT_AF_INET && sa.family != IPCT_AF_UNSPEC)
+			return;
+		__builtin_memset(c->raddr, 0, sizeof(c->raddr));
+		__builtin_memcpy(c->raddr, &sa.v4, 4);
+		if (!sa.v4)
+			__builtin_memcpy(c->raddr, c->laddr, 4);
+		any = !c->raddr[0] && !c->raddr[1] && !c->raddr[2] && !c->raddr[3];
+		if (any) /* 127.0.0.1 */
+			c->raddr[0] = 127, c->raddr[3] = 1;
+	} else if (sa.family == IPCT_AF_INET) {
+		__builtin_memset(c->raddr, 0, sizeof(c->raddr));
+		c->raddr[10] = 0xff;
+		c->raddr[11] = 0xff;
+		__builtin_memcpy(&c->raddr[12], &sa.v4, 4);
+		if (!sa.v4)
+			c->raddr[12] = 127, c->raddr[15] = 1;
+	} else if (sa.family == IPCT_AF_INET6 && len >= 24) {
+		if (bpf_probe_read_user(&sa, 24, uaddr))
+			return;
+		for (int i = 0; i < 16; i++)
+			any = any && !sa.v6[i];
+		__builtin_memcpy(c->raddr, any ? c->laddr : sa.v6, 16);
+		any = true;
+		for (int i = 0; i < 16; i++)
+			any = any && !c->raddr[i];
+		if (any) /* ::1 */
+			c->raddr[15] = 1;
+	} else {
+		return;
+	}
+	c->rport = bpf_ntohs(sa.port);
+}
+
+/*
+ * The destination a unix datagram send names with the call (a struct sockaddr_un, `len` bytes
+ * at `uaddr`): it goes there whether the socket is connected or not (unix_dgram_sendmsg()), so
+ * the key names no peer and carries the name's tag (unix_name_tag()), which the join matches
+ * with the receiving socket bound to that name. Read from the caller's memory, as for udp_dest();
+ * a filesystem name is matched as written, so a relative one (or one reached through another
+ * path) finds no receiver and stays a flow to an unknown peer.
+ */
+static __always_inline void unix_dest(struct sock *sk, struct ipct_flow_key *key, const void *uaddr,
+				      __u32 len)
+{
+	char sun[2 + IPCT_UNIX_PATH_MAX] = {};
+
+	if (!uaddr || len <= 2)
+		return;
+	if (len > sizeof(sun))
+		len = sizeof(sun);
+	if (bpf_probe_read_user(sun, len & 0xff, uaddr))
+		return;
+	key->ch.obj.peer = 0;
+	key->ch.obj.sk_tag =
+		unix_name_tag(&sun[2], len - 2, IPCT_SK_RD(sk, __sk_common.skc_net.net, ns.inum));
+}
+
+/* The destination a send names, for `key` of socket `sk`: UDP and unix datagram sockets. */
+static __always_inline void sock_dest(struct sock *sk, struct ipct_flow_key *key, const void *uaddr,
+				      __u32 len)
+{
+	if (key->kind == IPCT_KIND_UDP)
+		udp_dest(key, uaddr, len);
+	else if (key->kind == IPCT_KIND_UNIX_DGRAM)
+		unix_dest(sk, key, uaddr, len);
+}
+
+/* The name sendmsg()'s struct user_msghdr at `umsg` points to (msg_name, msg_namelen). */
+static __always_inline void sock_msg_dest(struct sock *sk, struct ipct_flow_key *key,
+					  const void *umsg)
+{
+	struct {
+		const void *name;
+		__u32 namelen;
+	} head = {};
+
+	if (umsg && !bpf_probe_read_user(&head, sizeof(head), umsg))
+		sock_dest(sk, key, head.name, head.namelen);
 }
 
 /* The open file in descriptor `fd` of `task`, or NULL (read with a helper: this runs rarely). */
@@ -182,6 +332,37 @@ static __always_inline bool sock_splicing(struct sock *sk, __u8 kind)
 	}
 	own = IPCT_SK_RD(sk, sk_socket, file);
 	return own && (sock_task_fd(task, in) == own || sock_task_fd(task, out) == own);
+}
+
+/*
+ * A UDP or unix datagram send on a socket tracepoint: the destination the call names, if it
+ * names one (udp_dest(), unix_dest()). The call is the one in the task's own pt_regs (as for
+ * sock_splicing()), a sendto or sendmsg on this very socket; sendmmsg, and a send io_uring
+ * makes, keep the connected peer (none: an unknown destination).
+ */
+static __always_inline void sock_call_dest(struct sock *sk, struct ipct_flow_key *key)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+	struct file *own;
+	long nr;
+
+	if (IPCT_SK_RD(task, flags) & (IPCT_PF_IO_WORKER | IPCT_PF_KTHREAD))
+		return;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return;
+	nr = (long)IPCT_SK_RD(regs, IPCT_REGS_NR_FIELD);
+	if (nr != ipct_cfg_nr_sendto && nr != ipct_cfg_nr_sendmsg)
+		return;
+	own = IPCT_SK_RD(sk, sk_socket, file);
+	if (!own || sock_task_fd(task, (long)IPCT_SK_RD(regs, IPCT_REGS_ARG0_FIELD)) != own)
+		return;
+	if (nr == ipct_cfg_nr_sendto) /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
+		sock_dest(sk, key, (const void *)IPCT_SK_RD(regs, IPCT_REGS_ARG4_FIELD),
+			  (__u32)IPCT_SK_RD(regs, IPCT_REGS_ARG5_FIELD));
+	else /* sendmsg(fd, msg, flags) */
+		sock_msg_dest(sk, key, (const void *)IPCT_SK_RD(regs, IPCT_REGS_ARG1_FIELD));
 }
 
 #endif /* IPCTRACE_SOCK_KEY_BODY_BPF_H */

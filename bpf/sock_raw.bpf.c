@@ -26,6 +26,8 @@ static __always_inline void sock_data(struct sock *sk, int ret, __u8 dir)
 		return;
 	if (sock_splicing(sk, key.kind))
 		return;
+	if (dir == IPCT_DIR_SEND && (key.kind == IPCT_KIND_UDP || key.kind == IPCT_KIND_UNIX_DGRAM))
+		sock_call_dest(sk, &key);
 	key.dir = dir;
 	record_flow(&key, 1, ret);
 }

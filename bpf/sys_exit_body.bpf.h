@@ -210,6 +210,33 @@ static __always_inline void mmsg_data(long fd, __u8 dir, long n, struct mmsghdr 
 	fd_record(&key, dir, n, mmsg_bytes(vec, n), kinds);
 }
 
+/*
+ * A write or send: on a UDP or unix datagram socket, to the destination a sendto() or sendmsg()
+ * names, if it names one (sock_dest()). One call site (each inlined copy of a classification
+ * costs the verifier).
+ */
+static __always_inline void send_data(struct pt_regs *regs, __u8 code, long bytes, __u32 kinds)
+{
+	struct ipct_flow_key key = {};
+	struct file *file = fd_file(IPCT_REGS_ARG0(regs));
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!file_key(file, IPCT_DIR_SEND, &key))
+		return;
+	if ((key.kind == IPCT_KIND_UDP || key.kind == IPCT_KIND_UNIX_DGRAM) &&
+	    (code == IPCT_SYS_SENDTO || code == IPCT_SYS_SENDMSG)) {
+		sock = IPCT_AS(IPCT_FILE_RD(file, private_data), struct socket);
+		sk = IPCT_FILE_RD(sock, sk);
+		if (code == IPCT_SYS_SENDTO)
+			sock_dest(sk, &key, (const void *)IPCT_REGS_ARG4(regs),
+				  (__u32)IPCT_REGS_ARG5(regs));
+		else
+			sock_msg_dest(sk, &key, (const void *)IPCT_REGS_ARG1(regs));
+	}
+	fd_record(&key, IPCT_DIR_SEND, 1, bytes, kinds);
+}
+
 static __always_inline __u32 ipc_ns(void)
 {
 	struct task_struct *task = IPCT_CURRENT_TASK();
@@ -377,7 +404,7 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 	case IPCT_SYS_SENDTO:
 	case IPCT_SYS_SENDMSG:
 		if (ret > 0)
-			fd_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, ret, kinds);
+			send_data(regs, code, ret, kinds);
 		break;
 	case IPCT_SYS_SENDMMSG:
 		mmsg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, ret,

@@ -240,8 +240,9 @@ class Joiner {
     }
   }
 
-  // Stream and seqpacket receivers first, by the identity of their socket (sk_tag), so that
-  // data sent before accept() finds its reader.
+  // Unix receivers first, by the identity of their socket (stream, seqpacket) or the tag of
+  // their name (datagram) in sk_tag, so that data sent before accept() or to a name finds its
+  // reader.
   void add_unix_receiver(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0)
@@ -287,18 +288,19 @@ class Joiner {
 
   // Data sent on socket A goes into its peer B; data read on B comes out of B. Data a client
   // sent before accept() went into a socket that had no inode yet: its sk_tag names it, and a
-  // receive on it names its inode.
+  // receive on it names its inode. A datagram sent to a name (sendto) carries the tag of that
+  // name, and receives on the socket bound to it the same tag.
   void add_unix(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
     uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
-    const bool before_accept = into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0;
-    if (before_accept) into = accepted_socket(k);
+    const bool by_tag = into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0;
+    if (by_tag) into = tagged_receiver(k);
     if (into != 0) {
       Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
       // Until its reader read, this data was a flow to an unknown peer: the collector hands
       // its counts over rather than count them twice.
-      if (before_accept) o.senders[k.cgroup_id].taken_over_from = unconnected_channel(k);
+      if (by_tag) o.senders[k.cgroup_id].taken_over_from = unconnected_channel(k);
       return;
     }
     // An unconnected sender: the destination is known only per datagram.
@@ -317,11 +319,13 @@ class Joiner {
     return fmt::format("{}:ino={},unconnected", kind_name(k.kind), k.ch.obj.id);
   }
 
-  // The inode of the socket accept() returned for data sent into it before (sk_tag), or 0. A
-  // socket's address is reused once it is freed, so several receivers can carry one sk_tag: the
-  // one whose reads name the sender as their peer, else the only one whose reads name no other
-  // sender (the sender closed before the reads); never a choice between two.
-  uint64_t accepted_socket(const ipct_flow_key& send) const {
+  // The inode of the socket accept() returned for data sent into it before (sk_tag), or of the
+  // datagram socket bound to the name a send named, or 0. A socket's address is reused once it
+  // is freed, and a name can be bound again, so several receivers can carry one sk_tag: the one
+  // whose reads name the sender as their peer, else the only one whose reads name no other
+  // sender (the sender closed before the reads; datagram reads name none); never a choice
+  // between two.
+  uint64_t tagged_receiver(const ipct_flow_key& send) const {
     auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag});
     if (it == unix_receivers_.end()) return 0;
     uint64_t only = 0;

@@ -123,6 +123,94 @@ TEST(FlowsCommand, AnIpv4ClientOfADualStackListenerIsJoined) {
                                            "@netns=" + std::to_string(self_ns("net"))}));
 }
 
+// Statsd-style traffic: an unconnected UDP socket sends 11 datagrams to 4 receivers (two in one
+// cgroup, two in another, one of them IPv6) with sendto(). Each destination is its own channel,
+// joined to its receiver: two flows with exact figures, and nothing to an unknown peer.
+TEST(FlowsCommand, UnconnectedUdpSendsAreJoinedPerDestination) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup sender_cg("flows-us");
+  TestCgroup a_cg("flows-ua");
+  TestCgroup b_cg("flows-ub");
+  struct Receiver {
+    int family;
+    const char* host;
+    int fd = -1;
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+  };
+  std::vector<Receiver> rx{{AF_INET, "127.0.0.1"}, {AF_INET, "127.0.0.1"}, {AF_INET6, "::1"}, {AF_INET, "127.0.0.1"}};
+  for (Receiver& r : rx) {
+    r.fd = socket(r.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(r.fd, 0);
+    if (r.family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&r.addr);
+      a->sin_family = AF_INET;
+      inet_pton(AF_INET, r.host, &a->sin_addr);
+      r.len = sizeof(sockaddr_in);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&r.addr);
+      a->sin6_family = AF_INET6;
+      inet_pton(AF_INET6, r.host, &a->sin6_addr);
+      r.len = sizeof(sockaddr_in6);
+    }
+    ASSERT_EQ(bind(r.fd, reinterpret_cast<sockaddr*>(&r.addr), r.len), 0);
+    ASSERT_EQ(getsockname(r.fd, reinterpret_cast<sockaddr*>(&r.addr), &r.len), 0);
+  }
+  const std::vector<int> datagrams{3, 4, 2, 2};  // to rx[0..3]; rx[0], rx[1] in a_cg; rx[2], rx[3] in b_cg
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  const pid_t sender = spawn(&sender_cg, [&] {
+    const int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    for (size_t i = 0; i < rx.size(); ++i) {
+      for (int n = 0; n < datagrams[i]; ++n) {
+        const int s = rx[i].family == AF_INET ? s4 : s6;
+        if (sendto(s, "0123456789", 10, 0, reinterpret_cast<const sockaddr*>(&rx[i].addr), rx[i].len) != 10) return 1;
+      }
+    }
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(sender), 0);
+  for (TestCgroup* cg : {&a_cg, &b_cg}) {
+    const size_t first = cg == &a_cg ? 0 : 2;
+    const pid_t reader = spawn(cg, [&] {
+      char buf[16];
+      for (size_t i = first; i < first + 2; ++i) {
+        for (int n = 0; n < datagrams[i]; ++n) {
+          if (recv(rx[i].fd, buf, sizeof(buf), 0) != 10) return 1;
+        }
+      }
+      return 0;
+    });
+    ASSERT_EQ(wait_exit(reader), 0);
+  }
+  for (const Receiver& r : rx) close(r.fd);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  const json* to_a = find_flow(report, "udp", sender_cg.id(), a_cg.id());
+  ASSERT_NE(to_a, nullptr) << report.dump(2);
+  EXPECT_EQ((*to_a)["messages"], 7);
+  EXPECT_EQ((*to_a)["bytes"], 70);
+  EXPECT_EQ((*to_a)["received_messages"], 7);
+  EXPECT_EQ((*to_a)["received_bytes"], 70);
+  EXPECT_EQ((*to_a)["channels"].size(), 2U);
+  const json* to_b = find_flow(report, "udp", sender_cg.id(), b_cg.id());
+  ASSERT_NE(to_b, nullptr) << report.dump(2);
+  EXPECT_EQ((*to_b)["messages"], 4);
+  EXPECT_EQ((*to_b)["bytes"], 40);
+  EXPECT_EQ((*to_b)["received_messages"], 4);
+  EXPECT_EQ((*to_b)["received_bytes"], 40);
+  EXPECT_EQ((*to_b)["channels"].size(), 2U);
+  for (const auto& f : report["flows"]) {
+    if (f["kind"] != "udp") continue;
+    const bool ours = f["src"].value("cgroup_id", uint64_t{0}) == sender_cg.id() ||
+                      f["dst"].value("cgroup_id", uint64_t{0}) == a_cg.id() ||
+                      f["dst"].value("cgroup_id", uint64_t{0}) == b_cg.id();
+    EXPECT_TRUE(!ours || &f == to_a || &f == to_b) << "another flow of the workload: " << f.dump();
+  }
+}
+
 TEST(FlowsCommand, TableKindFilterAndEarlyStop) {
   IPCTRACE_REQUIRE_KERNEL();
   TestCgroup writer_cg("flows-tw");

@@ -243,7 +243,7 @@ int tcp_listener(sockaddr_in& addr, int backlog) {
   return fd;
 }
 
-constexpr size_t kSpliceBytes = 40 * 4096;  // 40 pipe buffers of one page each
+constexpr size_t kSpliceBytes = size_t{40} * 4096;  // 40 pipe buffers of one page each
 
 // Splices `total` bytes from `in` to `out`, each call asking for all that is left; the number of
 // successful calls, or -1.
@@ -1054,6 +1054,112 @@ TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
 }
 
+// Unconnected unix datagram sends name their receiver with each call: to a filesystem name and
+// an abstract one, and a reply to the autobound address recvfrom() gave. Each send carries the
+// tag of the name it names, each receive the tag of its socket's own name, and no send names a
+// peer; the figures are exact.
+TEST_P(TracerTest, UnconnectedUnixDatagramsCarryTheNameTheySendTo) {
+  TestCgroup client_cg("unix-unconn-c");
+  TestCgroup server_cg("unix-unconn-s");
+  const std::string path = fmt::format("/tmp/ipctrace-dgram-{}.sock", getpid());
+  const std::string abstract = fmt::format("ipctrace-dgram-{}", getpid());
+  unlink(path.c_str());
+  sockaddr_un to_path{};
+  to_path.sun_family = AF_UNIX;
+  std::memcpy(to_path.sun_path, path.data(), path.size());
+  sockaddr_un to_abstract{};
+  to_abstract.sun_family = AF_UNIX;
+  std::memcpy(to_abstract.sun_path + 1, abstract.data(), abstract.size());
+  const auto abstract_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
+  const int a = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int b = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int client = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const sa_family_t family = AF_UNIX;
+  ASSERT_EQ(bind(a, reinterpret_cast<sockaddr*>(&to_path), sizeof(to_path)), 0);
+  ASSERT_EQ(bind(b, reinterpret_cast<sockaddr*>(&to_abstract), abstract_len), 0);
+  ASSERT_EQ(bind(client, reinterpret_cast<const sockaddr*>(&family), sizeof(family)), 0);  // autobind
+  ASSERT_EQ(run_in(&client_cg,
+                   [&] {
+                     char buf[16] = {};
+                     for (int i = 0; i < 3; ++i) {
+                       if (sendto(client, buf, 7, 0, reinterpret_cast<sockaddr*>(&to_path), sizeof(to_path)) != 7)
+                         return 1;
+                     }
+                     for (int i = 0; i < 2; ++i) {
+                       iovec iov{buf, 9};
+                       msghdr m{};
+                       m.msg_name = &to_abstract;
+                       m.msg_namelen = abstract_len;
+                       m.msg_iov = &iov;
+                       m.msg_iovlen = 1;
+                       if (sendmsg(client, &m, 0) != 9) return 2;
+                     }
+                     return 0;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&server_cg,
+                   [&] {
+                     char buf[16];
+                     sockaddr_un from{};
+                     socklen_t from_len = sizeof(from);
+                     for (int i = 0; i < 3; ++i) {
+                       from_len = sizeof(from);
+                       if (recvfrom(a, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len) != 7)
+                         return 1;
+                     }
+                     for (int i = 0; i < 2; ++i) {
+                       if (recv(b, buf, sizeof(buf), 0) != 9) return 2;
+                     }
+                     // the reply, to the client's autobound (abstract) address
+                     return sendto(a, buf, 4, 0, reinterpret_cast<sockaddr*>(&from), from_len) == 4 ? 0 : 3;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&client_cg,
+                   [&] {
+                     char reply[16];
+                     return recv(client, reply, sizeof(reply), 0) == 4 ? 0 : 1;
+                   }),
+            0);
+  const uint64_t a_ino = ino_of(a);
+  const uint64_t b_ino = ino_of(b);
+  const uint64_t client_ino = ino_of(client);
+  close(a);
+  close(b);
+  close(client);
+  unlink(path.c_str());
+  auto tag_of = [&](uint64_t ino) {
+    auto flows = tracer_->read_flows();
+    uint64_t tag = 0;
+    if (flows) {
+      for (const auto& f : *flows) {
+        if (f.key.kind == IPCT_KIND_UNIX_DGRAM && f.key.dir == IPCT_DIR_RECV && f.key.ch.obj.id == ino)
+          tag = f.key.ch.obj.sk_tag;
+      }
+    }
+    return tag;
+  };
+  const uint64_t a_tag = tag_of(a_ino);
+  const uint64_t b_tag = tag_of(b_ino);
+  ASSERT_NE(a_tag, 0U);
+  ASSERT_NE(b_tag, 0U);
+  ASSERT_NE(a_tag, b_tag);
+  auto named = [](uint64_t from, uint64_t tag) {
+    return [=](const ipct_flow_key& k) { return k.ch.obj.id == from && k.ch.obj.sk_tag == tag && k.ch.obj.peer == 0; };
+  };
+  const Totals to_a = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, a_tag));
+  EXPECT_EQ(to_a.msgs, 3U);
+  EXPECT_EQ(to_a.bytes, 21U);
+  const Totals to_b = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, b_tag));
+  EXPECT_EQ(to_b.msgs, 2U);
+  EXPECT_EQ(to_b.bytes, 18U);
+  EXPECT_EQ(totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND).entries, 2U);
+  const Totals replied = totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(a_ino, tag_of(client_ino)));
+  EXPECT_EQ(replied.msgs, 1U);
+  EXPECT_EQ(replied.bytes, 4U);
+  EXPECT_EQ(totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(a_ino)).bytes, 21U);
+  EXPECT_EQ(totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(b_ino)).bytes, 18U);
+}
+
 // Data a unix client sends before the server's accept() goes into a socket that has no inode
 // yet: its sends carry the socket's sk_tag, the accepted socket's reads the same tag, and the
 // join makes them one flow, for stream and seqpacket alike.
@@ -1406,6 +1512,151 @@ TEST_P(TracerTest, UdpOverLoopback) {
       totals(cg, IPCT_KIND_UDP, IPCT_DIR_RECV, [&](const ipct_flow_key& k) { return k.ch.inet.lport == port; });
   EXPECT_EQ(got.msgs, 3U);
   EXPECT_EQ(got.bytes, 600U);
+}
+
+// An unconnected UDP socket names its destination with each call: 11 datagrams from one cgroup
+// to 4 receivers in another, with sendto() and sendmsg(), over IPv4 and IPv6 (an IPv4 address
+// named on an IPv6 socket is its IPv4-mapped address; the unspecified address sends to this
+// host), are one entry per destination with its exact figures, and none to an unknown peer.
+// A connected socket naming no address keeps its peer.
+TEST_P(TracerTest, UnconnectedUdpSendsAreKeyedPerDestination) {
+  TestCgroup sender_cg("udp-unconn-s");
+  TestCgroup receiver_cg("udp-unconn-r");
+  auto bound = [](int family, const char* host, uint16_t* port) {
+    const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      inet_pton(AF_INET, host, &a->sin_addr);
+      len = sizeof(sockaddr_in);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      inet_pton(AF_INET6, host, &a->sin6_addr);
+      len = sizeof(sockaddr_in6);
+    }
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+      return -1;
+    *port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    return fd;
+  };
+  uint16_t p1 = 0;
+  uint16_t p2 = 0;
+  uint16_t p3 = 0;
+  uint16_t p4 = 0;
+  const int r1 = bound(AF_INET, "127.0.0.1", &p1);
+  const int r2 = bound(AF_INET, "127.0.0.1", &p2);
+  const int r3 = bound(AF_INET6, "::1", &p3);
+  const int r4 = bound(AF_INET6, "::", &p4);  // dual-stack: takes 127.0.0.1 too
+  ASSERT_TRUE(r1 >= 0 && r2 >= 0 && r3 >= 0 && r4 >= 0);
+  auto v4 = [](const char* host, uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, host, &a.sin_addr);
+    return a;
+  };
+  auto v6 = [](const char* host, uint16_t port) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    inet_pton(AF_INET6, host, &a.sin6_addr);
+    return a;
+  };
+  ASSERT_EQ(run_in(&sender_cg,
+                   [&] {
+                     const int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     const int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     const int c4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     const char buf[64] = {};
+                     sockaddr_in to1 = v4("127.0.0.1", p1);
+                     sockaddr_in to1_any = v4("0.0.0.0", p1);  // this host: loopback, as unbound
+                     sockaddr_in to2 = v4("127.0.0.1", p2);
+                     sockaddr_in6 to3 = v6("::1", p3);
+                     sockaddr_in to4 = v4("127.0.0.1", p4);  // on s6: ::ffff:127.0.0.1
+                     auto send_to = [&](int s, const void* to, socklen_t len, size_t n) {
+                       return sendto(s, buf, n, 0, static_cast<const sockaddr*>(to), len) == static_cast<ssize_t>(n);
+                     };
+                     auto send_msg = [&](int s, void* to, socklen_t len, size_t n) {
+                       iovec iov{const_cast<char*>(buf), n};
+                       msghdr m{};
+                       m.msg_name = to;
+                       m.msg_namelen = len;
+                       m.msg_iov = &iov;
+                       m.msg_iovlen = 1;
+                       return sendmsg(s, &m, 0) == static_cast<ssize_t>(n);
+                     };
+                     // 3 + 1 to r1 (1 B each), 4 to r2 (20 B), 2 to r3 (30 B), 1 to r4 (40 B)
+                     for (int i = 0; i < 3; ++i) {
+                       if (!send_to(s4, &to1, sizeof(to1), 1)) return 1;
+                     }
+                     if (!send_to(s4, &to1_any, sizeof(to1_any), 1)) return 2;
+                     for (int i = 0; i < 4; ++i) {
+                       if (!send_msg(s4, &to2, sizeof(to2), 20)) return 3;
+                     }
+                     for (int i = 0; i < 2; ++i) {
+                       if (!send_msg(s6, &to3, sizeof(to3), 30)) return 4;
+                     }
+                     if (!send_to(s6, &to4, sizeof(to4), 40)) return 5;
+                     // connected, no address named: its peer, r2 (5 B)
+                     if (connect(c4, reinterpret_cast<sockaddr*>(&to2), sizeof(to2)) != 0) return 6;
+                     if (send(c4, buf, 5, 0) != 5) return 7;
+                     // a refused address: nothing
+                     sockaddr_in bad = v4("127.0.0.1", 0);
+                     if (send_to(s4, &bad, sizeof(bad), 1)) return 8;
+                     close(s4);
+                     close(s6);
+                     close(c4);
+                     return 0;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&receiver_cg,
+                   [&] {
+                     char buf[64];
+                     const std::array<std::pair<int, int>, 4> expect{{{r1, 4}, {r2, 5}, {r3, 2}, {r4, 1}}};
+                     for (const auto& [fd, n] : expect) {
+                       for (int i = 0; i < n; ++i) {
+                         if (recv(fd, buf, sizeof(buf), 0) < 0) return 1;
+                       }
+                     }
+                     return 0;
+                   }),
+            0);
+  for (int fd : {r1, r2, r3, r4}) close(fd);
+  auto to = [](int family, const char* host, uint16_t port) {
+    return [=](const ipct_flow_key& k) {
+      uint8_t want[16] = {};
+      inet_pton(family, host, want);
+      return k.ch.inet.family == (family == AF_INET ? AF_INET : AF_INET6) && k.ch.inet.rport == port &&
+             std::memcmp(k.ch.inet.raddr, want, family == AF_INET ? 4 : 16) == 0;
+    };
+  };
+  const Totals d1 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET, "127.0.0.1", p1));
+  EXPECT_EQ(d1.msgs, 4U);
+  EXPECT_EQ(d1.bytes, 4U);
+  EXPECT_EQ(d1.entries, 1U);
+  const Totals d2 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET, "127.0.0.1", p2));
+  EXPECT_EQ(d2.msgs, 5U);
+  EXPECT_EQ(d2.bytes, 85U);
+  EXPECT_EQ(d2.entries, 2U);  // the unconnected socket's and the connected one's
+  const Totals d3 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET6, "::1", p3));
+  EXPECT_EQ(d3.msgs, 2U);
+  EXPECT_EQ(d3.bytes, 60U);
+  const Totals d4 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET6, "::ffff:127.0.0.1", p4));
+  EXPECT_EQ(d4.msgs, 1U);
+  EXPECT_EQ(d4.bytes, 40U);
+  const Totals all = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND);
+  EXPECT_EQ(all.msgs, 12U);
+  EXPECT_EQ(all.bytes, 189U);
+  EXPECT_EQ(all.entries, 5U);  // no entry to an unknown peer
+  const Totals got = totals(receiver_cg, IPCT_KIND_UDP, IPCT_DIR_RECV);
+  EXPECT_EQ(got.msgs, 12U);
+  EXPECT_EQ(got.bytes, 189U);
+  EXPECT_EQ(got.entries, 4U);
 }
 
 TEST_P(TracerTest, SharedMemoryAttachedByTwoProcesses) {

@@ -232,6 +232,50 @@ TEST(Join, UnconnectedUnixSenderHasAnUnknownPeer) {
   EXPECT_EQ(flows[0].bytes, 20U);
 }
 
+// An unconnected unix datagram send carries the tag of the name it sends to; the receiving socket
+// bound to that name carries the same tag on its receives: joined, each destination its own
+// channel. Two sockets with one tag (a name rebound, the same abstract name tagged alike): not
+// joined.
+TEST(Join, UnconnectedUnixDatagramsFindTheSocketBoundToTheName) {
+  const auto flows = join_flows({tagged(obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 3, 21), 0xa1),
+                                 tagged(obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 2, 18), 0xb1),
+                                 tagged(obj(2, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 300, 0, 3, 21), 0xa1),
+                                 tagged(obj(3, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 301, 0, 2, 18), 0xb1)});
+  ASSERT_EQ(flows.size(), 2U);
+  ASSERT_NE(find(flows, cg(1), cg(2)), nullptr);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->msgs, 3U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->recv_bytes, 21U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->channel, "unix_dgram:ino=300");
+  ASSERT_NE(find(flows, cg(1), cg(3)), nullptr);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->bytes, 18U);
+  const auto two = join_flows({tagged(obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 3, 21), 0xa1),
+                               tagged(obj(2, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 300, 0, 1, 7), 0xa1),
+                               tagged(obj(3, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 301, 0, 2, 14), 0xa1)});
+  ASSERT_NE(find(two, cg(1), EndpointRef::unknown()), nullptr);
+  EXPECT_EQ(find(two, cg(1), EndpointRef::unknown())->bytes, 21U);
+}
+
+// An unconnected UDP socket sending to two receivers (keyed by each destination) and receiving
+// a reply: each destination is joined to its receiver.
+TEST(Join, UnconnectedUdpSendsGoToEachDestination) {
+  const auto flows = join_flows({inet(1, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "0.0.0.0", 40000, "127.0.0.1", 8125, 3, 30),
+                                 inet(1, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "0.0.0.0", 40000, "127.0.0.1", 53, 2, 80),
+                                 inet(2, IPCT_KIND_UDP, IPCT_DIR_RECV, 7, "127.0.0.1", 8125, "0.0.0.0", 0, 3, 30),
+                                 inet(3, IPCT_KIND_UDP, IPCT_DIR_RECV, 7, "0.0.0.0", 53, "0.0.0.0", 0, 2, 80),
+                                 inet(3, IPCT_KIND_UDP, IPCT_DIR_SEND, 7, "0.0.0.0", 53, "127.0.0.1", 40000, 2, 200),
+                                 inet(1, IPCT_KIND_UDP, IPCT_DIR_RECV, 7, "0.0.0.0", 40000, "0.0.0.0", 0, 2, 200)});
+  ASSERT_EQ(flows.size(), 3U);
+  ASSERT_NE(find(flows, cg(1), cg(2)), nullptr);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->bytes, 30U);
+  EXPECT_EQ(find(flows, cg(1), cg(2))->recv_bytes, 30U);
+  ASSERT_NE(find(flows, cg(1), cg(3)), nullptr);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->msgs, 2U);
+  EXPECT_EQ(find(flows, cg(1), cg(3))->recv_bytes, 80U);
+  ASSERT_NE(find(flows, cg(3), cg(1)), nullptr);
+  EXPECT_EQ(find(flows, cg(3), cg(1))->bytes, 200U);
+  EXPECT_EQ(find(flows, cg(3), cg(1))->recv_bytes, 200U);
+}
+
 TEST(Join, TcpOverLoopbackJoinsBothEndsInOneNamespace) {
   const auto flows =
       join_flows({inet(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 7, "127.0.0.1", 40000, "127.0.0.1", 8080, 5, 5000),
