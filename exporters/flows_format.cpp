@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/text.h"
 #include "kernel/kinds.h"
 
 namespace ipctrace {
@@ -145,9 +146,18 @@ nlohmann::json flows_to_json(const FlowsReport& report) {
 std::string flows_to_table(const FlowsReport& report) {
   std::string out = fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", "KIND", "SOURCE",
                                 "DESTINATION", "MSGS", "BYTES", "MSGS/S", "BYTES/S", "WAIT AVG");
-  auto clip = [](std::string s, size_t n) {
-    if (s.size() <= n) return s;
-    return "…" + s.substr(s.size() - (n - 1));  // keep the end: the container name
+  // Escaped for the terminal (base/text.h), then cut on a character boundary to n characters,
+  // keeping the end: the container name.
+  auto clip = [](const std::string& name, size_t n) {
+    std::string s = visible(name);
+    size_t chars = 0;
+    for (const char c : s) chars += (static_cast<unsigned char>(c) & 0xC0U) != 0x80U ? 1 : 0;
+    if (chars <= n) return s;
+    size_t i = 0;
+    for (size_t skip = chars - (n - 1); i < s.size(); ++i) {
+      if ((static_cast<unsigned char>(s[i]) & 0xC0U) != 0x80U && skip-- == 0) break;
+    }
+    return "…" + s.substr(i);
   };
   for (const FlowView& v : report.flows) {
     const WaitSample* w = wait_of(report.waits, v);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "base/text.h"
 #include "kernel/hooks.h"
 #include "kernel/kinds.h"
 
@@ -14,6 +15,7 @@ namespace {
 
 constexpr const char* kOverflow = "__overflow__";
 constexpr size_t kMaxFoldedRemembered = 100000;
+constexpr size_t kMaxLabelBytes = 256;  // README: "Security"
 
 // Wait histogram bucket bounds: slot i holds waits below 2^i microseconds; the last slot is +Inf.
 prometheus::Histogram::BucketBoundaries wait_buckets() {
@@ -33,7 +35,13 @@ std::string strip_port(const std::string& address) {
 
 }  // namespace
 
-EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
+namespace {
+
+// A name a container chose, as a label value: valid UTF-8 (the exposition format requires it;
+// invalid bytes escaped, distinct names kept distinct) of at most kMaxLabelBytes.
+std::string label_value(const std::string& name) { return bounded(valid_utf8(name), kMaxLabelBytes); }
+
+EndpointLabels endpoint_names(const EndpointRef& ref, const Namer& namer) {
   switch (ref.type) {
     case EndpointRef::Type::Unknown:
       return {};
@@ -48,6 +56,16 @@ EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
   if (e.cgroup.runtime == "systemd" && !e.cgroup.unit.empty()) return {"", "", e.cgroup.unit, e.pending};
   if (e.cgroup.runtime == "host" && !e.cgroup.path.empty()) return {"", "", e.cgroup.path, e.pending};
   return {"", "", e.container, e.pending};
+}
+
+}  // namespace
+
+EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
+  EndpointLabels l = endpoint_names(ref, namer);
+  l.k8s_namespace = label_value(l.k8s_namespace);
+  l.pod = label_value(l.pod);
+  l.container = label_value(l.container);
+  return l;
 }
 
 MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)

@@ -57,6 +57,8 @@ struct EndpointLabels {
   std::string k8s_namespace, pod, container;
   bool pending = false;  // the namer will know more later (Endpoint::pending): hold the counts back
 };
+// The labels of an endpoint: names as valid UTF-8 (invalid bytes escaped as base/text.h says), each
+// at most 256 bytes (a longer one cut, with a hash of the whole: bounded()).
 EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer);
 
 class MetricsExporter {

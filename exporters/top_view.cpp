@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "base/duration.h"
+#include "base/text.h"
 #include "exporters/flows_format.h"
 
 namespace ipctrace::top {
@@ -42,7 +44,12 @@ class Reader {
       fail(where + "." + key + " is not a string");
       return {};
     }
-    return v->get<std::string>();
+    // The writer escaped invalid bytes (json_text.h); a string no writer of ours makes is kept
+    // as it is. Either way it is shown through visible() (text_cell()).
+    const std::string& text = v->get_ref<const std::string&>();
+    std::optional<std::string> raw = unescape(text);
+    if (raw) return std::move(*raw);
+    return text;
   }
   uint64_t count(const json& object, const char* key, const std::string& where, bool required = true) {
     const json* v = member(object, key, where, required);
@@ -239,7 +246,9 @@ std::string human_seconds(double seconds) {
 
 namespace {
 
-Cell text_cell(std::string s) { return Cell{std::move(s), 0}; }
+// Names and everything else a container or a remote agent chose: escaped for the terminal
+// (base/text.h), so no control character, bidi override or newline reaches it.
+Cell text_cell(const std::string& s) { return Cell{visible(s), 0}; }
 Cell count_cell(uint64_t n) { return Cell{human_count(static_cast<double>(n)), static_cast<double>(n)}; }
 Cell bytes_cell(uint64_t n) { return Cell{human_bytes(static_cast<double>(n)), static_cast<double>(n)}; }
 Cell rate_cell(double per_second) { return Cell{human_count(per_second), per_second}; }
@@ -468,7 +477,10 @@ std::vector<std::string> render_table(const Table& table, const std::vector<int>
 
 namespace {
 
-std::string cut_end(const std::string& line, int width) {
+// A header line, which holds what a remote agent's document says (node, kernel, hook and kind
+// names): escaped for the terminal, then cut to the width.
+std::string cut_end(const std::string& text, int width) {
+  std::string line = visible(text);
   if (width <= 0 || text_width(line) <= width) return line;
   if (width < 4) return head(line, width);
   return head(line, width - 3) + "...";

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/text.h"
 #include "kernel/kinds.h"
 #include "model/flows.h"
 
@@ -165,9 +166,11 @@ std::string trace_text_line(const TraceRecord& r, const Endpoint& endpoint, int6
   } else {
     detail = lifecycle_text(r);
   }
+  // The command, the endpoint's names and a queue's name are what a container chose: escaped for
+  // the terminal (base/text.h), so one record is one line.
   return fmt::format("{:<15} {:>7} {:<15} {:<32} {:<13} {:<7} {}\n",
-                     trace_time(r.boot_ns, realtime_minus_boot_ns, false), r.pid, r.comm, endpoint.display(),
-                     kind_name(r.kind), trace_op_name(r), detail);
+                     trace_time(r.boot_ns, realtime_minus_boot_ns, false), r.pid, visible(r.comm),
+                     visible(endpoint.display()), kind_name(r.kind), trace_op_name(r), visible(detail));
 }
 
 nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_t realtime_minus_boot_ns) {

@@ -8,6 +8,7 @@
 #include "app/session.h"
 #include "base/stop.h"
 #include "exporters/flows_format.h"
+#include "exporters/json_text.h"
 
 namespace ipctrace {
 
@@ -43,7 +44,7 @@ int run_flows_command(const Cli& cli) {
   FlowsReport report = s.report(o.filters);
   rates_over_report(report);  // the traced duration's, not the last collection interval's
   if (o.output == "json") {
-    std::cout << flows_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << json_text(flows_to_json(report), 2) << "\n";
   } else {
     std::cout << flows_to_table(report);
   }

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "exporters/json_text.h"
 #include "exporters/probe_format.h"
 #include "kernel/probe.h"
 
@@ -16,7 +17,7 @@ int run_probe_command(const Cli& cli) {
   if (cli.probe.hooks != "auto") options.force_family = parse_family(cli.probe.hooks);
   const ProbeReport report = run_probe(options);
   if (cli.probe.output == "json") {
-    std::cout << probe_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << json_text(probe_to_json(report), 2) << "\n";
   } else {
     std::cout << probe_to_text(report);
   }

@@ -17,6 +17,7 @@
 #include "app/commands.h"
 #include "app/session.h"
 #include "base/stop.h"
+#include "exporters/json_text.h"
 #include "exporters/trace_format.h"
 #include "kernel/kinds.h"
 #include "model/filter.h"
@@ -102,8 +103,7 @@ class TraceStream {
       return {};
     }
     (r.type == TraceRecord::Type::Data ? data_count_ : lifecycle_count_) += 1;
-    return json_ ? trace_json(r, endpoint, clock_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                 : trace_text_line(r, endpoint, clock_);
+    return json_ ? json_text(trace_json(r, endpoint, clock_)) + "\n" : trace_text_line(r, endpoint, clock_);
   }
 
   // What the kernel could not record since the last report, in the stream itself.

@@ -40,13 +40,6 @@ std::string_view kind_name(int value) {
   return "unknown";
 }
 
-std::string comm_text(const char* comm, size_t size) {
-  std::string out(comm, strnlen(comm, size));
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) c = '?';
-  }
-  return out;
-}
+std::string comm_text(const char* comm, size_t size) { return {comm, strnlen(comm, size)}; }
 
 }  // namespace ipctrace

@@ -18,9 +18,9 @@ std::span<const KindInfo> all_kinds();
 std::optional<int> parse_kind(std::string_view name);
 std::string_view kind_name(int value);  // "unknown" for values outside the ABI
 
-// A task's command as the kernel recorded it (task_struct.comm: up to 16 bytes, NUL-padded), made
-// safe to print and to put in JSON: a process sets its own comm (prctl(PR_SET_NAME), exec) to
-// any bytes, so control characters and bytes past ASCII become '?'.
+// A task's command as the kernel recorded it (task_struct.comm: up to 16 bytes, NUL-padded): its
+// bytes up to the first NUL. A process sets its own comm (prctl(PR_SET_NAME), exec) to any bytes:
+// kept as they are, so that two names stay two; every writer makes them safe (base/text.h).
 std::string comm_text(const char* comm, size_t size);
 
 }  // namespace ipctrace

@@ -1,10 +1,12 @@
 // `ipctrace flows`, the binary, end to end: a known workload between two fresh cgroups runs
 // while it traces; its JSON and table must show the flow between them with exact figures.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -209,6 +211,58 @@ TEST(FlowsCommand, UnconnectedUdpSendsAreJoinedPerDestination) {
                       f["dst"].value("cgroup_id", uint64_t{0}) == b_cg.id();
     EXPECT_TRUE(!ours || &f == to_a || &f == to_b) << "another flow of the workload: " << f.dump();
   }
+}
+
+// A process that names itself with invalid UTF-8 (`printf 'A\377B' > /proc/self/comm`) and
+// writes into a pipe once stopped `flows --output json` (nlohmann throws on such a string). Two
+// such names, differing only in the invalid byte: both flows are reported, each with its name
+// escaped (A\x{FF}B, A\x{FE}B), exact figures, valid JSON.
+TEST(FlowsCommand, AProcessNameOfInvalidUtf8IsShownEscapedAndApart) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup ff_cg("flows-ff");
+  TestCgroup fe_cg("flows-fe");
+  TestCgroup reader_cg("flows-8r");
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  auto writer = [&](const char* name, size_t writes) {
+    return [=] {
+      if (prctl(PR_SET_NAME, name) != 0) return 1;
+      const char buf[100] = {};
+      for (size_t i = 0; i < writes; ++i) {
+        if (write(fds[1], buf, sizeof(buf)) != static_cast<ssize_t>(sizeof(buf))) return 2;
+      }
+      return 0;
+    };
+  };
+  ASSERT_EQ(wait_exit(spawn(&ff_cg, writer("A\377B", 3))), 0);
+  ASSERT_EQ(wait_exit(spawn(&fe_cg, writer("A\376B", 2))), 0);
+  ASSERT_EQ(wait_exit(spawn(&reader_cg,
+                            [&] {
+                              char buf[500];
+                              size_t got = 0;
+                              while (got < 500) {
+                                const ssize_t n = read(fds[0], buf, sizeof(buf) - got);
+                                if (n <= 0) return 1;
+                                got += static_cast<size_t>(n);
+                              }
+                              return 0;
+                            })),
+            0);
+  close(fds[0]);
+  close(fds[1]);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  const json* ff = find_flow(report, "pipe", ff_cg.id(), reader_cg.id());
+  const json* fe = find_flow(report, "pipe", fe_cg.id(), reader_cg.id());
+  ASSERT_NE(ff, nullptr) << report.dump(2);
+  ASSERT_NE(fe, nullptr) << report.dump(2);
+  EXPECT_EQ((*ff)["src"]["comm"], "A\\x{FF}B");
+  EXPECT_EQ((*ff)["bytes"], 300);
+  EXPECT_EQ((*fe)["src"]["comm"], "A\\x{FE}B");
+  EXPECT_EQ((*fe)["bytes"], 200);
 }
 
 TEST(FlowsCommand, TableKindFilterAndEarlyStop) {

@@ -20,6 +20,7 @@
 #include "base/fd.h"
 #include "base/stop.h"
 #include "exporters/flows_format.h"
+#include "exporters/json_text.h"
 #include "exporters/metrics.h"
 #include "kernel/facts.h"
 
@@ -143,7 +144,7 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
   cycle.now = std::chrono::steady_clock::now();
   exporter.update(cycle, session.namer());
   FlowsReport report = session.report(Filters{});
-  std::string doc = flows_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string doc = json_text(flows_to_json(report));
   published.publish(std::move(report), std::move(doc));
   published.set_readiness(readiness(stats.cycles, stats.failed_in_a_row, {}));
 }

@@ -6,6 +6,7 @@
 
 #include "app/http_query.h"
 #include "exporters/flows_format.h"
+#include "exporters/json_text.h"
 
 namespace ipctrace {
 namespace {
@@ -71,7 +72,7 @@ Result<std::string> Published::flows_document(std::string_view query) const {
   if (filters->empty() || !published_) return json_;
   FlowsReport filtered = report_;
   filtered.flows = filter_flows(report_.flows, *filters);
-  return flows_to_json(filtered).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text(flows_to_json(filtered));
 }
 
 bool MetricsHandler::handleGet(CivetServer* /*server*/, mg_connection* conn) {

@@ -7,7 +7,9 @@
 #include <utility>
 
 #include "app/http_query.h"
+#include "base/text.h"
 #include "exporters/flows_format.h"
+#include "exporters/json_text.h"
 
 namespace ipctrace {
 
@@ -78,19 +80,20 @@ Result<json> RemoteSource::fetch() {
         "the agent at {} answered HTTP 401 (credentials needed: put them in the URL, https://user:pass@host)", url_));
   }
   if (status >= 400 && status < 500 && !body.empty()) {
-    return Error::msg(fmt::format("the agent at {} answered HTTP {}: {}", url_, status, first_line(body)));
+    return Error::msg(fmt::format("the agent at {} answered HTTP {}: {}", url_, status, visible(first_line(body))));
   }
   if (status != 200) return Error::msg(fmt::format("the agent at {} answered HTTP {}", url_, status));
   try {
     return json::parse(body);
   } catch (const json::exception& e) {
-    return Error::msg(fmt::format("the agent at {} sent something that is not a flows document: {}", url_, e.what()));
+    return Error::msg(
+        fmt::format("the agent at {} sent something that is not a flows document: {}", url_, visible(e.what())));
   }
 }
 
 Result<json> LocalSource::fetch() {
   if (Status st = session_->collect(); !st) return st.error();
-  return flows_to_json(session_->report(filters_));
+  return with_valid_strings(flows_to_json(session_->report(filters_)));
 }
 
 }  // namespace ipctrace

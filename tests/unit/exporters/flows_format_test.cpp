@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
+#include "base/text.h"
+#include "exporters/json_text.h"
 #include "exporters/top_view.h"
 #include "kernel/abi.h"
 #include "kernel/kinds.h"
@@ -151,6 +154,59 @@ TEST(FlowsTable, AlignedColumnsAndTotals) {
             "     100 B         0       0 B/s          -\n"
             "\n"
             "2 flows over 12.5s; 4 records lost\n");
+}
+
+// Names a container chose, hostile: escape sequences and a newline (which would forge a row),
+// invalid UTF-8, and a name of 50 'é' (cut on a character, not inside one). One row per flow,
+// nothing a terminal acts on, valid UTF-8.
+TEST(FlowsTable, HostileNamesAreEscapedAndCutOnCharacters) {
+  FlowsReport r = sample();
+  r.flows.resize(1);
+  std::string accents;
+  for (int i = 0; i < 50; ++i) accents += "é";
+  r.flows[0].src.endpoint.container = "w\x1b[2J\nfake";
+  r.flows[0].dst.endpoint.pod = "";
+  r.flows[0].dst.endpoint.k8s_namespace = "";
+  r.flows[0].dst.endpoint.container = accents;
+  const std::string table = flows_to_table(r);
+  EXPECT_TRUE(is_valid_utf8(table));
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);  // header, one row, blank, totals
+  EXPECT_EQ(table.find('\x1b'), std::string::npos);
+  EXPECT_NE(table.find("shop/cart/w\\u{001B}[2J\\u{000A}fake "), std::string::npos) << table;
+  std::string cut = "…";
+  for (int i = 0; i < 39; ++i) cut += "é";
+  EXPECT_NE(table.find(" " + cut + " "), std::string::npos) << table;
+}
+
+// The same in JSON: a process name with invalid UTF-8 (what `printf 'A\377B' > /proc/self/comm`
+// makes) is written, not thrown on; two names that differ only in an invalid byte stay apart;
+// non-ASCII text is \u-escaped, so the text is valid JSON and safe on a terminal.
+TEST(FlowsJson, InvalidUtf8AndControlsAreWrittenAndStayApart) {
+  FlowsReport r = sample();
+  r.flows[0].src.task.comm = "A\377B";
+  r.flows[0].dst.task.comm = "A\376B";
+  r.flows[0].src.endpoint.container =
+      "ctr\xe2\x80\xae"
+      "evil";  // RIGHT-TO-LEFT OVERRIDE
+  const std::string text = json_text(flows_to_json(r), 2);
+  EXPECT_TRUE(is_valid_utf8(text));
+  for (const char c : text) ASSERT_LT(static_cast<unsigned char>(c), 0x80U) << "not ASCII";
+  const json back = json::parse(text);
+  EXPECT_EQ(back["flows"][0]["src"]["comm"], "A\\x{FF}B");
+  EXPECT_EQ(back["flows"][0]["dst"]["comm"], "A\\x{FE}B");
+  EXPECT_EQ(back["flows"][0]["src"]["container"],
+            "ctr\xe2\x80\xae"
+            "evil");
+  EXPECT_NE(text.find("ctr\\u202eevil"), std::string::npos);
+  // top reads it back to the bytes, and shows them escaped
+  auto snap = top::snapshot_from_json(back, std::chrono::steady_clock::now());
+  ASSERT_TRUE(snap.ok()) << snap.error().message();
+  top::FrameState state;
+  state.source = "local";
+  std::string frame;
+  for (const std::string& line : top::render_frame(*snap, state, "12:00:00", 200, 10)) frame += line + "\n";
+  EXPECT_NE(frame.find("ctr\\u{202E}evil"), std::string::npos) << frame;
+  EXPECT_EQ(frame.find("\xe2\x80\xae"), std::string::npos) << frame;
 }
 
 TEST(FlowsJson, TopReadsBackEveryFigureItShows) {

@@ -5,6 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -373,4 +378,45 @@ TEST(Metrics, FailedCollectionsAreCounted) {
   const std::string text = m.scrape();
   EXPECT_EQ(sample(text, "ipctrace_collection_errors_total"), 3);
   EXPECT_EQ(sample(text, "ipctrace_collections_total"), 1);
+}
+
+// Names a container chose, hostile: invalid UTF-8 (two names that differ only there), control
+// characters, a quote, and a million characters. The page stays valid UTF-8 and passes promtool,
+// the two names stay two series, and no label value is longer than 256 bytes.
+TEST(Metrics, HostileNamesMakeAValidPageAndStayApart) {
+  auto hostile = [](uint64_t id) {
+    Endpoint e;
+    e.cgroup_id = id;
+    e.cgroup.runtime = "containerd";
+    e.k8s_namespace = "shop";
+    e.pod = "p";
+    if (id == 201) e.container = "A\377B";
+    if (id == 202) e.container = "A\376B";
+    if (id == 203) e.container = "evil\x1b]52;c;eA==\a\n\"quoted\"\\";
+    if (id == 204) e.container = std::string(1000000, 'x');
+    return e;
+  };
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  m.update(cycle({flow(IPCT_KIND_FIFO, 201, 203, 1, 10), flow(IPCT_KIND_FIFO, 202, 204, 2, 20)}, t0), hostile);
+  const std::string page = m.scrape();
+  EXPECT_THAT(page, HasSubstr("dst_container=\"evil\x1b]52;c;eA==\a\\n\\\"quoted\\\"\\\\\""));
+  EXPECT_THAT(page, HasSubstr("src_container=\"A\\\\x{FF}B\""));  // the label's text is A\x{FF}B
+  EXPECT_THAT(page, HasSubstr("src_container=\"A\\\\x{FE}B\""));
+  size_t longest = 0;
+  std::istringstream in(page);
+  for (std::string line; std::getline(in, line);) longest = std::max(longest, line.size());
+  EXPECT_LT(longest, 2000U);
+  const std::string path = ::testing::TempDir() + "ipctrace-hostile-metrics.txt";
+  {
+    std::ofstream out(path);
+    out << page;
+  }
+  const std::string report = path + ".promtool";
+  const int rc = std::system(("/usr/bin/promtool check metrics < " + path + " > " + report + " 2>&1").c_str());
+  std::ifstream got(report);
+  const std::string said((std::istreambuf_iterator<char>(got)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << said;
+  EXPECT_EQ(said, "") << "promtool found problems";
+  std::remove(path.c_str());
+  std::remove(report.c_str());
 }
