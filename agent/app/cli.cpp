@@ -1,10 +1,18 @@
 #include "app/cli.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <vector>
 
+#include "base/text.h"
 #include "kernel/hooks.h"
 #include "kernel/kinds.h"
 
@@ -273,9 +281,76 @@ std::unique_ptr<Cli> make_cli() {
   return cli;
 }
 
+namespace {
+
+constexpr uintmax_t kMaxConfigBytes = 1U << 20U;  // README: "Security"
+
+// The config file the command line names (--config FILE, --config=FILE), else IPCTRACE_CONFIG; nullopt
+// for neither. CLI11 reads an option's environment variable only after the config file (its
+// _process_config_file() runs before _process_env()), so IPCTRACE_CONFIG is handed to it as
+// --config here: the variable then behaves exactly like the option, errors included.
+std::optional<std::string> config_named(std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i] == "--config") return i + 1 < args.size() ? std::optional(args[i + 1]) : std::nullopt;
+    if (args[i].starts_with("--config=")) return args[i].substr(std::strlen("--config="));
+  }
+  const char* env = std::getenv("IPCTRACE_CONFIG");
+  if (env == nullptr) return std::nullopt;
+  args.insert(args.begin() + 1, {"--config", env});
+  return std::string(env);
+}
+
+// What is wrong with config file `path` before CLI11 reads it, or "": only a regular file of at
+// most kMaxConfigBytes (a FIFO would block the read, /dev/zero never end), and only sections
+// that are subcommands (CLI11 says "INI was not able to parse agnet.++" of a misspelt one).
+std::string config_problem(const std::string& path, const CLI::App& app) {
+  if (path.empty()) return {};
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return fmt::format("--config {}: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fmt::format("--config {}: not a regular file", path);
+  if (static_cast<uintmax_t>(st.st_size) > kMaxConfigBytes)
+    return fmt::format("--config {}: larger than {} bytes", path, kMaxConfigBytes);
+  std::ifstream in(path);
+  if (!in) return fmt::format("--config {}: cannot be read", path);
+  const std::vector<const CLI::App*> subs = app.get_subcommands({});
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t open = line.find_first_not_of(" \t");
+    if (open == std::string::npos || line[open] != '[') continue;
+    const size_t close = line.find(']', open);
+    if (close == std::string::npos) continue;  // CLI11 names it
+    std::string section = line.substr(open + 1, close - open - 1);
+    if (section.starts_with('[')) continue;  // a TOML array of tables: CLI11 names it
+    const bool known = section == "default" || std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) {
+                         return sub->get_name() == section;
+                       });
+    if (!known) {
+      std::vector<std::string> names;
+      names.reserve(subs.size());
+      for (const CLI::App* sub : subs) names.push_back(sub->get_name());
+      return fmt::format("--config {}: line {}: unknown section [{}] (sections: {})", path, n, visible(section),
+                         fmt::join(names, ", "));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 std::optional<int> parse_cli(Cli& cli, int argc, const char* const* argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  if (const std::optional<std::string> config = config_named(args); config) {
+    if (const std::string problem = config_problem(*config, cli.app); !problem.empty()) {
+      std::cerr << "ipctrace: error: " << problem << " (see 'ipctrace --help')\n";
+      return kExitUsage;
+    }
+  }
+  std::vector<const char*> args_c;
+  args_c.reserve(args.size());
+  for (const std::string& a : args) args_c.push_back(a.c_str());
   try {
-    cli.app.parse(argc, argv);
+    cli.app.parse(static_cast<int>(args_c.size()), args_c.data());
   } catch (const CLI::CallForHelp&) {
     std::cout << cli.app.help();
     return kExitOk;

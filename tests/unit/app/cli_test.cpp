@@ -3,8 +3,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <functional>
+#include <optional>
+#include <vector>
 
 #include "subprocess.h"
 
@@ -17,6 +23,18 @@ using ipctrace::test::ipctrace_binary;
 using ipctrace::test::run_process;
 
 namespace {
+
+// Sets an environment variable for a scope, whatever the test does in it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
 
 struct Parsed {
   std::unique_ptr<Cli> cli;
@@ -152,12 +170,77 @@ TEST(Cli, ConfigFile) {
   std::remove(path.c_str());
 }
 
+// Every environment variable the README lists does what its option does.
 TEST(Cli, EnvironmentVariables) {
-  setenv("IPCTRACE_LISTEN", "127.0.0.1:9200", 1);
+  const std::string dir = testing::TempDir();
+  const std::string file = dir + "ipctrace-cli-env-file";
+  std::ofstream(file) << "x\n";
+  struct Case {
+    const char* name;
+    std::string value;
+    const char* command;
+    std::function<std::string(const Cli&)> got;
+  };
+  const std::vector<Case> cases = {
+      {"IPCTRACE_LISTEN", "127.0.0.1:9200", "agent", [](const Cli& c) { return c.agent.listen; }},
+      {"IPCTRACE_HOOKS", "raw_tp", "agent", [](const Cli& c) { return c.agent.hooks; }},
+      {"IPCTRACE_HOOKS", "tp_btf", "flows", [](const Cli& c) { return c.flows.hooks; }},
+      {"IPCTRACE_HOST_ROOT", dir, "agent", [](const Cli& c) { return c.global.host_root; }},
+      {"IPCTRACE_LOG_LEVEL", "warn", "agent", [](const Cli& c) { return c.global.log_level; }},
+      {"IPCTRACE_MAX_SERIES", "77", "agent", [](const Cli& c) { return std::to_string(c.agent.max_series); }},
+      {"IPCTRACE_REMOTE", "http://node-1:9477", "top", [](const Cli& c) { return c.top.remote; }},
+      {"IPCTRACE_BASIC_AUTH_FILE", file, "agent", [](const Cli& c) { return c.agent.basic_auth_file; }},
+  };
+  for (const Case& c : cases) {
+    const ScopedEnv env(c.name, c.value);
+    auto p = parse({c.command});
+    ASSERT_FALSE(p.exit) << c.name;
+    EXPECT_EQ(c.got(*p.cli), c.value) << c.name;
+  }
+  const ScopedEnv cert("IPCTRACE_TLS_CERT", file);
+  const ScopedEnv key("IPCTRACE_TLS_KEY", file);
+  auto tls = parse({"agent"});
+  ASSERT_FALSE(tls.exit);
+  EXPECT_EQ(tls.cli->agent.tls_cert, file);
+  EXPECT_EQ(tls.cli->agent.tls_key, file);
+  std::remove(file.c_str());
+}
+
+// IPCTRACE_CONFIG is --config, errors included: the settings of the file apply (a loopback
+// listen address, TLS and basic auth: the agent must not fall back to plain HTTP on 0.0.0.0), a
+// missing file or an unknown key is a usage error, and the command line's --config wins.
+TEST(Cli, ConfigFromTheEnvironmentIsTheConfigOption) {
+  const std::string dir = testing::TempDir();
+  const std::string secure = dir + "ipctrace-secure.toml";
+  const std::string pem = dir + "ipctrace-cli-pem";
+  const std::string users = dir + "ipctrace-cli-users";
+  std::ofstream(pem) << "x\n";
+  std::ofstream(users) << "x\n";
+  std::ofstream(secure) << "[agent]\nlisten = \"127.0.0.1:9477\"\ntls-cert = \"" << pem << "\"\ntls-key = \"" << pem
+                        << "\"\nbasic-auth-file = \"" << users << "\"\n";
+  std::optional<ScopedEnv> env(std::in_place, "IPCTRACE_CONFIG", secure);
   auto p = parse({"agent"});
-  unsetenv("IPCTRACE_LISTEN");
   ASSERT_FALSE(p.exit);
-  EXPECT_EQ(p.cli->agent.listen, "127.0.0.1:9200");
+  EXPECT_EQ(p.cli->agent.listen, "127.0.0.1:9477");
+  EXPECT_EQ(p.cli->agent.tls_cert, pem);
+  EXPECT_EQ(p.cli->agent.tls_key, pem);
+  EXPECT_EQ(p.cli->agent.basic_auth_file, users);
+  // the command line's own --config wins over the variable
+  const std::string other = dir + "ipctrace-other.toml";
+  std::ofstream(other) << "[agent]\nlisten = \"127.0.0.1:9300\"\n";
+  auto both = parse({"--config", other.c_str(), "agent"});
+  EXPECT_FALSE(both.exit);
+  EXPECT_EQ(both.cli->agent.listen, "127.0.0.1:9300");
+  env.emplace("IPCTRACE_CONFIG", dir + "no-such-file.toml");
+  auto missing = parse({"agent"});
+  ASSERT_TRUE(missing.exit);
+  EXPECT_EQ(*missing.exit, kExitUsage);
+  std::ofstream(other) << "[agent]\nlisen = \"typo\"\n";
+  env.emplace("IPCTRACE_CONFIG", other);
+  auto unknown = parse({"agent"});
+  ASSERT_TRUE(unknown.exit);
+  EXPECT_EQ(*unknown.exit, kExitUsage);
+  for (const std::string& f : {secure, pem, users, other}) std::remove(f.c_str());
 }
 
 // The binary itself: what a user sees.
@@ -215,6 +298,41 @@ TEST(CliBinary, WrongFlagExitsTwoWithOneLine) {
   r = run_process({ipctrace_binary(), "agent", "--bogus"});
   EXPECT_THAT(r.err, HasSubstr("--bogus")) << r.err;
   EXPECT_THAT(r.err, HasSubstr("ipctrace agent --help")) << r.err;
+}
+
+// A config file that is no regular file (a FIFO would block the read, /dev/zero never end), one
+// past 1 MiB, and a misspelt section: one line naming the problem, exit 2, at once.
+TEST(CliBinary, AConfigFileIsARegularFileOfBoundedSizeWithKnownSections) {
+  const std::string dir = testing::TempDir();
+  const std::string fifo = dir + "ipctrace-cli-fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string big = dir + "ipctrace-cli-big.toml";
+  std::ofstream(big) << "# " << std::string(size_t{1} << 20U, 'x') << "\n";
+  const std::string typo = dir + "ipctrace-cli-typo.toml";
+  std::ofstream(typo) << "[agnet]\nlisten = \"127.0.0.1:9477\"\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--config", "/dev/zero", "version"}, "--config /dev/zero: not a regular file"},
+      {{"--config", fifo, "version"}, "--config " + fifo + ": not a regular file"},
+      {{"--config=" + dir, "version"}, "--config " + dir + ": not a regular file"},
+      {{"--config", big, "version"}, "--config " + big + ": larger than 1048576 bytes"},
+      {{"--config", typo, "version"},
+       "--config " + typo + ": line 1: unknown section [agnet] (sections: agent, top, flows, trace, probe, version)"},
+      {{"--config", dir + "absent.toml", "version"}, "--config " + dir + "absent.toml: No such file or directory"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv{ipctrace_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto started = std::chrono::steady_clock::now();
+    auto r = run_process(argv);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << message;
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_EQ(r.err, "ipctrace: error: " + message + " (see 'ipctrace --help')\n");
+    EXPECT_TRUE(r.out.empty()) << message;
+  }
+  std::remove(fifo.c_str());
+  std::remove(big.c_str());
+  std::remove(typo.c_str());
 }
 
 TEST(CliBinary, Version) {
