@@ -61,6 +61,17 @@ const CLI::Validator kPositiveDurationCheck(
     },
     "DURATION", "positive duration");
 
+// A process id: 1 to PID_MAX_LIMIT (4194304, include/linux/threads.h), digits only.
+const CLI::Validator kPidCheck(
+    [](const std::string& s) {
+      uint32_t value = 0;
+      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+      if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || value == 0 || value > 4194304U)
+        return fmt::format("'{}' is not a process id (1 to 4194304)", visible(s));
+      return std::string();
+    },
+    "PID", "process id");
+
 const CLI::Validator kKindCheck(
     [](const std::string& s) {
       if (parse_kind(s)) return std::string();
@@ -116,7 +127,7 @@ void add_filters(CLI::App* app, Filters& f) {
   app->add_option("--container", f.containers, "Only flows with an endpoint in this container (name or id prefix)");
   app->add_option("--pod", f.pods, "Only flows with an endpoint in this pod");
   app->add_option("--namespace", f.namespaces, "Only flows with an endpoint in this Kubernetes namespace");
-  app->add_option("--pid", f.pids, "Only operations by this process id")->check(CLI::PositiveNumber);
+  app->add_option("--pid", f.pids, "Only operations by this process id")->check(kPidCheck);
 }
 
 void add_output(CLI::App* app, std::string& target, std::vector<std::string> choices) {
@@ -336,10 +347,36 @@ std::string config_problem(const std::string& path, const CLI::App& app) {
   return {};
 }
 
+// The first word of `args` that is no option nor an option's value, if it is no command: CLI11
+// says "A subcommand is required" of `ipctrace bogus`.
+std::optional<std::string> unknown_command(const std::vector<std::string>& args, const CLI::App& app) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") return std::nullopt;
+    if (a.starts_with("-")) {
+      const bool takes_value = a == "--config" || a == "--log-level" || a == "--host-root";
+      if (takes_value) ++i;
+      continue;
+    }
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() == a) return std::nullopt;
+    }
+    return a;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<int> parse_cli(Cli& cli, int argc, const char* const* argv) {
   std::vector<std::string> args(argv, argv + argc);
+  if (const std::optional<std::string> bogus = unknown_command(args, cli.app); bogus) {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : cli.app.get_subcommands({})) names.push_back(sub->get_name());
+    std::cerr << fmt::format("ipctrace: error: unknown command '{}' (one of: {}) (see 'ipctrace --help')\n",
+                             visible(*bogus), fmt::join(names, ", "));
+    return kExitUsage;
+  }
   if (const std::optional<std::string> config = config_named(args); config) {
     if (const std::string problem = config_problem(*config, cli.app); !problem.empty()) {
       std::cerr << "ipctrace: error: " << problem << " (see 'ipctrace --help')\n";

@@ -52,7 +52,7 @@ Result<Duration> parse_duration(std::string_view text) {
     if (scale == 0) return bad("unknown unit");
   }
   const double ns = value * scale;
-  if (!std::isfinite(ns) || ns >= static_cast<double>(std::numeric_limits<int64_t>::max())) return bad("too large");
+  if (!std::isfinite(ns) || ns > static_cast<double>(kMaxDuration.count())) return bad("longer than 8760h (a year)");
   return Duration(static_cast<int64_t>(std::llround(ns)));
 }
 

@@ -279,6 +279,9 @@ TEST(CliBinary, WrongFlagExitsTwoWithOneLine) {
       {"version", "--bogus"},
       {"agent", "--listen", "nope"},
       {"flows", "--kind", "carrier-pigeon"},
+      {"flows", "--pid", "0"},
+      {"flows", "--pid", "1x"},
+      {"agent", "--interval", "9223372036s"},
       {"nosuchcommand"},
       {},
   };
@@ -295,6 +298,20 @@ TEST(CliBinary, WrongFlagExitsTwoWithOneLine) {
   }
   auto r = run_process({ipctrace_binary(), "flows", "--kind", "carrier-pigeon"});
   EXPECT_THAT(r.err, HasSubstr("unknown kind 'carrier-pigeon'")) << r.err;
+  r = run_process({ipctrace_binary(), "nosuchcommand"});
+  EXPECT_EQ(r.err,
+            "ipctrace: error: unknown command 'nosuchcommand' (one of: agent, top, flows, trace, probe, version) "
+            "(see 'ipctrace --help')\n");
+  r = run_process({ipctrace_binary(), "--log-level", "warn", "bogus\x1b[2J"});
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'bogus\\u{001B}[2J'")) << r.err;
+  r = run_process({ipctrace_binary(), "flows", "--pid", "0"});
+  EXPECT_THAT(r.err, HasSubstr("'0' is not a process id (1 to 4194304)")) << r.err;
+  r = run_process({ipctrace_binary(), "flows", "--pid", "1x"});
+  EXPECT_THAT(r.err, HasSubstr("'1x' is not a process id (1 to 4194304)")) << r.err;
+  r = run_process({ipctrace_binary(), "agent", "--interval", "9223372036s"});
+  EXPECT_THAT(r.err, HasSubstr("longer than 8760h (a year)")) << r.err;
+  r = run_process({ipctrace_binary(), "flows", "--duration", "9223372036s"});
+  EXPECT_THAT(r.err, HasSubstr("longer than 8760h (a year)")) << r.err;
   r = run_process({ipctrace_binary(), "agent", "--bogus"});
   EXPECT_THAT(r.err, HasSubstr("--bogus")) << r.err;
   EXPECT_THAT(r.err, HasSubstr("ipctrace agent --help")) << r.err;

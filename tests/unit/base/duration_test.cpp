@@ -40,7 +40,16 @@ TEST(Duration, RejectsMalformed) {
   }
 }
 
-TEST(Duration, RejectsOverflow) { EXPECT_FALSE(parse_duration("99999999999h").ok()); }
+TEST(Duration, RejectsOverflowAndAnythingPastAYear) {
+  EXPECT_FALSE(parse_duration("99999999999h").ok());
+  const auto huge = parse_duration("9223372036s");  // just below INT64_MAX nanoseconds
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().message(),
+            "invalid duration '9223372036s': longer than 8760h (a year) (use e.g. 500ms, 5s, 2m)");
+  EXPECT_FALSE(parse_duration("8760.5h").ok());
+  ASSERT_TRUE(parse_duration("8760h").ok());
+  EXPECT_EQ(*parse_duration("8760h"), std::chrono::hours(8760));
+}
 
 TEST(Duration, FormatsShortestExactSpelling) {
   EXPECT_EQ(format_duration(0s), "0s");
