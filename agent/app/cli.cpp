@@ -1,6 +1,8 @@
 #include "app/cli.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netdb.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <vector>
 
 #include "base/text.h"
@@ -42,6 +45,27 @@ Result<ListenAddress> parse_listen(const std::string& text) {
     return bad("port must be 1-65535");
   }
   return ListenAddress{host, static_cast<uint16_t>(value)};
+}
+
+Result<ListenAddress> resolve_listen(const ListenAddress& a) {
+  in6_addr scratch{};
+  if (a.host.empty() || inet_pton(AF_INET, a.host.c_str(), &scratch) == 1 ||
+      inet_pton(AF_INET6, a.host.c_str(), &scratch) == 1)
+    return a;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(a.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0 || found == nullptr)
+    return Error::msg(fmt::format("host name '{}' does not resolve: {}", visible(a.host), gai_strerror(rc)));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr = found->ai_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr);
+  if (inet_ntop(found->ai_family, addr, text, sizeof(text)) == nullptr) return Error::from_errno("inet_ntop");
+  return ListenAddress{text, a.port};
 }
 
 namespace {

@@ -81,6 +81,10 @@ struct ListenAddress {
 };
 // "HOST:PORT", "[V6]:PORT" or ":PORT".
 Result<ListenAddress> parse_listen(const std::string& text);
+// `a` with a host name (localhost, the node's name) resolved to its first address
+// (getaddrinfo(), system order, IPv4 or IPv6); an address or "" as it is. A name that does not
+// resolve is an error naming it: a usage error, like a malformed address.
+Result<ListenAddress> resolve_listen(const ListenAddress& a);
 
 // The parsed command line. Build one with make_cli(), then parse.
 struct Cli {

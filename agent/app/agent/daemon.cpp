@@ -153,7 +153,8 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
 
 int run_agent_command(const Cli& cli) {
   const AgentOptions& o = cli.agent;
-  auto listen = parse_listen(o.listen);
+  auto parsed = parse_listen(o.listen);
+  auto listen = parsed ? resolve_listen(*parsed) : parsed;
   if (!listen) {
     spdlog::error("agent: --listen {}: {}", o.listen, listen.error().message());
     return kExitUsage;

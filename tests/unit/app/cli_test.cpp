@@ -148,6 +148,17 @@ TEST(Cli, ListenAddresses) {
   EXPECT_FALSE(parse_listen("host:12ab").ok());
 }
 
+// A host name is resolved (localhost, from /etc/hosts); an address is taken as it is.
+TEST(Cli, ListenHostNamesResolve) {
+  auto local = resolve_listen({"localhost", 9477});
+  ASSERT_TRUE(local.ok()) << local.error().message();
+  EXPECT_TRUE(local->host == "127.0.0.1" || local->host == "::1") << local->host;
+  EXPECT_EQ(local->port, 9477);
+  EXPECT_EQ(resolve_listen({"10.1.2.3", 80})->host, "10.1.2.3");
+  EXPECT_EQ(resolve_listen({"::1", 80})->host, "::1");
+  EXPECT_EQ(resolve_listen({"", 80})->host, "");
+}
+
 TEST(Cli, ConfigFile) {
   const std::string path = testing::TempDir() + "ipctrace-cli-test.toml";
   {
