@@ -1,10 +1,12 @@
 #include "model/collector.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <set>
@@ -14,6 +16,48 @@ namespace ipctrace {
 Collector::Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options)
     : tracer_(std::move(tracer)), options_(std::move(options)) {
   if (tracer_) stats_.kernel_capacity = tracer_->flow_map_capacity();
+  if (tracer_ && options_.sysv_reconcile) {
+    SysvReader::Options so;
+    so.host_root = options_.host_root;
+    if (auto dev = learn_shm_dev(); dev) {
+      so.shm_dev = *dev;
+    } else {
+      // Degraded: attachments from events only (fork, exec and lost records go unseen).
+      stats_.sysv_no_shm_device++;
+      spdlog::warn("sysv: shared memory attachments are not reconciled with the processes' maps: {}",
+                   dev.error().message());
+    }
+    sysv_ = std::make_unique<SysvReader>(so);
+    // The inventory at start: segments created before the agent, with their real owners, and a
+    // shmget of an existing key seen from now on is a lookup.
+    reconcile_sysv(std::chrono::steady_clock::now());
+  }
+}
+
+void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
+  SysvSnapshot snap = sysv_->read();
+  const bool due = !last_maps_walk_ || steady - *last_maps_walk_ >= options_.maps_interval;
+  if (due || shm_.attachments_disagree(snap)) {
+    sysv_->walk_maps(snap);
+    if (snap.maps_walked) {
+      stats_.sysv_maps_walks++;
+      last_maps_walk_ = steady;
+    }
+  }
+  const uint64_t foreign = shm_.foreign_mappings();
+  shm_.reconcile(snap);
+  msgq_.reconcile(snap);
+  stats_.sysv_namespace_errors += snap.namespace_errors;
+  stats_.sysv_process_errors += snap.process_errors;
+  stats_.sysv_bad_lines += snap.bad_lines;
+  stats_.sysv_truncated += snap.truncated;
+  stats_.sysv_foreign_mappings += shm_.foreign_mappings() - foreign;
+  if (snap.namespace_errors + snap.process_errors + snap.bad_lines + snap.truncated > 0) {
+    sysv_log_.warn(
+        fmt::format("sysv: {} namespaces and {} processes not readable, {} lines not understood, {} "
+                    "files cut at their bound (kept what was known for them)",
+                    snap.namespace_errors, snap.process_errors, snap.bad_lines, snap.truncated));
+  }
 }
 
 namespace {
@@ -192,6 +236,26 @@ void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples
   stats_.kernel_evicted += idle.size();
 }
 
+bool Collector::is_lookup(const ipct_event& e) {
+  const ShmTracker::Seen a = shm_.on_event(e);
+  const ShmTracker::Seen b = msgq_.on_event(e);
+  return a == ShmTracker::Seen::LookedUp || b == ShmTracker::Seen::LookedUp;
+}
+
+// The kernel entries of queues that are gone, once their last counts were reported: a new queue
+// at the same (ns, msqid) starts from zero instead of inheriting them.
+void Collector::forget_msg_queues(const std::vector<FlowSample>& samples) {
+  const auto gone = msgq_.take_forgotten();
+  if (gone.empty()) return;
+  const std::set<std::pair<uint32_t, uint64_t>> set(gone.begin(), gone.end());
+  std::vector<ipct_flow_key> keys;
+  for (const FlowSample& s : samples) {
+    if (s.key.kind == IPCT_KIND_SYSV_MSG && set.contains({s.key.ch.obj.dev, s.key.ch.obj.id})) keys.push_back(s.key);
+  }
+  if (keys.empty()) return;
+  if (auto st = tracer_->delete_flows(keys); !st) spdlog::warn("collector: {}", st.error().message());
+}
+
 Status Collector::collect(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall) {
   Status st = cycle(steady, wall);
   if (st) {
@@ -212,7 +276,10 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   auto waits = tracer_->read_waits();
   if (!waits) return waits.error();
   // Lifecycle events go into the shm tracker as they are drained (a ring buffer is consumed once).
-  auto drained = tracer_->drain_events([&](const ipct_event& e) { shm_.on_event(e); });
+  auto drained = tracer_->drain_events([&](const ipct_event& e) {
+    shm_.on_event(e);
+    msgq_.on_event(e);
+  });
   if (!drained) return drained.error();
   stats_.events += *drained;
   stats_.kernel_entries = samples->size();
@@ -221,12 +288,22 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
     const std::string p = proc + std::to_string(tgid);
     return access(p.c_str(), F_OK) == 0;
   });
+  if (sysv_) reconcile_sysv(steady);
 
   std::vector<ChannelFlow> joined = join_flows(*samples);
+  // A queue's channel carries its generation (model/msgq.h).
+  for (ChannelFlow& f : joined) {
+    if (f.kind != IPCT_KIND_SYSV_MSG) continue;
+    unsigned long long id = 0;  // NOLINT(google-runtime-int): sscanf's type
+    unsigned ns = 0;
+    if (std::sscanf(f.channel.c_str(), "sysv_msg:msqid=%llu,ipcns=%u", &id, &ns) != 2) continue;
+    if (const uint64_t gen = msgq_.generation(ns, id); gen != 0) f.channel += fmt::format(",gen={}", gen);
+  }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
   update(joined, steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();
+  forget_msg_queues(*samples);
   evict_idle_kernel_entries(*samples, steady);
   waits_ = std::move(waits).value();
   drops_ = tracer_->read_drops();
