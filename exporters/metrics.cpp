@@ -129,13 +129,15 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                            .Help("Endpoints whose names could not be fully resolved (unreadable or malformed runtime "
                                  "state, vanished cgroups).")
                            .Register(*registry_)),
-      sysv_errors_(prometheus::BuildCounter()
-                       .Name("ipctrace_sysv_read_errors_total")
-                       .Help("SysV reconciliation against /proc that degraded, by reason: namespace and process "
-                             "(could not be read, not gone: their state is kept), malformed (lines not understood), "
-                             "truncated (files cut at their bound), foreign_mapping (a mapping named like a segment "
-                             "that is none), no_shm_device (attachments from events only).")
-                       .Register(*registry_)),
+      sysv_errors_(
+          prometheus::BuildCounter()
+              .Name("ipctrace_sysv_read_errors_total")
+              .Help("SysV reconciliation against /proc that degraded, by reason: namespace and process "
+                    "(could not be read, not gone: their state is kept), malformed (lines not understood), "
+                    "truncated (files cut at their bound), foreign_mapping (a mapping named like a segment "
+                    "that is none), no_shm_device (attachments from events only), walk_timeout (a walk of the maps "
+                    "abandoned past its limit).")
+              .Register(*registry_)),
       flows_tracked_(prometheus::BuildGauge()
                          .Name("ipctrace_flows_tracked")
                          .Help("Channel flows held by the collector.")
@@ -152,7 +154,8 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   cycles_.Add({});
   collection_errors_.Add({});
   identity_errors_.Add({});
-  for (const char* r : {"namespace", "process", "malformed", "truncated", "foreign_mapping", "no_shm_device"})
+  for (const char* r :
+       {"namespace", "process", "malformed", "truncated", "foreign_mapping", "no_shm_device", "walk_timeout"})
     sysv_errors_.Add({{"reason", r}});
 }
 
@@ -390,7 +393,8 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
                                                                    {"malformed", st.sysv_bad_lines},
                                                                    {"truncated", st.sysv_truncated},
                                                                    {"foreign_mapping", st.sysv_foreign_mappings},
-                                                                   {"no_shm_device", st.sysv_no_shm_device}}) {
+                                                                   {"no_shm_device", st.sysv_no_shm_device},
+                                                                   {"walk_timeout", st.sysv_walk_timeouts}}) {
     uint64_t& last = last_sysv_errors_[reason];
     sysv_errors_.Add({{"reason", reason}}).Increment(static_cast<double>(now >= last ? now - last : now));
     last = now;

@@ -38,8 +38,7 @@ void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
   SysvSnapshot snap = sysv_->read();
   const bool due = !last_maps_walk_ || steady - *last_maps_walk_ >= options_.maps_interval;
   if (due || shm_.attachments_disagree(snap)) {
-    sysv_->walk_maps(snap);
-    if (snap.maps_walked) {
+    if (sysv_->walk_maps_within(snap, options_.maps_walk_limit)) {
       stats_.sysv_maps_walks++;
       last_maps_walk_ = steady;
     }
@@ -51,6 +50,7 @@ void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
   stats_.sysv_process_errors += snap.process_errors;
   stats_.sysv_bad_lines += snap.bad_lines;
   stats_.sysv_truncated += snap.truncated;
+  stats_.sysv_walk_timeouts += snap.walk_timeouts;
   stats_.sysv_foreign_mappings += shm_.foreign_mappings() - foreign;
   if (snap.namespace_errors + snap.process_errors + snap.bad_lines + snap.truncated > 0) {
     sysv_log_.warn(

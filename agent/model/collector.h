@@ -36,6 +36,8 @@ struct CollectorOptions {
   // at least every maps_interval.
   bool sysv_reconcile = true;
   Duration maps_interval = std::chrono::seconds(30);
+  // A walk of the maps taking longer is abandoned (a process can keep its maps locked).
+  std::chrono::milliseconds maps_walk_limit{2000};
 };
 
 struct CollectorStats {
@@ -50,13 +52,15 @@ struct CollectorStats {
   uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
   // SysV reconciliation (ipctrace_sysv_read_errors_total by reason): namespaces and processes
   // that could not be read (not gone), table lines and maps lines that did not parse or match,
-  // files cut at their bound, and the shm device not learned (no maps walk at all).
+  // files cut at their bound, the shm device not learned (no maps walk at all), and walks of the
+  // maps abandoned past their limit.
   uint64_t sysv_namespace_errors = 0;
   uint64_t sysv_process_errors = 0;
   uint64_t sysv_bad_lines = 0;
   uint64_t sysv_truncated = 0;
   uint64_t sysv_foreign_mappings = 0;
   uint64_t sysv_no_shm_device = 0;
+  uint64_t sysv_walk_timeouts = 0;
   uint64_t sysv_maps_walks = 0;  // walks of the processes' maps
 };
 

@@ -38,7 +38,7 @@ void MsgQueueTracker::reconcile(const SysvSnapshot& snap) {
   for (auto it = queues_.begin(); it != queues_.end();) {
     auto next = std::next(it);
     const auto ns = snap.read.find(it->first.first);
-    if (!snap.present.contains(it->first.first)) {
+    if (snap.listed && !snap.present.contains(it->first.first)) {
       forget(it);  // the namespace is gone
     } else if (ns != snap.read.end()) {
       const auto& rows = ns->second.msg;

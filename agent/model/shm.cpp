@@ -192,7 +192,7 @@ void ShmTracker::reconcile(const SysvSnapshot& snap) {
   // Namespaces no process is in: gone, with their segments (a namespace only a bind mount keeps
   // has no process to attach anything either).
   for (auto& [key, s] : segments_) {
-    if (!snap.present.contains(key.first)) {
+    if (snap.listed && !snap.present.contains(key.first)) {
       s.removed = true;
       s.holders.clear();
     }

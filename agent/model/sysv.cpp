@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -141,6 +143,26 @@ bool numeric(const char* s) {
     if (*s < '0' || *s > '9') return false;
   }
   return true;
+}
+
+// The cgroup v2 id of a process: the inode of its cgroup's directory; 0 if unknown.
+uint64_t cgroup_of_pid(const std::string& proc, const std::optional<std::string>& cgroup_root, uint32_t pid) {
+  if (!cgroup_root) return 0;
+  auto text = read_file(proc + "/" + std::to_string(pid) + "/cgroup", 1 << 20);
+  if (!text) return 0;
+  std::string_view t = *text;
+  while (!t.empty()) {
+    const size_t nl = std::min(t.find('\n'), t.size());
+    const std::string_view line = t.substr(0, nl);
+    t.remove_prefix(std::min(nl + 1, t.size()));
+    if (line.substr(0, 3) != "0::") continue;
+    const std::string_view path = line.substr(3);
+    if (path.empty() || path[0] != '/' || path.find("/..") != std::string_view::npos) return 0;
+    struct stat st {};
+    if (stat(join_path(*cgroup_root, path).c_str(), &st) != 0) return 0;
+    return st.st_ino;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -314,24 +336,7 @@ SysvReader::SysvReader(Options options) : options_(std::move(options)), proc_(jo
                                               : std::optional<std::string>(options_.cgroup_root);
 }
 
-uint64_t SysvReader::cgroup_of(uint32_t pid) {
-  if (!cgroup_root_) return 0;
-  auto text = read_file(proc_ + "/" + std::to_string(pid) + "/cgroup", 1 << 20);
-  if (!text) return 0;
-  std::string_view t = *text;
-  while (!t.empty()) {
-    const size_t nl = std::min(t.find('\n'), t.size());
-    const std::string_view line = t.substr(0, nl);
-    t.remove_prefix(std::min(nl + 1, t.size()));
-    if (line.substr(0, 3) != "0::") continue;
-    const std::string_view path = line.substr(3);
-    if (path.empty() || path[0] != '/' || path.find("/..") != std::string_view::npos) return 0;
-    struct stat st {};
-    if (stat(join_path(*cgroup_root_, path).c_str(), &st) != 0) return 0;
-    return st.st_ino;
-  }
-  return 0;
-}
+uint64_t SysvReader::cgroup_of(uint32_t pid) { return cgroup_of_pid(proc_, cgroup_root_, pid); }
 
 SysvSnapshot SysvReader::read() {
   SysvSnapshot snap;
@@ -360,6 +365,7 @@ SysvSnapshot SysvReader::read() {
     snap.present.insert(*ns);
   }
   closedir(dir);
+  snap.listed = snap.truncated == 0;
 
   for (auto& [ns, tables] : options_.tables(proc_, ns_pids)) {
     if (!tables) {
@@ -383,8 +389,12 @@ SysvSnapshot SysvReader::read() {
   return snap;
 }
 
-void SysvReader::walk_maps(SysvSnapshot& snap) {
-  if (options_.shm_dev == 0) return;
+namespace {
+
+// The maps of the processes in namespaces with a segment attached, into `snap`.
+void walk(const std::string& proc, const std::optional<std::string>& cgroup_root, dev_t shm_dev, size_t max_bytes,
+          SysvSnapshot& snap) {
+  if (shm_dev == 0) return;
   snap.maps_walked = true;
   // Only processes of namespaces with a segment attached can have one mapped.
   std::set<uint32_t> attached_ns;
@@ -395,7 +405,7 @@ void SysvReader::walk_maps(SysvSnapshot& snap) {
   for (const auto& [pid, ns] : snap.pids) {
     if (!attached_ns.contains(ns)) continue;
     bool cut = false;
-    auto maps = read_bounded(proc_ + "/" + std::to_string(pid) + "/maps", options_.max_maps_bytes, cut);
+    auto maps = read_bounded(proc + "/" + std::to_string(pid) + "/maps", max_bytes, cut);
     if (!maps) {
       if (!gone(maps.error().code())) {
         snap.process_errors++;
@@ -413,12 +423,63 @@ void SysvReader::walk_maps(SysvSnapshot& snap) {
       const std::string_view line = t.substr(0, nl);
       t.remove_prefix(std::min(nl + 1, t.size()));
       if (line.find("/SYSV") == std::string_view::npos) continue;
-      if (auto m = parse_shm_maps_line(line, options_.shm_dev)) a.segments[{m->shmid, m->key}]++;
+      if (auto m = parse_shm_maps_line(line, shm_dev)) a.segments[{m->shmid, m->key}]++;
     }
     if (a.segments.empty()) continue;
-    a.cgroup = cgroup_of(pid);
+    a.cgroup = cgroup_of_pid(proc, cgroup_root, pid);
     snap.attachers.push_back(std::move(a));
   }
+}
+
+}  // namespace
+
+void SysvReader::walk_maps(SysvSnapshot& snap) {
+  walk(proc_, cgroup_root_, options_.shm_dev, options_.max_maps_bytes, snap);
+}
+
+// A walk on a thread of its own, which owns everything it uses: abandoned past its limit, it
+// finishes (or stays stuck) without touching the reader.
+struct SysvReader::WalkJob {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  SysvSnapshot snap;
+};
+
+bool SysvReader::walk_maps_within(SysvSnapshot& snap, std::chrono::milliseconds limit) {
+  if (options_.shm_dev == 0) return false;
+  if (walk_running()) {  // the last one is still stuck: no other piles up behind it
+    snap.walk_timeouts++;
+    return false;
+  }
+  running_.reset();
+  auto job = std::make_shared<WalkJob>();
+  job->snap = snap;
+  try {
+    std::thread([job, proc = proc_, root = cgroup_root_, dev = options_.shm_dev, max = options_.max_maps_bytes] {
+      walk(proc, root, dev, max, job->snap);
+      const std::lock_guard<std::mutex> lock(job->mu);
+      job->done = true;
+      job->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {
+    snap.walk_timeouts++;
+    return false;
+  }
+  std::unique_lock<std::mutex> lock(job->mu);
+  if (!job->cv.wait_for(lock, limit, [&] { return job->done; })) {
+    running_ = job;
+    snap.walk_timeouts++;
+    return false;
+  }
+  snap = std::move(job->snap);
+  return true;
+}
+
+bool SysvReader::walk_running() const {
+  if (!running_) return false;
+  const std::lock_guard<std::mutex> lock(running_->mu);
+  return !running_->done;
 }
 
 }  // namespace ipctrace

@@ -26,9 +26,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -99,7 +101,9 @@ struct ShmAttacher {
 };
 
 struct SysvSnapshot {
-  // Namespaces with a process in them (the others are gone: their objects with them).
+  // Namespaces with a process in them (the others are gone: their objects with them), if
+  // every process could be listed (`listed`); otherwise nothing is taken for gone.
+  bool listed = false;
   std::set<uint32_t> present;
   std::vector<std::pair<uint32_t, uint32_t>> pids;  // (pid, its namespace), every process seen
   // Namespaces read, with their tables; a present namespace not here could not be read.
@@ -117,6 +121,7 @@ struct SysvSnapshot {
   uint64_t process_errors = 0;
   uint64_t bad_lines = 0;
   uint64_t truncated = 0;
+  uint64_t walk_timeouts = 0;  // walks abandoned past their limit (or that could not start)
 };
 
 class SysvReader {
@@ -145,9 +150,17 @@ class SysvReader {
   // device).
   void walk_maps(SysvSnapshot& snap);
 
+  // walk_maps on a thread of its own, waiting at most `limit`: reading a process's maps takes its
+  // mmap lock, which a process can keep busy. Past the limit the snapshot is left unwalked and
+  // walk_timeouts counted; no other walk starts until that one has finished. True if walked.
+  bool walk_maps_within(SysvSnapshot& snap, std::chrono::milliseconds limit);
+  [[nodiscard]] bool walk_running() const;
+
   [[nodiscard]] dev_t shm_dev() const { return options_.shm_dev; }
 
  private:
+  struct WalkJob;
+  std::shared_ptr<WalkJob> running_;
   uint64_t cgroup_of(uint32_t pid);
   Options options_;
   std::string proc_;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "kernel/kinds.h"
+#include "model/msgq.h"
 #include "model/shm.h"
 
 namespace ipctrace {
@@ -338,6 +339,62 @@ TEST(SysvReconcile, ANamespaceGoneTakesItsSegmentsAndAnUnreadableOneKeepsThem) {
   EXPECT_EQ(flows[0].shm_attached, 1U);
 }
 
+// /proc itself unreadable (a wrong --host-root, a mount gone): counted, and nothing is taken for gone.
+TEST(SysvReconcile, AnUnreadableProcDropsNothing) {
+  SysvReader::Options o;
+  o.host_root = "/nonexistent-ipctrace-root";
+  o.shm_dev = kShmDev;
+  SysvReader reader(o);
+  ShmTracker shm;
+  MsgQueueTracker msgq;
+  shm.on_event(shm_ev(kCgA, 30, IPCT_OP_CREATE, 7, 7, 0x4950, 65536));
+  shm.on_event(shm_ev(kCgB, 30, IPCT_OP_ATTACH, 0, 7, 0x7f0000000000, 0));
+  ipct_event q = shm_ev(kCgA, 30, IPCT_OP_CREATE, 9, 9, 0x77, 0);
+  q.kind = IPCT_KIND_SYSV_MSG;
+  EXPECT_EQ(msgq.on_event(q), ShmTracker::Seen::Created);
+  EXPECT_EQ(msgq.on_event(q), ShmTracker::Seen::LookedUp);
+  SysvSnapshot snap = reader.read();
+  EXPECT_FALSE(snap.listed);
+  EXPECT_EQ(snap.namespace_errors, 1U);
+  shm.reconcile(snap);
+  msgq.reconcile(snap);
+  shm.forget_removed();
+  ASSERT_EQ(shm.flows().size(), 1U);
+  EXPECT_EQ(shm.flows()[0].shm_attached, 1U);
+  EXPECT_EQ(msgq.generation(kNs, 9), 1U);
+}
+
+// A queue the kernel no longer lists, or of a namespace gone, is forgotten; its generation stays
+// until taken, so its last counts are reported under its channel.
+TEST(SysvReconcile, QueuesAreForgottenWithTheirNamespace) {
+  FakeRoot root;
+  root.process(10, kNs, "a", "");
+  const std::string msg_header =
+      "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime    "
+      "  "
+      "ctime\n";
+  root.tables[kNs] = {kShmHeader, msg_header + "119 9 600 0 0 0 0 0 0 0 0 0 0 0\n", ""};
+  SysvReader reader = root.reader();
+  MsgQueueTracker msgq;
+  msgq.reconcile(reader.read());
+  EXPECT_EQ(msgq.generation(kNs, 9), 1U);
+  ipct_event q = shm_ev(kCgA, 10, IPCT_OP_CREATE, 9, 9, 119, 0);
+  q.kind = IPCT_KIND_SYSV_MSG;
+  EXPECT_EQ(msgq.on_event(q), ShmTracker::Seen::LookedUp);  // made before the agent: a lookup
+  fs::remove_all(root.path("proc/10"));                     // the namespace's last process is gone
+  msgq.reconcile(reader.read());
+  EXPECT_EQ(msgq.generation(kNs, 9), 1U);
+  const auto gone = msgq.take_forgotten();
+  ASSERT_EQ(gone.size(), 1U);
+  EXPECT_EQ(gone[0], std::make_pair(kNs, uint64_t{9}));
+  EXPECT_EQ(msgq.generation(kNs, 9), 0U);
+  EXPECT_EQ(msgq.size(), 0U);
+  // A new namespace at the same inode with a queue at the same id: another queue.
+  root.process(11, kNs, "a", "");
+  msgq.reconcile(reader.read());
+  EXPECT_EQ(msgq.generation(kNs, 9), 2U);
+}
+
 // The same (ns, shmid) with another key is another segment: a new generation, a new channel.
 TEST(SysvReconcile, AnotherKeyAtTheSameIdIsAnotherSegment) {
   FakeRoot root;
@@ -401,6 +458,29 @@ TEST(SysvReconcile, AHugeMapsFileIsCutAndCounted) {
   EXPECT_EQ(snap.truncated, 1U);
   ASSERT_EQ(snap.attachers.size(), 1U);
   EXPECT_EQ(snap.attachers[0].segments.size(), 1U);
+}
+
+// A walk that takes longer than its limit is abandoned and counted; none starts while it runs,
+// and once it has ended the next one walks.
+TEST(SysvReconcile, AWalkPastItsLimitIsAbandonedAndCounted) {
+  FakeRoot root;
+  std::string maps;
+  for (int i = 0; i < 200000; ++i) maps += "7f00-8f00 rw-s 00000000 00:01 7 /SYSV00004950 (deleted)\n";
+  root.process(10, kNs, "a", maps);
+  root.tables[kNs] = {std::string(kShmHeader) + shm_line(0x4950, 7, "600", 65536, 10, 1), "", ""};
+  SysvReader reader = root.reader(size_t{64} << 20);
+  SysvSnapshot snap = reader.read();
+  EXPECT_FALSE(reader.walk_maps_within(snap, std::chrono::milliseconds(0)));
+  EXPECT_FALSE(snap.maps_walked);
+  EXPECT_EQ(snap.walk_timeouts, 1U);
+  for (int i = 0; i < 10000 && reader.walk_running(); ++i) usleep(1000);
+  ASSERT_FALSE(reader.walk_running());
+  snap = reader.read();
+  EXPECT_TRUE(reader.walk_maps_within(snap, std::chrono::seconds(30)));
+  EXPECT_TRUE(snap.maps_walked);
+  EXPECT_EQ(snap.walk_timeouts, 0U);
+  ASSERT_EQ(snap.attachers.size(), 1U);
+  EXPECT_EQ(snap.attachers[0].segments.begin()->second, 200000U);
 }
 
 }  // namespace
