@@ -215,7 +215,8 @@ void ShmTracker::reconcile(const SysvSnapshot& snap) {
     auto n = snap.read.find(a.ipc_ns);
     if (n == snap.read.end()) continue;
     for (const auto& [seg, count] : a.segments) {
-      const auto& [shmid, key] = seg;
+      const uint64_t shmid = seg.first;  // not a structured binding: lambdas capture it
+      const int32_t key = seg.second;
       const auto& rows = n->second.shm;
       const auto row = std::find_if(rows.begin(), rows.end(), [&](const SysvShmRow& r) { return r.shmid == shmid; });
       const bool matches = row != rows.end() && (row->key == key || ((row->mode & kShmDest) != 0 && row->key == 0));
