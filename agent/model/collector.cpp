@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <utility>
 
 namespace ipctrace {
 
@@ -61,6 +64,25 @@ void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
 }
 
 namespace {
+
+// (ns, msqid) of a queue's channel as the join names it ("sysv_msg:msqid=Q,ipcns=N").
+std::optional<std::pair<uint32_t, uint64_t>> msg_channel(std::string_view ch) {
+  constexpr std::string_view kQueue = "sysv_msg:msqid=";
+  constexpr std::string_view kNs = ",ipcns=";
+  if (ch.substr(0, kQueue.size()) != kQueue) return std::nullopt;
+  ch.remove_prefix(kQueue.size());
+  const size_t comma = ch.find(kNs);
+  if (comma == std::string_view::npos) return std::nullopt;
+  uint64_t id = 0;
+  uint32_t ns = 0;
+  const std::string_view ids = ch.substr(0, comma);
+  const std::string_view nss = ch.substr(comma + kNs.size());
+  auto [p1, e1] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+  auto [p2, e2] = std::from_chars(nss.data(), nss.data() + nss.size(), ns);
+  if (e1 != std::errc() || e2 != std::errc() || p1 != ids.data() + ids.size() || p2 != nss.data() + nss.size())
+    return std::nullopt;
+  return std::make_pair(ns, id);
+}
 
 uint64_t delta(uint64_t now, uint64_t before) {
   // A total below the last one means the kernel entry was evicted and started again.
@@ -294,10 +316,9 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   // A queue's channel carries its generation (model/msgq.h).
   for (ChannelFlow& f : joined) {
     if (f.kind != IPCT_KIND_SYSV_MSG) continue;
-    unsigned long long id = 0;  // NOLINT(google-runtime-int): sscanf's type
-    unsigned ns = 0;
-    if (std::sscanf(f.channel.c_str(), "sysv_msg:msqid=%llu,ipcns=%u", &id, &ns) != 2) continue;
-    if (const uint64_t gen = msgq_.generation(ns, id); gen != 0) f.channel += fmt::format(",gen={}", gen);
+    const auto q = msg_channel(f.channel);
+    if (!q) continue;
+    if (const uint64_t gen = msgq_.generation(q->first, q->second); gen != 0) f.channel += fmt::format(",gen={}", gen);
   }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
   update(joined, steady, wall);
