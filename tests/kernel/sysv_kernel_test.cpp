@@ -3,6 +3,7 @@
 // maps of real processes), exact figures. Every IPC object, process and cgroup is cleaned up, on
 // failure too (guards below; the cgroups' destructors run after the processes are reaped).
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -315,4 +317,78 @@ TEST_P(TracerTest, AMsggetOfAnExistingKeyIsALookup) {
   ASSERT_EQ(forgotten.size(), 1U);
   EXPECT_EQ(forgotten[0].second, static_cast<uint64_t>(*made));
   EXPECT_EQ(agent.msgq.generation(self_ns("ipc"), static_cast<uint64_t>(*made)), 0U);
+}
+
+// A segment and a queue in an IPC namespace of their own (as a container has): read there (the
+// reader enters the namespace), owned by their creator, attached by it; when the namespace dies
+// with its last process, both are forgotten, so a namespace that reuses its inode starts afresh.
+TEST_P(TracerTest, SysvObjectsOfAnotherIpcNamespaceAreReadAndForgottenWithIt) {
+  TestCgroup cg("sysv-ns");
+  Children kids;
+  Shared<std::atomic<int>> step;
+  Shared<int> shmid;
+  Shared<int> msqid;
+  Shared<uint32_t> ns;
+  ASSERT_TRUE(tracer_->drain_events([](const ipct_event&) {}).ok());
+  Agent agent;
+  agent.reconcile();
+  kids.pids.push_back(spawn(&cg, [&] {
+    if (unshare(CLONE_NEWIPC) != 0) return 1;
+    *ns = self_ns("ipc");
+    *shmid = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
+    *msqid = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    if (*shmid < 0 || *msqid < 0) return 2;
+    if (shmat(*shmid, nullptr, 0) == reinterpret_cast<void*>(-1)) return 3;  // NOLINT(performance-no-int-to-ptr)
+    step->store(1);
+    wait_step(step, 2);
+    return 0;  // the namespace dies with this process, and its objects with it
+  }));
+  ASSERT_TRUE(wait_for([&] { return step->load() >= 1; }));
+  ASSERT_NE(*ns, self_ns("ipc"));
+  ASSERT_TRUE(tracer_
+                  ->drain_events([&](const ipct_event& e) {
+                    agent.shm.on_event(e);
+                    agent.msgq.on_event(e);
+                  })
+                  .ok());
+  SysvSnapshot snap = agent.reconcile();
+  EXPECT_TRUE(snap.present.contains(*ns));
+  ASSERT_TRUE(snap.read.contains(*ns));  // entered and read
+  ASSERT_EQ(snap.read.at(*ns).shm.size(), 1U);
+  EXPECT_EQ(snap.read.at(*ns).shm[0].size, 65536U);
+  EXPECT_EQ(snap.read.at(*ns).shm[0].nattch, 1U);
+  EXPECT_EQ(snap.read.at(*ns).shm[0].cpid, static_cast<uint32_t>(kids.pids[0]));
+  ASSERT_EQ(snap.read.at(*ns).msg.size(), 1U);
+  const std::string prefix = "sysv_shm:shmid=" + std::to_string(*shmid) + ",ipcns=" + std::to_string(*ns) + ",";
+  auto in_ns = [&] {
+    std::vector<ChannelFlow> out;
+    for (ChannelFlow& f : agent.shm.flows()) {
+      if (f.channel.rfind(prefix, 0) == 0) out.push_back(std::move(f));
+    }
+    return out;
+  };
+  auto flows = in_ns();
+  ASSERT_EQ(flows.size(), 1U);
+  EXPECT_EQ(flows[0].src, EndpointRef::cgroup(cg.id()));
+  EXPECT_EQ(flows[0].dst, EndpointRef::cgroup(cg.id()));
+  EXPECT_EQ(flows[0].shm_size, 65536U);
+  EXPECT_EQ(flows[0].shm_attached, 1U);
+  const uint64_t gen = agent.msgq.generation(*ns, static_cast<uint64_t>(*msqid));
+  EXPECT_NE(gen, 0U);
+
+  step->store(2);
+  ASSERT_EQ(wait_exit(kids.pids[0]), 0);
+  kids.pids.clear();
+  agent.shm.detach_gone([](uint32_t tgid) { return kill(static_cast<pid_t>(tgid), 0) == 0; });
+  snap = agent.reconcile();
+  EXPECT_FALSE(snap.present.contains(*ns));
+  flows = in_ns();
+  ASSERT_EQ(flows.size(), 1U);  // reported once more, with nothing attached
+  EXPECT_EQ(flows[0].shm_attached, 0U);
+  agent.shm.forget_removed();
+  EXPECT_TRUE(in_ns().empty());
+  const auto forgotten = agent.msgq.take_forgotten();
+  EXPECT_NE(std::find(forgotten.begin(), forgotten.end(), std::make_pair(*ns, static_cast<uint64_t>(*msqid))),
+            forgotten.end());
+  EXPECT_EQ(agent.msgq.generation(*ns, static_cast<uint64_t>(*msqid)), 0U);
 }
