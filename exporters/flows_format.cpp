@@ -77,6 +77,7 @@ nlohmann::json endpoint_json(const FlowEnd& end) {
   if (task.tgid != 0) {
     j["pid"] = task.tgid;
     j["comm"] = task.comm;
+    if (task.exited) j["exited"] = true;
     if (task.ns.ipc != 0) {
       j["namespaces"] = {{"ipc", task.ns.ipc}, {"net", task.ns.net},       {"pid", task.ns.pid},  {"mnt", task.ns.mnt},
                          {"uts", task.ns.uts}, {"cgroup", task.ns.cgroup}, {"user", task.ns.user}};

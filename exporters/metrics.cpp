@@ -129,6 +129,15 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                            .Help("Endpoints whose names could not be fully resolved (unreadable or malformed runtime "
                                  "state, vanished cgroups).")
                            .Register(*registry_)),
+      sysv_errors_(
+          prometheus::BuildCounter()
+              .Name("ipctrace_sysv_read_errors_total")
+              .Help("SysV reconciliation against /proc that degraded, by reason: namespace and process "
+                    "(could not be read, not gone: their state is kept), malformed (lines not understood), "
+                    "truncated (files cut at their bound), foreign_mapping (a mapping named like a segment "
+                    "that is none), no_shm_device (attachments from events only), walk_timeout (a walk of the maps "
+                    "abandoned past its limit).")
+              .Register(*registry_)),
       flows_tracked_(prometheus::BuildGauge()
                          .Name("ipctrace_flows_tracked")
                          .Help("Channel flows held by the collector.")
@@ -145,6 +154,9 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   cycles_.Add({});
   collection_errors_.Add({});
   identity_errors_.Add({});
+  for (const char* r :
+       {"namespace", "process", "malformed", "truncated", "foreign_mapping", "no_shm_device", "walk_timeout"})
+    sysv_errors_.Add({{"reason", r}});
 }
 
 std::string MetricsExporter::scrape() const {
@@ -375,6 +387,18 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
   identity_errors_.Add({}).Increment(
       static_cast<double>(errors >= last_identity_errors_ ? errors - last_identity_errors_ : errors));
   last_identity_errors_ = errors;
+  const CollectorStats& st = cycle.stats;
+  for (const auto& [reason, now] : std::map<std::string, uint64_t>{{"namespace", st.sysv_namespace_errors},
+                                                                   {"process", st.sysv_process_errors},
+                                                                   {"malformed", st.sysv_bad_lines},
+                                                                   {"truncated", st.sysv_truncated},
+                                                                   {"foreign_mapping", st.sysv_foreign_mappings},
+                                                                   {"no_shm_device", st.sysv_no_shm_device},
+                                                                   {"walk_timeout", st.sysv_walk_timeouts}}) {
+    uint64_t& last = last_sysv_errors_[reason];
+    sysv_errors_.Add({{"reason", reason}}).Increment(static_cast<double>(now >= last ? now - last : now));
+    last = now;
+  }
   flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));
 }
 

@@ -118,6 +118,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& cycles_;
   prometheus::Family<prometheus::Counter>& collection_errors_;
   prometheus::Family<prometheus::Counter>& identity_errors_;
+  prometheus::Family<prometheus::Counter>& sysv_errors_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
@@ -132,6 +133,7 @@ class MetricsExporter {
   DropCounts last_drops_{};
   uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
+  std::map<std::string, uint64_t> last_sysv_errors_;
 };
 
 }  // namespace ipctrace

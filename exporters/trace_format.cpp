@@ -117,7 +117,7 @@ std::string trace_op_name(const TraceRecord& r) {
   }
   switch (r.op) {
     case IPCT_OP_CREATE:
-      return "create";
+      return r.lookup ? "lookup" : "create";
     case IPCT_OP_OPEN:
       return "open";
     case IPCT_OP_ATTACH:

@@ -35,12 +35,13 @@ struct TraceRecord {
   uint64_t aux2 = 0;
   uint32_t dev = 0;
   std::string name;
+  bool lookup = false;  // a create event that found an existing SysV object: op "lookup"
 };
 
 TraceRecord trace_record(const ipct_event& e);
 TraceRecord trace_record(const ipct_data_event& e);
 
-// "send", "receive" for data; "create", "open", "attach"... for lifecycle.
+// "send", "receive" for data; "create", "lookup" (shmget/msgget of an existing key), "open", "attach"... for lifecycle.
 std::string trace_op_name(const TraceRecord& r);
 
 // Wall-clock time of a boot-clock timestamp: `realtime_minus_boot_ns` is CLOCK_REALTIME minus

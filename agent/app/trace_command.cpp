@@ -70,7 +70,10 @@ class TraceStream {
   bool drain() {
     std::vector<TraceRecord> batch;
     Tracer& tracer = session_.tracer();
-    auto lifecycle = tracer.drain_events([&](const ipct_event& e) { batch.push_back(trace_record(e)); });
+    auto lifecycle = tracer.drain_events([&](const ipct_event& e) {
+      batch.push_back(trace_record(e));
+      batch.back().lookup = session_.collector().is_lookup(e);  // shmget/msgget of an existing key
+    });
     if (!lifecycle) spdlog::warn("trace: {}", lifecycle.error().message());
     if (o_.data) {
       auto data = tracer.drain_data([&](const ipct_data_event& e) { batch.push_back(trace_record(e)); });

@@ -1,22 +1,88 @@
 #include "model/collector.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <utility>
 
 namespace ipctrace {
 
 Collector::Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options)
     : tracer_(std::move(tracer)), options_(std::move(options)) {
   if (tracer_) stats_.kernel_capacity = tracer_->flow_map_capacity();
+  if (tracer_ && options_.sysv_reconcile) {
+    SysvReader::Options so;
+    so.host_root = options_.host_root;
+    if (auto dev = learn_shm_dev(); dev) {
+      so.shm_dev = *dev;
+    } else {
+      // Degraded: attachments from events only (fork, exec and lost records go unseen).
+      stats_.sysv_no_shm_device++;
+      spdlog::warn("sysv: shared memory attachments are not reconciled with the processes' maps: {}",
+                   dev.error().message());
+    }
+    sysv_ = std::make_unique<SysvReader>(so);
+    // The inventory at start: segments created before the agent, with their real owners, and a
+    // shmget of an existing key seen from now on is a lookup.
+    reconcile_sysv(std::chrono::steady_clock::now());
+  }
+}
+
+void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
+  SysvSnapshot snap = sysv_->read();
+  const bool due = !last_maps_walk_ || steady - *last_maps_walk_ >= options_.maps_interval;
+  if (due || shm_.attachments_disagree(snap)) {
+    if (sysv_->walk_maps_within(snap, options_.maps_walk_limit)) {
+      stats_.sysv_maps_walks++;
+      last_maps_walk_ = steady;
+    }
+  }
+  const uint64_t foreign = shm_.foreign_mappings();
+  shm_.reconcile(snap);
+  msgq_.reconcile(snap);
+  stats_.sysv_namespace_errors += snap.namespace_errors;
+  stats_.sysv_process_errors += snap.process_errors;
+  stats_.sysv_bad_lines += snap.bad_lines;
+  stats_.sysv_truncated += snap.truncated;
+  stats_.sysv_walk_timeouts += snap.walk_timeouts;
+  stats_.sysv_foreign_mappings += shm_.foreign_mappings() - foreign;
+  if (snap.namespace_errors + snap.process_errors + snap.bad_lines + snap.truncated > 0) {
+    sysv_log_.warn(
+        fmt::format("sysv: {} namespaces and {} processes not readable, {} lines not understood, {} "
+                    "files cut at their bound (kept what was known for them)",
+                    snap.namespace_errors, snap.process_errors, snap.bad_lines, snap.truncated));
+  }
 }
 
 namespace {
+
+// (ns, msqid) of a queue's channel as the join names it ("sysv_msg:msqid=Q,ipcns=N").
+std::optional<std::pair<uint32_t, uint64_t>> msg_channel(std::string_view ch) {
+  constexpr std::string_view kQueue = "sysv_msg:msqid=";
+  constexpr std::string_view kNs = ",ipcns=";
+  if (ch.substr(0, kQueue.size()) != kQueue) return std::nullopt;
+  ch.remove_prefix(kQueue.size());
+  const size_t comma = ch.find(kNs);
+  if (comma == std::string_view::npos) return std::nullopt;
+  uint64_t id = 0;
+  uint32_t ns = 0;
+  const std::string_view ids = ch.substr(0, comma);
+  const std::string_view nss = ch.substr(comma + kNs.size());
+  auto [p1, e1] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+  auto [p2, e2] = std::from_chars(nss.data(), nss.data() + nss.size(), ns);
+  if (e1 != std::errc() || e2 != std::errc() || p1 != ids.data() + ids.size() || p2 != nss.data() + nss.size())
+    return std::nullopt;
+  return std::make_pair(ns, id);
+}
 
 uint64_t delta(uint64_t now, uint64_t before) {
   // A total below the last one means the kernel entry was evicted and started again.
@@ -192,6 +258,26 @@ void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples
   stats_.kernel_evicted += idle.size();
 }
 
+bool Collector::is_lookup(const ipct_event& e) {
+  const ShmTracker::Seen a = shm_.on_event(e);
+  const ShmTracker::Seen b = msgq_.on_event(e);
+  return a == ShmTracker::Seen::LookedUp || b == ShmTracker::Seen::LookedUp;
+}
+
+// The kernel entries of queues that are gone, once their last counts were reported: a new queue
+// at the same (ns, msqid) starts from zero instead of inheriting them.
+void Collector::forget_msg_queues(const std::vector<FlowSample>& samples) {
+  const auto gone = msgq_.take_forgotten();
+  if (gone.empty()) return;
+  const std::set<std::pair<uint32_t, uint64_t>> set(gone.begin(), gone.end());
+  std::vector<ipct_flow_key> keys;
+  for (const FlowSample& s : samples) {
+    if (s.key.kind == IPCT_KIND_SYSV_MSG && set.contains({s.key.ch.obj.dev, s.key.ch.obj.id})) keys.push_back(s.key);
+  }
+  if (keys.empty()) return;
+  if (auto st = tracer_->delete_flows(keys); !st) spdlog::warn("collector: {}", st.error().message());
+}
+
 Status Collector::collect(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall) {
   Status st = cycle(steady, wall);
   if (st) {
@@ -212,7 +298,10 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   auto waits = tracer_->read_waits();
   if (!waits) return waits.error();
   // Lifecycle events go into the shm tracker as they are drained (a ring buffer is consumed once).
-  auto drained = tracer_->drain_events([&](const ipct_event& e) { shm_.on_event(e); });
+  auto drained = tracer_->drain_events([&](const ipct_event& e) {
+    shm_.on_event(e);
+    msgq_.on_event(e);
+  });
   if (!drained) return drained.error();
   stats_.events += *drained;
   stats_.kernel_entries = samples->size();
@@ -221,12 +310,21 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
     const std::string p = proc + std::to_string(tgid);
     return access(p.c_str(), F_OK) == 0;
   });
+  if (sysv_) reconcile_sysv(steady);
 
   std::vector<ChannelFlow> joined = join_flows(*samples);
+  // A queue's channel carries its generation (model/msgq.h).
+  for (ChannelFlow& f : joined) {
+    if (f.kind != IPCT_KIND_SYSV_MSG) continue;
+    const auto q = msg_channel(f.channel);
+    if (!q) continue;
+    if (const uint64_t gen = msgq_.generation(q->first, q->second); gen != 0) f.channel += fmt::format(",gen={}", gen);
+  }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
   update(joined, steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();
+  forget_msg_queues(*samples);
   evict_idle_kernel_entries(*samples, steady);
   waits_ = std::move(waits).value();
   drops_ = tracer_->read_drops();

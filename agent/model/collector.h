@@ -11,9 +11,12 @@
 #include <vector>
 
 #include "base/duration.h"
+#include "base/log.h"
 #include "kernel/tracer.h"
 #include "model/flows.h"
+#include "model/msgq.h"
 #include "model/shm.h"
+#include "model/sysv.h"
 
 namespace ipctrace {
 
@@ -28,6 +31,13 @@ struct FlowState {
 struct CollectorOptions {
   Duration idle_timeout = std::chrono::minutes(5);
   std::string host_root = "/";  // for /proc, to tell which processes are gone
+  // SysV objects reconciled against the kernel (model/sysv.h): the tables of every IPC namespace
+  // each collection; the processes' maps when the attach counts disagree with the kernel's, and
+  // at least every maps_interval.
+  bool sysv_reconcile = true;
+  Duration maps_interval = std::chrono::seconds(30);
+  // A walk of the maps taking longer is abandoned (a process can keep its maps locked).
+  std::chrono::milliseconds maps_walk_limit{2000};
 };
 
 struct CollectorStats {
@@ -40,6 +50,18 @@ struct CollectorStats {
   uint64_t events = 0;           // lifecycle events drained
   uint64_t errors = 0;           // cycles that failed (ipctrace_collection_errors_total)
   uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
+  // SysV reconciliation (ipctrace_sysv_read_errors_total by reason): namespaces and processes
+  // that could not be read (not gone), table lines and maps lines that did not parse or match,
+  // files cut at their bound, the shm device not learned (no maps walk at all), and walks of the
+  // maps abandoned past their limit.
+  uint64_t sysv_namespace_errors = 0;
+  uint64_t sysv_process_errors = 0;
+  uint64_t sysv_bad_lines = 0;
+  uint64_t sysv_truncated = 0;
+  uint64_t sysv_foreign_mappings = 0;
+  uint64_t sysv_no_shm_device = 0;
+  uint64_t sysv_walk_timeouts = 0;
+  uint64_t sysv_maps_walks = 0;  // walks of the processes' maps
 };
 
 class Collector {
@@ -57,6 +79,9 @@ class Collector {
   [[nodiscard]] const DropCounts& drops() const { return drops_; }
   [[nodiscard]] const CollectorStats& stats() const { return stats_; }
   [[nodiscard]] Tracer& tracer() { return *tracer_; }
+  // For a stream that drains the lifecycle events itself (`ipctrace trace`): takes one in as a
+  // collection would, and says whether a create event was a lookup of an existing object.
+  bool is_lookup(const ipct_event& e);
 
   // The table logic alone (no kernel), for tests: feed joined flows of one cycle.
   void update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
@@ -84,11 +109,21 @@ class Collector {
   };
 
   Status cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall);
+  void reconcile_sysv(std::chrono::steady_clock::time_point steady);
+  void forget_msg_queues(const std::vector<FlowSample>& samples);
   void evict_idle_kernel_entries(const std::vector<FlowSample>& samples, std::chrono::steady_clock::time_point now);
 
   std::unique_ptr<Tracer> tracer_;
   CollectorOptions options_;
   ShmTracker shm_;
+  MsgQueueTracker msgq_;
+  std::unique_ptr<SysvReader> sysv_;
+  std::optional<std::chrono::steady_clock::time_point> last_maps_walk_;
+  RateLimitedLog sysv_log_{5, std::chrono::minutes(1), [](uint64_t n) {
+                             return "sysv: " + std::to_string(n) +
+                                    " more reconciliations degraded in the last minute (counted in "
+                                    "ipctrace_sysv_read_errors_total)";
+                           }};
   std::map<FlowId, Entry> table_;
   std::map<std::string, KernelKeyState> kernel_keys_;  // raw key bytes -> activity
   std::optional<std::chrono::steady_clock::time_point> last_update_;

@@ -61,6 +61,7 @@ struct TaskHint {
   uint32_t tgid = 0;
   std::string comm;
   ipct_ns_ids ns{};
+  bool exited = false;  // the process is known to have exited (a SysV segment's creator)
 };
 
 struct ChannelFlow {

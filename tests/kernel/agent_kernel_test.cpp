@@ -4,10 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -248,6 +252,92 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
     }
   }
   EXPECT_TRUE(row) << top.out;
+}
+
+// ipctrace_shm_attached_bytes names the segment's owner and its attacher the right way round: a
+// segment of 65536 bytes made in cgroup A before the agent starts, looked up and attached in cgroup
+// B, which then forks (2 attachments, no event for the second), whose child then execs (1).
+TEST(AgentCommand, SharedMemoryAttachedBytesNameTheOwnerAndTheAttacher) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup owner_cg("agent-shm-a");
+  TestCgroup attacher_cg("agent-shm-b");
+  // Processes killed and reaped, and the segment removed, whatever happens.
+  struct Cleanup {
+    std::vector<pid_t> kids;
+    pid_t grandchild = 0;
+    int shmid = -1;
+    Cleanup() = default;
+    Cleanup(const Cleanup&) = delete;
+    Cleanup& operator=(const Cleanup&) = delete;
+    ~Cleanup() {
+      if (grandchild > 0) kill(grandchild, SIGKILL);
+      for (pid_t p : kids) kill(p, SIGKILL);
+      for (pid_t p : kids) waitpid(p, nullptr, 0);
+      for (int i = 0; i < 2000 && grandchild > 0 && kill(grandchild, 0) == 0; ++i) usleep(1000);
+      if (shmid >= 0) shmctl(shmid, IPC_RMID, nullptr);
+    }
+  } cleanup;
+  Shared<std::atomic<int>> step;
+  Shared<int> shmid;
+  Shared<pid_t> child;
+  const key_t key = static_cast<key_t>(0x1d000000 | ((getpid() & 0xfffff) << 4));
+  cleanup.kids.push_back(spawn(&owner_cg, [&] {
+    *shmid = shmget(key, 65536, IPC_CREAT | IPC_EXCL | 0600);
+    if (*shmid < 0) return 1;
+    step->store(1);
+    while (step->load() < 9) usleep(1000);
+    return 0;
+  }));
+  for (int i = 0; i < 20000 && step->load() < 1; ++i) usleep(1000);
+  ASSERT_EQ(step->load(), 1);
+  cleanup.shmid = *shmid;
+
+  Agent agent;
+  ASSERT_TRUE(agent.ready(30s)) << agent.process().finish(0ms).err;
+  cleanup.kids.push_back(spawn(&attacher_cg, [&] {
+    const int id = shmget(key, 0, 0);
+    if (id != *shmid) return 1;
+    if (shmat(id, nullptr, 0) == reinterpret_cast<void*>(-1)) return 2;  // NOLINT(performance-no-int-to-ptr)
+    const pid_t c = fork();
+    if (c < 0) return 3;
+    if (c == 0) {
+      while (step->load() < 3) usleep(1000);
+      execl("/bin/sleep", "sleep", "60", nullptr);
+      _exit(127);
+    }
+    *child = c;
+    step->store(2);
+    while (step->load() < 9) usleep(1000);
+    return 0;
+  }));
+  for (int i = 0; i < 20000 && step->load() < 2; ++i) usleep(1000);
+  ASSERT_EQ(step->load(), 2);
+  cleanup.grandchild = *child;
+
+  const std::string series = "ipctrace_shm_attached_bytes{dst_container=\"" + attacher_cg.label() +
+                             "\",dst_namespace=\"\",dst_pod=\"\",src_container=\"" + owner_cg.label() +
+                             "\",src_namespace=\"\",src_pod=\"\"}";
+  const std::string swapped = "ipctrace_shm_attached_bytes{dst_container=\"" + owner_cg.label() +
+                              "\",dst_namespace=\"\",dst_pod=\"\",src_container=\"" + attacher_cg.label() +
+                              "\",src_namespace=\"\",src_pod=\"\"}";
+  auto scrape_for = [&](double want) {
+    std::string text;
+    for (int i = 0; i < 100; ++i) {
+      text = http_get(agent.url("/metrics")).body;
+      if (sample(text, series) == want) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return text;
+  };
+  std::string text = scrape_for(131072);
+  EXPECT_EQ(sample(text, series), 131072) << text;  // 65536 bytes x 2 attachments (parent + forked child)
+  EXPECT_EQ(sample(text, swapped), -1) << text;
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"namespace\"}"), 0) << text;
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"no_shm_device\"}"), 0) << text;
+
+  step->store(3);  // the child execs: the kernel detaches it, no event says so
+  text = scrape_for(65536);
+  EXPECT_EQ(sample(text, series), 65536) << text;
 }
 
 TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {

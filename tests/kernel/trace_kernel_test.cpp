@@ -4,6 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -63,6 +67,54 @@ TEST(TraceCommand, StreamsTheExactDataOperationsOfOneContainer) {
   }
   EXPECT_EQ(sends, 10) << r.out;
   EXPECT_THAT(r.err, HasSubstr("0 data operations and 0 lifecycle events dropped")) << r.err;
+}
+
+// shmget and msgget of a key that exists (made before the trace started, or during it) are
+// "lookup", not "create"; msgget(IPC_PRIVATE) and a new segment are "create".
+TEST(TraceCommand, AGetOfAnExistingKeyIsALookup) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup cg("trace-get");
+  const key_t qkey = static_cast<key_t>(0x1e000000 | ((getpid() & 0xfffff) << 4));
+  const key_t skey = qkey | 1;
+  struct Objects {
+    int queue = -1, made = -1, seg = -1;
+    Objects() = default;
+    Objects(const Objects&) = delete;
+    Objects& operator=(const Objects&) = delete;
+    ~Objects() {
+      for (int q : {queue, made}) {
+        if (q >= 0) msgctl(q, IPC_RMID, nullptr);
+      }
+      if (seg >= 0) shmctl(seg, IPC_RMID, nullptr);
+    }
+  } objects;
+  objects.queue = msgget(qkey, IPC_CREAT | IPC_EXCL | 0600);
+  ASSERT_GE(objects.queue, 0);
+  BackgroundProcess trace({ipctrace_binary(), "trace", "-o", "json", "--container", cg.label()});
+  ASSERT_TRUE(trace.wait_for_stderr("trace: streaming", 30s)) << trace.finish(0ms).err;
+  Shared<int> made;
+  Shared<int> seg;
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     if (msgget(qkey, 0) < 0) return 1;                       // lookup: made before
+                     *made = msgget(IPC_PRIVATE, IPC_CREAT | 0600);           // create
+                     *seg = shmget(skey, 4096, IPC_CREAT | IPC_EXCL | 0600);  // create
+                     if (*made < 0 || *seg < 0) return 2;
+                     return shmget(skey, 0, 0) == *seg ? 0 : 3;  // lookup: made just now
+                   }),
+            0);
+  objects.made = *made;
+  objects.seg = *seg;
+  std::this_thread::sleep_for(500ms);  // drained every 50 ms
+  trace.signal(SIGINT);
+  const ProcessResult r = trace.finish(10s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> ops;
+  for (const json& e : json_lines(r.out)) {
+    if (e["type"] == "lifecycle") ops.push_back(e["kind"].get<std::string>() + " " + e["op"].get<std::string>());
+  }
+  EXPECT_EQ(ops, (std::vector<std::string>{"sysv_msg lookup", "sysv_msg create", "sysv_shm create", "sysv_shm lookup"}))
+      << r.out;
 }
 
 TEST(TraceCommand, TextLinesNameTheEndpointAndTheChannel) {

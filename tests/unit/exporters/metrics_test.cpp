@@ -358,6 +358,26 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_series_dropped_total"), 0);
 }
 
+// SysV reconciliation that degraded: counted by reason, from the collector's running totals.
+TEST(Metrics, SysvReadErrorsAreCountedByReason) {
+  MetricsExporter m({}, {});
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_sysv_read_errors_total{reason=\"process\"}"), 0);
+  MetricsCycle c = cycle({}, t0);
+  c.stats.sysv_process_errors = 3;
+  c.stats.sysv_foreign_mappings = 1;
+  m.update(c, namer);
+  c.stats.sysv_process_errors = 5;
+  c.stats.sysv_namespace_errors = 2;
+  c.now = t0 + 1s;
+  m.update(c, namer);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"process\"}"), 5);
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"namespace\"}"), 2);
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"foreign_mapping\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"malformed\"}"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_sysv_read_errors_total{reason=\"no_shm_device\"}"), 0);
+}
+
 TEST(Metrics, FailedCollectionsAreCounted) {
   MetricsExporter m({}, {});
   EXPECT_EQ(sample(m.scrape(), "ipctrace_collection_errors_total"), 0);

@@ -114,6 +114,10 @@ TEST(TraceFormat, LifecycleEvents) {
   EXPECT_EQ(j["size"], 65536);
   const std::string line = trace_text_line(r, pod_endpoint(), kOffset);
   EXPECT_THAT(line, HasSubstr("sysv_shm      create  shmid 32768 key 0x1234 size 65536 ipcns 4026531839\n")) << line;
+  TraceRecord lookup = r;  // shmget of the existing key
+  lookup.lookup = true;
+  EXPECT_EQ(trace_op_name(lookup), "lookup");
+  EXPECT_EQ(trace_json(lookup, pod_endpoint(), kOffset)["op"], "lookup");
 
   ipct_event mq{};
   mq.kind = IPCT_KIND_POSIX_MQ;

@@ -496,7 +496,7 @@ TEST(ShmTracker, CreatorJoinedToEveryAttacher) {
   EXPECT_EQ(other->shm_attached, 0U);  // detached
   ASSERT_NE(self, nullptr);
   EXPECT_EQ(self->shm_attached, 1U);
-  EXPECT_EQ(self->channel, "sysv_shm:shmid=5,ipcns=4026531839");
+  EXPECT_EQ(self->channel, "sysv_shm:shmid=5,ipcns=4026531839,gen=1");
 
   // Process 10 exits without shmdt; the segment is removed: nothing is left.
   shm.on_event(ev(1, 10, IPCT_OP_REMOVE, 0, 5, 0, 0));
