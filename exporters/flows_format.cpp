@@ -149,16 +149,10 @@ std::string flows_to_table(const FlowsReport& report) {
                                 "DESTINATION", "MSGS", "BYTES", "MSGS/S", "BYTES/S", "WAIT AVG");
   // Escaped for the terminal (base/text.h), then cut on a character boundary to n characters,
   // keeping the end: the container name.
-  auto clip = [](const std::string& name, size_t n) {
+  auto clip = [](const std::string& name, int n) {
     std::string s = visible(name);
-    size_t chars = 0;
-    for (const char c : s) chars += (static_cast<unsigned char>(c) & 0xC0U) != 0x80U ? 1 : 0;
-    if (chars <= n) return s;
-    size_t i = 0;
-    for (size_t skip = chars - (n - 1); i < s.size(); ++i) {
-      if ((static_cast<unsigned char>(s[i]) & 0xC0U) != 0x80U && skip-- == 0) break;
-    }
-    return "…" + s.substr(i);
+    if (code_points(s) <= n) return s;
+    return "…" + last_code_points(s, n - 1);
   };
   for (const FlowView& v : report.flows) {
     const WaitSample* w = wait_of(report.waits, v);

@@ -329,67 +329,26 @@ void sort_table(Table& table, size_t column, bool descending) {
 // ---------------------------------------------------------------------------------------------
 // Layout
 
-namespace {
-
-// Characters (code points) in a UTF-8 string.
-int text_width(const std::string& s) {
-  int n = 0;
-  for (const char c : s) {
-    if ((static_cast<unsigned char>(c) & 0xC0U) != 0x80U) ++n;
-  }
-  return n;
-}
-
-// The first `n` code points.
-std::string head(const std::string& s, int n) {
-  size_t i = 0;
-  int seen = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0U) != 0x80U) {
-      if (seen == n) break;
-      ++seen;
-    }
-  }
-  return s.substr(0, i);
-}
-
-// The last `n` code points.
-std::string tail(const std::string& s, int n) {
-  const int total = text_width(s);
-  if (n >= total) return s;
-  size_t i = 0;
-  int seen = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0U) != 0x80U) {
-      if (seen == total - n) break;
-      ++seen;
-    }
-  }
-  return s.substr(i);
-}
-
-}  // namespace
-
 std::string fit(const std::string& text, int width, bool right_align) {
   if (width <= 0) return {};
-  const int w = text_width(text);
+  const int w = code_points(text);
   if (w <= width) {
     const std::string pad(static_cast<size_t>(width - w), ' ');
     return right_align ? pad + text : text + pad;
   }
-  if (width < 4) return head(text, width);
+  if (width < 4) return first_code_points(text, width);
   const int keep = width - 3;
   const int front = (keep + 1) / 3;
-  return head(text, front) + "..." + tail(text, keep - front);
+  return first_code_points(text, front) + "..." + last_code_points(text, keep - front);
 }
 
 std::vector<int> layout_columns(const Table& table, int width) {
   const size_t n = table.columns.size();
   std::vector<int> natural(n);
   for (size_t i = 0; i < n; ++i) {
-    natural[i] = text_width(table.columns[i].title);
+    natural[i] = code_points(table.columns[i].title);
     for (const auto& row : table.rows) {
-      if (i < row.size()) natural[i] = std::max(natural[i], text_width(row[i].text));
+      if (i < row.size()) natural[i] = std::max(natural[i], code_points(row[i].text));
     }
   }
   if (width <= 0) return natural;
@@ -400,7 +359,7 @@ std::vector<int> layout_columns(const Table& table, int width) {
     int count = 0;
     for (size_t i = 0; i < n; ++i) {
       if (!shown[i]) continue;
-      sum += std::max(table.columns[i].width, text_width(table.columns[i].title));
+      sum += std::max(table.columns[i].width, code_points(table.columns[i].title));
       ++count;
     }
     return sum + std::max(0, count - 1);
@@ -421,7 +380,7 @@ std::vector<int> layout_columns(const Table& table, int width) {
   int flexible = 0;
   for (size_t i = 0; i < n; ++i) {
     if (!shown[i]) continue;
-    widths[i] = std::max(table.columns[i].width, text_width(table.columns[i].title));
+    widths[i] = std::max(table.columns[i].width, code_points(table.columns[i].title));
     if (table.columns[i].flexible) ++flexible;
   }
   int spare = width - needed();
@@ -481,9 +440,9 @@ namespace {
 // names): escaped for the terminal, then cut to the width.
 std::string cut_end(const std::string& text, int width) {
   std::string line = visible(text);
-  if (width <= 0 || text_width(line) <= width) return line;
-  if (width < 4) return head(line, width);
-  return head(line, width - 3) + "...";
+  if (width <= 0 || code_points(line) <= width) return line;
+  if (width < 4) return first_code_points(line, width);
+  return first_code_points(line, width - 3) + "...";
 }
 
 }  // namespace

@@ -173,6 +173,30 @@ std::optional<std::string> unescape(std::string_view s) {
   return out;
 }
 
+namespace {
+
+bool starts_code_point(char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }
+
+// The byte offset of code point `k` (s.size() past the last).
+size_t offset_of(std::string_view s, int k) {
+  int seen = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (starts_code_point(s[i]) && seen++ == k) return i;
+  }
+  return s.size();
+}
+
+}  // namespace
+
+int code_points(std::string_view s) { return static_cast<int>(std::count_if(s.begin(), s.end(), starts_code_point)); }
+
+std::string first_code_points(std::string_view s, int n) { return std::string(s.substr(0, offset_of(s, n))); }
+
+std::string last_code_points(std::string_view s, int n) {
+  const int total = code_points(s);
+  return n >= total ? std::string(s) : std::string(s.substr(offset_of(s, total - n)));
+}
+
 std::string bounded(std::string_view s, size_t max_bytes) {
   max_bytes = std::max<size_t>(max_bytes, 32);
   if (s.size() <= max_bytes) return std::string(s);

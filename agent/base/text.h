@@ -41,4 +41,10 @@ std::optional<std::string> unescape(std::string_view s);
 // so two long names that share a beginning stay apart.
 std::string bounded(std::string_view s, size_t max_bytes);
 
+// Code points of a UTF-8 string (what a terminal shows as characters, one column each for the
+// scripts ipctrace's tables assume), and its first and last `n` of them, cut on boundaries.
+int code_points(std::string_view s);
+std::string first_code_points(std::string_view s, int n);
+std::string last_code_points(std::string_view s, int n);
+
 }  // namespace ipctrace
