@@ -138,6 +138,12 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                     "that is none), no_shm_device (attachments from events only), walk_timeout (a walk of the maps "
                     "abandoned past its limit).")
               .Register(*registry_)),
+      http_rejected_(prometheus::BuildCounter()
+                         .Name("ipctrace_http_rejected_total")
+                         .Help("Connections the agent's HTTP server closed and requests it refused, by reason: "
+                               "request_timeout (no whole request in time), connection_limit (over the limit of "
+                               "open connections), lifetime (open too long), busy (answered 503).")
+                         .Register(*registry_)),
       flows_tracked_(prometheus::BuildGauge()
                          .Name("ipctrace_flows_tracked")
                          .Help("Channel flows held by the collector.")
@@ -157,6 +163,16 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   for (const char* r :
        {"namespace", "process", "malformed", "truncated", "foreign_mapping", "no_shm_device", "walk_timeout"})
     sysv_errors_.Add({{"reason", r}});
+  for (const char* r : kHttpRejectReasons) http_rejected_.Add({{"reason", r}});
+}
+
+void MetricsExporter::update_http(const std::map<std::string, uint64_t>& totals) {
+  const std::lock_guard<std::mutex> lock(http_mu_);
+  for (const auto& [reason, now] : totals) {
+    uint64_t& last = last_http_[reason];
+    http_rejected_.Add({{"reason", reason}}).Increment(static_cast<double>(now >= last ? now - last : now));
+    last = now;
+  }
 }
 
 std::string MetricsExporter::scrape() const {

@@ -15,6 +15,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -34,6 +35,12 @@ struct MetricsOptions {
   uint32_t max_series = 10000;
   Duration idle_timeout = std::chrono::minutes(5);
 };
+
+// Why the agent's HTTP server closed a connection or refused a request (app/agent/http_server.h):
+// no whole request within the request timeout, over the connection limit, open past the
+// connection lifetime, the workers' queue full (503).
+inline constexpr std::array<const char*, 4> kHttpRejectReasons = {"request_timeout", "connection_limit", "lifetime",
+                                                                  "busy"};
 
 struct BuildInfo {
   std::string version, commit, kernel, libbpf;
@@ -69,6 +76,9 @@ class MetricsExporter {
   void update(const MetricsCycle& cycle, const Namer& namer);
   // A cycle that failed: only the collector's own figures (ipctrace_collection_errors_total).
   void update_failed(const CollectorStats& stats);
+  // The agent's HTTP server's refusals so far, by reason (kHttpRejectReasons), as totals since
+  // start: ipctrace_http_rejected_total{reason}. Any thread but the scraping one may call it.
+  void update_http(const std::map<std::string, uint64_t>& totals);
   // The Prometheus text exposition format.
   [[nodiscard]] std::string scrape() const;
 
@@ -119,6 +129,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& collection_errors_;
   prometheus::Family<prometheus::Counter>& identity_errors_;
   prometheus::Family<prometheus::Counter>& sysv_errors_;
+  prometheus::Family<prometheus::Counter>& http_rejected_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
@@ -134,6 +145,8 @@ class MetricsExporter {
   uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
   std::map<std::string, uint64_t> last_sysv_errors_;
+  std::mutex http_mu_;
+  std::map<std::string, uint64_t> last_http_;
 };
 
 }  // namespace ipctrace

@@ -23,7 +23,7 @@ declare -A may_include=(
 # quotes; <bpf/...> is libbpf).
 own=" base kernel identity model exporters app agent bpf tests bench "
 # Libraries only app/ may use (main.cpp sits on top of it), and only kernel/.
-app_only='^(CLI/|curl/|curses\.h|ncurses|CivetServer\.h|civetweb\.h|openssl/|crypt\.h)'
+app_only='^(CLI/|curl/|curses\.h|ncurses|microhttpd\.h|openssl/|crypt\.h)'
 kernel_only='^bpf/'
 
 layer_of() {  # agent/kernel/tracer.cpp -> kernel; exporters/metrics.h -> exporters; agent/main.cpp -> main
@@ -83,7 +83,7 @@ check() {  # check ROOT: prints findings, returns 1 if any
       [[ "$allowed" == *" ${lib#ipctrace_} "* ]] || findings+=("${cm#"$root"/}: $layer/ links $lib, a layer above it")
     done
     if [ "$layer" != app ]; then
-      for lib in $(grep -oE '(CLI11|CURL|civetweb|Curses|CURSES|OpenSSL|LIBCRYPT)[A-Za-z_:-]*' "$cm" | sort -u); do
+      for lib in $(grep -oE '(CLI11|CURL|MHD|Curses|CURSES|OpenSSL|LIBCRYPT)[A-Za-z_:-]*' "$cm" | sort -u); do
         findings+=("${cm#"$root"/}: $layer/ links $lib, which only app/ may")
       done
     fi

@@ -28,8 +28,9 @@ run_packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # libraries
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libncurses-dev libcurl4-openssl-dev
-  # the agent's HTTPS (OpenSSL) and basic authentication (libxcrypt)
-  libssl-dev libcrypt-dev
+  # the agent's HTTP(S) server (libmicrohttpd, TLS through GnuTLS), the checks of its TLS files
+  # (OpenSSL) and basic authentication (libxcrypt)
+  libmicrohttpd-dev libssl-dev libcrypt-dev
 )
 
 # Every command a test or the benchmark runs comes from here, from the run set (bpftool, git,

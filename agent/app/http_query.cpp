@@ -26,6 +26,8 @@ Result<std::string> percent_decode(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out += ' ';
+    } else if (s[i] == '\0') {
+      return Error::msg("a query value may not contain a NUL byte");
     } else if (s[i] != '%') {
       out += s[i];
     } else {

@@ -32,7 +32,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 binaries=("$build/ipctrace" "$build/tests/ipctrace_kernel_tests" "$build/tests/ipctrace-test-workload")
-for lib in "$build"/libipctrace-tls-*.so; do [ -e "$lib" ] && binaries+=("$lib"); done
 "$here/build-initramfs.sh" "$work/base.cpio.gz" "${binaries[@]}"
 
 # The job: what the guest's init runs. CI=true carries over, so a kernel test that cannot run

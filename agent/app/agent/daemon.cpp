@@ -1,23 +1,20 @@
 // `ipctrace agent`: the daemon. Loads the programs, collects on an interval, and serves /metrics,
-// /api/v1/flows, /healthz and /readyz (app/agent/http_api.h) from one civetweb server (the library
-// prometheus-cpp's own exposer is built on).
-#include <CivetServer.h>
-#include <arpa/inet.h>
+// /api/v1/flows, /healthz and /readyz (app/agent/http_api.h) from app/agent/http_server.h.
 #include <fmt/format.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 
 #include "app/agent/http_api.h"
 #include "app/agent/http_security.h"
+#include "app/agent/http_server.h"
 #include "app/commands.h"
 #include "app/session.h"
 #include "app/version.h"
-#include "base/fd.h"
+#include "base/files.h"
 #include "base/stop.h"
 #include "exporters/flows_format.h"
 #include "exporters/json_text.h"
@@ -27,56 +24,17 @@
 namespace ipctrace {
 namespace {
 
-// Binds the address once ourselves, so "in use" or "cannot assign" is reported with the errno
-// rather than civetweb's generic failure.
-Status check_can_listen(const ListenAddress& a) {
-  const bool v6 = a.host.find(':') != std::string::npos;
-  const Fd fd(socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return Error::from_errno("socket");
-  const int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc = 0;
-  if (v6) {
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons(a.port);
-    if (inet_pton(AF_INET6, a.host.c_str(), &sa.sin6_addr) != 1) return Error::msg("not an IPv6 address: " + a.host);
-    rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  } else {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(a.port);
-    const std::string host = a.host.empty() ? "0.0.0.0" : a.host;
-    if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) return Error::msg("not an IPv4 address: " + host);
-    rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  }
-  if (rc != 0) return Error::from_errno("bind");
-  return Ok{};
-}
-
-// civetweb's listening_ports entry; "s" makes it an HTTPS port.
-std::string civet_port(const ListenAddress& a, bool tls) {
-  const char* suffix = tls ? "s" : "";
-  if (a.host.find(':') != std::string::npos) return fmt::format("[{}]:{}{}", a.host, a.port, suffix);
-  return fmt::format("{}:{}{}", a.host.empty() ? "0.0.0.0" : a.host, a.port, suffix);
-}
-
-// civetweb's init_ssl callback: our certificate and key into its SSL_CTX. The server passes
-// itself as user data; the TlsFiles are its user context.
-int init_tls(void* ssl_ctx, void* user_data) {
-  const auto* server = static_cast<const CivetServer*>(user_data);
-  const auto* files = static_cast<const TlsFiles*>(server->getUserContext());
-  if (files == nullptr) return -1;
-  return configure_tls_context(ssl_ctx, *files);
-}
-
 // What protects the endpoints, checked before anything is loaded: a bad users file or certificate
 // is a configuration error, and the agent never serves unprotected what it was asked to protect.
 struct Protection {
   std::optional<BasicAuth> auth;
   TlsFiles tls;
+  HttpTls pem;  // the files' contents, as the server takes them
   bool use_tls = false;
 };
+
+// A certificate or key is a few KiB; a chain a few more.
+constexpr size_t kMaxTlsFileBytes = size_t{1} << 20;
 
 Result<Protection> load_protection(const AgentOptions& o) {
   Protection p;
@@ -89,39 +47,33 @@ Result<Protection> load_protection(const AgentOptions& o) {
   p.use_tls = !o.tls_cert.empty() || !o.tls_key.empty();
   if (p.use_tls) {
     if (Status st = check_tls(p.tls); !st) return st.error();
+    auto cert = read_file(p.tls.cert, kMaxTlsFileBytes);
+    if (!cert)
+      return Error::msg(fmt::format("TLS: cannot read the certificate {}: {}", p.tls.cert, cert.error().message()));
+    auto key = read_file(p.tls.key, kMaxTlsFileBytes);
+    if (!key)
+      return Error::msg(fmt::format("TLS: cannot read the private key {}: {}", p.tls.key, key.error().message()));
+    p.pem = HttpTls{std::move(cert).value(), std::move(key).value()};
   }
   return p;
 }
 
-// The server, its handlers and what they serve.
-struct Server {
-  Server(const MetricsExporter& exporter, const Protection& p)
-      : metrics(exporter, p.auth ? &*p.auth : nullptr),
-        flows(published, p.auth ? &*p.auth : nullptr),
-        ready(published) {}
-  Published published;
-  MetricsHandler metrics;
-  FlowsHandler flows;
-  HealthHandler health;
-  ReadyHandler ready;
-  std::unique_ptr<CivetServer> civet;  // last: stopped first
-};
+Result<std::unique_ptr<HttpServer>> serve(const MetricsExporter& exporter, const Published& published,
+                                          const ListenAddress& listen, const Protection& p) {
+  HttpServerOptions so;
+  so.host = listen.host;
+  so.port = listen.port;
+  so.tls = p.use_tls;
+  so.tls_files = p.pem;
+  return HttpServer::start(so, api_routes(exporter, published, p.auth ? &*p.auth : nullptr));
+}
 
-Status serve(Server& s, const ListenAddress& listen, const Protection& p) {
-  try {
-    const std::vector<std::string> options = {
-        "listening_ports", civet_port(listen, p.use_tls), "num_threads", "4", "request_timeout_ms", "10000"};
-    CivetCallbacks callbacks{};
-    if (p.use_tls) callbacks.init_ssl = init_tls;
-    s.civet = std::make_unique<CivetServer>(options, &callbacks, p.use_tls ? &p.tls : nullptr);
-  } catch (const std::exception& e) {
-    return Error::msg(e.what());
-  }
-  s.civet->addHandler("/metrics", s.metrics);
-  s.civet->addHandler("/api/v1/flows", s.flows);
-  s.civet->addHandler("/healthz", s.health);
-  s.civet->addHandler("/readyz", s.ready);
-  return Ok{};
+std::map<std::string, uint64_t> http_rejections(const HttpServer& server) {
+  const HttpServerStats s = server.stats();
+  return {{"request_timeout", s.request_timeouts},
+          {"connection_limit", s.evicted},
+          {"lifetime", s.lifetime_exceeded},
+          {"busy", s.busy}};
 }
 
 // One collection: the metrics, the flows document and readiness, or the failure counted.
@@ -164,11 +116,20 @@ int run_agent_command(const Cli& cli) {
     spdlog::error("agent: {}", protection.error().message());
     return kExitUsage;
   }
-  if (Status st = check_can_listen(*listen); !st) {
-    spdlog::error("agent: cannot listen on {}: {}", o.listen, st.error().message());
+  const StopSignal stop;
+  // Serving before the programs load: an address in use is reported at once, and /healthz answers
+  // while they load (/readyz does not until the first collection).
+  Published published;
+  MetricsOptions mo;
+  mo.max_series = o.max_series;
+  mo.idle_timeout = o.idle_timeout;
+  MetricsExporter exporter(mo, BuildInfo{build::kVersion, build::kCommit, kernel_release(), libbpf_version()});
+  auto served = serve(exporter, published, *listen, *protection);
+  if (!served) {
+    spdlog::error("agent: cannot listen on {}: {}", o.listen, served.error().message());
     return kExitFailure;
   }
-  const StopSignal stop;
+  std::unique_ptr<HttpServer> server = std::move(served).value();
   SessionOptions so;
   so.hooks = o.hooks;
   so.tracer.flow_map_entries = o.flow_map_entries;
@@ -180,19 +141,10 @@ int run_agent_command(const Cli& cli) {
     spdlog::error("agent: {}", session.error().message());
     return kExitFailure;
   }
-  MetricsOptions mo;
-  mo.max_series = o.max_series;
-  mo.idle_timeout = o.idle_timeout;
-  MetricsExporter exporter(mo, BuildInfo{build::kVersion, build::kCommit, (*session)->kernel(), libbpf_version()});
-  Server server(exporter, *protection);
-  if (Status st = serve(server, *listen, *protection); !st) {
-    spdlog::error("agent: cannot serve on {}: {}", o.listen, st.error().message());
-    return kExitFailure;
-  }
-  const std::vector<int> ports = server.civet->getListeningPorts();
   spdlog::info(
-      "agent: serving /metrics, /api/v1/flows, /healthz, /readyz over {} on {} (port {}){}; collecting every {}",
-      protection->use_tls ? "HTTPS" : "HTTP", o.listen, ports.empty() ? 0 : ports[0],
+      "agent: serving /metrics, /api/v1/flows, /healthz, /readyz over {} on {} (port {}; at most {} connections){}; "
+      "collecting every {}",
+      protection->use_tls ? "HTTPS" : "HTTP", o.listen, server->port(), server->max_connections(),
       protection->auth ? fmt::format(", basic authentication for {} user(s) on /metrics and /api/v1/flows",
                                      protection->auth->users())
                        : "",
@@ -207,14 +159,14 @@ int run_agent_command(const Cli& cli) {
     }
     next += o.interval;
     if (next < now) next = now + o.interval;  // a slow cycle: do not try to catch up
-    collect_and_publish(**session, exporter, server.published);
+    exporter.update_http(http_rejections(*server));
+    collect_and_publish(**session, exporter, published);
   }
-  // Programs first: the tracer detaches every one as it goes. Then the server, which civetweb
-  // takes up to two seconds to wind down.
+  // Programs first: the tracer detaches every one as it goes. Then the server.
   spdlog::info("agent: stopping");
   session->reset();
   spdlog::info("agent: programs detached");
-  server.civet.reset();
+  server.reset();
   return kExitOk;
 }
 

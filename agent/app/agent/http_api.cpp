@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <utility>
 
 #include "app/http_query.h"
@@ -11,31 +12,20 @@
 namespace ipctrace {
 namespace {
 
-void reply(mg_connection* conn, int status, const char* type, const std::string& body) {
-  const char* reason = status == 200   ? "OK"
-                       : status == 400 ? "Bad Request"
-                       : status == 503 ? "Service Unavailable"
-                                       : "Error";
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-            "Connection: close\r\n\r\n",
-            status, reason, type, body.size());
-  mg_write(conn, body.data(), body.size());
+HttpResponse text(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
 }
 
-// With basic authentication on, whether the request carries a user's credentials; if not, it
-// answers 401 with the challenge and the handler is done.
-bool authorized(mg_connection* conn, const BasicAuth* auth) {
-  if (auth == nullptr) return true;
-  const char* header = mg_get_header(conn, "Authorization");
-  if (header != nullptr && auth->check(header)) return true;
-  const std::string body = "authentication required\n";
-  mg_printf(conn,
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"ipctrace\", charset=\"UTF-8\"\r\n"
-            "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-            body.size());
-  mg_write(conn, body.data(), body.size());
-  return false;
+// With basic authentication on, the 401 with its challenge when the request carries no valid
+// credentials; nothing when it may go on.
+std::optional<HttpResponse> refuse(const HttpRequest& req, const BasicAuth* auth) {
+  if (auth == nullptr || (!req.authorization.empty() && auth->check(req.authorization))) return std::nullopt;
+  HttpResponse r = text(401, "authentication required\n");
+  r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="ipctrace", charset="UTF-8")");
+  return r;
 }
 
 }  // namespace
@@ -75,38 +65,34 @@ Result<std::string> Published::flows_document(std::string_view query) const {
   return json_text(flows_to_json(filtered));
 }
 
-bool MetricsHandler::handleGet(CivetServer* /*server*/, mg_connection* conn) {
-  if (!authorized(conn, auth_)) return true;
-  reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", exporter_.scrape());
-  return true;
-}
-
-bool FlowsHandler::handleGet(CivetServer* /*server*/, mg_connection* conn) {
-  if (!authorized(conn, auth_)) return true;
-  const mg_request_info* info = mg_get_request_info(conn);
-  const std::string_view query = info != nullptr && info->query_string != nullptr ? info->query_string : "";
-  auto doc = published_.flows_document(query);
-  if (!doc) {
-    reply(conn, 400, "text/plain", doc.error().message() + "\n");
-    return true;
-  }
-  reply(conn, 200, "application/json", *doc);
-  return true;
-}
-
-bool HealthHandler::handleGet(CivetServer* /*server*/, mg_connection* conn) {
-  reply(conn, 200, "text/plain", "ok\n");
-  return true;
-}
-
-bool ReadyHandler::handleGet(CivetServer* /*server*/, mg_connection* conn) {
-  const Readiness r = published_.readiness();
-  if (r.ready) {
-    reply(conn, 200, "text/plain", "ready\n");
-  } else {
-    reply(conn, 503, "text/plain", "not ready: " + r.reason + "\n");
-  }
-  return true;
+std::vector<HttpRoute> api_routes(const MetricsExporter& exporter, const Published& published, const BasicAuth* auth) {
+  std::vector<HttpRoute> routes;
+  routes.push_back({"/metrics",
+                    [&exporter, auth](const HttpRequest& req) {
+                      if (auto no = refuse(req, auth)) return *no;
+                      HttpResponse r = text(200, exporter.scrape());
+                      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                      return r;
+                    },
+                    true});
+  routes.push_back({"/api/v1/flows",
+                    [&published, auth](const HttpRequest& req) {
+                      if (auto no = refuse(req, auth)) return *no;
+                      auto doc = published.flows_document(req.query);
+                      if (!doc) return text(400, doc.error().message() + "\n");
+                      HttpResponse r = text(200, std::move(doc).value());
+                      r.content_type = "application/json";
+                      return r;
+                    },
+                    true});
+  routes.push_back({"/healthz", [](const HttpRequest& /*req*/) { return text(200, "ok\n"); }, false});
+  routes.push_back({"/readyz",
+                    [&published](const HttpRequest& /*req*/) {
+                      const Readiness r = published.readiness();
+                      return r.ready ? text(200, "ready\n") : text(503, "not ready: " + r.reason + "\n");
+                    },
+                    false});
+  return routes;
 }
 
 }  // namespace ipctrace

@@ -1,15 +1,15 @@
-// The agent's HTTP endpoints, served by civetweb: /metrics (Prometheus text), /api/v1/flows (the
+// The agent's HTTP endpoints, served by app/agent/http_server.h: /metrics (Prometheus text), /api/v1/flows (the
 // flows document, filtered by its query: app/http_query.h), /healthz and /readyz. The collection
 // thread publishes each cycle's results into Published; the server's threads only read them.
 #pragma once
 
-#include <CivetServer.h>
-
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "app/agent/http_security.h"
+#include "app/agent/http_server.h"
 #include "base/error.h"
 #include "exporters/metrics.h"
 #include "model/report.h"
@@ -45,40 +45,11 @@ class Published {
   Readiness readiness_{false, "the first collection has not run yet"};
 };
 
-class MetricsHandler : public CivetHandler {
- public:
-  MetricsHandler(const MetricsExporter& exporter, const BasicAuth* auth) : exporter_(exporter), auth_(auth) {}
-  bool handleGet(CivetServer* server, mg_connection* conn) override;
-
- private:
-  const MetricsExporter& exporter_;
-  const BasicAuth* auth_;
-};
-
-// /api/v1/flows[?kind=..&namespace=..&pod=..&container=..&pid=..]: the same document as
+// The agent's routes for HttpServer: /metrics and /api/v1/flows (basic authentication when `auth`
+// is set; run on the server's workers: a password check may take a bcrypt's time), /healthz and
+// /readyz (never authenticated: the kubelet probes them; answered on the server's loop at once).
+// /api/v1/flows[?kind=..&namespace=..&pod=..&container=..&pid=..] is the same document as
 // `ipctrace flows --output json`, filtered like the command line; a bad query is 400.
-class FlowsHandler : public CivetHandler {
- public:
-  FlowsHandler(const Published& published, const BasicAuth* auth) : published_(published), auth_(auth) {}
-  bool handleGet(CivetServer* server, mg_connection* conn) override;
-
- private:
-  const Published& published_;
-  const BasicAuth* auth_;
-};
-
-class HealthHandler : public CivetHandler {
- public:
-  bool handleGet(CivetServer* server, mg_connection* conn) override;
-};
-
-class ReadyHandler : public CivetHandler {
- public:
-  explicit ReadyHandler(const Published& published) : published_(published) {}
-  bool handleGet(CivetServer* server, mg_connection* conn) override;
-
- private:
-  const Published& published_;
-};
+std::vector<HttpRoute> api_routes(const MetricsExporter& exporter, const Published& published, const BasicAuth* auth);
 
 }  // namespace ipctrace

@@ -1,7 +1,6 @@
 #include "app/agent/http_security.h"
 
 #include <crypt.h>
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -12,7 +11,6 @@
 #include <array>
 #include <cctype>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -164,40 +162,8 @@ bool BasicAuth::check(std::string_view authorization) const {
   return ok;
 }
 
-Status load_tls_shims() {
-  std::error_code ec;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return Error(ec.value(), "TLS: cannot find the ipctrace binary's directory (/proc/self/exe)");
-  return load_tls_shims_from(exe.parent_path().string());
-}
-
-Status load_tls_shims_from(const std::string& dir) {
-  static std::mutex mu;
-  static bool loaded = false;
-  const std::lock_guard<std::mutex> lock(mu);
-  if (loaded) return Ok{};
-  const std::filesystem::path base(dir);
-  for (const char* shim : {"libipctrace-tls-crypto.so", "libipctrace-tls-ssl.so"}) {
-    std::string tried;
-    void* handle = nullptr;
-    for (const std::filesystem::path& candidate : {base / shim, base / ".." / "lib" / "ipctrace" / shim}) {
-      handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (handle != nullptr) break;
-      const char* why = dlerror();
-      tried += fmt::format("{}{}", tried.empty() ? "" : "; ", why != nullptr ? why : candidate.string());
-    }
-    // Kept open for the life of the process: civetweb finds OpenSSL through it.
-    if (handle == nullptr) {
-      return Error::msg(fmt::format("TLS: cannot load {}, installed with ipctrace: {}", shim, tried));
-    }
-  }
-  loaded = true;
-  return Ok{};
-}
-
 Status check_tls(const TlsFiles& files) {
   if (files.cert.empty() || files.key.empty()) return Error::msg("TLS needs both --tls-cert and --tls-key");
-  if (Status st = load_tls_shims(); !st) return st;
   return check_tls_files(files);
 }
 

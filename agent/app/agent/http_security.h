@@ -1,5 +1,6 @@
 // Basic authentication and TLS for the agent's HTTP endpoints: the users file (htpasswd-style
-// "user:crypt-hash" lines, checked with libxcrypt) and the certificate and key civetweb serves.
+// "user:crypt-hash" lines, checked with libxcrypt) and the checks of the certificate and key the
+// server (app/agent/http_server.h) serves with.
 #pragma once
 
 #include <map>
@@ -36,22 +37,15 @@ struct TlsFiles {
   std::string key;   // PEM: its private key
 };
 
-// Loads the libraries through which civetweb finds OpenSSL (libipctrace-tls-{ssl,crypto}.so, next
-// to the binary or in ../lib/ipctrace; see agent/app/agent/tls_shim_ssl.c). Once per process.
-Status load_tls_shims();
-// The same from `dir` (or `dir`/../lib/ipctrace). The error names every path tried.
-Status load_tls_shims_from(const std::string& dir);
-
-// Loads the TLS libraries, then checks the certificate and key (check_tls_files).
+// Checks that both files are given, then the certificate and key (check_tls_files).
 Status check_tls(const TlsFiles& files);
 // The certificate and key loaded as the server will, and checked to belong together. The error
 // names the file at fault: "TLS: cannot use the certificate X: ...", "TLS: cannot use the private
 // key Y: ...", "TLS: the key Y does not belong to the certificate X: ...".
 Status check_tls_files(const TlsFiles& files);
 
-// For civetweb's init_ssl callback: puts the certificate chain and key into `ssl_ctx` (an
-// SSL_CTX*) and requires TLS 1.2 or later. 1 on success (civetweb then loads no certificate
-// of its own), -1 on failure.
+// Puts the certificate chain and key into `ssl_ctx` (an SSL_CTX*) and requires TLS 1.2 or later,
+// as check_tls_files loads them. 1 on success, -1 on failure.
 int configure_tls_context(void* ssl_ctx, const TlsFiles& files);
 
 }  // namespace ipctrace

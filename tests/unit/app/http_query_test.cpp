@@ -62,6 +62,7 @@ TEST(HttpQuery, BadQueriesSayWhatIsWrong) {
   EXPECT_EQ(error("pod=%zz"), "malformed percent-encoding in '%zz'");
   EXPECT_EQ(error("pod=%4"), "malformed percent-encoding in '%4'");
   EXPECT_EQ(error("pod=a%00b"), "a query value may not contain %00");
+  EXPECT_EQ(error(std::string("pod=a\0b", 7)), "a query value may not contain a NUL byte");  // found by fuzz_http_query
   EXPECT_EQ(error(std::string(8193, 'a')), "query longer than 8192 bytes");
   std::string many;
   for (int i = 0; i < 65; ++i) many += "pod=p&";

@@ -1,6 +1,5 @@
 // The agent's TLS helpers without root or a server: certificates and keys made here with OpenSSL,
-// checked as the agent checks them at start, and the libraries civetweb finds OpenSSL through.
-#include <dlfcn.h>
+// checked as the agent checks them at start.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -103,22 +102,6 @@ TEST_F(TlsFilesTest, EachBadFileIsNamed) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   EXPECT_EQ(configure_tls_context(ctx.get(), {cert_, other_key_}), -1);
   EXPECT_EQ(check_tls({"", key_}).error().message(), "TLS needs both --tls-cert and --tls-key");
-}
-
-TEST(TlsShims, LoadFromTheBinarysDirectoryAndSayWhereTheyWereLookedFor) {
-  const Status missing = load_tls_shims_from("/nonexistent");
-  ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.error().message(), StartsWith("TLS: cannot load libipctrace-tls-crypto.so, installed with "
-                                                    "ipctrace: /nonexistent/libipctrace-tls-crypto.so: "));
-  EXPECT_THAT(missing.error().message(), HasSubstr("/nonexistent/../lib/ipctrace/libipctrace-tls-crypto.so"));
-  const std::string dir = std::filesystem::path(test::ipctrace_binary()).parent_path().string();
-  const Status loaded = load_tls_shims_from(dir);
-  EXPECT_TRUE(loaded.ok()) << loaded.error().message();
-  // civetweb's dlopen("libssl.so") now finds the shim, and through it SSL_get_peer_certificate.
-  void* ssl = dlopen("libssl.so", RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(ssl, nullptr);
-  EXPECT_NE(dlsym(ssl, "SSL_get_peer_certificate"), nullptr);
-  dlclose(ssl);
 }
 
 }  // namespace

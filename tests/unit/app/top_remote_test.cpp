@@ -1,6 +1,5 @@
 // `ipctrace top --remote`: the HTTP client against a small in-process server that plays the
 // agent (/api/v1/flows), and the binary's messages when the agent cannot be read.
-#include <CivetServer.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/agent/http_server.h"
 #include "app/top/sources.h"
 #include "subprocess.h"
 
@@ -23,84 +23,60 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class FixedHandler : public CivetHandler {
- public:
-  FixedHandler(int status, std::string body) : status_(status), body_(std::move(body)) {}
-  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-              status_, status_ == 200 ? "OK" : "Error", body_.size());
-    mg_write(conn, body_.data(), body_.size());
-    return true;
-  }
-
- private:
-  int status_;
-  std::string body_;
-};
-
 json sample_document();
 
-// Answers like the agent with no flows, and keeps the query string it was asked with.
-class RecordingHandler : public CivetHandler {
+HttpResponse fixed(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+// One HTTP server (the agent's own, app/agent/http_server.h) on a free loopback port for the
+// whole suite: <url>/ok serves the sample document at /api/v1/flows, <url>/missing answers 404
+// there, <url>/garbage serves HTML, <url>/recording answers with no flows and keeps the query
+// string it was asked with.
+class FakeAgent {
  public:
-  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
-    const mg_request_info* info = mg_get_request_info(conn);
-    {
-      const std::lock_guard<std::mutex> lock(mu_);
-      query_ = info != nullptr && info->query_string != nullptr ? info->query_string : "(none)";
-    }
-    json doc = sample_document();
-    doc["flows"] = json::array();
-    const std::string body = doc.dump();
-    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body.size());
-    mg_write(conn, body.data(), body.size());
-    return true;
+  FakeAgent() {
+    std::vector<HttpRoute> routes;
+    const auto serve = [&routes](const std::string& path, int status, const std::string& body) {
+      routes.push_back({path, [status, body](const HttpRequest& /*req*/) { return fixed(status, body); }, false});
+    };
+    serve("/ok/api/v1/flows", 200, sample_document().dump());
+    serve("/missing/api/v1/flows", 404, "not here");
+    serve("/garbage/api/v1/flows", 200, "<html>hello</html>");
+    serve("/refused/api/v1/flows", 400, "unknown kind 'x'\x1b[31m\nsecond line");
+    routes.push_back({"/recording/api/v1/flows",
+                      [this](const HttpRequest& req) {
+                        {
+                          const std::lock_guard<std::mutex> lock(mu_);
+                          query_ = req.query.empty() ? "(none)" : req.query;
+                        }
+                        json doc = sample_document();
+                        doc["flows"] = json::array();
+                        return fixed(200, doc.dump());
+                      },
+                      false});
+    HttpServerOptions options;
+    options.host = "127.0.0.1";
+    auto server = HttpServer::start(options, std::move(routes));
+    if (!server) throw std::runtime_error(server.error().message());
+    server_ = std::move(server).value();
   }
-  [[nodiscard]] std::string query() const {
+  [[nodiscard]] std::string last_query() const {
     const std::lock_guard<std::mutex> lock(mu_);
     return query_;
+  }
+  [[nodiscard]] std::string url(const std::string& what) const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/" + what;
   }
 
  private:
   mutable std::mutex mu_;
   std::string query_;
-};
-
-// One HTTP server on a free loopback port for the whole suite (civetweb takes seconds to stop):
-// <url>/ok serves the sample document at /api/v1/flows, <url>/missing answers 404 there,
-// <url>/garbage serves HTML.
-class FakeAgent {
- public:
-  FakeAgent()
-      : ok_(200, sample_document().dump()),
-        missing_(404, "not here"),
-        garbage_(200, "<html>hello</html>"),
-        refused_(400, "unknown kind 'x'\x1b[31m\nsecond line") {
-    const std::vector<std::string> options = {"listening_ports", "127.0.0.1:0", "num_threads", "4"};
-    server_ = std::make_unique<CivetServer>(options);
-    server_->addHandler("/ok/api/v1/flows", ok_);
-    server_->addHandler("/missing/api/v1/flows", missing_);
-    server_->addHandler("/garbage/api/v1/flows", garbage_);
-    server_->addHandler("/recording/api/v1/flows", recording_);
-    server_->addHandler("/refused/api/v1/flows", refused_);
-    const std::vector<int> ports = server_->getListeningPorts();
-    if (ports.empty()) throw std::runtime_error("no port");
-    port_ = ports[0];
-  }
-  [[nodiscard]] std::string last_query() const { return recording_.query(); }
-  [[nodiscard]] std::string url(const std::string& what) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/" + what;
-  }
-
- private:
-  FixedHandler ok_;
-  FixedHandler missing_;
-  FixedHandler garbage_;
-  RecordingHandler recording_;
-  FixedHandler refused_;
-  std::unique_ptr<CivetServer> server_;
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 const FakeAgent& agent() {
