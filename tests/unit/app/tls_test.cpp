@@ -177,9 +177,12 @@ TEST_F(TlsFilesTest, AnEncryptedKeyIsRefusedNotPromptedFor) {
   for (const std::string& key : {pkcs8, traditional}) {
     const Status st = check_tls_files({cert_, key});
     ASSERT_FALSE(st.ok()) << key;
-    EXPECT_EQ(st.error().message(), "TLS: the private key " + key +
-                                        " is encrypted; give an unencrypted key (`openssl pkey -in " + key +
-                                        " -out KEY`), readable only by the agent");
+    std::string expected = "TLS: the private key ";
+    expected += key;
+    expected += " is encrypted; give an unencrypted key (`openssl pkey -in ";
+    expected += key;
+    expected += " -out KEY`), readable only by the agent";
+    EXPECT_EQ(st.error().message(), expected);
   }
   // The agent itself: one line and exit 2 at start, within the time limit, with stdin open.
   const test::ProcessResult agent = test::run_process(
