@@ -15,6 +15,8 @@
 #include <memory>
 #include <vector>
 
+#include "app/http_query.h"
+#include "base/files.h"
 #include "base/text.h"
 #include "kernel/hooks.h"
 #include "kernel/kinds.h"
@@ -122,7 +124,8 @@ const CLI::Validator kListenCheck(
 const CLI::Validator kUrlCheck(
     [](const std::string& s) {
       if (s.starts_with("http://") || s.starts_with("https://")) return std::string();
-      return fmt::format("'{}' is not an http:// or https:// URL", s);
+      // Never the userinfo: it may hold a password.
+      return fmt::format("'{}' is not an http:// or https:// URL", visible(split_userinfo(s).url));
     },
     "URL", "url");
 
@@ -233,6 +236,14 @@ void add_top(Cli& cli) {
       ->check(CLI::ExistingFile)
       ->needs(remote)
       ->envname("IPCTRACE_CACERT");
+  top->add_option("--remote-user", t.remote_user,
+                  "With --remote: the user for basic authentication (the password from --remote-password-file or "
+                  "the environment variable IPCTRACE_REMOTE_PASSWORD)")
+      ->needs(remote)
+      ->envname("IPCTRACE_REMOTE_USER");
+  top->add_option("--remote-password-file", t.remote_password_file,
+                  "With --remote: a file whose first line is the password (not a URL's user:password@, which ps shows)")
+      ->needs(remote);
   add_hooks(top, t.hooks);
   add_filters(top, t.filters);
 }
@@ -371,6 +382,41 @@ std::string config_problem(const std::string& path, const CLI::App& app) {
   return {};
 }
 
+// Resolves top --remote's credentials in `t` (TopOptions::remote_user, remote_password); what is
+// wrong with them, or "". The password file and the variable are read only with --remote.
+std::string remote_credentials_problem(TopOptions& t) {
+  if (t.remote.empty()) return {};
+  const UrlUserinfo url = split_userinfo(t.remote);
+  std::optional<std::string> password;
+  if (!t.remote_password_file.empty()) {
+    auto text = read_file(t.remote_password_file, kMaxPasswordFileBytes);
+    if (!text) {
+      const Error& e = text.error();
+      std::string why = e.code() != 0 ? std::strerror(e.code()) : e.context();
+      if (why.starts_with(t.remote_password_file + " is ")) why.erase(0, t.remote_password_file.size() + 4);
+      return fmt::format("--remote-password-file {}: {}", t.remote_password_file, why);
+    }
+    std::string line = text->substr(0, text->find('\n'));
+    if (line.ends_with('\r')) line.pop_back();
+    if (line.empty()) return fmt::format("--remote-password-file {}: the first line is empty", t.remote_password_file);
+    password = std::move(line);
+  } else if (const char* env = std::getenv(kRemotePasswordEnv); env != nullptr && *env != '\0') {
+    password = env;
+  } else if (url.password) {
+    password = url.password;
+  }
+  if (t.remote_user.empty() && url.user) t.remote_user = *url.user;
+  if (password && t.remote_user.empty()) {
+    return fmt::format("a --remote password (--remote-password-file or {}) needs --remote-user", kRemotePasswordEnv);
+  }
+  if (!password && !t.remote_user.empty()) {
+    return fmt::format("--remote-user {} needs a password: --remote-password-file FILE or {}", visible(t.remote_user),
+                       kRemotePasswordEnv);
+  }
+  t.remote_password = password.value_or("");
+  return {};
+}
+
 // The first word of `args` that is no option nor an option's value, if it is no command: CLI11
 // says "A subcommand is required" of `ipctrace bogus`.
 std::optional<std::string> unknown_command(const std::vector<std::string>& args, const CLI::App& app) {
@@ -431,6 +477,12 @@ std::optional<int> parse_cli(Cli& cli, int argc, const char* const* argv) {
     const std::string cmd = cli.command();
     std::cerr << "ipctrace: error: " << what << " (see 'ipctrace" << (cmd.empty() ? "" : " " + cmd) << " --help')\n";
     return kExitUsage;
+  }
+  if (cli.top_cmd->parsed()) {
+    if (const std::string problem = remote_credentials_problem(cli.top); !problem.empty()) {
+      std::cerr << "ipctrace: error: " << problem << " (see 'ipctrace top --help')\n";
+      return kExitUsage;
+    }
   }
   return std::nullopt;
 }

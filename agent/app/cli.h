@@ -46,6 +46,12 @@ struct TopOptions {
   Duration delay = std::chrono::seconds(2);
   std::string remote;
   std::string cacert;  // --remote over HTTPS: the certificate bundle to trust
+  // --remote's basic authentication. After parse_cli: the user (--remote-user, else the URL's),
+  // and the password (the first line of --remote-password-file, else IPCTRACE_REMOTE_PASSWORD,
+  // else the URL's), never shown.
+  std::string remote_user;
+  std::string remote_password_file;
+  std::string remote_password;
   std::string hooks = "auto";
   Filters filters;
 };
@@ -109,6 +115,12 @@ struct Cli {
 };
 
 std::unique_ptr<Cli> make_cli();
+
+// Where `top --remote` may find its password: IPCTRACE_REMOTE_PASSWORD, an environment variable
+// only (an option's value is visible to every user of the node in `ps`).
+inline constexpr const char* kRemotePasswordEnv = "IPCTRACE_REMOTE_PASSWORD";
+// --remote-password-file: a regular file of at most this size; its first line is the password.
+inline constexpr size_t kMaxPasswordFileBytes = 4096;
 
 // Parses argv. On --help it prints help and returns kExitOk; on bad usage it prints one
 // line to stderr and returns kExitUsage; nullopt means go on and run the command.

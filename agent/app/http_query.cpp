@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -121,6 +122,42 @@ std::string flows_query(const Filters& f) {
   for (const auto& v : f.pods) add("pod", v);
   for (const auto& v : f.containers) add("container", v);
   for (int pid : f.pids) add("pid", std::to_string(pid));
+  return out;
+}
+
+namespace {
+
+// %XX decoded, everything else as it is ('+' too, unlike a query). A malformed escape stays as
+// written, as curl leaves it; the text is never put in a message (it may be a password).
+std::string decode_userinfo(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+UrlUserinfo split_userinfo(std::string_view url) {
+  UrlUserinfo out{std::string(url), std::nullopt, std::nullopt};
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return out;
+  const size_t host = scheme + 3;
+  const size_t end = std::min(url.find_first_of("/?#", host), url.size());
+  const size_t at = url.substr(host, end - host).rfind('@');
+  if (at == std::string_view::npos) return out;
+  const std::string_view info = url.substr(host, at);
+  out.url = std::string(url.substr(0, host)) + std::string(url.substr(host + at + 1));
+  const size_t colon = info.find(':');
+  out.user = decode_userinfo(info.substr(0, colon));
+  if (colon != std::string_view::npos) out.password = decode_userinfo(info.substr(colon + 1));
   return out;
 }
 

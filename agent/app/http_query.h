@@ -4,6 +4,7 @@
 // Pure functions: no HTTP library (tests/unit/app/http_query_test.cpp).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,17 @@ Result<Filters> parse_flows_query(std::string_view query);
 // The query string for `filters` (without "?"), every value percent-encoded; "" when there is no
 // filter. parse_flows_query(flows_query(f)) == f.
 std::string flows_query(const Filters& filters);
+
+// A URL's userinfo split off ("https://alice:s%40cret@node-1:9477/x" -> "https://node-1:9477/x",
+// "alice", "s@cret"): the user and password percent-decoded as curl reads them, the URL without
+// them safe to show. The authority ends at the first '/', '?' or '#' after "://" and the
+// userinfo at its last '@' (RFC 3986 3.2). A URL without userinfo comes back as it is, with no
+// user and no password.
+struct UrlUserinfo {
+  std::string url;
+  std::optional<std::string> user;
+  std::optional<std::string> password;  // never shown, never logged
+};
+UrlUserinfo split_userinfo(std::string_view url);
 
 }  // namespace ipctrace

@@ -385,14 +385,17 @@ TEST(AgentCommand, TlsAndBasicAuthProtectMetricsAndFlows) {
   EXPECT_NE(plain.status, 200) << plain.body;
   EXPECT_THAT(plain.body, Not(HasSubstr("ipctrace_")));
 
-  // top --remote over HTTPS with the credentials in the URL and --cacert.
+  // top --remote over HTTPS with --remote-user, the password in the environment, and --cacert.
+  const std::string base = "https://127.0.0.1:" + std::to_string(agent.port());
+  const ProcessResult top = run_process({ipctrace_binary(), "top", "--remote", base, "--remote-user", Protection::kUser,
+                                         "--cacert", p.cert_file(), "-b", "-n", "1", "--kind", "pipe"},
+                                        30s, {std::string("IPCTRACE_REMOTE_PASSWORD=") + Protection::kPassword});
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_EQ(top.err, "");
+  EXPECT_THAT(top.out, HasSubstr(writer_cg.label())) << top.out;
+  // The credentials in the URL work too (with a warning); without --cacert the certificate is refused.
   const std::string remote = "https://" + std::string(Protection::kUser) + ":" + Protection::kPassword +
                              "@127.0.0.1:" + std::to_string(agent.port());
-  const ProcessResult top = run_process(
-      {ipctrace_binary(), "top", "--remote", remote, "--cacert", p.cert_file(), "-b", "-n", "1", "--kind", "pipe"},
-      30s);
-  EXPECT_EQ(top.exit_code, 0) << top.err;
-  EXPECT_THAT(top.out, HasSubstr(writer_cg.label())) << top.out;
   const ProcessResult untrusted = run_process({ipctrace_binary(), "top", "--remote", remote, "-b", "-n", "1"}, 30s);
   EXPECT_EQ(untrusted.exit_code, 1);
   EXPECT_THAT(untrusted.err, HasSubstr("certificate")) << untrusted.err;

@@ -14,7 +14,6 @@
 #include "app/commands.h"
 #include "app/session.h"
 #include "app/version.h"
-#include "base/files.h"
 #include "base/stop.h"
 #include "exporters/flows_format.h"
 #include "exporters/json_text.h"
@@ -33,9 +32,6 @@ struct Protection {
   bool use_tls = false;
 };
 
-// A certificate or key is a few KiB; a chain a few more.
-constexpr size_t kMaxTlsFileBytes = size_t{1} << 20;
-
 Result<Protection> load_protection(const AgentOptions& o) {
   Protection p;
   if (!o.basic_auth_file.empty()) {
@@ -47,13 +43,10 @@ Result<Protection> load_protection(const AgentOptions& o) {
   p.use_tls = !o.tls_cert.empty() || !o.tls_key.empty();
   if (p.use_tls) {
     if (Status st = check_tls(p.tls); !st) return st.error();
-    auto cert = read_file(p.tls.cert, kMaxTlsFileBytes);
-    if (!cert)
-      return Error::msg(fmt::format("TLS: cannot read the certificate {}: {}", p.tls.cert, cert.error().message()));
-    auto key = read_file(p.tls.key, kMaxTlsFileBytes);
-    if (!key)
-      return Error::msg(fmt::format("TLS: cannot read the private key {}: {}", p.tls.key, key.error().message()));
-    p.pem = HttpTls{std::move(cert).value(), std::move(key).value()};
+    // What the server serves is what was checked: the files' bytes, read once.
+    auto pem = load_tls_files(p.tls);
+    if (!pem) return pem.error();
+    p.pem = HttpTls{std::move(pem->cert), std::move(pem->key)};
   }
   return p;
 }

@@ -19,10 +19,21 @@ HttpResponse text(int status, std::string body) {
   return r;
 }
 
-// With basic authentication on, the 401 with its challenge when the request carries no valid
-// credentials; nothing when it may go on.
+// With basic authentication on: nothing when the request carries a user's credentials, else the
+// 401 with its challenge, or 503 when every verification slot is taken (BasicAuth::verify).
 std::optional<HttpResponse> refuse(const HttpRequest& req, const BasicAuth* auth) {
-  if (auth == nullptr || (!req.authorization.empty() && auth->check(req.authorization))) return std::nullopt;
+  if (auth == nullptr) return std::nullopt;
+  switch (auth->verify(req.authorization)) {
+    case AuthVerdict::allowed:
+      return std::nullopt;
+    case AuthVerdict::busy: {
+      HttpResponse r = text(503, "busy verifying passwords, try again\n");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case AuthVerdict::denied:
+      break;
+  }
   HttpResponse r = text(401, "authentication required\n");
   r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="ipctrace", charset="UTF-8")");
   return r;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/http_query.h"
 #include "app/session.h"
 #include "app/top/poller.h"
 #include "app/top/sources.h"
@@ -49,7 +50,14 @@ Result<std::unique_ptr<FlowSource>> make_source(const Cli& cli) {
   const TopOptions& o = cli.top;
   if (!o.remote.empty()) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    return std::unique_ptr<FlowSource>(std::make_unique<RemoteSource>(o.remote, o.filters, 5000, o.cacert));
+    if (split_userinfo(o.remote).password) {
+      spdlog::warn(
+          "top: the --remote URL carries a password, which every user of this node can read (ps, /proc/PID/cmdline); "
+          "use --remote-user with --remote-password-file FILE or {} instead",
+          kRemotePasswordEnv);
+    }
+    return std::unique_ptr<FlowSource>(std::make_unique<RemoteSource>(
+        o.remote, o.filters, 5000, o.cacert, RemoteCredentials{o.remote_user, o.remote_password}));
   }
   SessionOptions so;
   so.hooks = o.hooks;

@@ -45,11 +45,17 @@ std::string trim_slashes(std::string s) {
 
 }  // namespace
 
-RemoteSource::RemoteSource(std::string base_url, const Filters& filters, long timeout_ms, std::string ca_file)
-    : base_url_(std::move(base_url)),
-      url_(with_query(trim_slashes(base_url_) + "/api/v1/flows", flows_query(filters))),
-      timeout_ms_(timeout_ms),
-      ca_file_(std::move(ca_file)) {}
+RemoteSource::RemoteSource(const std::string& base_url, const Filters& filters, long timeout_ms, std::string ca_file,
+                           RemoteCredentials credentials)
+    : timeout_ms_(timeout_ms), ca_file_(std::move(ca_file)), credentials_(std::move(credentials)) {
+  UrlUserinfo split = split_userinfo(base_url);
+  base_url_ = std::move(split.url);
+  url_ = with_query(trim_slashes(base_url_) + "/api/v1/flows", flows_query(filters));
+  if (credentials_.user.empty() && split.user) {
+    credentials_.user = std::move(*split.user);
+    credentials_.password = split.password.value_or("");
+  }
+}
 
 Result<json> RemoteSource::fetch() {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
@@ -68,6 +74,12 @@ Result<json> RemoteSource::fetch() {
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "ipctrace-top");
   if (!ca_file_.empty()) curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca_file_.c_str());
+  if (!credentials_.user.empty()) {
+    // Basic only, and (curl's default) never to another host a redirect names.
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(curl.get(), CURLOPT_USERNAME, credentials_.user.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_PASSWORD, credentials_.password.c_str());
+  }
   const CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) {
     return Error::msg(
@@ -76,8 +88,10 @@ Result<json> RemoteSource::fetch() {
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
   if (status == 401) {
-    return Error::msg(fmt::format(
-        "the agent at {} answered HTTP 401 (credentials needed: put them in the URL, https://user:pass@host)", url_));
+    return Error::msg(
+        fmt::format("the agent at {} answered HTTP 401 ({}: give --remote-user with --remote-password-file FILE or "
+                    "IPCTRACE_REMOTE_PASSWORD)",
+                    url_, credentials_.user.empty() ? "credentials needed" : "wrong credentials"));
   }
   if (status >= 400 && status < 500 && !body.empty()) {
     return Error::msg(fmt::format("the agent at {} answered HTTP {}: {}", url_, status, visible(first_line(body))));

@@ -27,22 +27,32 @@ class FlowSource {
   [[nodiscard]] virtual std::string describe() const = 0;  // "local" or the URL
 };
 
+// Basic-authentication credentials for a remote agent. The password is never shown.
+struct RemoteCredentials {
+  std::string user;  // "": none (the URL's own, if it has any)
+  std::string password;
+};
+
 // GET <base_url>/api/v1/flows?<filters> with a time limit. Errors say which URL could not be read
 // and why (connection refused, timeout, an HTTP status other than 200, a body that is not JSON).
+// Userinfo in `base_url` ("https://user:password@host") is taken off: the URL shown in errors and
+// in describe() never carries it, and the user and password go to curl as options (the
+// `credentials`, when given, instead of the URL's).
 class RemoteSource : public FlowSource {
  public:
   // `ca_file`: trust this certificate bundle (PEM) for HTTPS instead of the system's.
-  explicit RemoteSource(std::string base_url, const Filters& filters = {}, long timeout_ms = 5000,
-                        std::string ca_file = {});
+  explicit RemoteSource(const std::string& base_url, const Filters& filters = {}, long timeout_ms = 5000,
+                        std::string ca_file = {}, RemoteCredentials credentials = {});
   Result<nlohmann::json> fetch() override;
   [[nodiscard]] std::string describe() const override { return base_url_; }
   [[nodiscard]] const std::string& url() const { return url_; }
 
  private:
-  std::string base_url_;
+  std::string base_url_;  // without userinfo
   std::string url_;
   long timeout_ms_;
   std::string ca_file_;
+  RemoteCredentials credentials_;
 };
 
 // Traces this node itself: a session's collection and report, filtered.

@@ -214,6 +214,27 @@ TEST(Cli, EnvironmentVariables) {
   ASSERT_FALSE(tls.exit);
   EXPECT_EQ(tls.cli->agent.tls_cert, file);
   EXPECT_EQ(tls.cli->agent.tls_key, file);
+  {
+    // top --remote's user and password (the password only from the environment or a file: an
+    // option's value shows in ps). Without a user, a password is a usage error.
+    const ScopedEnv remote("IPCTRACE_REMOTE", "http://node-1:9477");
+    const ScopedEnv password("IPCTRACE_REMOTE_PASSWORD", "s3cret");
+    auto no_user = parse({"top"});
+    ASSERT_TRUE(no_user.exit);
+    EXPECT_EQ(*no_user.exit, kExitUsage);
+    const ScopedEnv user("IPCTRACE_REMOTE_USER", "alice");
+    auto p = parse({"top"});
+    ASSERT_FALSE(p.exit);
+    EXPECT_EQ(p.cli->top.remote_user, "alice");
+    EXPECT_EQ(p.cli->top.remote_password, "s3cret");
+    // A password file wins over the variable, as an option over its variable.
+    const std::string password_file = dir + "ipctrace-cli-password";
+    std::ofstream(password_file) << "from the file\n";
+    auto both = parse({"top", "--remote-password-file", password_file.c_str()});
+    ASSERT_FALSE(both.exit);
+    EXPECT_EQ(both.cli->top.remote_password, "from the file");
+    std::remove(password_file.c_str());
+  }
   std::remove(file.c_str());
 }
 
@@ -262,7 +283,8 @@ TEST(CliBinary, HelpForEverySubcommand) {
        {"--listen", "--interval", "--idle-timeout", "--max-series", "--hooks", "--no-wait-time", "--basic-auth-file",
         "--tls-cert"}},
       {"top",
-       {"--batch", "--iterations", "--delay", "--remote", "--kind", "--container", "--pod", "--namespace", "--pid"}},
+       {"--batch", "--iterations", "--delay", "--remote", "--remote-user", "--remote-password-file", "--kind",
+        "--container", "--pod", "--namespace", "--pid"}},
       {"flows", {"--duration", "--output", "--kind", "--namespace"}},
       {"trace", {"--output", "--data", "--duration", "--pid"}},
       {"probe", {"--output", "--hooks"}},

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 namespace ipctrace {
 namespace {
 
@@ -67,6 +70,37 @@ TEST(HttpQuery, BadQueriesSayWhatIsWrong) {
   std::string many;
   for (int i = 0; i < 65; ++i) many += "pod=p&";
   EXPECT_EQ(error(many), "more than 64 query values");
+}
+
+// The userinfo of a URL, split off: the user and password decoded, the URL without them.
+TEST(UrlUserinfo, SplitOffAndDecoded) {
+  struct Case {
+    std::string url;
+    std::string shown;
+    std::optional<std::string> user;
+    std::optional<std::string> password;
+  };
+  const Case cases[] = {
+      {"https://node-1:9477", "https://node-1:9477", std::nullopt, std::nullopt},
+      {"https://alice:s3cret@node-1:9477/x?y=1", "https://node-1:9477/x?y=1", "alice", "s3cret"},
+      {"http://alice@node-1", "http://node-1", "alice", std::nullopt},
+      {"http://alice:@node-1", "http://node-1", "alice", ""},
+      {"http://:pw@node-1", "http://node-1", "", "pw"},
+      // Percent-decoded ('+' stays a plus), a malformed escape as written, the last '@' ends it.
+      {"http://al%69ce:p%40ss%3Aw%25rd+x%zz@[::1]:9477/", "http://[::1]:9477/", "alice", "p@ss:w%rd+x%zz"},
+      {"http://a:b@c@host/", "http://host/", "a", "b@c"},
+      // An '@' after the authority is not userinfo.
+      {"http://host/path@x", "http://host/path@x", std::nullopt, std::nullopt},
+      {"http://host?q=a@b", "http://host?q=a@b", std::nullopt, std::nullopt},
+      {"http://host#a@b", "http://host#a@b", std::nullopt, std::nullopt},
+      {"not a url@all", "not a url@all", std::nullopt, std::nullopt},
+  };
+  for (const Case& c : cases) {
+    const UrlUserinfo got = split_userinfo(c.url);
+    EXPECT_EQ(got.url, c.shown) << c.url;
+    EXPECT_EQ(got.user, c.user) << c.url;
+    EXPECT_EQ(got.password, c.password) << c.url;
+  }
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -82,11 +84,6 @@ class TlsFilesTest : public ::testing::Test {
 
 TEST_F(TlsFilesTest, APairThatBelongsTogetherIsAccepted) {
   EXPECT_TRUE(check_tls_files({cert_, key_}).ok()) << check_tls_files({cert_, key_}).error().message();
-  // What the server's context gets: TLS 1.2 or later, the certificate and its key.
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
-  ASSERT_EQ(configure_tls_context(ctx.get(), {cert_, key_}), 1);
-  EXPECT_EQ(SSL_CTX_get_min_proto_version(ctx.get()), TLS1_2_VERSION);
-  EXPECT_NE(SSL_CTX_get0_certificate(ctx.get()), nullptr);
 }
 
 TEST_F(TlsFilesTest, EachBadFileIsNamed) {
@@ -99,9 +96,95 @@ TEST_F(TlsFilesTest, EachBadFileIsNamed) {
   EXPECT_THAT(message({garbage_, key_}), StartsWith("TLS: cannot use the certificate " + garbage_ + ": "));
   EXPECT_THAT(message({cert_, garbage_}), StartsWith("TLS: cannot use the private key " + garbage_ + ": "));
   EXPECT_THAT(message({dir_ + "/missing.pem", key_}), StartsWith("TLS: cannot use the certificate "));
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
-  EXPECT_EQ(configure_tls_context(ctx.get(), {cert_, other_key_}), -1);
   EXPECT_EQ(check_tls({"", key_}).error().message(), "TLS needs both --tls-cert and --tls-key");
+}
+
+// The files are read only if they are regular files of at most 1 MiB: a FIFO is not waited on,
+// a device not read without end.
+TEST_F(TlsFilesTest, OnlyRegularFilesOfBoundedSize) {
+  auto message = [](const TlsFiles& f) {
+    const Status st = check_tls_files(f);
+    return st.ok() ? std::string("(accepted)") : st.error().message();
+  };
+  const std::string fifo = dir_ + "/fifo.pem";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(message({fifo, key_}), "TLS: cannot use the certificate " + fifo + ": not a regular file");
+  EXPECT_EQ(message({cert_, fifo}), "TLS: cannot use the private key " + fifo + ": not a regular file");
+  EXPECT_EQ(message({cert_, "/dev/zero"}), "TLS: cannot use the private key /dev/zero: not a regular file");
+  EXPECT_EQ(message({dir_ + "/missing.pem", key_}),
+            "TLS: cannot use the certificate " + dir_ + "/missing.pem: No such file or directory");
+  // A certificate followed by a megabyte of padding.
+  const std::string big = dir_ + "/big.pem";
+  std::filesystem::copy_file(cert_, big);
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kMaxTlsFileBytes) + 1), 0);
+  EXPECT_EQ(message({big, key_}), "TLS: cannot use the certificate " + big + ": larger than 1048576 bytes");
+  // What is loaded is what was checked, byte for byte.
+  auto pem = load_tls_files({cert_, key_});
+  ASSERT_TRUE(pem.ok()) << pem.error().message();
+  std::ifstream cert_in(cert_);
+  std::ifstream key_in(key_);
+  EXPECT_EQ(pem->cert, std::string(std::istreambuf_iterator<char>(cert_in), {}));
+  EXPECT_EQ(pem->key, std::string(std::istreambuf_iterator<char>(key_in), {}));
+}
+
+// A certificate file may carry the chain after the certificate: each is loaded, and a bad block
+// after the first is an error.
+TEST_F(TlsFilesTest, TheChainAfterTheCertificate) {
+  const std::string chain = dir_ + "/chain.pem";
+  {
+    std::ofstream out(chain);
+    std::ifstream in(cert_);
+    const std::string one(std::istreambuf_iterator<char>(in), {});
+    out << one << one;
+  }
+  EXPECT_TRUE(check_tls_files({chain, key_}).ok());
+  std::ofstream(chain, std::ios::app) << "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+  const Status bad = check_tls_files({chain, key_});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message(), StartsWith("TLS: cannot use the certificate " + chain + ": "));
+}
+
+// An encrypted private key is refused with one line, never prompted for: OpenSSL's default would
+// ask for the passphrase on the terminal (or read stdin) and the agent would hang at start.
+TEST_F(TlsFilesTest, AnEncryptedKeyIsRefusedNotPromptedFor) {
+  // PKCS#8 ("BEGIN ENCRYPTED PRIVATE KEY"), as `openssl genpkey -aes256` writes it...
+  const std::string pkcs8 = dir_ + "/encrypted.pem";
+  const test::ProcessResult made =
+      test::run_process({"/usr/bin/openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-aes256", "-pass", "pass:x", "-out", pkcs8},
+                        std::chrono::seconds(30));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  // ...and the traditional form ("Proc-Type: 4,ENCRYPTED"), of the certificate's own key.
+  const std::string traditional = dir_ + "/traditional.pem";
+  {
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(key_.c_str(), "r"), BIO_free);
+    Key key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+    ASSERT_TRUE(key);
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new_file(traditional.c_str(), "w"), BIO_free);
+    char pass[] = "x";
+    ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out.get(), key.get(), EVP_aes_256_cbc(),
+                                                   reinterpret_cast<unsigned char*>(pass), 1, nullptr, nullptr),
+              1);
+  }
+  for (const std::string& key : {pkcs8, traditional}) {
+    const Status st = check_tls_files({cert_, key});
+    ASSERT_FALSE(st.ok()) << key;
+    std::string expected = "TLS: the private key ";
+    expected += key;
+    expected += " is encrypted; give an unencrypted key (`openssl pkey -in ";
+    expected += key;
+    expected += " -out KEY`), readable only by the agent";
+    EXPECT_EQ(st.error().message(), expected);
+  }
+  // The agent itself: one line and exit 2 at start, within the time limit, with stdin open.
+  const test::ProcessResult agent = test::run_process(
+      {test::ipctrace_binary(), "agent", "--listen", "127.0.0.1:1", "--tls-cert", cert_, "--tls-key", traditional},
+      std::chrono::seconds(20));
+  EXPECT_FALSE(agent.timed_out);
+  EXPECT_EQ(agent.exit_code, 2) << agent.err;
+  EXPECT_THAT(agent.err, HasSubstr("agent: TLS: the private key " + traditional + " is encrypted; give an "));
+  EXPECT_EQ(test::count_lines(agent.err), 1) << agent.err;
+  EXPECT_THAT(agent.err, ::testing::Not(HasSubstr("pass phrase")));
 }
 
 }  // namespace

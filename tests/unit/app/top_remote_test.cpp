@@ -2,11 +2,18 @@
 // agent (/api/v1/flows), and the binary's messages when the agent cannot be read.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/agent/http_server.h"
@@ -33,10 +40,27 @@ HttpResponse fixed(int status, std::string body) {
   return r;
 }
 
+// The user and password the agent at <url>/auth wants; in a URL, the password is percent-encoded.
+constexpr const char* kUser = "alice";
+constexpr const char* kPassword = "s3cret p@ss:w%rd";
+constexpr const char* kUrlUserinfo = "alice:s3cret%20p%40ss%3Aw%25rd@";
+
+// "Basic base64(user:password)".
+std::string basic(const std::string& user_password) {
+  std::string out(4 * ((user_password.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(user_password.data()),
+                                static_cast<int>(user_password.size()));
+  out.resize(static_cast<size_t>(n));
+  return "Basic " + out;
+}
+
 // One HTTP server (the agent's own, app/agent/http_server.h) on a free loopback port for the
 // whole suite: <url>/ok serves the sample document at /api/v1/flows, <url>/missing answers 404
 // there, <url>/garbage serves HTML, <url>/recording answers with no flows and keeps the query
-// string it was asked with.
+// string it was asked with, <url>/auth answers like an agent with basic authentication (the
+// sample document to kUser with kPassword, 401 to anyone else) and keeps the last Authorization
+// header it was sent ("(none)" for none).
 class FakeAgent {
  public:
   FakeAgent() {
@@ -59,6 +83,21 @@ class FakeAgent {
                         return fixed(200, doc.dump());
                       },
                       false});
+    routes.push_back({"/auth/api/v1/flows",
+                      [this](const HttpRequest& req) {
+                        const std::string got = req.authorization.empty() ? "(none)" : req.authorization;
+                        {
+                          const std::lock_guard<std::mutex> lock(mu_);
+                          authorization_ = got;
+                        }
+                        if (got != basic(std::string(kUser) + ":" + kPassword)) {
+                          HttpResponse r = fixed(401, "authentication required\n");
+                          r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="ipctrace")");
+                          return r;
+                        }
+                        return fixed(200, sample_document().dump());
+                      },
+                      false});
     HttpServerOptions options;
     options.host = "127.0.0.1";
     auto server = HttpServer::start(options, std::move(routes));
@@ -69,6 +108,11 @@ class FakeAgent {
     const std::lock_guard<std::mutex> lock(mu_);
     return query_;
   }
+  // The Authorization header of the last request to <url>/auth, then forgets it.
+  [[nodiscard]] std::string take_authorization() const {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(authorization_, "(no request)");
+  }
   [[nodiscard]] std::string url(const std::string& what) const {
     return "http://127.0.0.1:" + std::to_string(server_->port()) + "/" + what;
   }
@@ -76,6 +120,7 @@ class FakeAgent {
  private:
   mutable std::mutex mu_;
   std::string query_;
+  mutable std::string authorization_ = "(no request)";
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -193,4 +238,166 @@ TEST(TopRemote, WithoutATerminalAndWithoutBatchItSaysSo) {
   const ProcessResult r = run_process({ipctrace_binary(), "top", "--remote", "http://127.0.0.1:1"}, 30s);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("top: needs a terminal; use --batch (-b) for plain-text frames")) << r.err;
+}
+
+// The credentials reach the agent from each source: RemoteSource's own, the URL's (percent-
+// decoded, taken off the URL that is shown), and top's options and environment variable.
+TEST(TopRemote, CredentialsFromEachSourceReachTheAgent) {
+  const std::string wanted = basic(std::string(kUser) + ":" + kPassword);
+  const std::string url = agent().url("auth");
+  const std::string with_userinfo = "http://" + std::string(kUrlUserinfo) + url.substr(std::strlen("http://"));
+
+  auto none = RemoteSource(url).fetch();
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().message(), "the agent at " + url +
+                                        "/api/v1/flows answered HTTP 401 (credentials needed: give --remote-user with "
+                                        "--remote-password-file FILE or IPCTRACE_REMOTE_PASSWORD)");
+  EXPECT_EQ(agent().take_authorization(), "(none)");
+
+  auto given = RemoteSource(url, {}, 5000, {}, RemoteCredentials{kUser, kPassword}).fetch();
+  ASSERT_TRUE(given.ok()) << given.error().message();
+  EXPECT_EQ(agent().take_authorization(), wanted);
+
+  RemoteSource from_url(with_userinfo);
+  EXPECT_EQ(from_url.describe(), url);
+  EXPECT_EQ(from_url.url(), url + "/api/v1/flows");
+  auto read = from_url.fetch();
+  ASSERT_TRUE(read.ok()) << read.error().message();
+  EXPECT_EQ(agent().take_authorization(), wanted);
+
+  // The command: a password file (its first line), the environment variable, the URL.
+  const std::string file = testing::TempDir() + "ipctrace-remote-password";
+  std::ofstream(file) << kPassword << "\r\nnot the password\n";
+  const ProcessResult by_file = run_process({ipctrace_binary(), "top", "--remote", url, "--remote-user", kUser,
+                                             "--remote-password-file", file, "-b", "-n", "1"},
+                                            30s);
+  EXPECT_EQ(by_file.exit_code, 0) << by_file.err;
+  EXPECT_EQ(by_file.err, "");
+  EXPECT_EQ(agent().take_authorization(), wanted);
+
+  const ProcessResult by_env =
+      run_process({ipctrace_binary(), "top", "--remote", url, "--remote-user", kUser, "-b", "-n", "1"}, 30s,
+                  {std::string("IPCTRACE_REMOTE_PASSWORD=") + kPassword});
+  EXPECT_EQ(by_env.exit_code, 0) << by_env.err;
+  EXPECT_EQ(by_env.err, "");
+  EXPECT_EQ(agent().take_authorization(), wanted);
+
+  const ProcessResult by_user_env = run_process({ipctrace_binary(), "top", "-b", "-n", "1"}, 30s,
+                                                {"IPCTRACE_REMOTE=" + url, std::string("IPCTRACE_REMOTE_USER=") + kUser,
+                                                 std::string("IPCTRACE_REMOTE_PASSWORD=") + kPassword});
+  EXPECT_EQ(by_user_env.exit_code, 0) << by_user_env.err;
+  EXPECT_EQ(agent().take_authorization(), wanted);
+
+  // In the URL it works, with one warning line, and the password is shown nowhere.
+  const ProcessResult by_url = run_process({ipctrace_binary(), "top", "--remote", with_userinfo, "-b", "-n", "1"}, 30s);
+  EXPECT_EQ(by_url.exit_code, 0) << by_url.err;
+  EXPECT_EQ(agent().take_authorization(), wanted);
+  EXPECT_THAT(by_url.err, HasSubstr(" top: the --remote URL carries a password, which every user of this node can read "
+                                    "(ps, /proc/PID/cmdline); use --remote-user with --remote-password-file FILE or "
+                                    "IPCTRACE_REMOTE_PASSWORD instead\n"));
+  EXPECT_EQ(count_lines(by_url.err), 1) << by_url.err;
+  EXPECT_THAT(by_url.out, HasSubstr("- remote " + url + "\n")) << by_url.out;
+  for (const ProcessResult* r : {&by_file, &by_env, &by_user_env, &by_url}) {
+    EXPECT_THAT(r->out + r->err, Not(HasSubstr("s3cret")));
+  }
+  std::remove(file.c_str());
+}
+
+// A wrong password, an agent that cannot be reached, a bad URL: the messages say so and never
+// show the password, wherever it came from.
+TEST(TopRemote, ThePasswordIsNeverShown) {
+  const std::string url = agent().url("auth");
+  const std::string file = testing::TempDir() + "ipctrace-remote-wrong";
+  std::ofstream(file) << "s3cret but wrong\n";
+  const ProcessResult wrong = run_process({ipctrace_binary(), "top", "--remote", url, "--remote-user", kUser,
+                                           "--remote-password-file", file, "-b", "-n", "1"},
+                                          30s);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_THAT(wrong.err, HasSubstr("top: the agent at " + url +
+                                   "/api/v1/flows answered HTTP 401 (wrong credentials: give --remote-user with "
+                                   "--remote-password-file FILE or IPCTRACE_REMOTE_PASSWORD)\n"));
+  EXPECT_EQ(count_lines(wrong.err), 1) << wrong.err;
+  EXPECT_EQ(agent().take_authorization(), basic(std::string(kUser) + ":s3cret but wrong"));
+
+  const ProcessResult unreachable = run_process(
+      {ipctrace_binary(), "top", "--remote", "http://" + std::string(kUrlUserinfo) + "127.0.0.1:1/x", "-b", "-n", "1"},
+      30s);
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_THAT(unreachable.err, HasSubstr("top: cannot read the agent at http://127.0.0.1:1/x/api/v1/flows: "));
+  EXPECT_EQ(count_lines(unreachable.err), 2) << unreachable.err;  // the warning, the error
+
+  const ProcessResult not_http =
+      run_process({ipctrace_binary(), "top", "--remote", "ftp://" + std::string(kUrlUserinfo) + "host/", "-b"}, 30s);
+  EXPECT_EQ(not_http.exit_code, 2);
+  EXPECT_THAT(not_http.err, HasSubstr("'ftp://host/' is not an http:// or https:// URL"));
+
+  for (const ProcessResult* r : {&wrong, &unreachable, &not_http}) {
+    EXPECT_THAT(r->out + r->err, Not(HasSubstr("s3cret"))) << r->err;
+  }
+  std::remove(file.c_str());
+}
+
+// Credentials that cannot be used are usage errors (exit 2, one line), found before any request:
+// a password file that is no regular file, too large or empty; a password without a user, a
+// user without a password.
+TEST(TopRemote, UnusableCredentialsAreUsageErrors) {
+  const std::string dir = testing::TempDir();
+  const std::string fifo = dir + "ipctrace-remote-fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string big = dir + "ipctrace-remote-big";
+  std::ofstream(big) << "s3cret\n";
+  ASSERT_EQ(truncate(big.c_str(), 4097), 0);
+  const std::string empty = dir + "ipctrace-remote-empty";
+  std::ofstream(empty) << "\ns3cret\n";
+  const std::string good = dir + "ipctrace-remote-good";
+  std::ofstream(good) << "s3cret\n";
+  const std::string url = agent().url("auth");
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--remote-user", kUser, "--remote-password-file", fifo},
+       {},
+       "--remote-password-file " + fifo + ": not a regular file"},
+      {{"--remote-user", kUser, "--remote-password-file", "/dev/zero"},
+       {},
+       "--remote-password-file /dev/zero: not a regular file"},
+      {{"--remote-user", kUser, "--remote-password-file", big},
+       {},
+       "--remote-password-file " + big + ": larger than 4096 bytes"},
+      {{"--remote-user", kUser, "--remote-password-file", empty},
+       {},
+       "--remote-password-file " + empty + ": the first line is empty"},
+      {{"--remote-user", kUser, "--remote-password-file", dir + "nonexistent"},
+       {},
+       "--remote-password-file " + dir + "nonexistent: No such file or directory"},
+      {{"--remote-password-file", good},
+       {},
+       "a --remote password (--remote-password-file or IPCTRACE_REMOTE_PASSWORD) needs --remote-user"},
+      {{},
+       {"IPCTRACE_REMOTE_PASSWORD=s3cret"},
+       "a --remote password (--remote-password-file or IPCTRACE_REMOTE_PASSWORD) needs --remote-user"},
+      {{"--remote-user", kUser},
+       {},
+       "--remote-user alice needs a password: --remote-password-file FILE or IPCTRACE_REMOTE_PASSWORD"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {ipctrace_binary(), "top", "--remote", url, "-b", "-n", "1"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    const ProcessResult r = run_process(argv, 30s, c.env);
+    EXPECT_FALSE(r.timed_out) << c.message;
+    EXPECT_EQ(r.exit_code, 2) << c.message << ": " << r.err;
+    EXPECT_EQ(r.err, "ipctrace: error: " + c.message + " (see 'ipctrace top --help')\n");
+    EXPECT_EQ(r.out, "");
+    EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
+  }
+  EXPECT_EQ(agent().take_authorization(), "(no request)");  // none of them asked
+  // The options need --remote.
+  const ProcessResult alone = run_process({ipctrace_binary(), "top", "--remote-user", kUser, "-b"}, 30s);
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_THAT(alone.err, HasSubstr("--remote-user requires --remote"));
+  for (const std::string& f : {fifo, big, empty, good}) std::remove(f.c_str());
 }
