@@ -44,6 +44,11 @@ void PrintTo(const OciNames& n, std::ostream* os) {
       << " type=" << n.container_type << " sandbox_id=" << n.sandbox_id << " name=" << n.name
       << " manager=" << n.manager << "}";
 }
+void PrintTo(const RuntimeState& s, std::ostream* os) {
+  *os << "{bundle=" << s.bundle << " names=";
+  PrintTo(s.names, os);
+  *os << " cgroup=" << s.cgroup << "}";
+}
 }  // namespace ipctrace
 
 namespace {
@@ -337,6 +342,17 @@ TEST(IdentityNames, ContainerdSandboxAndContainer) {
   ASSERT_TRUE(container.ok()) << container.error().message();
   EXPECT_EQ(*container,
             (OciNames{"shop", "frontend-7c5ddbdf54-x2x9k", kPodUid, "nginx", "container", kCdSandbox, "", ""}));
+
+  // The cgroup containerd asked for, as written (systemd driver).
+  auto config = ipctrace::parse_oci_config(data("containerd_container.config.json"));
+  ASSERT_TRUE(config.ok()) << config.error().message();
+  EXPECT_EQ(config->names, *container);
+  EXPECT_EQ(config->cgroups_path,
+            "kubepods-besteffort-pod" + kPodUidUnderscores + ".slice:cri-containerd:" + kCdContainer);
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": 7}})")->cgroups_path, "");
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": "x"})")->cgroups_path, "");
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": "/docker/x"}})")->cgroups_path, "/docker/x");
+  EXPECT_FALSE(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": "/docker/x"})").ok());
 }
 
 TEST(IdentityNames, CrioAndPodman) {
@@ -424,13 +440,28 @@ TEST(IdentityNames, DockerConfig) {
 TEST(IdentityNames, RuntimeState) {
   auto runc = ipctrace::parse_runtime_state(data("runc_state.json"));
   ASSERT_TRUE(runc.ok()) << runc.error().message();
-  EXPECT_EQ(*runc,
-            (RuntimeState{"/var/lib/ipctrace-e2e/bundles/client",
-                          OciNames{"ipctrace-test", "ipc-e2e", kRuncPodUid, "client", "container", "", "", ""}}));
+  EXPECT_EQ(*runc, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/client",
+                                 OciNames{"ipctrace-test", "ipc-e2e", kRuncPodUid, "client", "container", "", "", ""},
+                                 "/kubepods/besteffort/pod" + kRuncPodUid + "/e2e-client"}));
 
   auto crun = ipctrace::parse_runtime_state(data("crun_status.json"));
   ASSERT_TRUE(crun.ok()) << crun.error().message();
-  EXPECT_EQ(*crun, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/server", OciNames{}}));
+  EXPECT_EQ(*crun, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/server", OciNames{},
+                                 "/kubepods/besteffort/pod" + kRuncPodUid + "/e2e-server"}));
+  // crun records the cgroup from the cgroup2 root; runc (hybrid mode) under the unified mount.
+  auto from_root = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup-path": "/busybox1"})");
+  ASSERT_TRUE(from_root.ok());
+  EXPECT_EQ(from_root->cgroup, "/busybox1");
+  auto hybrid = ipctrace::parse_runtime_state(
+      R"({"config": {"labels": ["bundle=/b"]}, "cgroup_paths": {"": "/sys/fs/cgroup/unified/a/b", "memory": "/m"}})");
+  ASSERT_TRUE(hybrid.ok());
+  EXPECT_EQ(hybrid->cgroup, "/a/b");
+  auto odd = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup_paths": {"": 7}, "cgroup-path": "/x"})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->cgroup, "");  // runc's record, not a string: none (crun's key is not runc's)
+  auto sysfs = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup-path": "/sys/fs/cgroupx/y"})");
+  ASSERT_TRUE(sysfs.ok());
+  EXPECT_EQ(sysfs->cgroup, "/sys/fs/cgroupx/y");
 
   auto bare = ipctrace::parse_runtime_state(R"({"id": "x", "bundle": "/b", "config": {"labels": ["bundle=/c", 5]}})");
   ASSERT_TRUE(bare.ok());
