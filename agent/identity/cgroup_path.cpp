@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -141,32 +142,60 @@ Hit match_container(std::string_view c, std::string_view parent, bool under_pod,
   return Hit::None;
 }
 
-// The path's directories; a systemd-style cgroupsPath ("slice:prefix:name") given to the cgroupfs
-// driver becomes one directory of that name: read as the slice and the scope systemd would have
-// made (kept in `made`, which the views point into).
-std::vector<std::string_view> components_of(const std::vector<std::string_view>& parts, std::deque<std::string>& made) {
-  std::vector<std::string_view> components;
-  for (std::string_view p : parts) {
-    const size_t c1 = p.find(':');
-    const size_t c2 = c1 == std::string_view::npos ? c1 : p.find(':', c1 + 1);
-    if (c2 != std::string_view::npos && p.find(':', c2 + 1) == std::string_view::npos &&
-        p.substr(0, c1).ends_with(".slice") && c2 + 1 < p.size()) {
-      components.push_back(p.substr(0, c1));
-      made.push_back(std::string(p.substr(c1 + 1, c2 - c1 - 1)) + "-" + std::string(p.substr(c2 + 1)) + ".scope");
-      components.emplace_back(made.back());
-    } else {
-      components.push_back(p);
-    }
-  }
-  return components;
+// A systemd-style cgroupsPath, "slice:prefix:name".
+struct SystemdPath {
+  std::string_view slice, prefix, name;
+};
+
+std::optional<SystemdPath> split_systemd_path(std::string_view p) {
+  const size_t c1 = p.find(':');
+  const size_t c2 = c1 == std::string_view::npos ? c1 : p.find(':', c1 + 1);
+  if (c2 == std::string_view::npos || p.find(':', c2 + 1) != std::string_view::npos) return std::nullopt;
+  return SystemdPath{p.substr(0, c1), p.substr(c1 + 1, c2 - c1 - 1), p.substr(c2 + 1)};
 }
 
-// What the walk from the root down found: the innermost container, the pod around it, the unit.
+// The path's directories, each with the index of the part it came from; a systemd-style
+// cgroupsPath ("slice:prefix:name") given to the cgroupfs driver becomes one directory of that
+// name: read as the slice and the scope systemd would have made (kept in `made`, which the views
+// point into).
+struct Components {
+  std::vector<std::string_view> names;
+  std::vector<size_t> part;
+};
+
+Components components_of(const std::vector<std::string_view>& parts, std::deque<std::string>& made) {
+  Components out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string_view p = parts[i];
+    const auto systemd = split_systemd_path(p);
+    if (systemd && systemd->slice.ends_with(".slice") && !systemd->name.empty()) {
+      out.names.push_back(systemd->slice);
+      made.push_back(std::string(systemd->prefix) + "-" + std::string(systemd->name) + ".scope");
+      out.names.emplace_back(made.back());
+      out.part.insert(out.part.end(), {i, i});
+    } else {
+      out.names.push_back(p);
+      out.part.push_back(i);
+    }
+  }
+  return out;
+}
+
+// A container-looking component below the first: which component, what it says, its pod.
+struct Claim {
+  size_t component = 0;
+  Match match;
+  std::optional<Pod> pod;
+};
+
+// What the walk from the root down found: the outermost container, the pod around it, the
+// container-looking components below it, the unit.
 struct Scan {
-  std::optional<Pod> pending;  // the pod seen since the last container
+  std::optional<Pod> pending;  // the pod seen since the last container-looking component
   std::optional<Pod> container_pod;
   Match container;
   bool have = false;
+  std::vector<Claim> nested;
   std::string_view unit;
 };
 
@@ -192,9 +221,14 @@ Scan scan(const std::vector<std::string_view>& components) {
     const Hit hit = match_container(c, parent, under_pod, i + 1 == components.size(), s.have, m);
     under_pod = false;
     if (hit == Hit::Container) {
-      s.container = m;
-      s.have = true;
-      s.container_pod = std::exchange(s.pending, std::nullopt);
+      std::optional<Pod> pod = std::exchange(s.pending, std::nullopt);
+      if (!s.have) {
+        s.container = m;
+        s.have = true;
+        s.container_pod = std::move(pod);
+      } else if (s.nested.size() < kMaxNestedClaims) {
+        s.nested.push_back(Claim{i, m, std::move(pod)});
+      }
       s.unit = {};
       continue;
     }
@@ -203,10 +237,7 @@ Scan scan(const std::vector<std::string_view>& components) {
   return s;
 }
 
-}  // namespace
-
-CgroupIdentity parse_cgroup_path(std::string_view path) {
-  CgroupIdentity out;
+std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
   for (size_t pos = 0; pos <= path.size();) {
     size_t end = path.find('/', pos);
@@ -214,14 +245,55 @@ CgroupIdentity parse_cgroup_path(std::string_view path) {
     if (end > pos) parts.push_back(path.substr(pos, end - pos));
     pos = end + 1;
   }
-  for (std::string_view p : parts) {
-    out.path += '/';
-    out.path += p;
+  return parts;
+}
+
+// "/" and the first `n` parts.
+std::string join_parts(const std::vector<std::string_view>& parts, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n && i < parts.size(); ++i) {
+    out += '/';
+    out += parts[i];
   }
-  if (out.path.empty()) out.path.push_back('/');  // not = "/": GCC 12 -O3 warns (-Wrestrict, a false positive)
+  if (out.empty()) out.push_back('/');  // not = "/": GCC 12 -O3 warns (-Wrestrict, a false positive)
+  return out;
+}
+
+std::string normalise(std::string_view path) {
+  const std::vector<std::string_view> parts = split_path(path);
+  return join_parts(parts, parts.size());
+}
+
+// What systemd makes of a slice name, as runc and crun expand it (libcontainer/cgroups/systemd
+// ExpandSlice): "a-b-c.slice" is /a.slice/a-b.slice/a-b-c.slice, "-.slice" the root; a name with
+// an empty dash-separated part or a "/" is none.
+std::optional<std::string> expand_slice(std::string_view slice) {
+  constexpr std::string_view kSlice = ".slice";
+  if (!slice.ends_with(kSlice)) return std::nullopt;
+  const std::string_view stem = slice.substr(0, slice.size() - kSlice.size());
+  if (stem == "-") return std::string("/");
+  if (stem.find('/') != std::string_view::npos) return std::nullopt;
+  std::string path;
+  for (size_t pos = 0; pos <= stem.size();) {
+    size_t dash = stem.find('-', pos);
+    if (dash == std::string_view::npos) dash = stem.size();
+    if (dash == pos) return std::nullopt;
+    path.append("/").append(stem.substr(0, dash)).append(kSlice);
+    pos = dash + 1;
+  }
+  return path;
+}
+
+}  // namespace
+
+CgroupIdentity parse_cgroup_path(std::string_view path) {
+  CgroupIdentity out;
+  const std::vector<std::string_view> parts = split_path(path);
+  out.path = join_parts(parts, parts.size());
 
   std::deque<std::string> made;
-  const Scan s = scan(components_of(parts, made));
+  const Components components = components_of(parts, made);
+  const Scan s = scan(components.names);
   const std::optional<Pod>& pod = s.have ? s.container_pod : s.pending;
   if (pod) {
     out.pod_uid = pod->uid;
@@ -230,12 +302,53 @@ CgroupIdentity parse_cgroup_path(std::string_view path) {
   if (s.have) {
     out.runtime = std::string(s.container.runtime);
     out.container_id = std::string(s.container.id);
+    for (const Claim& c : s.nested) {
+      out.nested.push_back(NestedClaim{join_parts(parts, components.part[c.component] + 1),
+                                       std::string(c.match.runtime), std::string(c.match.id),
+                                       c.pod ? c.pod->uid : std::string(), c.pod ? c.pod->qos : std::string()});
+    }
   } else if (!s.unit.empty()) {
     out.runtime = "systemd";
     out.unit = std::string(s.unit);
   } else {
     out.runtime = "host";
   }
+  return out;
+}
+
+CgroupIdentity owned_by_nested(const CgroupIdentity& cgroup, size_t i) {
+  if (i >= cgroup.nested.size()) return cgroup;
+  const NestedClaim& claim = cgroup.nested[i];
+  CgroupIdentity out;
+  out.path = cgroup.path;
+  out.runtime = claim.runtime;
+  out.container_id = claim.container_id;
+  out.pod_uid = claim.pod_uid;
+  out.qos = claim.qos;
+  out.nested.assign(cgroup.nested.begin() + static_cast<std::ptrdiff_t>(i) + 1, cgroup.nested.end());
+  return out;
+}
+
+std::vector<std::string> cgroup_paths_for(std::string_view cgroups_path) {
+  std::vector<std::string> out;
+  if (split_path(cgroups_path).empty()) return out;
+  // runc's and crun's systemd driver: the unit in the slice ("" is system.slice); a name that is a
+  // slice is that slice, anything else a scope (runc getUnitName).
+  if (const auto systemd = split_systemd_path(cgroups_path)) {
+    const std::string_view slice = systemd->slice.empty() ? std::string_view("system.slice") : systemd->slice;
+    const auto parent = expand_slice(slice);
+    const std::string_view name = systemd->name;
+    const bool one_unit = !name.empty() && name.find('/') == std::string_view::npos &&
+                          systemd->prefix.find('/') == std::string_view::npos;
+    if (parent && one_unit) {
+      std::string unit = name.ends_with(".slice") ? std::string(name)
+                                                  : std::string(systemd->prefix) + "-" + std::string(name) + ".scope";
+      out.push_back(normalise(*parent + "/" + unit));
+    }
+  }
+  // cgroupfs: the path from the root, a relative one too (one directory for "slice:prefix:name").
+  std::string literal = normalise(cgroups_path);
+  if (std::find(out.begin(), out.end(), literal) == out.end()) out.push_back(std::move(literal));
   return out;
 }
 

@@ -13,7 +13,9 @@ namespace ipctrace {
 // A traced endpoint: a cgroup with the names users know it by.
 struct Endpoint {
   uint64_t cgroup_id = 0;
-  CgroupIdentity cgroup;  // empty (path "") when the cgroup could not be found
+  // What the cgroup path says, with the container the runtimes' state confirmed as the owner
+  // (identity/runtimes.h owner_by_state); empty (path "") when the cgroup could not be found.
+  CgroupIdentity cgroup;
   // The runtime whose state named the container; it can differ from cgroup.runtime (a kubepods-style
   // path run by plain runc says "containerd" in the path and "runc" here). cgroup.runtime when no
   // state was found, "" when the cgroup was not found.

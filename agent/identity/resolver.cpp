@@ -143,7 +143,9 @@ void IdentityResolver::report(uint64_t cgroup_id, const Entry& entry, const std:
                              entry.endpoint.display()));
 }
 
-IdentityResolver::Attempt IdentityResolver::identify_container(uint64_t cgroup_id, const CgroupIdentity& cgroup) {
+IdentityResolver::Attempt IdentityResolver::identify_container(uint64_t cgroup_id, const CgroupIdentity& path_says) {
+  const StateRoot root{opt_.host_root, opt_.max_file_bytes};
+  const CgroupIdentity cgroup = owner_by_state(root, path_says);
   Attempt a;
   Endpoint& ep = a.endpoint;
   ep.cgroup_id = cgroup_id;
@@ -163,7 +165,7 @@ IdentityResolver::Attempt IdentityResolver::identify_container(uint64_t cgroup_i
     return a;
   };
   if (!usable_container_id(id)) return give_up(Attempt::Kind::Missing, "container id '" + id + "' is not a file name");
-  const RuntimeLookup r = lookup_container(StateRoot{opt_.host_root, opt_.max_file_bytes}, cgroup.runtime, id);
+  const RuntimeLookup r = lookup_container(root, cgroup.runtime, id);
   switch (r.outcome) {
     case RuntimeLookup::Outcome::Missing:
       return give_up(Attempt::Kind::Missing, "no runtime state for container " + id + " under " + opt_.host_root);

@@ -1,8 +1,10 @@
 // Endpoint identity: the cgroup v2 id the BPF programs tag every operation with -> the cgroup's
 // path (identity/cgroup_walk.h) -> the runtime and container it belongs to by the runtimes' naming
-// conventions (identity/cgroup_path.h) -> the names users know (Kubernetes namespace/pod/container,
-// docker or podman name, systemd unit), read from the runtimes' state on disk under a host root
-// (identity/runtimes.h). Nothing here throws; failures leave partial names.
+// conventions (identity/cgroup_path.h): the outermost container, or a container nested in it that
+// the runtimes' state places at exactly that path (owner_by_state) -> the names users know
+// (Kubernetes namespace/pod/container, docker or podman name, systemd unit), read from the
+// runtimes' state on disk under a host root (identity/runtimes.h). Nothing here throws; failures
+// leave partial names.
 #pragma once
 
 #include <atomic>
@@ -52,8 +54,8 @@ class IdentityResolver {
   // The cgroup2 root in use, "" if none was found.
   [[nodiscard]] const std::string& cgroup_root() const { return cgroup_root_; }
 
-  // Names for a container id from the runtimes' state (no cgroup lookup, no cache): what resolve()
-  // does once it has the path.
+  // Names for what a cgroup path says, from the runtimes' state (no cgroup lookup, no cache): what
+  // resolve() does once it has the path, nested claims confirmed or refused included.
   Endpoint identify(uint64_t cgroup_id, const CgroupIdentity& cgroup);
 
  private:
@@ -67,7 +69,7 @@ class IdentityResolver {
   };
 
   Attempt attempt(uint64_t cgroup_id);
-  Attempt identify_container(uint64_t cgroup_id, const CgroupIdentity& cgroup);
+  Attempt identify_container(uint64_t cgroup_id, const CgroupIdentity& path_says);
   void report(uint64_t cgroup_id, const Entry& entry, const std::string& error);
 
   Options opt_;

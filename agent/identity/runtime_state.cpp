@@ -96,15 +96,35 @@ void read_runc_labels(const json& labels, RuntimeState& out) {
   out.names = names_from(annotations);
 }
 
+// A cgroup directory as a runtime records it (runc's cgroup_paths, crun's cgroup-path) -> the
+// path from the cgroup2 root: the runtime's mount of it (/sys/fs/cgroup, or /sys/fs/cgroup/unified
+// in hybrid mode) cut off; crun records it from the root already.
+std::string from_cgroup_root(std::string path) {
+  for (std::string_view mount : {std::string_view("/sys/fs/cgroup/unified"), std::string_view("/sys/fs/cgroup")}) {
+    if (path == mount) return "/";
+    if (path.starts_with(mount) && path[mount.size()] == '/') return path.substr(mount.size());
+  }
+  return path;
+}
+
 }  // namespace
 
+Result<OciConfig> parse_oci_config(std::string_view config_json) {
+  return read_document<OciConfig>(config_json, "OCI config", json::value_t::object,
+                                  [](const json& j) -> Result<OciConfig> {
+                                    OciConfig out;
+                                    auto it = j.find("annotations");
+                                    if (it != j.end()) out.names = names_from(string_members(*it));
+                                    auto section = j.find("linux");
+                                    if (section != j.end()) out.cgroups_path = string_at(*section, "cgroupsPath");
+                                    return out;
+                                  });
+}
+
 Result<OciNames> parse_oci_annotations(std::string_view config_json) {
-  return read_document<OciNames>(config_json, "OCI config", json::value_t::object,
-                                 [](const json& j) -> Result<OciNames> {
-                                   auto it = j.find("annotations");
-                                   if (it == j.end()) return OciNames{};
-                                   return names_from(string_members(*it));
-                                 });
+  auto config = parse_oci_config(config_json);
+  if (!config) return config.error();
+  return std::move(config->names);
 }
 
 Result<DockerNames> parse_docker_config(std::string_view config_v2_json) {
@@ -143,6 +163,10 @@ Result<RuntimeState> parse_runtime_state(std::string_view state_json) {
                                            read_runc_labels(*labels, out);
                                          }
                                        }
+                                       auto paths = j.find("cgroup_paths");
+                                       std::string cgroup = string_at(j, "cgroup-path");
+                                       if (paths != j.end()) cgroup = string_at(*paths, "");
+                                       if (!cgroup.empty()) out.cgroup = from_cgroup_root(std::move(cgroup));
                                        if (out.bundle.empty()) return Error::msg("runtime state names no bundle");
                                        return out;
                                      });

@@ -24,8 +24,17 @@ struct OciNames {
   bool operator==(const OciNames&) const = default;
 };
 
-// An OCI runtime spec (config.json) -> its annotations' names. An error for malformed JSON or a
-// document that is not an object; a missing or non-object "annotations" gives empty names.
+// An OCI runtime spec (config.json): the names from its annotations, and the cgroup its runtime
+// was asked for (linux.cgroupsPath as written: "/a/b" or systemd's "slice:prefix:name"; "" if none).
+struct OciConfig {
+  OciNames names;
+  std::string cgroups_path;
+  bool operator==(const OciConfig&) const = default;
+};
+// An error for malformed JSON or a document that is not an object; a missing or non-object
+// "annotations" gives empty names, a missing or non-string cgroupsPath "".
+Result<OciConfig> parse_oci_config(std::string_view config_json);
+// The names alone.
 Result<OciNames> parse_oci_annotations(std::string_view config_json);
 
 // A docker config.v2.json -> the container's name (leading "/" stripped) and, for a Kubernetes
@@ -39,11 +48,15 @@ struct DockerNames {
 Result<DockerNames> parse_docker_config(std::string_view config_v2_json);
 
 // A low-level runtime's state: runc's state.json ("config.labels" holds "bundle=<dir>" and the
-// spec's annotations as "key=value") or crun's status (top-level "bundle"). An error for malformed
-// JSON or when no bundle is named.
+// spec's annotations as "key=value"; "cgroup_paths" the cgroup's directory, "" the cgroup v2 one)
+// or crun's status (top-level "bundle" and "cgroup-path"). An error for malformed JSON or when no
+// bundle is named.
 struct RuntimeState {
   std::string bundle;
   OciNames names;  // from runc's labels; empty for crun
+  // The cgroup the runtime put the container in, from the cgroup2 root ("/a/b": a leading
+  // /sys/fs/cgroup, the mount as the runtime saw it, is cut off); "" if not recorded.
+  std::string cgroup{};
   bool operator==(const RuntimeState&) const = default;
 };
 Result<RuntimeState> parse_runtime_state(std::string_view state_json);

@@ -32,13 +32,15 @@ RuntimeLookup found(std::string runtime, OciNames names) {
 
 std::string under(const StateRoot& root, std::string_view path) { return join_path(root.host_root, path); }
 
-// An OCI config.json: its annotations.
+// An OCI config.json: its annotations and cgroupsPath.
 RuntimeLookup from_config(const StateRoot& root, const std::string& file, std::string runtime) {
   auto text = read_file(file, root.max_file_bytes);
   if (!text) return is_missing(text.error()) ? RuntimeLookup{} : failed(text.error().message());
-  auto names = parse_oci_annotations(*text);
-  if (!names) return failed(file + ": " + names.error().message());
-  return found(std::move(runtime), std::move(*names));
+  auto config = parse_oci_config(*text);
+  if (!config) return failed(file + ": " + config.error().message());
+  RuntimeLookup r = found(std::move(runtime), std::move(config->names));
+  r.cgroups = cgroup_paths_for(config->cgroups_path);
+  return r;
 }
 
 // containers/storage (CRI-O, podman): the spec's annotations, and the name from containers.json
@@ -73,10 +75,13 @@ RuntimeLookup from_state(const StateRoot& root, const std::string& file, std::st
   auto state = parse_runtime_state(*text);
   if (!state) return failed(file + ": " + state.error().message());
   RuntimeLookup r = from_config(root, join_path(under(root, state->bundle), "config.json"), runtime);
-  if (r.outcome == Outcome::Found) return r;
-  if (state->names.kubernetes()) return found(std::move(runtime), state->names);
+  if (r.outcome != Outcome::Found && state->names.kubernetes()) r = found(std::move(runtime), state->names);
   if (r.outcome == Outcome::Missing)
     return failed("bundle " + state->bundle + " named by " + file + " has no config.json");
+  if (r.outcome == Outcome::Found && !state->cgroup.empty()) {
+    std::vector<std::string> own = cgroup_paths_for(state->cgroup);
+    r.cgroups.insert(r.cgroups.end(), own.begin(), own.end());
+  }
   return r;
 }
 
@@ -105,6 +110,18 @@ constexpr std::array<Source, 6> kSources{{{"containerd", lookup_containerd},
                                           {"docker", lookup_docker},
                                           {"runc", lookup_runc},
                                           {"runc", lookup_crun}}};
+
+// The sources in the order they are asked: those of the runtime the cgroup path names first.
+std::vector<const Source*> sources_for(std::string_view path_runtime) {
+  std::vector<const Source*> order;
+  for (const Source& s : kSources) {
+    if (s.path_runtime == path_runtime) order.push_back(&s);
+  }
+  for (const Source& s : kSources) {
+    if (std::find(order.begin(), order.end(), &s) == order.end()) order.push_back(&s);
+  }
+  return order;
+}
 
 }  // namespace
 
@@ -152,18 +169,31 @@ RuntimeLookup lookup_crun(const StateRoot& root, std::string_view id) {
 
 RuntimeLookup lookup_container(const StateRoot& root, std::string_view path_runtime, std::string_view id) {
   if (!usable_container_id(id)) return {};  // never a path outside the runtimes' directories
-  std::vector<const Source*> order;
-  for (const Source& s : kSources) {
-    if (s.path_runtime == path_runtime) order.push_back(&s);
-  }
-  for (const Source& s : kSources) {
-    if (std::find(order.begin(), order.end(), &s) == order.end()) order.push_back(&s);
-  }
-  for (const Source* s : order) {
+  for (const Source* s : sources_for(path_runtime)) {
     RuntimeLookup r = s->lookup(root, id);
     if (r.outcome != Outcome::Missing) return r;
   }
   return {};
+}
+
+bool state_records_cgroup(const StateRoot& root, std::string_view path_runtime, std::string_view id,
+                          std::string_view path) {
+  if (!usable_container_id(id)) return false;
+  for (const Source* s : sources_for(path_runtime)) {
+    const RuntimeLookup r = s->lookup(root, id);
+    if (r.outcome == Outcome::Found && std::find(r.cgroups.begin(), r.cgroups.end(), path) != r.cgroups.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+CgroupIdentity owner_by_state(const StateRoot& root, const CgroupIdentity& cgroup) {
+  for (size_t i = cgroup.nested.size(); i-- > 0;) {
+    const NestedClaim& claim = cgroup.nested[i];
+    if (state_records_cgroup(root, claim.runtime, claim.container_id, claim.path)) return owned_by_nested(cgroup, i);
+  }
+  return cgroup;
 }
 
 bool usable_container_id(std::string_view id) {

@@ -13,12 +13,16 @@
 //   docker:     /var/lib/docker/containers/<id>/config.v2.json (dockerd)
 //   runc:       /run/runc/<id>/state.json, then the bundle's config.json, else runc's labels
 //   crun:       /run/crun/<id>/status, then the bundle's config.json
+// The same files say where the runtime put the container's cgroup (the spec's linux.cgroupsPath,
+// runc's cgroup_paths, crun's cgroup-path): what confirms a container nested inside another.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "identity/cgroup_path.h"
 #include "identity/runtime_state.h"
 
 namespace ipctrace {
@@ -33,6 +37,10 @@ struct RuntimeLookup {
   Outcome outcome = Outcome::Missing;
   std::string runtime;  // the runtime whose state named the container ("podman", "containerd"...)
   OciNames names;
+  // The cgroup paths (from the cgroup2 root) the state records for the container: every path its
+  // spec's cgroupsPath can be (cgroup_paths_for), runc's and crun's own record. None from docker's
+  // config.v2.json (its containerd bundle, namespace moby, has them).
+  std::vector<std::string> cgroups;
   std::string error;
 };
 
@@ -57,5 +65,18 @@ RuntimeLookup lookup_container(const StateRoot& root, std::string_view path_runt
 
 // An id that is safe as a file name component.
 bool usable_container_id(std::string_view id);
+
+// Whether some source's state for container `id` records `path` (normalised, from the cgroup2
+// root) as its cgroup: every source is asked, the one the cgroup path names (`path_runtime`) first.
+bool state_records_cgroup(const StateRoot& root, std::string_view path_runtime, std::string_view id,
+                          std::string_view path);
+
+// The container that owns a cgroup: the innermost of its nested claims whose runtime state records
+// exactly the claim's path as the container's cgroup (a nested container the host's runtime made),
+// else the outermost container, as parse_cgroup_path names it. A record must match from the
+// cgroup2 root: the host's runtimes run in its cgroup namespace, and a match anywhere deeper would
+// accept a copy of a container's real path made inside another container. Only nested claims are
+// looked up (at most kMaxNestedClaims), and a claim that cannot be read is not confirmed.
+CgroupIdentity owner_by_state(const StateRoot& root, const CgroupIdentity& cgroup);
 
 }  // namespace ipctrace

@@ -22,6 +22,7 @@ using ipctrace::CgroupPaths;
 using ipctrace::DockerNames;
 using ipctrace::Endpoint;
 using ipctrace::IdentityResolver;
+using ipctrace::NestedClaim;
 using ipctrace::OciNames;
 using ipctrace::parse_cgroup_path;
 using ipctrace::RuntimeState;
@@ -30,7 +31,12 @@ namespace ipctrace {
 // Readable failures for EXPECT_EQ.
 void PrintTo(const CgroupIdentity& c, std::ostream* os) {
   *os << "{path=" << c.path << " runtime=" << c.runtime << " container_id=" << c.container_id
-      << " pod_uid=" << c.pod_uid << " qos=" << c.qos << " unit=" << c.unit << "}";
+      << " pod_uid=" << c.pod_uid << " qos=" << c.qos << " unit=" << c.unit << " nested=[";
+  for (const NestedClaim& n : c.nested) {
+    *os << "{path=" << n.path << " runtime=" << n.runtime << " container_id=" << n.container_id
+        << " pod_uid=" << n.pod_uid << " qos=" << n.qos << "}";
+  }
+  *os << "]}";
 }
 void PrintTo(const Endpoint& e, std::ostream* os) {
   *os << "{cgroup_id=" << e.cgroup_id << " cgroup=";
@@ -43,6 +49,11 @@ void PrintTo(const OciNames& n, std::ostream* os) {
   *os << "{ns=" << n.k8s_namespace << " pod=" << n.pod << " pod_uid=" << n.pod_uid << " container=" << n.container
       << " type=" << n.container_type << " sandbox_id=" << n.sandbox_id << " name=" << n.name
       << " manager=" << n.manager << "}";
+}
+void PrintTo(const RuntimeState& s, std::ostream* os) {
+  *os << "{bundle=" << s.bundle << " names=";
+  PrintTo(s.names, os);
+  *os << " cgroup=" << s.cgroup << "}";
 }
 }  // namespace ipctrace
 
@@ -65,6 +76,11 @@ const std::string kPodman = "b7e3d1c9a5f2e8d4c0b6a2f8e4d0c6b2a8f4e0d6c2b8a4f0e6d
 // Ids that only appear in the cgroup corpus.
 const std::string kOuter = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const std::string kInner = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+// Ids of containers nested in another (tests write their state).
+const std::string kNestedCd = "7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b";
+const std::string kNestedDocker = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+const std::string kNestedRunc = "6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f";
+const std::string kRuncPodUidUnderscores = "9e8d7c6b_5a49_4382_b1a0_f9e8d7c6b5a4";
 
 fs::path testdata() { return fs::path(__FILE__).parent_path().parent_path() / "testdata" / "identity"; }
 
@@ -98,6 +114,17 @@ CgroupIdentity cg(std::string path, std::string runtime, std::string container_i
                   std::string qos = "", std::string unit = "") {
   return CgroupIdentity{std::move(path),    std::move(runtime), std::move(container_id),
                         std::move(pod_uid), std::move(qos),     std::move(unit)};
+}
+
+// `c` with container-looking components below its container.
+CgroupIdentity with_nested(CgroupIdentity c, std::vector<NestedClaim> nested) {
+  c.nested = std::move(nested);
+  return c;
+}
+
+NestedClaim claim(std::string path, std::string runtime, std::string container_id, std::string pod_uid = "",
+                  std::string qos = "") {
+  return NestedClaim{std::move(path), std::move(runtime), std::move(container_id), std::move(pod_uid), std::move(qos)};
 }
 
 // A temporary directory, removed with everything in it.
@@ -140,6 +167,10 @@ std::vector<PathCase> corpus() {
   const std::string burstable = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + u_ + ".slice";
   const std::string crio_pod = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + crio_u_ + ".slice";
   const std::string mount = "/system.slice/run-containerd-io.containerd.runtime.v2.task-k8s.io-" + id + "-rootfs.mount";
+  const std::string kind = "/system.slice/docker-" + kOuter +
+                           ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+                           "kubelet-kubepods-besteffort-pod" +
+                           u_ + ".slice/cri-containerd-" + id + ".scope";
   return {
       // docker: cgroupfs and systemd drivers
       {"/docker/" + kDockerPlain, cg("/docker/" + kDockerPlain, "docker", kDockerPlain)},
@@ -223,21 +254,19 @@ std::vector<PathCase> corpus() {
       {"/user.slice/user-1000.slice", cg("/user.slice/user-1000.slice", "systemd", "", "", "", "user-1000.slice")},
       // the root
       {"/", cg("/", "host")},
-      // nesting: the innermost container wins, with the pod directly around it
-      {"/docker/" + kOuter + "/docker/" + kInner, cg("/docker/" + kOuter + "/docker/" + kInner, "docker", kInner)},
+      // nesting (docker-in-docker, kind): the outermost container, the inner ones only claims, each
+      // with the pod directly around it (the resolver takes one its runtime's state confirms)
+      {"/docker/" + kOuter + "/docker/" + kInner,
+       with_nested(cg("/docker/" + kOuter + "/docker/" + kInner, "docker", kOuter),
+                   {claim("/docker/" + kOuter + "/docker/" + kInner, "docker", kInner)})},
       {"/docker/" + kOuter + "/kubepods/burstable/pod" + u + "/" + id,
-       cg("/docker/" + kOuter + "/kubepods/burstable/pod" + u + "/" + id, "containerd", id, u, "burstable")},
-      {"/system.slice/docker-" + kOuter +
-           ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
-           "kubelet-kubepods-besteffort-pod" +
-           u_ + ".slice/cri-containerd-" + id + ".scope",
-       cg("/system.slice/docker-" + kOuter +
-              ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
-              "kubelet-kubepods-besteffort-pod" +
-              u_ + ".slice/cri-containerd-" + id + ".scope",
-          "containerd", id, u, "besteffort")},
+       with_nested(
+           cg("/docker/" + kOuter + "/kubepods/burstable/pod" + u + "/" + id, "docker", kOuter),
+           {claim("/docker/" + kOuter + "/kubepods/burstable/pod" + u + "/" + id, "containerd", id, u, "burstable")})},
+      {kind, with_nested(cg(kind, "docker", kOuter), {claim(kind, "containerd", id, u, "besteffort")})},
       {"/kubepods/burstable/pod" + u + "/" + id + "/docker/" + kInner,
-       cg("/kubepods/burstable/pod" + u + "/" + id + "/docker/" + kInner, "docker", kInner)},
+       with_nested(cg("/kubepods/burstable/pod" + u + "/" + id + "/docker/" + kInner, "containerd", id, u, "burstable"),
+                   {claim("/kubepods/burstable/pod" + u + "/" + id + "/docker/" + kInner, "docker", kInner)})},
       {"/system.slice/docker-" + kOuter + ".scope/system.slice/nginx.service",
        cg("/system.slice/docker-" + kOuter + ".scope/system.slice/nginx.service", "docker", kOuter)},
       // garbage
@@ -280,6 +309,105 @@ TEST(CgroupPathParse, ShortIds) {
   EXPECT_EQ(ipctrace::short_container_id(kCdContainer), "9d8c7b6a5f4e");
   EXPECT_EQ(ipctrace::short_container_id("e2e-client"), "e2e-client");
   EXPECT_EQ(ipctrace::short_container_id(""), "");
+}
+
+// A container that may make child cgroups can name them like any runtime's container, with a pod
+// around: the path still names that container, the rest are claims.
+TEST(CgroupPathParse, ContainerLookingCgroupsInsideAContainerAreClaims) {
+  const std::string u_ = kPodUidUnderscores;
+  const std::string a = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + u_ +
+                        ".slice/cri-containerd-" + kCdContainer + ".scope";
+  const CgroupIdentity owner = cg(a, "containerd", kCdContainer, kPodUid, "besteffort");
+  const std::string crio_u_ = "0a1b2c3d_4e5f_4a6b_8c7d_9e0f1a2b3c4d";
+  const std::string forged_pod =
+      a + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + crio_u_ + ".slice";
+  const std::vector<PathCase> cases = {
+      {a, owner},
+      {a + "/cri-containerd-" + kCrioContainer + ".scope",
+       with_nested(
+           cg(a + "/cri-containerd-" + kCrioContainer + ".scope", "containerd", kCdContainer, kPodUid, "besteffort"),
+           {claim(a + "/cri-containerd-" + kCrioContainer + ".scope", "containerd", kCrioContainer)})},
+      {a + "/docker/" + kDockerPlain + "/init.scope",
+       with_nested(cg(a + "/docker/" + kDockerPlain + "/init.scope", "containerd", kCdContainer, kPodUid, "besteffort"),
+                   {claim(a + "/docker/" + kDockerPlain, "docker", kDockerPlain)})},
+      {a + "/libpod-" + kPodman,
+       with_nested(cg(a + "/libpod-" + kPodman, "containerd", kCdContainer, kPodUid, "besteffort"),
+                   {claim(a + "/libpod-" + kPodman, "podman", kPodman)})},
+      // a forged pod slice around a forged container: the pod is the claim's, not the endpoint's
+      {forged_pod + "/crio-" + kCrioContainer + ".scope",
+       with_nested(
+           cg(forged_pod + "/crio-" + kCrioContainer + ".scope", "containerd", kCdContainer, kPodUid, "besteffort"),
+           {claim(forged_pod + "/crio-" + kCrioContainer + ".scope", "cri-o", kCrioContainer, kCrioPodUid,
+                  "burstable")})},
+      {forged_pod, with_nested(cg(forged_pod, "containerd", kCdContainer, kPodUid, "besteffort"), {})},
+      {a + "/kubepods/pod" + kCrioPodUid + "/x",
+       with_nested(cg(a + "/kubepods/pod" + kCrioPodUid + "/x", "containerd", kCdContainer, kPodUid, "besteffort"),
+                   {claim(a + "/kubepods/pod" + kCrioPodUid + "/x", "containerd", "x", kCrioPodUid, "guaranteed")})},
+      // a systemd cgroupsPath as one directory: the claim is that directory
+      {a + "/kubepods-pod" + crio_u_ + ".slice:crio:" + kCrioContainer + "/sub",
+       with_nested(cg(a + "/kubepods-pod" + crio_u_ + ".slice:crio:" + kCrioContainer + "/sub", "containerd",
+                      kCdContainer, kPodUid, "besteffort"),
+                   {claim(a + "/kubepods-pod" + crio_u_ + ".slice:crio:" + kCrioContainer, "cri-o", kCrioContainer,
+                          kCrioPodUid, "guaranteed")})},
+      // names the kernel never reports are text like any other
+      {a + "/../docker-" + kDockerPlain + ".scope",
+       with_nested(cg(a + "/../docker-" + kDockerPlain + ".scope", "containerd", kCdContainer, kPodUid, "besteffort"),
+                   {claim(a + "/../docker-" + kDockerPlain + ".scope", "docker", kDockerPlain)})},
+      {a + "/..", cg(a + "/..", "containerd", kCdContainer, kPodUid, "besteffort")},
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_cgroup_path(c.input), c.want) << "input: " << c.input;
+
+  // At most kMaxNestedClaims claims, the outermost ones.
+  std::string deep = a;
+  std::vector<NestedClaim> claims;
+  for (size_t i = 0; i < 20; ++i) {
+    const std::string id = std::string(62, 'a') + (i < 10 ? "0" : "1") + std::to_string(i % 10);
+    deep += "/docker-" + id + ".scope";
+    if (claims.size() < ipctrace::kMaxNestedClaims) claims.push_back(claim(deep, "docker", id));
+  }
+  EXPECT_EQ(parse_cgroup_path(deep), with_nested(cg(deep, "containerd", kCdContainer, kPodUid, "besteffort"), claims));
+}
+
+TEST(CgroupPathParse, OwnedByNested) {
+  const std::string outer = "/docker/" + kOuter;
+  const std::string pod = outer + "/kubepods/burstable/pod" + kPodUid;
+  const std::string path = pod + "/" + kCdContainer + "/docker/" + kInner;
+  const CgroupIdentity all = parse_cgroup_path(path);
+  ASSERT_EQ(all.nested.size(), 2U);
+  EXPECT_EQ(ipctrace::owned_by_nested(all, 0),
+            with_nested(cg(path, "containerd", kCdContainer, kPodUid, "burstable"),
+                        {claim(pod + "/" + kCdContainer + "/docker/" + kInner, "docker", kInner)}));
+  EXPECT_EQ(ipctrace::owned_by_nested(all, 1), cg(path, "docker", kInner));
+  EXPECT_EQ(ipctrace::owned_by_nested(all, 2), all);
+}
+
+// Where runtimes put a container for a spec's cgroupsPath: what confirms a nested claim.
+TEST(CgroupPathParse, CgroupPathsForACgroupsPath) {
+  using V = std::vector<std::string>;
+  const std::string u_ = kPodUidUnderscores;
+  EXPECT_EQ(ipctrace::cgroup_paths_for("kubepods-besteffort-pod" + u_ + ".slice:cri-containerd:" + kCdContainer),
+            (V{"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + u_ + ".slice/cri-containerd-" +
+                   kCdContainer + ".scope",
+               "/kubepods-besteffort-pod" + u_ + ".slice:cri-containerd:" + kCdContainer}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("machine.slice:libpod:" + kPodman),
+            (V{"/machine.slice/libpod-" + kPodman + ".scope", "/machine.slice:libpod:" + kPodman}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("system.slice:docker:" + kDockerPlain),
+            (V{"/system.slice/docker-" + kDockerPlain + ".scope", "/system.slice:docker:" + kDockerPlain}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for(":runc:web"), (V{"/system.slice/runc-web.scope", "/:runc:web"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("-.slice:p:n"), (V{"/p-n.scope", "/-.slice:p:n"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a-b.slice:p:c.slice"),
+            (V{"/a.slice/a-b.slice/c.slice", "/a-b.slice:p:c.slice"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("/docker/" + kDockerPlain), (V{"/docker/" + kDockerPlain}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("//kubepods//besteffort/x/"), (V{"/kubepods/besteffort/x"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("mycontainers/x"), (V{"/mycontainers/x"}));
+  // What systemd would refuse is only the literal directory.
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a--b.slice:p:n"), (V{"/a--b.slice:p:n"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a.slice:p:x/y"), (V{"/a.slice:p:x/y"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a.slice:p/q:x"), (V{"/a.slice:p/q:x"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a.scope:p:n"), (V{"/a.scope:p:n"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for("a.slice:p:"), (V{"/a.slice:p:"}));
+  EXPECT_EQ(ipctrace::cgroup_paths_for(""), V{});
+  EXPECT_EQ(ipctrace::cgroup_paths_for("///"), V{});
 }
 
 TEST(IdentityDisplay, Formats) {
@@ -337,6 +465,17 @@ TEST(IdentityNames, ContainerdSandboxAndContainer) {
   ASSERT_TRUE(container.ok()) << container.error().message();
   EXPECT_EQ(*container,
             (OciNames{"shop", "frontend-7c5ddbdf54-x2x9k", kPodUid, "nginx", "container", kCdSandbox, "", ""}));
+
+  // The cgroup containerd asked for, as written (systemd driver).
+  auto config = ipctrace::parse_oci_config(data("containerd_container.config.json"));
+  ASSERT_TRUE(config.ok()) << config.error().message();
+  EXPECT_EQ(config->names, *container);
+  EXPECT_EQ(config->cgroups_path,
+            "kubepods-besteffort-pod" + kPodUidUnderscores + ".slice:cri-containerd:" + kCdContainer);
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": 7}})")->cgroups_path, "");
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": "x"})")->cgroups_path, "");
+  EXPECT_EQ(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": "/docker/x"}})")->cgroups_path, "/docker/x");
+  EXPECT_FALSE(ipctrace::parse_oci_config(R"({"linux": {"cgroupsPath": "/docker/x"})").ok());
 }
 
 TEST(IdentityNames, CrioAndPodman) {
@@ -424,13 +563,28 @@ TEST(IdentityNames, DockerConfig) {
 TEST(IdentityNames, RuntimeState) {
   auto runc = ipctrace::parse_runtime_state(data("runc_state.json"));
   ASSERT_TRUE(runc.ok()) << runc.error().message();
-  EXPECT_EQ(*runc,
-            (RuntimeState{"/var/lib/ipctrace-e2e/bundles/client",
-                          OciNames{"ipctrace-test", "ipc-e2e", kRuncPodUid, "client", "container", "", "", ""}}));
+  EXPECT_EQ(*runc, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/client",
+                                 OciNames{"ipctrace-test", "ipc-e2e", kRuncPodUid, "client", "container", "", "", ""},
+                                 "/kubepods/besteffort/pod" + kRuncPodUid + "/e2e-client"}));
 
   auto crun = ipctrace::parse_runtime_state(data("crun_status.json"));
   ASSERT_TRUE(crun.ok()) << crun.error().message();
-  EXPECT_EQ(*crun, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/server", OciNames{}}));
+  EXPECT_EQ(*crun, (RuntimeState{"/var/lib/ipctrace-e2e/bundles/server", OciNames{},
+                                 "/kubepods/besteffort/pod" + kRuncPodUid + "/e2e-server"}));
+  // crun records the cgroup from the cgroup2 root; runc (hybrid mode) under the unified mount.
+  auto from_root = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup-path": "/busybox1"})");
+  ASSERT_TRUE(from_root.ok());
+  EXPECT_EQ(from_root->cgroup, "/busybox1");
+  auto hybrid = ipctrace::parse_runtime_state(
+      R"({"config": {"labels": ["bundle=/b"]}, "cgroup_paths": {"": "/sys/fs/cgroup/unified/a/b", "memory": "/m"}})");
+  ASSERT_TRUE(hybrid.ok());
+  EXPECT_EQ(hybrid->cgroup, "/a/b");
+  auto odd = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup_paths": {"": 7}, "cgroup-path": "/x"})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->cgroup, "");  // runc's record, not a string: none (crun's key is not runc's)
+  auto sysfs = ipctrace::parse_runtime_state(R"({"bundle": "/b", "cgroup-path": "/sys/fs/cgroupx/y"})");
+  ASSERT_TRUE(sysfs.ok());
+  EXPECT_EQ(sysfs->cgroup, "/sys/fs/cgroupx/y");
 
   auto bare = ipctrace::parse_runtime_state(R"({"id": "x", "bundle": "/b", "config": {"labels": ["bundle=/c", 5]}})");
   ASSERT_TRUE(bare.ok());
@@ -1017,6 +1171,145 @@ TEST_F(IdentityResolverTest, IdentifyWithoutACgroupLookup) {
   const Endpoint named = r.identify(6, parse_cgroup_path(container_path_));
   EXPECT_EQ(named.display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
   EXPECT_EQ(r.cached(), 0U);
+  EXPECT_EQ(r.resolve_errors(), 0U);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Spoofing: a container that may make child cgroups (cgroup namespaces with delegation, a
+// privileged container) can name one after another container. The path alone cannot tell that from
+// a nested container, so only the runtimes' state on the host can.
+
+// A: the containerd pod container shop/frontend-7c5ddbdf54-x2x9k/nginx (container_path_), as the
+// endpoint at `path` inside it; the path's claims are kept, not taken.
+Endpoint as_a(uint64_t id, const std::string& path) {
+  return endpoint(
+      id, with_nested(cg(path, "containerd", kCdContainer, kPodUid, "besteffort"), parse_cgroup_path(path).nested),
+      "containerd", "shop", "frontend-7c5ddbdf54-x2x9k", kPodUid, "nginx");
+}
+
+TEST_F(IdentityResolverTest, ContainerLookingCgroupsInsideAContainerAreThatContainer) {
+  // Below A, cgroups named after containers whose state is on this host (CRI-O's coredns, docker's
+  // web, podman's cache-redis, runc's e2e-client), by every runtime's convention, with and without
+  // a forged pod around; before the fix each was named as that container.
+  const std::string crio_pod_slice = "kubepods-burstable-pod0a1b2c3d_4e5f_4a6b_8c7d_9e0f1a2b3c4d.slice";
+  const std::vector<std::string> forged = {
+      "/cri-containerd-" + kCrioContainer + ".scope",
+      "/crio-" + kCrioContainer + ".scope",
+      "/crio-" + kCrioContainer,
+      "/docker-" + kDockerPlain + ".scope",
+      "/docker/" + kDockerPlain,
+      "/libpod-" + kPodman + ".scope",
+      "/libpod-" + kPodman,
+      "/runc-" + kDockerPlain + ".scope",
+      "/crun-" + kDockerPlain + ".scope",
+      "/x-" + kDockerPlain + ".scope",
+      // a forged pod around the forged container: the victim's whole path, and its cgroupfs forms
+      crio_path_,
+      "/" + crio_pod_slice + "/crio-" + kCrioContainer + ".scope",
+      "/kubepods/burstable/pod" + kCrioPodUid + "/" + kCrioContainer,
+      "/kubepods/besteffort/pod" + kRuncPodUid + "/e2e-client",
+      "/" + crio_pod_slice + ":crio:" + kCrioContainer,
+      // deeper: two forged levels, a unit in a forged container, a forged pod with no container
+      "/docker-" + kDockerPlain + ".scope/crio-" + kCrioContainer + ".scope",
+      "/system.slice/docker-" + kDockerPlain + ".scope/init.scope",
+      "/" + crio_pod_slice,
+  };
+  for (const std::string& suffix : forged) {
+    const std::string path = container_path_ + suffix;
+    fs::create_directories(cgroup_dir(path));
+    IdentityResolver r(options());
+    const Endpoint got = r.resolve(id_of(path));
+    EXPECT_EQ(got, as_a(id_of(path), path)) << path;
+    EXPECT_EQ(got.display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx") << path;
+    EXPECT_EQ(r.resolve_errors(), 0U) << path;
+  }
+  // The claims are what the path says (CgroupPathParse has them exactly); two here.
+  EXPECT_EQ(parse_cgroup_path(container_path_ + forged[15]).nested.size(), 2U);
+}
+
+TEST_F(IdentityResolverTest, HostileNamesInsideAContainerAreThatContainer) {
+  // Names the kernel never reports ("..", "."), and bytes it does (newlines, invalid UTF-8): no
+  // crash, and still A.
+  IdentityResolver r(options());
+  for (const std::string& suffix : {"/../docker-" + kDockerPlain + ".scope", "/./crio-" + kCrioContainer + ".scope",
+                                    "/docker-" + kDockerPlain + ".scope/..", "/\n/docker/" + kDockerPlain,
+                                    "/\xff\xfe/libpod-" + kPodman + ".scope", "/docker-" + kDockerPlain + ".scope\n"}) {
+    const std::string path = container_path_ + suffix;
+    EXPECT_EQ(r.identify(7, parse_cgroup_path(path)), as_a(7, path)) << suffix;
+  }
+  EXPECT_EQ(r.resolve_errors(), 0U);
+}
+
+TEST_F(IdentityResolverTest, NestedContainersConfirmedByTheirStateAreTheInnerOne) {
+  // The outer container: docker's web (its state records no cgroup: a top-level container needs none).
+  const std::string outer = "/system.slice/docker-" + kDockerPlain + ".scope";
+  // kind: a node container holding a kubelet's pods; the inner runtime's state records the path.
+  const std::string kind_pod = outer +
+                               "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+                               "kubelet-kubepods-besteffort-pod" +
+                               kRuncPodUidUnderscores + ".slice";
+  const std::string kind_path = kind_pod + "/cri-containerd-" + kNestedCd + ".scope";
+  write(host_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io" / kNestedCd / "config.json",
+        R"({"annotations": {"io.kubernetes.cri.sandbox-namespace": "kind-ns", "io.kubernetes.cri.sandbox-name":
+            "inner-pod", "io.kubernetes.cri.sandbox-uid": ")" +
+            kRuncPodUid + R"(", "io.kubernetes.cri.container-name": "inner", "io.kubernetes.cri.container-type":
+            "container"}, "linux": {"cgroupsPath": ")" +
+            kind_path + R"("}})");
+  // docker-in-docker: docker's state has no cgroup, its containerd bundle (namespace moby) has.
+  const std::string dind_path = outer + "/docker/" + kNestedDocker;
+  write(host_ / "var/lib/docker/containers" / kNestedDocker / "config.v2.json", R"({"Name": "/inner-web"})");
+  write(host_ / "run/containerd/io.containerd.runtime.v2.task/moby" / kNestedDocker / "config.json",
+        R"({"linux": {"cgroupsPath": ")" + dind_path + R"("}})");
+  // runc started by hand in the outer container's cgroup: its state.json's cgroup_paths.
+  const std::string runc_path = outer + "/runc-" + kNestedRunc + ".scope";
+  write(host_ / "run/runc" / kNestedRunc / "state.json",
+        R"({"id": "x", "config": {"labels": ["bundle=/var/lib/ipctrace-e2e/bundles/nested"]},
+            "cgroup_paths": {"": "/sys/fs/cgroup)" +
+            runc_path + R"("}})");
+  write(host_ / "var/lib/ipctrace-e2e/bundles/nested/config.json", R"({"annotations": {"nerdctl/name": "by-hand"}})");
+  for (const std::string& p : {kind_path, dind_path, runc_path}) fs::create_directories(cgroup_dir(p));
+
+  IdentityResolver r(options());
+  EXPECT_EQ(r.resolve(id_of(kind_path)),
+            endpoint(id_of(kind_path), cg(kind_path, "containerd", kNestedCd, kRuncPodUid, "besteffort"), "containerd",
+                     "kind-ns", "inner-pod", kRuncPodUid, "inner"));
+  EXPECT_EQ(r.resolve(id_of(dind_path)),
+            endpoint(id_of(dind_path), cg(dind_path, "docker", kNestedDocker), "docker", "", "", "", "inner-web"));
+  EXPECT_EQ(r.resolve(id_of(runc_path)),
+            endpoint(id_of(runc_path), cg(runc_path, "runc", kNestedRunc), "runc", "", "", "", "by-hand"));
+  // The innermost confirmed one: a forged cgroup inside the inner docker container is that container.
+  const std::string forged = dind_path + "/crio-" + kCrioContainer + ".scope";
+  fs::create_directories(cgroup_dir(forged));
+  EXPECT_EQ(r.resolve(id_of(forged)),
+            endpoint(id_of(forged),
+                     with_nested(cg(forged, "docker", kNestedDocker), {claim(forged, "cri-o", kCrioContainer)}),
+                     "docker", "", "", "", "inner-web"));
+  // The same ids in A's cgroup: their state records another path, so A it is. So is a claim whose
+  // state cannot be read (kOuter's is malformed): refused, not counted.
+  for (const std::string& elsewhere :
+       {container_path_ + "/docker/" + kNestedDocker, container_path_ + "/cri-containerd-" + kNestedCd + ".scope",
+        container_path_ + "/runc-" + kNestedRunc + ".scope", container_path_ + kind_path, container_path_ + dind_path,
+        container_path_ + "/docker-" + kOuter + ".scope"}) {
+    fs::create_directories(cgroup_dir(elsewhere));
+    EXPECT_EQ(r.resolve(id_of(elsewhere)), as_a(id_of(elsewhere), elsewhere)) << elsewhere;
+  }
+  EXPECT_EQ(r.resolve_errors(), 0U);
+}
+
+TEST_F(IdentityResolverTest, TopLevelContainersNeedNoConfirmation) {
+  // Top-level containers are named by their state whether or not it records their cgroup (docker's
+  // does not; podman's records the scope, not the "container" subgroup crun may move it to).
+  IdentityResolver r(options());
+  const std::string podman_sub = "/machine.slice/libpod-" + kPodman + ".scope/container";
+  fs::create_directories(cgroup_dir(podman_sub));
+  EXPECT_EQ(r.resolve(id_of(podman_sub)),
+            endpoint(id_of(podman_sub), cg(podman_sub, "podman", kPodman), "podman", "", "", "", "cache-redis"));
+  const std::string web = "/system.slice/docker-" + kDockerPlain + ".scope";
+  EXPECT_EQ(r.resolve(id_of(web)), endpoint(id_of(web), cg(web, "docker", kDockerPlain), "docker", "", "", "", "web"));
+  EXPECT_EQ(r.resolve(id_of(container_path_)), as_a(id_of(container_path_), container_path_));
+  EXPECT_EQ(r.resolve(id_of(crio_path_)),
+            endpoint(id_of(crio_path_), cg(crio_path_, "cri-o", kCrioContainer, kCrioPodUid, "burstable"), "cri-o",
+                     "kube-system", "coredns-5d78c9869d-4kq7p", kCrioPodUid, "coredns"));
   EXPECT_EQ(r.resolve_errors(), 0U);
 }
 
