@@ -16,7 +16,8 @@ namespace ipctrace {
 // Keys: kind, namespace, pod, container, pid. Values are percent-encoded (RFC 3986; "+" is a
 // space, as HTML forms send it). Errors (the agent answers 400 with the message): an unknown key, a
 // key without "=", a kind ipctrace does not report, a pid that is not a number from 1 to
-// 2^31-1, a malformed or NUL escape or a raw NUL byte, more than 64 values, a query over 8 KiB. An empty query is no filter.
+// 2^31-1, a malformed or NUL escape or a raw NUL byte, more than 64 values, a query over 8 KiB. An empty query is no
+// filter.
 Result<Filters> parse_flows_query(std::string_view query);
 
 // The query string for `filters` (without "?"), every value percent-encoded; "" when there is no

@@ -54,8 +54,13 @@ pid_t spawn(const TestCgroup* cg, const std::function<int()>& fn) {
   if (pid < 0) throw std::runtime_error("fork");
   if (pid != 0) {
     while (joined->load() == 0) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) throw std::runtime_error("child died before joining its cgroup");
+      // Peek, not reap: a child that joined and finished between the two checks is still the
+      // caller's to wait for, and joined says it did join.
+      siginfo_t info{};
+      if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid &&
+          joined->load() == 0) {
+        throw std::runtime_error("child died before joining its cgroup");
+      }
       usleep(50);
     }
     return pid;

@@ -59,7 +59,7 @@ struct HttpLimits {
   size_t max_connections = 1000;
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds connection_lifetime{60'000};
-  size_t max_request_bytes = 16 * 1024;  // request line + headers; a flows query is at most 8 KiB
+  size_t max_request_bytes = size_t{16} * 1024;  // request line + headers; a flows query is at most 8 KiB
   size_t workers = 2;
   size_t queue = 64;
 };
