@@ -2,6 +2,7 @@
 // output prints.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +34,12 @@ struct Endpoint {
   // container whose runtime state is not written yet. Counters wait for the final name rather than
   // filing a new container's first operations under "cgroup#<id>" for good.
   bool pending = false;
+
+  // At most kMaxNameBytes bytes each: runtime, k8s_namespace, pod, pod_uid, container
+  // (IdentityResolver cuts longer ones with base/text.h's bounded(): the beginning, "…#" and a
+  // hash of the whole, so two long names stay apart). A container chooses its names; a
+  // megabyte-long pod name must not make every output that shows it a megabyte.
+  static constexpr size_t kMaxNameBytes = 256;
 
   // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<container>" (other
   // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",

@@ -6,9 +6,22 @@
 #include <utility>
 
 #include "base/files.h"
+#include "base/text.h"
 #include "identity/runtimes.h"
 
 namespace ipctrace {
+
+namespace {
+
+// Names from runtime state are a container's choice, of any length: each at most kMaxNameBytes.
+Endpoint& bound_names(Endpoint& ep) {
+  for (std::string* name : {&ep.runtime, &ep.k8s_namespace, &ep.pod, &ep.pod_uid, &ep.container}) {
+    if (name->size() > Endpoint::kMaxNameBytes) *name = bounded(*name, Endpoint::kMaxNameBytes);
+  }
+  return ep;
+}
+
+}  // namespace
 
 struct IdentityResolver::Attempt {
   enum class Kind {
@@ -89,6 +102,7 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
   ++entry.attempts;
   entry.last_attempt = now;
   entry.endpoint = std::move(a.endpoint);
+  bound_names(entry.endpoint);
   const bool last_try = entry.attempts > opt_.max_retries;
   entry.endpoint.pending = !last_try && (a.kind == Attempt::Kind::Pending || a.kind == Attempt::Kind::Missing);
   const bool report = a.kind == Attempt::Kind::Failed ||
@@ -134,7 +148,8 @@ IdentityResolver::Attempt IdentityResolver::attempt(uint64_t cgroup_id) {
 }
 
 Endpoint IdentityResolver::identify(uint64_t cgroup_id, const CgroupIdentity& cgroup) {
-  return identify_container(cgroup_id, cgroup).endpoint;
+  Endpoint ep = identify_container(cgroup_id, cgroup).endpoint;
+  return bound_names(ep);
 }
 
 void IdentityResolver::report(uint64_t cgroup_id, const Entry& entry, const std::string& error) {

@@ -836,6 +836,31 @@ TEST_F(IdentityResolverTest, ContainerdPodContainerAndSandbox) {
   EXPECT_EQ(r.cached(), 2U);
 }
 
+// A container chooses its pod and container names: a megabyte-long one comes out at most
+// kMaxNameBytes long, its beginning kept and a hash of the whole after "…#", so two long names
+// with one beginning stay apart.
+TEST_F(IdentityResolverTest, NamesOfAnyLengthAreBounded) {
+  const std::string huge(1'000'000, 'p');
+  const std::string huge2 = std::string(999'999, 'p') + "q";
+  const fs::path tasks = host_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io";
+  write(tasks / kCdContainer / "config.json",
+        R"({"annotations": {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.container-name": ")" +
+            huge + R"(", "io.kubernetes.cri.sandbox-name": ")" + huge +
+            R"(", "io.kubernetes.cri.sandbox-namespace": ")" + huge2 + R"(", "io.kubernetes.cri.sandbox-uid": "u"}})");
+  IdentityResolver r(options());
+  const Endpoint got = r.resolve(id_of(container_path_));
+  ASSERT_FALSE(got.partial);
+  for (const std::string* name : {&got.pod, &got.container, &got.k8s_namespace}) {
+    EXPECT_LE(name->size(), Endpoint::kMaxNameBytes);
+    EXPECT_EQ(name->substr(0, 200), std::string(200, 'p'));
+    EXPECT_NE(name->find("…#"), std::string::npos) << *name;
+  }
+  EXPECT_EQ(got.pod, got.container);      // the same name, cut the same way
+  EXPECT_NE(got.pod, got.k8s_namespace);  // names that differ only past the cut stay apart
+  EXPECT_EQ(got.display().size(), got.k8s_namespace.size() + 1 + got.pod.size() + 1 + got.container.size());
+  EXPECT_EQ(r.identify(id_of(container_path_), got.cgroup).pod, got.pod);
+}
+
 TEST_F(IdentityResolverTest, CrioContainer) {
   IdentityResolver r(options());
   const uint64_t id = id_of(crio_path_);
