@@ -42,9 +42,8 @@ Result<Protection> load_protection(const AgentOptions& o) {
   p.tls = TlsFiles{o.tls_cert, o.tls_key};
   p.use_tls = !o.tls_cert.empty() || !o.tls_key.empty();
   if (p.use_tls) {
-    if (Status st = check_tls(p.tls); !st) return st.error();
     // What the server serves is what was checked: the files' bytes, read once.
-    auto pem = load_tls_files(p.tls);
+    auto pem = check_tls(p.tls);
     if (!pem) return pem.error();
     p.pem = HttpTls{std::move(pem->cert), std::move(pem->key)};
   }

@@ -12,13 +12,6 @@
 namespace ipctrace {
 namespace {
 
-HttpResponse text(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
 // With basic authentication on: nothing when the request carries a user's credentials, else the
 // 401 with its challenge, or 503 when every verification slot is taken (BasicAuth::verify).
 std::optional<HttpResponse> refuse(const HttpRequest& req, const BasicAuth* auth) {
@@ -27,14 +20,14 @@ std::optional<HttpResponse> refuse(const HttpRequest& req, const BasicAuth* auth
     case AuthVerdict::allowed:
       return std::nullopt;
     case AuthVerdict::busy: {
-      HttpResponse r = text(503, "busy verifying passwords, try again\n");
+      HttpResponse r = HttpResponse::text(503, "busy verifying passwords, try again\n");
       r.headers.emplace_back("Retry-After", "1");
       return r;
     }
     case AuthVerdict::denied:
       break;
   }
-  HttpResponse r = text(401, "authentication required\n");
+  HttpResponse r = HttpResponse::text(401, "authentication required\n");
   r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="ipctrace", charset="UTF-8")");
   return r;
 }
@@ -81,7 +74,7 @@ std::vector<HttpRoute> api_routes(const MetricsExporter& exporter, const Publish
   routes.push_back({"/metrics",
                     [&exporter, auth](const HttpRequest& req) {
                       if (auto no = refuse(req, auth)) return *no;
-                      HttpResponse r = text(200, exporter.scrape());
+                      HttpResponse r = HttpResponse::text(200, exporter.scrape());
                       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                       return r;
                     },
@@ -90,17 +83,18 @@ std::vector<HttpRoute> api_routes(const MetricsExporter& exporter, const Publish
                     [&published, auth](const HttpRequest& req) {
                       if (auto no = refuse(req, auth)) return *no;
                       auto doc = published.flows_document(req.query);
-                      if (!doc) return text(400, doc.error().message() + "\n");
-                      HttpResponse r = text(200, std::move(doc).value());
+                      if (!doc) return HttpResponse::text(400, doc.error().message() + "\n");
+                      HttpResponse r = HttpResponse::text(200, std::move(doc).value());
                       r.content_type = "application/json";
                       return r;
                     },
                     true});
-  routes.push_back({"/healthz", [](const HttpRequest& /*req*/) { return text(200, "ok\n"); }, false});
+  routes.push_back({"/healthz", [](const HttpRequest& /*req*/) { return HttpResponse::text(200, "ok\n"); }, false});
   routes.push_back({"/readyz",
                     [&published](const HttpRequest& /*req*/) {
                       const Readiness r = published.readiness();
-                      return r.ready ? text(200, "ready\n") : text(503, "not ready: " + r.reason + "\n");
+                      return r.ready ? HttpResponse::text(200, "ready\n")
+                                     : HttpResponse::text(503, "not ready: " + r.reason + "\n");
                     },
                     false});
   return routes;

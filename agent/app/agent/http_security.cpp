@@ -409,9 +409,9 @@ size_t BasicAuth::waiting() const {
 
 void BasicAuth::set_verification_hook(std::function<void()> hook) { state_->hook = std::move(hook); }
 
-Status check_tls(const TlsFiles& files) {
+Result<TlsPem> check_tls(const TlsFiles& files) {
   if (files.cert.empty() || files.key.empty()) return Error::msg("TLS needs both --tls-cert and --tls-key");
-  return check_tls_files(files);
+  return load_tls_files(files);
 }
 
 Result<TlsPem> load_tls_files(const TlsFiles& files) {

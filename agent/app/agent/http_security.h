@@ -112,8 +112,8 @@ struct TlsPem {
 // Each file must be a regular file of at most this size.
 inline constexpr size_t kMaxTlsFileBytes = size_t{1} << 20;
 
-// Checks that both files are given, then the certificate and key (check_tls_files).
-Status check_tls(const TlsFiles& files);
+// Checks that both files are given, then loads them (load_tls_files): what the server serves.
+Result<TlsPem> check_tls(const TlsFiles& files);
 // The certificate and key read (regular files of at most kMaxTlsFileBytes), parsed and checked
 // to belong together. An encrypted key is refused, never prompted for. The error names the file
 // at fault: "TLS: cannot use the certificate X: ...", "TLS: cannot use the private key Y: ...",

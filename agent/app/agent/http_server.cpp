@@ -53,13 +53,6 @@ struct Connection {
   std::list<Connection*>::iterator pos;
 };
 
-HttpResponse plain(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
 // The descriptor budget for connections: RLIMIT_NOFILE's soft limit raised to its hard limit.
 size_t connection_budget(size_t wanted) {
   rlimit lim{};
@@ -283,8 +276,7 @@ struct HttpServer::Impl {
     return rc;
   }
 
-  MHD_Result on_request(MHD_Connection* mc, const char* method, const char* version, size_t* upload_size,
-                        void** req_cls) {
+  MHD_Result on_request(MHD_Connection* mc, const char* method, size_t* upload_size, void** req_cls) {
     auto* req = static_cast<Request*>(*req_cls);
     if (req == nullptr) return MHD_NO;  // the URI callback always sets it
     if (req->phase == Phase::kDone) return send(mc, req->response);
@@ -295,9 +287,8 @@ struct HttpServer::Impl {
     if (Connection* c = connection_of(mc)) c->requested = true;
     req->phase = Phase::kDone;  // unless a worker takes it below
     req->http.method = method;
-    (void)version;
     if (req->http.method != "GET" && req->http.method != "HEAD") {
-      req->response = plain(405, "only GET and HEAD\n");
+      req->response = HttpResponse::text(405, "only GET and HEAD\n");
       req->response.headers.emplace_back("Allow", "GET, HEAD");
       return send(mc, req->response);
     }
@@ -305,7 +296,7 @@ struct HttpServer::Impl {
     const char* chunked = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Transfer-Encoding");
     if ((length != nullptr && std::strcmp(length, "0") != 0) || chunked != nullptr || *upload_size != 0) {
       *upload_size = 0;
-      req->response = plain(413, "no request body is accepted\n");
+      req->response = HttpResponse::text(413, "no request body is accepted\n");
       return send(mc, req->response);
     }
     const char* auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
@@ -313,7 +304,7 @@ struct HttpServer::Impl {
     const auto route =
         std::find_if(routes.begin(), routes.end(), [&](const HttpRoute& r) { return r.path == req->http.path; });
     if (route == routes.end()) {
-      req->response = plain(404, "not found\n");
+      req->response = HttpResponse::text(404, "not found\n");
       return send(mc, req->response);
     }
     if (!route->slow) {
@@ -333,7 +324,7 @@ struct HttpServer::Impl {
       return MHD_YES;
     }
     busy.fetch_add(1, std::memory_order_relaxed);
-    req->response = plain(503, "busy, try again\n");
+    req->response = HttpResponse::text(503, "busy, try again\n");
     req->response.headers.emplace_back("Retry-After", "1");
     return send(mc, req->response);
   }
@@ -354,7 +345,7 @@ struct HttpServer::Impl {
       try {
         r = job.route->handler(job.request->http);
       } catch (const std::exception& e) {
-        r = plain(500, "internal error\n");
+        r = HttpResponse::text(500, "internal error\n");
         spdlog::error("http: {} {}: {}", job.request->http.method, job.request->http.path, e.what());
       }
       job.request->response = std::move(r);
@@ -384,9 +375,9 @@ void on_connection(void* cls, MHD_Connection* mc, void** socket_context, MHD_Con
   static_cast<HttpServer::Impl*>(cls)->on_connection(mc, socket_context, code);
 }
 
-MHD_Result on_request(void* cls, MHD_Connection* mc, const char* /*url*/, const char* method, const char* version,
+MHD_Result on_request(void* cls, MHD_Connection* mc, const char* /*url*/, const char* method, const char* /*version*/,
                       const char* /*upload_data*/, size_t* upload_size, void** req_cls) {
-  return static_cast<HttpServer::Impl*>(cls)->on_request(mc, method, version, upload_size, req_cls);
+  return static_cast<HttpServer::Impl*>(cls)->on_request(mc, method, upload_size, req_cls);
 }
 
 }  // namespace

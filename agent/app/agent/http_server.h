@@ -45,6 +45,14 @@ struct HttpResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // added as given (WWW-Authenticate, Retry-After)
+
+  // A plain-text answer.
+  static HttpResponse text(int status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

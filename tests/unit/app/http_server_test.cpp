@@ -89,13 +89,6 @@ std::string body_of(const std::string& response) {
   return end == std::string::npos ? "" : response.substr(end + 4);
 }
 
-HttpResponse reply(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
 // A gate the slow handlers wait at until the test opens it.
 struct Gate {
   std::mutex mu;
@@ -129,10 +122,10 @@ std::unique_ptr<HttpServer> start(HttpLimits limits, std::vector<HttpRoute> rout
 }
 
 std::vector<HttpRoute> echo_routes() {
-  return {{"/healthz", [](const HttpRequest&) { return reply(200, "ok\n"); }, false},
+  return {{"/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); }, false},
           {"/echo",
            [](const HttpRequest& r) {
-             return reply(200, r.method + " " + r.path + " ?" + r.query + " auth=" + r.authorization);
+             return HttpResponse::text(200, r.method + " " + r.path + " ?" + r.query + " auth=" + r.authorization);
            },
            true}};
 }
@@ -225,11 +218,11 @@ TEST(HttpServer, SlowHandlersRunOnWorkersAndAFullQueueIsBusy) {
   HttpLimits limits;
   limits.workers = 1;
   limits.queue = 1;
-  auto server = start(limits, {{"/healthz", [](const HttpRequest&) { return reply(200, "ok\n"); }, false},
+  auto server = start(limits, {{"/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); }, false},
                                {"/slow",
                                 [&gate](const HttpRequest&) {
                                   gate.pass();
-                                  return reply(200, "done\n");
+                                  return HttpResponse::text(200, "done\n");
                                 },
                                 true}});
   ASSERT_TRUE(server);
@@ -256,7 +249,7 @@ TEST(HttpServer, AConnectionOpenPastItsLifetimeIsClosed) {
   HttpLimits limits;
   limits.connection_lifetime = 500ms;
   const std::string big(64 << 20, 'x');  // more than the sockets' buffers hold
-  auto server = start(limits, {{"/big", [&big](const HttpRequest&) { return reply(200, big); }, false}});
+  auto server = start(limits, {{"/big", [&big](const HttpRequest&) { return HttpResponse::text(200, big); }, false}});
   ASSERT_TRUE(server);
   const Fd reader = connect_to(server->port());
   send_all(reader, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
