@@ -258,7 +258,9 @@ Cell byte_rate_cell(double per_second) { return Cell{human_rate_bytes(per_second
 
 Table flows_table(const std::vector<FlowRow>& rows) {
   Table t;
-  t.columns = {{"SRC", 12, true, false, 10},  {"DST", 12, true, false, 10},    {"KIND", 14, false, false, 9},
+  // Names get 16 characters at least, enough for a container's name and some of its pod's: at 80
+  // columns the total messages (MSGS) and the wait give way to them.
+  t.columns = {{"SRC", 16, true, false, 10},  {"DST", 16, true, false, 10},    {"KIND", 14, false, false, 9},
                {"MSG/S", 7, false, true, 8},  {"BYTES/S", 11, false, true, 8}, {"MSGS", 7, false, true, 5},
                {"BYTES", 10, false, true, 6}, {"WAIT", 7, false, true, 4}};
   for (const FlowRow& r : rows) {
@@ -342,6 +344,140 @@ std::string fit(const std::string& text, int width, bool right_align) {
   return first_code_points(text, front) + "..." + last_code_points(text, keep - front);
 }
 
+std::string fit_name(const std::string& name, int width) {
+  if (width <= 0) return {};
+  const int n = code_points(name);
+  if (n <= width || width < 4) return fit(name, width, false);
+  const int keep = width - 3;
+  int front = (keep + 1) / 3;
+  const size_t slash = name.rfind('/');
+  if (slash != std::string::npos) {
+    // The tail keeps "/" and the last part whole where they fit, the front what is left over.
+    const std::string last = name.substr(slash + 1);
+    const int tail = code_points(last) + 1;
+    if (tail <= keep)
+      front = std::min(front, keep - tail);
+    else if (tail - 1 <= keep)
+      front = 0;
+    else
+      return first_code_points(last, front) + "..." + last_code_points(last, keep - front);  // the container's own
+  }
+  return first_code_points(name, front) + "..." + last_code_points(name, keep - front);
+}
+
+namespace {
+
+// `name` cut to `front` code points, "...", and what the width leaves of its end.
+std::string cut_at(const std::string& name, int width, int front) {
+  return first_code_points(name, front) + "..." + last_code_points(name, width - 3 - front);
+}
+
+// The code points of `name` from `start` on, at most `n` of them.
+std::string middle_code_points(const std::string& name, int start, int n) {
+  return first_code_points(last_code_points(name, code_points(name) - start), n);
+}
+
+// The index of the first code point where `a` and `b` differ (the shorter length if one is a
+// prefix of the other).
+int first_difference(const std::string& a, const std::string& b) {
+  const int n = std::min(code_points(a), code_points(b));
+  int lo = 0;  // a and b agree on their first lo code points
+  int hi = n;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_code_points(a, mid) == first_code_points(b, mid))
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// Whether `name` could be the one shown as `text` (a rendering by cut_at() or a middle window).
+bool could_be(const std::string& text, const std::string& name) {
+  const size_t dots = text.find("...");
+  if (dots == std::string::npos) return text == name;
+  if (dots == 0 && text.size() > 6 && text.ends_with("...")) {  // "...middle..."
+    return name.find(text.substr(3, text.size() - 6)) != std::string::npos;
+  }
+  const std::string_view head = std::string_view(text).substr(0, dots);
+  const std::string_view tail = std::string_view(text).substr(dots + 3);
+  return name.size() >= head.size() + tail.size() && name.starts_with(head) && name.ends_with(tail);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> fit_names(const std::vector<std::string>& names, int width) {
+  std::map<std::string, std::string> shown;
+  for (const std::string& n : names) shown.emplace(n, fit_name(n, width));
+  if (width < 4) return shown;
+  const int keep = width - 3;
+  // Two passes: the second settles what the first one's new cuts made collide.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::map<std::string, std::vector<std::string>> alike;  // rendering -> the names cut to it
+    for (const auto& [name, text] : shown) alike[text].push_back(name);
+    for (const auto& [text, group] : alike) {
+      if (group.size() < 2) continue;
+      std::vector<std::string> cut;  // those that fit whole keep their text: they are the name
+      for (const std::string& n : group) {
+        if (code_points(n) > width) cut.push_back(n);
+      }
+      if (cut.empty()) continue;
+      std::set<std::string> taken;  // every other name's text
+      for (const auto& [name, t] : shown) {
+        if (std::find(cut.begin(), cut.end(), name) == cut.end()) taken.insert(t);
+      }
+      // One cut for the whole group, nearest the end first: the container's side.
+      bool settled = false;
+      for (int front = 0; front <= keep && !settled; ++front) {
+        std::set<std::string> texts;
+        for (const std::string& n : cut) texts.insert(cut_at(n, width, front));
+        if (texts.size() != cut.size()) continue;
+        if (std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return taken.count(t) > 0; })) {
+          continue;
+        }
+        for (const std::string& n : cut) shown[n] = cut_at(n, width, front);
+        settled = true;
+      }
+      if (settled) continue;
+      // No one cut tells them apart (they differ in two places, or only in the middle). Each
+      // one's renderings: its cuts, its end first, then the parts where it differs from the
+      // others, between two "...". Each in turn takes, of those no name shows yet, the one that
+      // fewest names of the column could be (the most telling), then one that keeps its last
+      // part (the container) whole, then the first.
+      for (const std::string& n : cut) {
+        std::vector<std::string> candidates;
+        for (int front = 0; front <= keep; ++front) candidates.push_back(cut_at(n, width, front));
+        if (width >= 7) {
+          const int window = width - 6;
+          std::set<int> at;
+          for (const std::string& other : cut) {
+            if (other != n) at.insert(first_difference(n, other));
+          }
+          for (const int d : at) {
+            const int start = std::clamp(d - window / 2, 0, std::max(0, code_points(n) - window));
+            candidates.push_back("..." + middle_code_points(n, start, window) + "...");
+          }
+        }
+        const size_t slash = n.rfind('/');
+        const std::string last = slash == std::string::npos ? std::string() : n.substr(slash);
+        const std::string* best = nullptr;
+        std::pair<size_t, int> best_rank;
+        for (const std::string& c : candidates) {
+          if (taken.count(c) > 0) continue;
+          const auto alike_names = static_cast<size_t>(
+              std::count_if(names.begin(), names.end(), [&](const std::string& m) { return could_be(c, m); }));
+          const std::pair<size_t, int> rank{alike_names, !last.empty() && c.ends_with(last) ? 0 : 1};
+          if (!best || rank < best_rank) best = &c, best_rank = rank;
+        }
+        if (best) shown[n] = *best;
+        taken.insert(shown[n]);
+      }
+    }
+  }
+  return shown;
+}
+
 std::vector<int> layout_columns(const Table& table, int width) {
   const size_t n = table.columns.size();
   std::vector<int> natural(n);
@@ -410,12 +546,25 @@ std::vector<int> layout_columns(const Table& table, int width) {
 }
 
 std::vector<std::string> render_table(const Table& table, const std::vector<int>& widths, int max_rows) {
+  const size_t limit = max_rows < 0 ? table.rows.size() : std::min(table.rows.size(), static_cast<size_t>(max_rows));
+  // Names (the flexible columns) are fitted together, so that the rows shown tell them apart.
+  std::vector<std::map<std::string, std::string>> names(table.columns.size());
+  for (size_t i = 0; i < table.columns.size() && i < widths.size(); ++i) {
+    if (!table.columns[i].flexible || widths[i] <= 0) continue;
+    std::vector<std::string> column;
+    for (size_t r = 0; r < limit; ++r) {
+      if (i < table.rows[r].size()) column.push_back(table.rows[r][i].text);
+    }
+    names[i] = fit_names(column, widths[i]);
+  }
   auto line = [&](auto&& text_of) {
     std::string out;
     for (size_t i = 0; i < table.columns.size() && i < widths.size(); ++i) {
       if (widths[i] <= 0) continue;
       if (!out.empty()) out += ' ';
-      out += fit(text_of(i), widths[i], table.columns[i].numeric);
+      const std::string text = text_of(i);
+      const auto named = names[i].find(text);
+      out += named != names[i].end() ? named->second : fit(text, widths[i], table.columns[i].numeric);
     }
     // Trailing blanks carry nothing and would make every batch line as wide as the widest.
     while (!out.empty() && out.back() == ' ') out.pop_back();
@@ -423,7 +572,6 @@ std::vector<std::string> render_table(const Table& table, const std::vector<int>
   };
   std::vector<std::string> lines;
   lines.push_back(line([&](size_t i) { return table.columns[i].title; }));
-  const size_t limit = max_rows < 0 ? table.rows.size() : std::min(table.rows.size(), static_cast<size_t>(max_rows));
   for (size_t r = 0; r < limit; ++r) {
     const auto& row = table.rows[r];
     lines.push_back(line([&](size_t i) { return i < row.size() ? row[i].text : std::string(); }));
@@ -506,6 +654,19 @@ std::vector<std::string> render_frame(const Snapshot& snapshot, const FrameState
   const std::vector<int> widths = layout_columns(table, width);
   for (auto& l : render_table(table, widths, max_rows)) lines.push_back(std::move(l));
   if (table.rows.empty()) lines.emplace_back(snapshot.flows.empty() ? "(no flows yet)" : "(no flows match the filter)");
+  return lines;
+}
+
+std::string too_small(int width, int height) {
+  return cut_end(fmt::format("terminal too small ({}x{}): needs {}x{}", width, height, kMinWidth, kMinHeight), width);
+}
+
+std::vector<std::string> render_screen(const Snapshot& snapshot, const FrameState& state, const std::string& clock,
+                                       int width, int height) {
+  if (width < kMinWidth || height < kMinHeight) return {too_small(width, height)};
+  // The header, the table's title row, and the prompt's line.
+  std::vector<std::string> lines = render_frame(snapshot, state, clock, width, height - kHeaderLines - 2);
+  if (lines.size() > static_cast<size_t>(height - 1)) lines.resize(static_cast<size_t>(height - 1));
   return lines;
 }
 

@@ -140,8 +140,30 @@ std::vector<int> layout_columns(const Table& table, int width);
 // (names keep their start and their end, which is the container). width < 4 cuts the end.
 std::string fit(const std::string& text, int width, bool right_align);
 
-// The header row and up to `max_rows` rows (all when max_rows < 0), laid out with `widths`.
+// A name (an endpoint's, "ns/pod/container") made exactly `width` characters: padded, or cut so
+// that its last part (after the last '/': the container, a unit, a port) stays whole where it
+// fits and what goes is the start's tail (namespace and pod are shortened first):
+// "default/ipc-client-pod/ipc-client" in 13 is "...ipc-client", in 20 "defaul.../ipc-client".
+// A last part longer than the width is cut in its middle, alone ("a-v...er-name").
+std::string fit_name(const std::string& name, int width);
+
+// The names of one column, each made exactly `width` characters, pairwise distinct wherever the
+// names are: fit_name() first; names it renders alike are cut at another place, the same one for
+// all of them, that tells them apart ("...b-client" and "...c-client" where the pod is what
+// differs), and failing that each shows the part where it differs, between two "..."
+// ("...-7f9c-a...", "...-7f9c-b..."). Best effort below 7 characters, where no such window fits.
+std::map<std::string, std::string> fit_names(const std::vector<std::string>& names, int width);
+
+// The header row and up to `max_rows` rows (all when max_rows < 0), laid out with `widths`. The
+// names of flexible columns are fitted with fit_names() over the rows shown.
 std::vector<std::string> render_table(const Table& table, const std::vector<int>& widths, int max_rows);
+
+// The smallest terminal a frame is drawn in: the flows view shows both ends (16 characters each),
+// the kind and both rates at 68 columns; 12 lines hold the header, the table's title row and 4
+// rows. Below it,
+// render_screen() draws one line saying the terminal is too small (batch mode has no size).
+inline constexpr int kMinWidth = 68;
+inline constexpr int kMinHeight = 12;
 
 // Everything the header and status lines need to know about the session.
 struct FrameState {
@@ -163,6 +185,17 @@ std::vector<std::string> render_header(const Snapshot& snapshot, const std::vect
 // A whole frame as lines: header, a blank line, then the table (batch mode: width <= 0, every row).
 std::vector<std::string> render_frame(const Snapshot& snapshot, const FrameState& state, const std::string& clock,
                                       int width, int max_rows);
+
+// The lines render_frame() puts before the table's title row: the header's and a blank one.
+inline constexpr int kHeaderLines = 6;
+
+// A frame for a terminal `width` x `height`: at most height - 1 lines (the last line is the
+// prompt's), the table getting what the header and its title row leave. Below kMinWidth x
+// kMinHeight, the one line "terminal too small (WxH): needs 68x12", cut to
+// the width, instead of a view that would hide the figures.
+std::vector<std::string> render_screen(const Snapshot& snapshot, const FrameState& state, const std::string& clock,
+                                       int width, int height);
+std::string too_small(int width, int height);
 
 std::string human_rate_bytes(double bytes_per_second);  // "0 B/s", "1.5 MiB/s"
 std::string human_seconds(double seconds);              // "-" (negative), "850us", "1.2ms", "3.0s"

@@ -17,6 +17,7 @@
 
 #include "kernel_test.h"
 #include "subprocess.h"
+#include "tmux.h"
 #include "workload.h"
 
 using ::testing::HasSubstr;
@@ -53,44 +54,6 @@ std::string line_with(const std::string& text, const std::vector<std::string>& p
   }
   return {};
 }
-
-// A tmux server of our own (its own socket), killed with everything in it when the test ends.
-class Tmux {
- public:
-  Tmux() : socket_("ipctrace-test-" + std::to_string(getpid())) {}
-  ~Tmux() { run({"kill-server"}); }
-  Tmux(const Tmux&) = delete;
-  Tmux& operator=(const Tmux&) = delete;
-  Tmux(Tmux&&) = delete;
-  Tmux& operator=(Tmux&&) = delete;
-
-  ProcessResult run(std::vector<std::string> args) const {
-    std::vector<std::string> argv = {"/usr/bin/tmux", "-L", socket_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_process(argv, 10s);
-  }
-  [[nodiscard]] std::string capture() const { return run({"capture-pane", "-p", "-t", "top"}).out; }
-  void keys(const std::vector<std::string>& keys) const {
-    std::vector<std::string> args = {"send-keys", "-t", "top"};
-    args.insert(args.end(), keys.begin(), keys.end());
-    run(args);
-  }
-  // Captures until `pred` holds for the screen, or `limit` passes; the last screen.
-  template <typename Pred>
-  std::string wait_for(Pred pred, std::chrono::milliseconds limit) const {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    std::string screen;
-    do {
-      screen = capture();
-      if (pred(screen)) return screen;
-      std::this_thread::sleep_for(100ms);
-    } while (std::chrono::steady_clock::now() < until);
-    return screen;
-  }
-
- private:
-  std::string socket_;
-};
 
 // Two flows that run until stopped: a pipe moving 16 KiB per write a few times a tick (many
 // bytes, few messages) and a unix datagram socketpair moving 64 messages of 16 bytes per tick
@@ -243,7 +206,7 @@ TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
 
 TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
   IPCTRACE_REQUIRE_KERNEL();
-  if (access("/usr/bin/tmux", X_OK) != 0) {
+  if (!Tmux::installed()) {
     if (in_ci()) FAIL() << "tmux is missing (tools/install-deps.sh installs it)";
     GTEST_SKIP() << "tmux is missing";
   }
@@ -265,7 +228,7 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
 
   Tmux tmux;
   const std::string command = ipctrace_binary() + " top -d 1s; echo $? > " + rc_file;
-  ASSERT_EQ(tmux.run({"new-session", "-d", "-s", "top", "-x", "200", "-y", "40", command}).exit_code, 0);
+  ASSERT_TRUE(tmux.start(command, 200, 40));
   // Wait for the view before the workload: the flows must start after the programs are attached.
   std::string screen =
       tmux.wait_for([](const std::string& s) { return s.find("ipctrace top - ") != std::string::npos; }, 30s);
@@ -315,10 +278,15 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
   EXPECT_GE(row_of(screen, shown_name(bulk_r)), 0) << screen;
   EXPECT_GE(row_of(screen, chat), 0) << screen;
 
-  // A narrow terminal: still a clean screen, nothing wider than it.
-  tmux.run({"resize-window", "-t", "top", "-x", "50", "-y", "12"});
+  // The smallest terminal it draws in: still a clean screen, nothing wider than it; below that,
+  // it says so.
+  tmux.resize(68, 12);
   screen = tmux.wait_for([&](const std::string& s) { return s.find("ENDPOINT") != std::string::npos; }, 5s);
-  for (const auto& l : split_lines(screen)) EXPECT_LE(l.size(), 50U) << l;
+  EXPECT_THAT(screen, HasSubstr("ENDPOINT")) << screen;
+  for (const auto& l : split_lines(screen)) EXPECT_LE(l.size(), 68U) << l;
+  tmux.resize(50, 12);
+  screen = tmux.wait_for([&](const std::string& s) { return s.find("terminal too small") != std::string::npos; }, 5s);
+  EXPECT_EQ(split_lines(screen).at(0), "terminal too small (50x12): needs 68x12") << screen;
 
   // q quits with status 0.
   tmux.keys({"q"});

@@ -313,8 +313,8 @@ class TerminalView {
     int height = 0;
     int width = 0;
     getmaxyx(stdscr, height, width);
-    if (width < 30 || height < 8) {
-      mvaddnstr(0, 0, fmt::format("terminal too small ({}x{})", width, height).c_str(), width);
+    if (width < top::kMinWidth || height < top::kMinHeight) {
+      mvaddnstr(0, 0, top::too_small(width, height).c_str(), width);
       refresh();
       return;
     }
@@ -331,14 +331,13 @@ class TerminalView {
     if (state.status.empty() && !poll_error_.empty()) state.status = poll_error_;
     std::vector<std::string> lines;
     if (shown_) {
-      const int header_lines = 6;  // five header lines and a blank one
-      lines = top::render_frame(*shown_, state, clock_now(), width, std::max(0, height - header_lines - 2));
+      lines = top::render_screen(*shown_, state, clock_now(), width, height);
     } else {
       lines = {"ipctrace top - waiting for the first collection..."};
     }
     int y = 0;
     for (size_t i = 0; i < lines.size() && y < height - 1; ++i, ++y) {
-      const bool table_header = shown_ && i == 6;
+      const bool table_header = shown_ && i == static_cast<size_t>(top::kHeaderLines);
       if (table_header) {
         attron(A_REVERSE | (has_colors() ? COLOR_PAIR(1) : 0));
         mvaddnstr(y, 0, top::fit(lines[i], width, false).c_str(), -1);

@@ -6,19 +6,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "app/agent/http_server.h"
 #include "app/top/sources.h"
+#include "kernel_test.h"
 #include "subprocess.h"
+#include "tmux.h"
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -31,6 +37,7 @@ using namespace std::chrono_literals;
 namespace {
 
 json sample_document();
+json cluster_document();
 
 HttpResponse fixed(int status, std::string body) {
   HttpResponse r;
@@ -69,6 +76,7 @@ class FakeAgent {
       routes.push_back({path, [status, body](const HttpRequest& /*req*/) { return fixed(status, body); }, false});
     };
     serve("/ok/api/v1/flows", 200, sample_document().dump());
+    serve("/cluster/api/v1/flows", 200, cluster_document().dump());
     serve("/missing/api/v1/flows", 404, "not here");
     serve("/garbage/api/v1/flows", 200, "<html>hello</html>");
     serve("/refused/api/v1/flows", 400, "unknown kind 'x'\x1b[31m\nsecond line");
@@ -153,6 +161,50 @@ json sample_document() {
             {"shm", nullptr}};
   return {{"node", "worker-7"},        {"kernel", "6.1.0-18-amd64"},     {"duration_seconds", 30.0},
           {"flows", json::array({f})}, {"lost", {{"flow_map_full", 0}}}, {"hooks", {{"unix", "tp_btf"}}}};
+}
+
+// The flows of a busy node whose names a plain cut in the middle would merge at 80 columns: the
+// client and server containers of one deployment in many pods (the pod hash is what differs) and
+// namespaces, and same-named pods in two namespaces. Each flow moves a different number of bytes
+// per second, so the rows have one order.
+json cluster_document() {
+  json flows = json::array();
+  int i = 0;
+  for (const std::string ns : {"default", "payments-staging"}) {
+    for (const std::string hash : {"5d9f7c-x2k4q", "5d9f7c-x2k4r", "77b6f-pq8zz", "5d9f7c-zzzzz", "6c4d8-ab12c"}) {
+      for (const std::string pair : {"ipc", "web"}) {
+        const std::string pod = pair + std::string("-client-").append(hash);
+        auto end = [&](const std::string& container) {
+          return json{{"type", "cgroup"},
+                      {"name", std::string(ns).append("/").append(pod).append("/").append(container)},
+                      {"namespace", ns},
+                      {"pod", pod},
+                      {"container", container}};
+        };
+        ++i;
+        flows.push_back({{"kind", "unix_stream"},
+                         {"src", end(pair + "-client")},
+                         {"dst", end(pair + "-server")},
+                         {"messages", 100 * i},
+                         {"bytes", 1000 * i},
+                         {"received_messages", 100 * i},
+                         {"received_bytes", 1000 * i},
+                         {"messages_per_second", 1.0 * i},
+                         {"bytes_per_second", 1000.0 * i},
+                         {"receiver_wait", nullptr},
+                         {"shm", nullptr}});
+      }
+    }
+  }
+  return {{"node", "worker-7"}, {"kernel", "6.1.0-18-amd64"}, {"duration_seconds", 30.0},
+          {"flows", flows},     {"lost", json::object()},     {"hooks", {{"unix", "tp_btf"}}}};
+}
+
+std::vector<std::string> screen_lines(const std::string& screen) {
+  std::vector<std::string> lines;
+  std::istringstream in(screen);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
 }
 
 }  // namespace
@@ -400,4 +452,77 @@ TEST(TopRemote, UnusableCredentialsAreUsageErrors) {
   EXPECT_EQ(alone.exit_code, 2);
   EXPECT_THAT(alone.err, HasSubstr("--remote-user requires --remote"));
   for (const std::string& f : {fifo, big, empty, good}) std::remove(f.c_str());
+}
+
+// A real terminal (tmux) at 80x24 and 120x40: every row's two names are shown, no two different
+// names look alike, and at 120 columns each keeps its container whole; below 68x12 the screen says it is too small; q
+// quits with 0.
+TEST(TopRemote, NamesStayDistinguishableInARealTerminal) {
+  if (!Tmux::installed()) {
+    if (in_ci()) FAIL() << "tmux is missing (tools/install-deps.sh installs it)";
+    GTEST_SKIP() << "tmux is missing";
+  }
+  const std::string rc_file = testing::TempDir() + "ipctrace-top-rc-" + std::to_string(getpid());
+  unlink(rc_file.c_str());
+  Tmux tmux;
+  ASSERT_TRUE(tmux.start(ipctrace_binary() + " top --remote " + agent().url("cluster") + " -d 1s; echo $? > " + rc_file,
+                         80, 24));
+  for (const auto& size : std::vector<std::pair<int, int>>{{80, 24}, {120, 40}}) {
+    const int width = size.first;
+    const int height = size.second;
+    tmux.resize(width, height);
+    // The header, the titles, the prompt's line; the document has 20 flows.
+    const size_t rows = std::min<size_t>(20, static_cast<size_t>(height - 8));
+    const auto table = [&](const std::string& screen) {
+      std::vector<std::string> out;
+      bool in_table = false;
+      for (const auto& l : screen_lines(screen)) {
+        if (in_table && !l.empty()) out.push_back(l);
+        in_table = in_table || l.rfind("SRC", 0) == 0;
+      }
+      return out;
+    };
+    const std::string screen = tmux.wait_for(
+        [&](const std::string& s) {
+          const auto lines = screen_lines(s);
+          return table(s).size() == rows && !lines.empty() && lines[0].size() <= static_cast<size_t>(width) &&
+                 s.find(" - every 1s") != std::string::npos;
+        },
+        10s);
+    const auto lines = table(screen);
+    ASSERT_EQ(lines.size(), rows) << width << "x" << height << ":\n" << screen;
+    std::set<std::string> src;
+    std::set<std::string> dst;
+    for (const auto& l : lines) {
+      EXPECT_LE(l.size(), static_cast<size_t>(width)) << l;
+      std::istringstream cells(l);
+      std::string a;
+      std::string b;
+      cells >> a >> b;
+      EXPECT_TRUE(src.insert(a).second) << width << "x" << height << ": two sources shown as " << a << "\n" << screen;
+      EXPECT_TRUE(dst.insert(b).second) << width << "x" << height << ": two destinations shown as " << b << "\n"
+                                        << screen;
+      // With room for it, each shows its container whole. At 80 columns these names (two
+      // namespaces, five pods of one deployment each, the same containers) need more than
+      // 16 characters each to show both what differs and the container: some show only where
+      // they differ.
+      if (width >= 120) {
+        EXPECT_TRUE(a.ends_with("-client")) << a;
+        EXPECT_TRUE(b.ends_with("-server")) << b;
+      }
+    }
+  }
+  tmux.resize(40, 10);
+  const std::string small =
+      tmux.wait_for([](const std::string& s) { return s.find("terminal too small") != std::string::npos; }, 10s);
+  EXPECT_EQ(screen_lines(small).at(0), "terminal too small (40x10): needs 68x12") << small;
+  tmux.keys({"q"});
+  std::string rc;
+  for (int i = 0; i < 100 && rc.empty(); ++i) {
+    std::ifstream in(rc_file);
+    std::getline(in, rc);
+    if (rc.empty()) std::this_thread::sleep_for(100ms);
+  }
+  unlink(rc_file.c_str());
+  EXPECT_EQ(rc, "0");
 }

@@ -2,13 +2,18 @@
 // tables, sorting, column layout under narrow terminals and long names, whole frames.
 #include "exporters/top_view.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "base/text.h"
 
 using ::testing::HasSubstr;
 
@@ -244,6 +249,108 @@ TEST(TopLayout, FitPadsAndCutsInTheMiddle) {
   EXPECT_EQ(fit("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5, false), "\xc3\xa9...\xc3\xa9");
 }
 
+TEST(TopLayout, ANameKeepsItsContainerAndShortensNamespaceAndPodFirst) {
+  EXPECT_EQ(fit_name("default/ipc-client-pod/ipc-client", 13), "...ipc-client");
+  EXPECT_EQ(fit_name("default/web-client-pod/web-client", 13), "...web-client");
+  EXPECT_EQ(fit_name("default/ipc-client-pod/ipc-client", 20), "defaul.../ipc-client");
+  EXPECT_EQ(fit_name("default/ipc-client-pod/ipc-client", 40), "default/ipc-client-pod/ipc-client       ");
+  // A container name longer than the width is cut in its own middle.
+  EXPECT_EQ(fit_name("ns/pod/a-very-long-container-name", 13), "a-v...er-name");
+  EXPECT_EQ(fit_name("ns/pod/a-very-long-container-name", 13).size(), 13U);
+  // No '/' at all (a remote address, "?"): as fit().
+  EXPECT_EQ(fit_name("10.20.30.40:51234", 10), fit("10.20.30.40:51234", 10, false));
+  EXPECT_EQ(fit_name("abc", 2), "ab");
+}
+
+// Names as a cluster has them: the same container in many pods of one deployment (the pod's
+// hash is what differs), the same pod names in several namespaces, sidecars of one name.
+std::vector<std::string> cluster_names() {
+  std::vector<std::string> names;
+  for (const std::string ns : {"default", "production", "payments-staging"}) {
+    for (const std::string hash : {"5d9f7c-x2k4q", "5d9f7c-x2k4r", "77b6f-pq8zz", "5d9f7c-zzzzz"}) {
+      for (const std::string ctr : {"app", "istio-proxy", "ipc-client", "web-client"}) {
+        names.push_back(fmt::format("{}/checkout-{}/{}", ns, hash, ctr));
+      }
+    }
+    names.push_back(ns + "/ipc-client-pod/ipc-client");
+    names.push_back(ns + "/web-client-pod/web-client");
+  }
+  names.emplace_back("host");
+  names.emplace_back("?");
+  names.emplace_back("10.0.0.7:443");
+  return names;
+}
+
+TEST(TopLayout, NamesOfAColumnStayDistinctAtEveryWidth) {
+  const std::vector<std::string> names = cluster_names();
+  for (int width = 12; width <= 60; ++width) {
+    const auto shown = fit_names(names, width);
+    ASSERT_EQ(shown.size(), names.size());
+    std::map<std::string, std::string> owner;
+    for (const auto& [name, text] : shown) {
+      EXPECT_EQ(code_points(text), width) << name << " -> '" << text << "'";
+      const auto [it, fresh] = owner.emplace(text, name);
+      EXPECT_TRUE(fresh) << "at width " << width << ", '" << text << "' is both " << it->second << " and " << name;
+    }
+  }
+  // The names that fit_name() alone tells apart keep its rendering; a group it does not is cut
+  // at one place for all.
+  const auto at13 = fit_names({"default/ipc-client-pod/ipc-client", "default/web-client-pod/web-client"}, 13);
+  EXPECT_EQ(at13.at("default/ipc-client-pod/ipc-client"), "...ipc-client");
+  const auto pods = fit_names({"shop/cart-a/app", "shop/cart-b/app"}, 8);
+  EXPECT_EQ(pods.at("shop/cart-a/app"), "...a/app");
+  EXPECT_EQ(pods.at("shop/cart-b/app"), "...b/app");
+  // Differing only in the middle, beyond any single cut: each shows where it differs.
+  const auto middle = fit_names({"aaaaaaaaaa1aaaaaaaaaa/x", "aaaaaaaaaa2aaaaaaaaaa/x"}, 9);
+  EXPECT_EQ(middle.at("aaaaaaaaaa1aaaaaaaaaa/x"), "...a1a...");
+  EXPECT_EQ(middle.at("aaaaaaaaaa2aaaaaaaaaa/x"), "...a2a...");
+}
+
+TEST(TopLayout, TheRowsShownTellTheirNamesApart) {
+  std::vector<json> flows;
+  for (const std::string& name : cluster_names()) flows.push_back(flow("pipe", endpoint(name), endpoint("host"), 1, 1));
+  const Snapshot s = snap(document(flows), t0);
+  for (const auto& [width, height] : std::vector<std::pair<int, int>>{{80, 24}, {120, 40}, {68, 12}}) {
+    FrameState state;
+    state.sort_column = 0;
+    state.descending = false;
+    const auto lines = render_screen(s, state, "12:00:00", width, height);
+    ASSERT_EQ(lines.size(), static_cast<size_t>(height - 1));
+    std::set<std::string> src;
+    for (size_t i = kHeaderLines + 1; i < lines.size(); ++i) {
+      EXPECT_LE(code_points(lines[i]), width) << lines[i];
+      const std::string cell = lines[i].substr(0, lines[i].find(' '));
+      EXPECT_TRUE(src.insert(cell).second) << width << "x" << height << ": " << cell << " twice";
+    }
+    EXPECT_EQ(src.size(), static_cast<size_t>(height - kHeaderLines - 2));
+  }
+}
+
+TEST(TopLayout, BelowTheMinimumTheScreenSaysItIsTooSmall) {
+  const Snapshot s = snap(document({flow("pipe", endpoint("a/b/c"), endpoint("d/e/f"), 1, 1)}), t0);
+  for (const auto& [width, height] : std::vector<std::pair<int, int>>{{40, 10}, {67, 24}, {80, 11}, {1, 1}}) {
+    const auto lines = render_screen(s, FrameState{}, "12:00:00", width, height);
+    ASSERT_EQ(lines.size(), 1U);
+    const std::string full = fmt::format("terminal too small ({}x{}): needs 68x12", width, height);
+    EXPECT_LE(code_points(lines[0]), width) << lines[0];
+    if (code_points(full) <= width) {
+      EXPECT_EQ(lines[0], full);
+    } else if (width >= 4) {
+      EXPECT_EQ(lines[0], full.substr(0, static_cast<size_t>(width - 3)) + "...");
+    } else {
+      EXPECT_EQ(lines[0], full.substr(0, static_cast<size_t>(width)));
+    }
+  }
+  EXPECT_EQ(render_screen(s, FrameState{}, "12:00:00", 40, 10)[0], "terminal too small (40x10): needs 68x12");
+  // At the minimum, both names, the kind and both rates are there.
+  const auto lines = render_screen(s, FrameState{}, "12:00:00", 68, 12);
+  ASSERT_GE(lines.size(), static_cast<size_t>(kHeaderLines + 2));
+  std::istringstream header(lines[kHeaderLines]);
+  std::vector<std::string> titles;
+  for (std::string w; header >> w;) titles.push_back(w);
+  EXPECT_EQ(titles, (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S"}));
+}
+
 TEST(TopLayout, WideTerminalsShareTheRestBetweenTheNames) {
   Snapshot s = snap(document({flow("pipe", endpoint(std::string(60, 's')), endpoint(std::string(60, 'd')), 1, 1)}), t0);
   const Table t = flows_table(s.flows);
@@ -258,24 +365,24 @@ TEST(TopLayout, WideTerminalsShareTheRestBetweenTheNames) {
   // Short names take only what they need.
   Snapshot small = snap(document({flow("pipe", endpoint("a"), endpoint("b"), 1, 1)}), t0);
   const std::vector<int> ws = layout_columns(flows_table(small.flows), 200);
-  EXPECT_EQ(ws[0], 12);
-  EXPECT_EQ(ws[1], 12);
+  EXPECT_EQ(ws[0], 16);
+  EXPECT_EQ(ws[1], 16);
 }
 
 TEST(TopLayout, NarrowTerminalsDropTheLeastUsefulColumnsFirst) {
   Snapshot s = snap(document({flow("pipe", endpoint("src"), endpoint("dst"), 1, 1)}), t0);
   const Table t = flows_table(s.flows);
-  // Everything at minimum: 12+12+14+7+11+7+10+7 + 7 spaces = 87.
-  std::vector<int> w = layout_columns(t, 87);
+  // Everything at minimum: 16+16+14+7+11+7+10+7 + 7 spaces = 95.
+  std::vector<int> w = layout_columns(t, 95);
   EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](int x) { return x > 0; }));
-  w = layout_columns(t, 80);
+  w = layout_columns(t, 94);
   EXPECT_EQ(w[7], 0);  // WAIT goes first
   EXPECT_GT(w[5], 0);
-  w = layout_columns(t, 60);
-  EXPECT_EQ(w[5], 0);  // then MSGS, BYTES
-  EXPECT_EQ(w[6], 0);
-  EXPECT_GT(w[0], 0);
-  EXPECT_GT(w[4], 0);
+  w = layout_columns(t, 80);  // then MSGS: at 80, both names, the kind, both rates and BYTES
+  EXPECT_EQ(w[5], 0);
+  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 10, 0}));  // short names: no more than that
+  w = layout_columns(t, kMinWidth);                               // then BYTES: both names, the kind and both rates
+  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 0, 0}));
   w = layout_columns(t, 10);  // only the names are left, then one of them, squeezed
   int visible = 0;
   for (int x : w) visible += x > 0 ? 1 : 0;
