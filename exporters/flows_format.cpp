@@ -144,9 +144,10 @@ nlohmann::json flows_to_json(const FlowsReport& report) {
       {"lost", lost},        {"hooks", hooks}};
 }
 
-std::string flows_to_table(const FlowsReport& report) {
-  std::string out = fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", "KIND", "SOURCE",
+std::string flows_to_table(const FlowsReport& report, bool wide) {
+  std::string out = fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}", "KIND", "SOURCE",
                                 "DESTINATION", "MSGS", "BYTES", "MSGS/S", "BYTES/S", "WAIT AVG");
+  out += wide ? fmt::format(" {:<24} {}\n", "SRC PROCESS", "DST PROCESS") : "\n";
   // Escaped for the terminal (base/text.h), then cut on a character boundary to n characters,
   // keeping the end: the container name.
   auto clip = [](const std::string& name, int n) {
@@ -165,9 +166,17 @@ std::string flows_to_table(const FlowsReport& report) {
     }
     std::string bytes = v.kind == IPCT_KIND_SYSV_SHM ? human_bytes(static_cast<double>(v.shm_size)) + "*"
                                                      : human_bytes(static_cast<double>(v.bytes));
-    out += fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}\n", kind_name(v.kind),
+    out += fmt::format("{:<14} {:<40} {:<40} {:>8} {:>10} {:>9} {:>11} {:>10}", kind_name(v.kind),
                        clip(v.src.name(), 40), clip(v.dst.name(), 40), human_count(static_cast<double>(v.msgs)), bytes,
                        human_count(v.msgs_per_second), human_bytes(v.bytes_per_second) + "/s", wait);
+    if (wide) {
+      // A task name is the process's own choice (prctl): escaped, and cut like a name.
+      auto process = [&](const TaskHint& t) {
+        return t.tgid == 0 ? std::string("-") : clip(fmt::format("{}[{}]", t.comm, t.tgid), 24);
+      };
+      out += fmt::format(" {:<24} {}", process(v.src.task), process(v.dst.task));
+    }
+    out += "\n";
   }
   uint64_t lost = 0;
   for (uint64_t d : report.drops) lost += d;

@@ -24,6 +24,8 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 //   "namespaces": {"ipc", "net", "pid", "mnt", "uts", "cgroup", "user"}, "address"}
 // WAIT: {"count", "sum_seconds", "buckets": [{"le_seconds", "count"}]} (cumulative, Prometheus style)
 nlohmann::json flows_to_json(const FlowsReport& report);
-std::string flows_to_table(const FlowsReport& report);
+// The table; `wide` adds the process that used each end first ("comm[pid]", the kernel's task
+// name and the process id; "-" where none was recorded): `flows --output wide`.
+std::string flows_to_table(const FlowsReport& report, bool wide = false);
 
 }  // namespace ipctrace

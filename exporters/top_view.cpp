@@ -86,6 +86,8 @@ EndpointInfo endpoint_from(Reader& r, const json& j, const std::string& where) {
   e.k8s_namespace = r.string(j, "namespace", where);
   e.pod = r.string(j, "pod", where);
   e.container = r.string(j, "container", where);
+  e.comm = r.string(j, "comm", where);
+  e.pid = r.count(j, "pid", where, false);
   return e;
 }
 
@@ -256,13 +258,20 @@ Cell byte_rate_cell(double per_second) { return Cell{human_rate_bytes(per_second
 
 }  // namespace
 
+std::string process_name(const EndpointInfo& e) {
+  if (e.pid == 0) return "-";
+  return fmt::format("{}[{}]", e.comm, e.pid);
+}
+
 Table flows_table(const std::vector<FlowRow>& rows) {
   Table t;
   // Names get 16 characters at least, enough for a container's name and some of its pod's: at 80
   // columns the total messages (MSGS) and the wait give way to them.
-  t.columns = {{"SRC", 16, true, false, 10},  {"DST", 16, true, false, 10},    {"KIND", 14, false, false, 9},
-               {"MSG/S", 7, false, true, 8},  {"BYTES/S", 11, false, true, 8}, {"MSGS", 7, false, true, 5},
-               {"BYTES", 10, false, true, 6}, {"WAIT", 7, false, true, 4}};
+  t.columns = {{"SRC", 16, true, false, 10},          {"DST", 16, true, false, 10},
+               {"KIND", 14, false, false, 9},         {"MSG/S", 7, false, true, 8},
+               {"BYTES/S", 11, false, true, 8},       {"MSGS", 7, false, true, 5},
+               {"BYTES", 10, false, true, 6},         {"WAIT", 7, false, true, 4},
+               {"SRC-PROC", 24, false, false, 1, 16}, {"DST-PROC", 24, false, false, 1, 16}};
   for (const FlowRow& r : rows) {
     // sysv_shm moves no bytes through calls: its messages are attaches, its size is the segment's.
     Cell bytes = r.kind == "sysv_shm"
@@ -270,7 +279,8 @@ Table flows_table(const std::vector<FlowRow>& rows) {
                      : bytes_cell(r.bytes);
     t.rows.push_back({text_cell(r.src.name), text_cell(r.dst.name), text_cell(r.kind), rate_cell(r.msgs_per_second),
                       byte_rate_cell(r.bytes_per_second), count_cell(r.msgs), std::move(bytes),
-                      Cell{human_seconds(r.wait_avg_seconds), r.wait_avg_seconds}});
+                      Cell{human_seconds(r.wait_avg_seconds), r.wait_avg_seconds}, text_cell(process_name(r.src)),
+                      text_cell(process_name(r.dst))});
   }
   return t;
 }
@@ -490,17 +500,18 @@ std::vector<int> layout_columns(const Table& table, int width) {
   if (width <= 0) return natural;
 
   std::vector<bool> shown(n, true);
-  auto needed = [&] {
+  auto needed = [&](bool with_reserve) {
     int sum = 0;
     int count = 0;
     for (size_t i = 0; i < n; ++i) {
       if (!shown[i]) continue;
       sum += std::max(table.columns[i].width, code_points(table.columns[i].title));
+      if (with_reserve) sum += table.columns[i].reserve;
       ++count;
     }
     return sum + std::max(0, count - 1);
   };
-  while (needed() > width) {
+  while (needed(true) > width) {
     size_t victim = n;
     int visible = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -519,7 +530,7 @@ std::vector<int> layout_columns(const Table& table, int width) {
     widths[i] = std::max(table.columns[i].width, code_points(table.columns[i].title));
     if (table.columns[i].flexible) ++flexible;
   }
-  int spare = width - needed();
+  int spare = width - needed(false);
   if (spare < 0) {  // a single column wider than the screen: it gets the screen
     for (size_t i = 0; i < n; ++i) {
       if (shown[i]) widths[i] = width;

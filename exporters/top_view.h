@@ -22,7 +22,14 @@ struct EndpointInfo {
   std::string k8s_namespace;
   std::string pod;
   std::string container;
+  // The process that used the channel at this end first (the document's "comm" and "pid"; pid 0:
+  // the document does not say). comm is the kernel's task name, which the process can set.
+  std::string comm;
+  uint64_t pid = 0;
 };
+
+// "comm[pid]" ("nginx[1234]"), "[pid]" without a name, "-" without a pid.
+std::string process_name(const EndpointInfo& e);
 
 // One flow of a snapshot. Counters are totals since the source first saw the flow.
 struct FlowRow {
@@ -114,13 +121,17 @@ struct Column {
   bool flexible = false;  // takes a share of the width left over (names)
   bool numeric = false;   // right-aligned, sorted by number (largest first by default)
   int keep = 0;           // when the terminal is too narrow, lower `keep` columns go first
+  int reserve = 0;        // shown only with this much more width left for the flexible columns
 };
 struct Table {
   std::vector<Column> columns;
   std::vector<std::vector<Cell>> rows;
 };
 
-// SRC, DST, KIND, MSG/S, BYTES/S, MSGS, BYTES, WAIT (mean blocked time of receiving calls).
+// SRC, DST, KIND, MSG/S, BYTES/S, MSGS, BYTES, WAIT (mean blocked time of receiving calls),
+// SRC PROC, DST PROC (process_name() of each end: the first columns a narrow terminal drops,
+// 24 characters, a task name and a pid; shown only where the names get 32 characters more than
+// their least, from 177 columns on, and in batch mode).
 Table flows_table(const std::vector<FlowRow>& rows);
 // Per endpoint: ENDPOINT, FLOWS, IN MSG/S, IN B/S, OUT MSG/S, OUT B/S, IN BYTES, OUT BYTES.
 Table endpoints_table(const std::vector<FlowRow>& rows);

@@ -5,8 +5,21 @@
 # BPF on this kernel) and lint (release only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./tools/install-deps.sh test
+# What only the network and the disk hold up, fetched while the builds use the CPUs: the Debian
+# base images of the deploy image test (a debootstrap, minutes on a fresh machine) and the 6.1
+# guest's kernel. Both scripts are idempotent and cache what they make; the test that needs one
+# runs it again, a no-op when this finished, its own error when this failed.
+prefetch_log=$(mktemp)
+(tests/deploy/base-image.sh && tests/vm/fetch-kernel.sh) >"$prefetch_log" 2>&1 &
+prefetch=$!
 sanitize=$(./tools/build.sh sanitize test)
 release=$(./tools/build.sh release test)
+if ! wait "$prefetch"; then
+  echo "== fetching the base images or the guest kernel failed (their tests will say why):"
+  tail -5 "$prefetch_log"
+fi
+rm -f "$prefetch_log"
 echo "== tests, sanitizer build (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$sanitize" --output-on-failure

@@ -254,7 +254,7 @@ void add_flows_and_trace(Cli& cli) {
   CLI::App* flows = app.add_subcommand("flows", "Trace for a while, then print the flows");
   cli.flows_cmd = flows;
   add_duration(flows, "--duration", f.duration, "How long to trace", kPositiveDurationCheck);
-  add_output(flows, f.output, {"table", "json"});
+  add_output(flows, f.output, {"table", "wide", "json"});
   add_hooks(flows, f.hooks);
   add_filters(flows, f.filters);
 

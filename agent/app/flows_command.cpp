@@ -46,7 +46,7 @@ int run_flows_command(const Cli& cli) {
   if (o.output == "json") {
     std::cout << json_text(flows_to_json(report), 2) << "\n";
   } else {
-    std::cout << flows_to_table(report);
+    std::cout << flows_to_table(report, o.output == "wide");
   }
   std::cout.flush();
   return kExitOk;

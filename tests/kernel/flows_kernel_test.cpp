@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "kernel/probe.h"
@@ -263,6 +264,55 @@ TEST(FlowsCommand, AProcessNameOfInvalidUtf8IsShownEscapedAndApart) {
   EXPECT_EQ((*ff)["bytes"], 300);
   EXPECT_EQ((*fe)["src"]["comm"], "A\\x{FE}B");
   EXPECT_EQ((*fe)["bytes"], 200);
+}
+
+// --output wide: the table and, last, the process of each end by its task name and pid.
+TEST(FlowsCommand, WideNamesTheProcessOfEachEnd) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("flows-ww");
+  TestCgroup reader_cg("flows-wr");
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "wide", "--kind", "pipe"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  const pid_t writer = spawn(&writer_cg, [&] {
+    if (prctl(PR_SET_NAME, "wide-writer") != 0) return 1;
+    const std::vector<char> buf(1024, 'w');
+    for (int i = 0; i < 4; ++i) {
+      if (write(fds[1], buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) return 2;
+    }
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(writer), 0);
+  const pid_t reader = spawn(&reader_cg, [&] {
+    if (prctl(PR_SET_NAME, "wide-reader") != 0) return 1;
+    std::vector<char> buf(4096);
+    size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t n = read(fds[0], buf.data() + got, buf.size() - got);
+      if (n <= 0) return 2;
+      got += static_cast<size_t>(n);
+    }
+    return 0;
+  });
+  ASSERT_EQ(wait_exit(reader), 0);
+  close(fds[0]);
+  close(fds[1]);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("KIND ")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(" WAIT AVG SRC PROCESS              DST PROCESS\n")) << r.out;
+  std::string row;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(writer_cg.label()) != std::string::npos) row = line;
+  }
+  ASSERT_FALSE(row.empty()) << r.out;
+  EXPECT_THAT(row, HasSubstr(reader_cg.label())) << row;
+  EXPECT_THAT(row, HasSubstr(" 4   4.00 KiB ")) << row;
+  std::string writer_proc = "wide-writer[" + std::to_string(writer) + "]";
+  writer_proc.resize(24, ' ');  // the column's width
+  EXPECT_TRUE(row.ends_with(" " + writer_proc + " wide-reader[" + std::to_string(reader) + "]")) << row;
 }
 
 TEST(FlowsCommand, TableKindFilterAndEarlyStop) {

@@ -111,7 +111,8 @@ class Independent {
 
   Fd load(bpf_prog_type type, std::optional<bpf_attach_type> expected, int btf_id, std::string& why) const {
     auto prog = counting_program(map_.fd);
-    LIBBPF_OPTS(bpf_prog_load_opts, opts);
+    bpf_prog_load_opts opts{};  // what LIBBPF_OPTS does, without its C99 compound literal
+    opts.sz = sizeof(opts);
     if (expected) opts.expected_attach_type = *expected;
     if (btf_id > 0) opts.attach_btf_id = static_cast<__u32>(btf_id);
     const int fd = bpf_prog_load(type, "ipct_indep", "GPL", prog.data(), prog.size(), &opts);

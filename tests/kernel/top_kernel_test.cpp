@@ -182,21 +182,31 @@ TEST(TopCommand, BatchFramesShowTheExactTotalsOfAKnownWorkload) {
     EXPECT_THAT(f[0], HasSubstr(" - every 2s")) << f[0];
     EXPECT_EQ(f[1].find("records lost 0"), f[1].size() - std::string("records lost 0").size()) << f[1];
     EXPECT_EQ(f[2].rfind("hooks: ", 0), 0U) << f[2];
-    EXPECT_EQ(words(f[6]),
-              (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S", "MSGS", "BYTES", "WAIT"}));
+    EXPECT_EQ(words(f[6]), (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S", "MSGS", "BYTES", "WAIT",
+                                                     "SRC-PROC", "DST-PROC"}));
     std::string row;
     for (const auto& l : f) {
       if (l.rfind(w + " ", 0) == 0) row = l;
     }
     ASSERT_FALSE(row.empty()) << "no row from " << w << " in frame " << i << ":\n" << r.out;
     const auto cells = words(row);
-    ASSERT_GE(cells.size(), 9U) << row;
+    ASSERT_GE(cells.size(), 11U) << row;
     EXPECT_EQ(cells[1], rd);
     EXPECT_EQ(cells[2], "pipe");
-    // Totals are exact: 8 writes, 8,192 bytes. The second frame's rates: nothing moved since.
+    // Totals are exact: 8 writes, 8,192 bytes. The second frame's rates: nothing moved since. The
+    // last two cells: the writing and the reading process, "comm[pid]".
     const size_t n = cells.size();
-    EXPECT_EQ(cells[n - 4], "8") << row;
-    EXPECT_EQ(cells[n - 3] + " " + cells[n - 2], "8.00 KiB") << row;
+    EXPECT_EQ(cells[n - 6], "8") << row;
+    EXPECT_EQ(cells[n - 5] + " " + cells[n - 4], "8.00 KiB") << row;
+    // (the workload's processes are forks of this one, with its task name).
+    std::string comm;
+    std::getline(std::ifstream("/proc/self/comm"), comm);
+    for (const std::string& proc : {cells[n - 2], cells[n - 1]}) {
+      EXPECT_EQ(proc.rfind(comm + "[", 0), 0U) << row;
+      EXPECT_TRUE(proc.ends_with("]")) << row;
+      EXPECT_GT(std::stoul(proc.substr(comm.size() + 1)), 1UL) << row;
+    }
+    EXPECT_NE(cells[n - 2], cells[n - 1]) << "writer and reader are two processes: " << row;
     if (i == 1) {
       EXPECT_EQ(cells[3], "0") << row;
       EXPECT_EQ(cells[4] + " " + cells[5], "0 B/s") << row;

@@ -156,6 +156,31 @@ TEST(FlowsTable, AlignedColumnsAndTotals) {
             "2 flows over 12.5s; 4 records lost\n");
 }
 
+// --output wide: the process of each end, "comm[pid]"; "-" where none was recorded; a task name
+// the process set (prctl) escaped, and cut at its start so the pid stays.
+TEST(FlowsTable, WideAddsTheProcessOfEachEnd) {
+  FlowsReport r = sample();
+  r.flows[0].src.task.tgid = 4242;
+  r.flows[0].src.task.comm = "nginx";
+  r.flows[0].dst.task.tgid = 77;
+  r.flows[0].dst.task.comm = "ph\x1b\x1b\x1bp";  // escaped and with its pid: 31 characters
+  r.flows[1].src.task.tgid = 4194304;
+  r.flows[1].src.task.comm = "a-long-task-nam";  // 15 bytes, the kernel's most
+  const std::string table = flows_to_table(r, true);
+  EXPECT_EQ(table,
+            "KIND           SOURCE                                   DESTINATION                                  MSGS "
+            "     BYTES    MSGS/S     BYTES/S   WAIT AVG SRC PROCESS              DST PROCESS\n"
+            "fifo           shop/cart/writer                         shop/cart/reader                               10 "
+            "  9.77 KiB         2  1.95 KiB/s      1.0ms nginx[4242]              …B}\\u{001B}\\u{001B}p[77]\n"
+            "tcp            shop/cart/reader                         10.0.0.5:443                                    1 "
+            "     100 B         0       0 B/s          - a-long-task-nam[4194304] -\n"
+            "\n"
+            "2 flows over 12.5s; 4 records lost\n")
+      << table;
+  // Without wide, the table is as it was.
+  EXPECT_EQ(flows_to_table(r).find("PROCESS"), std::string::npos);
+}
+
 // Names a container chose, hostile: escape sequences and a newline (which would forge a row),
 // invalid UTF-8, and a name of 50 'é' (cut on a character, not inside one). One row per flow,
 // nothing a terminal acts on, valid UTF-8.

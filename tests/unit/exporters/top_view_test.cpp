@@ -355,9 +355,11 @@ TEST(TopLayout, WideTerminalsShareTheRestBetweenTheNames) {
   Snapshot s = snap(document({flow("pipe", endpoint(std::string(60, 's')), endpoint(std::string(60, 'd')), 1, 1)}), t0);
   const Table t = flows_table(s.flows);
   const std::vector<int> w = layout_columns(t, 120);
-  int total = static_cast<int>(w.size()) - 1;
-  for (int x : w) total += x;
+  int total = -1;  // a space between shown columns
+  for (int x : w) total += x > 0 ? x + 1 : 0;
   EXPECT_EQ(total, 120);
+  EXPECT_EQ(w[8], 0);  // the processes: only with 32 more for the names
+  EXPECT_EQ(w[9], 0);
   EXPECT_LE(std::abs(w[0] - w[1]), 1);
   EXPECT_EQ(w[2], 14);  // KIND fixed
   for (const auto& line : render_table(t, w, -1)) EXPECT_LE(line.size(), 120U) << line;
@@ -372,17 +374,23 @@ TEST(TopLayout, WideTerminalsShareTheRestBetweenTheNames) {
 TEST(TopLayout, NarrowTerminalsDropTheLeastUsefulColumnsFirst) {
   Snapshot s = snap(document({flow("pipe", endpoint("src"), endpoint("dst"), 1, 1)}), t0);
   const Table t = flows_table(s.flows);
-  // Everything at minimum: 16+16+14+7+11+7+10+7 + 7 spaces = 95.
-  std::vector<int> w = layout_columns(t, 95);
+  // Everything at its least, and 32 more for the names beside the processes: 16+16+14+7+11+7+10+7
+  // + 24+24 + 9 spaces + 2x16 = 177.
+  std::vector<int> w = layout_columns(t, 177);
   EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](int x) { return x > 0; }));
+  w = layout_columns(t, 176);
+  EXPECT_EQ(w[9], 0);  // the processes go first
+  EXPECT_GT(w[8], 0);
+  w = layout_columns(t, 95);  // without them, everything at its least
+  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 7, 10, 7, 0, 0}));
   w = layout_columns(t, 94);
   EXPECT_EQ(w[7], 0);  // WAIT goes first
   EXPECT_GT(w[5], 0);
   w = layout_columns(t, 80);  // then MSGS: at 80, both names, the kind, both rates and BYTES
   EXPECT_EQ(w[5], 0);
-  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 10, 0}));  // short names: no more than that
-  w = layout_columns(t, kMinWidth);                               // then BYTES: both names, the kind and both rates
-  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 0, 0}));
+  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 10, 0, 0, 0}));  // short names: no more than that
+  w = layout_columns(t, kMinWidth);  // then BYTES: both names, the kind and both rates
+  EXPECT_EQ(w, (std::vector<int>{16, 16, 14, 7, 11, 0, 0, 0, 0, 0}));
   w = layout_columns(t, 10);  // only the names are left, then one of them, squeezed
   int visible = 0;
   for (int x : w) visible += x > 0 ? 1 : 0;
@@ -427,12 +435,13 @@ TEST(TopFrame, BatchFrameHasTheHeaderAndEveryRow) {
   std::istringstream header(lines[6]);
   std::vector<std::string> titles;
   for (std::string w; header >> w;) titles.push_back(w);
-  EXPECT_EQ(titles, (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S", "MSGS", "BYTES", "WAIT"}));
+  EXPECT_EQ(titles, (std::vector<std::string>{"SRC", "DST", "KIND", "MSG/S", "BYTES/S", "MSGS", "BYTES", "WAIT",
+                                              "SRC-PROC", "DST-PROC"}));
   std::istringstream row(lines[7]);
   std::vector<std::string> cells;
   for (std::string w; row >> w;) cells.push_back(w);
   EXPECT_EQ(cells, (std::vector<std::string>{"prod/web/nginx", "prod/web/php", "fifo", "2", "2.00", "KiB/s", "10",
-                                             "9.77", "KiB", "-"}));
+                                             "9.77", "KiB", "-", "[42]", "[42]"}));
   EXPECT_THAT(lines[8], HasSubstr("64.0 KiB*")) << lines[8];
 }
 
