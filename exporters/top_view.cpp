@@ -390,17 +390,13 @@ std::string middle_code_points(const std::string& name, int start, int n) {
 // The index of the first code point where `a` and `b` differ (the shorter length if one is a
 // prefix of the other).
 int first_difference(const std::string& a, const std::string& b) {
-  const int n = std::min(code_points(a), code_points(b));
-  int lo = 0;  // a and b agree on their first lo code points
-  int hi = n;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (first_code_points(a, mid) == first_code_points(b, mid))
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  return lo;
+  const size_t n = std::min(a.size(), b.size());
+  const auto at = static_cast<size_t>(
+      std::mismatch(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), b.begin()).first - a.begin());
+  // Back to the start of the code point the bytes differ in (names are valid UTF-8).
+  size_t start = at;
+  while (start > 0 && (static_cast<unsigned char>(a[start]) & 0xC0) == 0x80) --start;
+  return code_points(std::string_view(a).substr(0, start));
 }
 
 // Whether `name` could be the one shown as `text` (a rendering by cut_at() or a middle window).
@@ -455,10 +451,14 @@ std::map<std::string, std::string> fit_names(const std::vector<std::string>& nam
       // others, between two "...". Each in turn takes, of those no name shows yet, the one that
       // fewest names of the column could be (the most telling), then one that keeps its last
       // part (the container) whole, then the first.
+      // Scoring costs (names of the group) x (renderings of each) x (names of the column): past a
+      // budget (hundreds of long look-alike names, which only a hostile document has), the
+      // numbered renderings below, at once.
+      const bool score = cut.size() * (static_cast<size_t>(keep) + cut.size()) * names.size() <= 2000000;
       for (const std::string& n : cut) {
         std::vector<std::string> candidates;
-        for (int front = 0; front <= keep; ++front) candidates.push_back(cut_at(n, width, front));
-        if (width >= 7) {
+        for (int front = 0; score && front <= keep; ++front) candidates.push_back(cut_at(n, width, front));
+        if (score && width >= 7) {
           const int window = width - 6;
           std::set<int> at;
           for (const std::string& other : cut) {
@@ -480,7 +480,20 @@ std::map<std::string, std::string> fit_names(const std::vector<std::string>& nam
           const std::pair<size_t, int> rank{alike_names, !last.empty() && c.ends_with(last) ? 0 : 1};
           if (!best || rank < best_rank) best = &c, best_rank = rank;
         }
-        if (best) shown[n] = *best;
+        if (best) {
+          shown[n] = *best;
+        } else {
+          // More look-alikes than renderings (names that differ only where no window reaches): a
+          // number tells them apart, "...end~3".
+          for (int k = 1;; ++k) {
+            const std::string tag = "~" + std::to_string(k);
+            std::string numbered = "..." + last_code_points(n, std::max(0, keep - static_cast<int>(tag.size()))) + tag;
+            if (taken.count(numbered) == 0) {
+              shown[n] = std::move(numbered);
+              break;
+            }
+          }
+        }
         taken.insert(shown[n]);
       }
     }
@@ -521,6 +534,10 @@ std::vector<int> layout_columns(const Table& table, int width) {
     }
     if (visible <= 1) break;
     shown[victim] = false;
+    // The columns with a reserve (the processes) come and go together.
+    if (table.columns[victim].reserve > 0) {
+      for (size_t i = 0; i < n; ++i) shown[i] = shown[i] && table.columns[i].reserve == 0;
+    }
   }
 
   std::vector<int> widths(n, 0);

@@ -121,7 +121,8 @@ struct Column {
   bool flexible = false;  // takes a share of the width left over (names)
   bool numeric = false;   // right-aligned, sorted by number (largest first by default)
   int keep = 0;           // when the terminal is too narrow, lower `keep` columns go first
-  int reserve = 0;        // shown only with this much more width left for the flexible columns
+  int reserve = 0;        // shown only with this much more width left for the flexible columns;
+                          // the columns with a reserve are shown all or none
 };
 struct Table {
   std::vector<Column> columns;
@@ -129,9 +130,9 @@ struct Table {
 };
 
 // SRC, DST, KIND, MSG/S, BYTES/S, MSGS, BYTES, WAIT (mean blocked time of receiving calls),
-// SRC PROC, DST PROC (process_name() of each end: the first columns a narrow terminal drops,
-// 24 characters, a task name and a pid; shown only where the names get 32 characters more than
-// their least, from 177 columns on, and in batch mode).
+// SRC-PROC, DST-PROC (process_name() of each end: the first columns a narrow terminal drops,
+// 24 characters, a task name and a pid; shown together, only where the names get 32 characters
+// more than their least: from 177 columns on, and in batch mode).
 Table flows_table(const std::vector<FlowRow>& rows);
 // Per endpoint: ENDPOINT, FLOWS, IN MSG/S, IN B/S, OUT MSG/S, OUT B/S, IN BYTES, OUT BYTES.
 Table endpoints_table(const std::vector<FlowRow>& rows);
@@ -162,7 +163,8 @@ std::string fit_name(const std::string& name, int width);
 // names are: fit_name() first; names it renders alike are cut at another place, the same one for
 // all of them, that tells them apart ("...b-client" and "...c-client" where the pod is what
 // differs), and failing that each shows the part where it differs, between two "..."
-// ("...-7f9c-a...", "...-7f9c-b..."). Best effort below 7 characters, where no such window fits.
+// ("...-7f9c-a...", "...-7f9c-b..."), and where even that is not enough, a number ("...b/app~2").
+// Below 4 characters names are cut at the end, and may look alike.
 std::map<std::string, std::string> fit_names(const std::vector<std::string>& names, int width);
 
 // The header row and up to `max_rows` rows (all when max_rows < 0), laid out with `widths`. The

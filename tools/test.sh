@@ -6,20 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/install-deps.sh test
-# What only the network and the disk hold up, fetched while the builds use the CPUs: the Debian
-# base images of the deploy image test (a debootstrap, minutes on a fresh machine) and the 6.1
-# guest's kernel. Both scripts are idempotent and cache what they make; the test that needs one
-# runs it again, a no-op when this finished, its own error when this failed.
+# What only the network and the disk hold up, made while the builds use the CPUs: the Debian base
+# images of the deploy image test (a debootstrap, minutes on a fresh machine; the 6.1 guest's
+# kernel package came with install-deps.sh). The script is idempotent and caches what it makes;
+# the image test runs it again, a no-op when this finished, its own error when this failed. It
+# runs in a process group of its own, stopped with everything in it if this script ends first.
 prefetch_log=$(mktemp)
-(tests/deploy/base-image.sh && tests/vm/fetch-kernel.sh) >"$prefetch_log" 2>&1 &
+setsid timeout 1200 tests/deploy/base-image.sh >"$prefetch_log" 2>&1 &
 prefetch=$!
+trap 'kill -- -"$prefetch" 2>/dev/null || true; rm -f "$prefetch_log"' EXIT
 sanitize=$(./tools/build.sh sanitize test)
 release=$(./tools/build.sh release test)
 if ! wait "$prefetch"; then
-  echo "== fetching the base images or the guest kernel failed (their tests will say why):"
+  echo "== making the deploy test's base images failed (its test will say why):"
   tail -5 "$prefetch_log"
 fi
-rm -f "$prefetch_log"
 echo "== tests, sanitizer build (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$sanitize" --output-on-failure
