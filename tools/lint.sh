@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint: clang-format (every tracked C/C++ file but the generated vmlinux.h) and clang-tidy
 # (the C++ sources, against BUILD_DIR's compile_commands.json; the static analyzer on the product's
-# sources only: tests/.clang-tidy and bench/.clang-tidy leave it out). Exits non-zero on any finding.
+# sources and the benchmark's: tests/.clang-tidy leaves it out). Exits non-zero on any finding.
 # Also the layers' include and link direction (tools/check-layers.sh).
 # Usage: tools/lint.sh [BUILD_DIR]   (default: build/release)
 #        tools/lint.sh --layers      (the layer check alone: no build needed)
@@ -34,9 +34,9 @@ if [ ! -f "$build_dir/compile_commands.json" ]; then
   echo "lint: $build_dir/compile_commands.json missing; configure the build first" >&2
   exit 1
 fi
-# The product's sources (what ships: agent/, exporters/) get every check of .clang-tidy; tests/
-# and bench/ have a .clang-tidy of their own that leaves out the static analyzer (four fifths of
-# tidy's time on a file; the tests run under ASan and UBSan instead).
+# The product's sources (agent/, exporters/) and the benchmark (bench/) get every check of
+# .clang-tidy; tests/ has a .clang-tidy of its own that leaves out the static analyzer (four
+# fifths of tidy's time on a file; the tests run under ASan and UBSan instead).
 mapfile -t cxx_files < <(git ls-files -co --exclude-standard 'agent/*.cpp' 'exporters/*.cpp' 'tests/*.cpp' 'bench/*.cpp' | grep -v '^build' | grep -v '^tests/fuzz/')
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
