@@ -246,12 +246,15 @@ TEST(AgentCommand, MetricsHoldTheExactFlowAndPassPromtool) {
     std::istringstream in(line);
     std::vector<std::string> cells;
     for (std::string c; in >> c;) cells.push_back(c);
-    if (cells.size() >= 9 && cells[0] == "cgroup:" + writer_cg.label()) {
+    if (cells.size() >= 11 && cells[0] == "cgroup:" + writer_cg.label()) {
       row = true;
       EXPECT_EQ(cells[1], "cgroup:" + reader_cg.label());
       EXPECT_EQ(cells[2], "pipe");
-      EXPECT_EQ(cells[cells.size() - 4], "10") << line;
-      EXPECT_EQ(cells[cells.size() - 3] + " " + cells[cells.size() - 2], "9.77 KiB") << line;
+      // ... MSGS, BYTES (a number and a unit), WAIT, then each end's process "comm[pid]".
+      const size_t n = cells.size();
+      EXPECT_EQ(cells[n - 6], "10") << line;
+      EXPECT_EQ(cells[n - 5] + " " + cells[n - 4], "9.77 KiB") << line;
+      EXPECT_TRUE(cells[n - 2].ends_with("]") && cells[n - 1].ends_with("]")) << line;
     }
   }
   EXPECT_TRUE(row) << top.out;
