@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,18 @@ class Tmux {
   }
   void resize(int width, int height) const {
     (void)run({"resize-window", "-t", "top", "-x", std::to_string(width), "-y", std::to_string(height)});
+  }
+  // The first line of `file` once something wrote one (a session's "command; echo $? > FILE"),
+  // or "" after `limit`.
+  static std::string first_line_within(const std::string& file, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    std::string line;
+    while (true) {
+      std::ifstream in(file);
+      std::getline(in, line);
+      if (!line.empty() || std::chrono::steady_clock::now() >= until) return line;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   // Captures until `pred` holds for the screen, or `limit` passes; the last screen.
   template <typename Pred>

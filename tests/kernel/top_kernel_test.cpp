@@ -300,12 +300,7 @@ TEST(TopCommand, TheTerminalViewSortsFiltersTogglesAndQuits) {
 
   // q quits with status 0.
   tmux.keys({"q"});
-  std::string rc;
-  for (int i = 0; i < 100 && rc.empty(); ++i) {
-    std::ifstream in(rc_file);
-    std::getline(in, rc);
-    if (rc.empty()) std::this_thread::sleep_for(100ms);
-  }
+  const std::string rc = Tmux::first_line_within(rc_file, 10s);
   EXPECT_EQ(rc, "0");
 }
 

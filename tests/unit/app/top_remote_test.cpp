@@ -517,12 +517,7 @@ TEST(TopRemote, NamesStayDistinguishableInARealTerminal) {
       tmux.wait_for([](const std::string& s) { return s.find("terminal too small") != std::string::npos; }, 10s);
   EXPECT_EQ(screen_lines(small).at(0), "terminal too small (40x10): needs 68x12") << small;
   tmux.keys({"q"});
-  std::string rc;
-  for (int i = 0; i < 100 && rc.empty(); ++i) {
-    std::ifstream in(rc_file);
-    std::getline(in, rc);
-    if (rc.empty()) std::this_thread::sleep_for(100ms);
-  }
+  const std::string rc = Tmux::first_line_within(rc_file, 10s);
   unlink(rc_file.c_str());
   EXPECT_EQ(rc, "0");
 }
