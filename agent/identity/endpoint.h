@@ -22,8 +22,8 @@ struct Endpoint {
   // state was found, "" when the cgroup was not found.
   std::string runtime;
   std::string k8s_namespace;  // Kubernetes namespace, "" if none
-  std::string pod;            // pod name, "" if none
-  std::string pod_uid;        // from the runtime's annotations, else from the path
+  std::string pod;            // pod name (Kubernetes, or a podman pod's), "" if none
+  std::string pod_uid;        // from the runtime's annotations (a podman pod's 64-hex id), else from the path
   // Kubernetes container name ("POD" for a sandbox without one), else the runtime's container name
   // (docker or podman name), else the 12-character short id. For host cgroups: the systemd unit
   // (runtime "systemd") or the cgroup path ("host"); "cgroup#<id>" when the cgroup was not found.
@@ -41,7 +41,8 @@ struct Endpoint {
   // megabyte-long pod name must not make every output that shows it a megabyte.
   static constexpr size_t kMaxNameBytes = 256;
 
-  // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<container>" (other
+  // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<pod>/<container>" (a
+  // pod with no Kubernetes namespace: "podman:webpod/web-client"), "<runtime>:<container>" (other
   // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",
   // "host" (the root cgroup), "cgroup:<path>" (other host cgroups), "cgroup#<id>" (not found).
   [[nodiscard]] std::string display() const;

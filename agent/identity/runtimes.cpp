@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/files.h"
+#include "identity/boltdb.h"
 
 namespace ipctrace {
 namespace {
@@ -145,7 +146,38 @@ RuntimeLookup lookup_crio(const StateRoot& root, std::string_view id) {
 }
 
 RuntimeLookup lookup_podman(const StateRoot& root, std::string_view id) {
-  return from_storage(root, "/var/lib/containers/storage", id, "podman");
+  RuntimeLookup r = from_storage(root, "/var/lib/containers/storage", id, "podman");
+  if (r.outcome != Outcome::Found || r.runtime != "podman" || !r.names.pod.empty()) return r;
+  auto pod = read_podman_pod(root, id);
+  if (!pod) {
+    if (r.error.empty()) r.error = pod.error().message();
+    return r;
+  }
+  r.names.pod = pod->name;
+  r.names.pod_uid = pod->id;
+  return r;
+}
+
+Result<PodmanPod> read_podman_pod(const StateRoot& root, std::string_view id) {
+  const std::string db_path = under(root, kPodmanBoltState);
+  PodmanPod pod;
+  const Status read = with_bolt_file(db_path, kMaxPodmanStateBytes, [&](const BoltDb& db) -> Status {
+    const std::array<std::string_view, 2> container{"ctr", id};
+    auto pod_id = db.get(container, "pod-id");
+    if (!pod_id) return pod_id.error();
+    if (!*pod_id) return Ok{};  // not in a pod
+    pod.id = **pod_id;
+    const std::array<std::string_view, 1> all_pods{"allPods"};
+    auto name = db.get(all_pods, pod.id);
+    if (!name) return name.error();
+    pod.name = *name ? **name : short_container_id(pod.id);
+    return Ok{};
+  });
+  if (!read) {
+    if (is_missing(read.error())) return PodmanPod{};  // no pods here, or podman's SQLite state (podman 4.8+)
+    return read.error();
+  }
+  return pod;
 }
 
 RuntimeLookup lookup_docker(const StateRoot& root, std::string_view id) {

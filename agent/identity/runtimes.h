@@ -8,8 +8,9 @@
 //   containerd: /run/containerd/io.containerd.runtime.v2.task/<ns>/<id>/config.json, the runtime v2
 //               shim's bundle; namespace k8s.io (the CRI plugin) first, then the others sorted
 //   cri-o:      /run/containers/storage/overlay-containers/<id>/userdata/config.json (containers/storage)
-//   podman:     /var/lib/containers/storage/overlay-containers/<id>/userdata/config.json, and
-//               .../overlay-containers/containers.json for the name (libpod)
+//   podman:     /var/lib/containers/storage/overlay-containers/<id>/userdata/config.json,
+//               .../overlay-containers/containers.json for the name (libpod), and libpod's
+//               BoltDB state (/var/lib/containers/storage/libpod/bolt_state.db) for the pod
 //   docker:     /var/lib/docker/containers/<id>/config.v2.json (dockerd)
 //   runc:       /run/runc/<id>/state.json, then the bundle's config.json, else runc's labels
 //   crun:       /run/crun/<id>/status, then the bundle's config.json
@@ -18,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +58,19 @@ RuntimeLookup lookup_podman(const StateRoot& root, std::string_view id);
 RuntimeLookup lookup_docker(const StateRoot& root, std::string_view id);
 RuntimeLookup lookup_runc(const StateRoot& root, std::string_view id);
 RuntimeLookup lookup_crun(const StateRoot& root, std::string_view id);
+
+// A podman pod, from podman's own database (libpod's BoltDB state, identity/boltdb.h): its bucket
+// "ctr"/<container id> holds "pod-id", its bucket "allPods" maps pod ids to pod names. Podman 4.3
+// (Debian 12) writes the pod nowhere else a reader can find it: the container's config.json has no
+// pod annotation, containers.json no pod field. Podman 4.8 and later can keep the same state in
+// SQLite (db.sql, database_backend "sqlite"), which is not read: its containers show no pod.
+inline constexpr std::string_view kPodmanBoltState = "/var/lib/containers/storage/libpod/bolt_state.db";
+inline constexpr uint64_t kMaxPodmanStateBytes = uint64_t{1} << 30;  // only the pages a lookup needs are read
+struct PodmanPod {
+  std::string id;    // 64 hex; "" when the container is in no pod (or there is no database)
+  std::string name;  // the pod's name, or the 12-character short id when the name is not recorded
+};
+Result<PodmanPod> read_podman_pod(const StateRoot& root, std::string_view container_id);
 
 // Asks the sources in turn for container `id`, the one the cgroup path names (`path_runtime`,
 // CgroupIdentity::runtime) first: the first that does not say Missing answers. Missing when none

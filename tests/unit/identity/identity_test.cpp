@@ -976,6 +976,50 @@ TEST_F(IdentityResolverTest, PodmanNameFromStorage) {
   EXPECT_EQ(r.resolve_errors(), 1U);
 }
 
+// A podman pod, named from podman 4.3's own state (testdata/identity/podman-4.3, recorded from a
+// real podman: its BoltDB database and containers.json): the pod from the database, the
+// container's name from containers.json, as `podman ps -a --pod` shows them.
+TEST_F(IdentityResolverTest, PodmanPodFromPodmansDatabase) {
+  const std::string pod = "cf62b38ca698b223aefc965eac025852f1bd37ad5a400e6917b694ec3c972562";
+  const std::string client = "60ba76cf1fcbb47e657c466d54b0ea24d1e9102797a2b05e6dba721e19f54307";
+  const std::string infra = "80c59418334687f24f9bd2cee3ba0fb1e6f8799bb34cd18f0b2e9cb3107d05b9";
+  const std::string solo = "24f5d060cf84e5096daf86041faf792cf643e0a05da15099a3727bead34271c5";
+  const fs::path storage = host_ / "var/lib/containers/storage";
+  const fs::path recorded = testdata() / "podman-4.3";
+  write(storage / "overlay-containers/containers.json", slurp(recorded / "containers.json"));
+  write(storage / "libpod/bolt_state.db", slurp(recorded / "bolt_state.db"));
+  std::vector<std::string> paths;
+  for (const std::string& id : {client, infra, solo}) {
+    write(storage / "overlay-containers" / id / "userdata/config.json", data("podman.config.json"));
+    // podman's cgroupfs layout: a pod's containers under libpod_parent/<pod id>.
+    paths.push_back(id == solo ? "/libpod_parent/libpod-" + id : "/libpod_parent/" + pod + "/libpod-" + id);
+    fs::create_directories(cgroup_dir(paths.back()));
+  }
+  IdentityResolver r(options());
+  const Endpoint got = r.resolve(id_of(paths[0]));
+  EXPECT_EQ(got, endpoint(id_of(paths[0]), cg(paths[0], "podman", client), "podman", "", "webpod", pod, "web-client"));
+  EXPECT_EQ(got.display(), "podman:webpod/web-client");
+  EXPECT_EQ(r.resolve(id_of(paths[1])).display(), "podman:webpod/cf62b38ca698-infra");
+  EXPECT_EQ(r.resolve(id_of(paths[2])).display(), "podman:solo");
+  EXPECT_EQ(r.resolve_errors(), 0U);
+
+  // A damaged database: the container keeps its name, the pod is unknown, and it is counted.
+  std::string db = slurp(recorded / "bolt_state.db");
+  std::fill(db.begin(), db.begin() + 8192, '\0');  // both meta pages
+  write(storage / "libpod/bolt_state.db", db);
+  r.forget(id_of(paths[0]));
+  const Endpoint broken = r.resolve(id_of(paths[0]));
+  EXPECT_TRUE(broken.partial);
+  EXPECT_EQ(broken.display(), "podman:web-client");
+  EXPECT_EQ(r.resolve_errors(), 1U);
+  // No database at all (a host with no pods, or podman's SQLite state): no pod, nothing wrong.
+  fs::remove(storage / "libpod/bolt_state.db");
+  r.forget(id_of(paths[0]));
+  const Endpoint no_db = r.resolve(id_of(paths[0]));
+  EXPECT_FALSE(no_db.partial);
+  EXPECT_EQ(no_db.display(), "podman:web-client");
+}
+
 TEST_F(IdentityResolverTest, UnknownIdIsPartialAndCountedOnce) {
   IdentityResolver r(options());
   const uint64_t unknown = (uint64_t{1} << 60) + 999;
