@@ -203,6 +203,26 @@ struct ipct_data_event {
 	char comm[16];
 };
 
+/*
+ * A cgroup made in the unified (cgroup v2) hierarchy: the cgroup:cgroup_mkdir tracepoint, through
+ * its own ring buffer (ipct_cgroups), so the agent can name a container the moment its cgroup
+ * exists, however short its life. On a hybrid host the tracepoint fires for every v1 hierarchy
+ * too: only hierarchy 0 (cgrp_dfl_root, the unified one) is sent.
+ */
+#define IPCT_CGROUP_PATH_MAX 512
+struct ipct_cgroup_event {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id; /* the new cgroup's id: its kernfs node id, what bpf_get_current_cgroup_id() gives */
+	__u32 level; /* depth below the root (the root is 0) */
+	/*
+	 * bpf_probe_read_kernel_str()'s result: the path's bytes with the NUL; negative if it could
+	 * not be read; IPCT_CGROUP_PATH_MAX when it may have been cut (the path is then not used).
+	 */
+	__s32 path_len;
+	/* From the hierarchy's root ("/a/b"), as kernfs_path() writes it for the tracepoint. */
+	char path[IPCT_CGROUP_PATH_MAX];
+};
+
 /* Why something was not recorded; one per-CPU counter each. */
 enum ipct_drop {
 	/* a new flow found its CPU's flow table (or the agent's kept flows) full */

@@ -89,6 +89,12 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } ipct_events SEC(".maps") __weak;
 
+/* Cgroups made in the unified hierarchy (struct ipct_cgroup_event), read as they come. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ipct_cgroups SEC(".maps") __weak;
+
 /* What could not be recorded, per reason (enum ipct_drop). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -138,6 +138,14 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                     "that is none), no_shm_device (attachments from events only), walk_timeout (a walk of the maps "
                     "abandoned past its limit).")
               .Register(*registry_)),
+      cgroup_watch_(prometheus::BuildCounter()
+                        .Name("ipctrace_cgroups_watched_total")
+                        .Help("Cgroups of the unified hierarchy the agent learned of as they were made "
+                              "(cgroup:cgroup_mkdir), by event: made, named_late (named by a quick retry once "
+                              "the runtime's state appeared), unusable_path (the event's path could not be read: "
+                              "looked up instead), backlog_full (too many cgroups waited for their runtime's "
+                              "state: left to the collections).")
+                        .Register(*registry_)),
       http_rejected_(prometheus::BuildCounter()
                          .Name("ipctrace_http_rejected_total")
                          .Help("Connections the agent's HTTP server closed and requests it refused, by reason: "
@@ -164,6 +172,7 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
        {"namespace", "process", "malformed", "truncated", "foreign_mapping", "no_shm_device", "walk_timeout"})
     sysv_errors_.Add({{"reason", r}});
   for (const char* r : kHttpRejectReasons) http_rejected_.Add({{"reason", r}});
+  for (const char* e : {"made", "named_late", "unusable_path", "backlog_full"}) cgroup_watch_.Add({{"event", e}});
 }
 
 void MetricsExporter::update_http(const std::map<std::string, uint64_t>& totals) {
@@ -413,6 +422,11 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
                                                                    {"walk_timeout", st.sysv_walk_timeouts}}) {
     uint64_t& last = last_sysv_errors_[reason];
     sysv_errors_.Add({{"reason", reason}}).Increment(static_cast<double>(now >= last ? now - last : now));
+    last = now;
+  }
+  for (const auto& [event, now] : cycle.cgroup_watch) {
+    uint64_t& last = last_cgroup_watch_[event];
+    cgroup_watch_.Add({{"event", event}}).Increment(static_cast<double>(now >= last ? now - last : now));
     last = now;
   }
   flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));

@@ -54,6 +54,10 @@ struct MetricsCycle {
   CollectorStats stats;
   std::vector<AttachedHook> hooks;
   uint64_t identity_errors = 0;
+  // The cgroup watch's running totals (app/cgroup_watch.h), by event: "made" (cgroups learned of
+  // as they were made), "named_late" (named by a quick retry), "unusable_path" (no usable path in
+  // the event: looked up instead), "backlog_full" (too many waiting: left to the collections).
+  std::map<std::string, uint64_t> cgroup_watch;
   std::chrono::steady_clock::time_point now;
 };
 
@@ -129,6 +133,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& collection_errors_;
   prometheus::Family<prometheus::Counter>& identity_errors_;
   prometheus::Family<prometheus::Counter>& sysv_errors_;
+  prometheus::Family<prometheus::Counter>& cgroup_watch_;
   prometheus::Family<prometheus::Counter>& http_rejected_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Gauge>& build_info_;
@@ -145,6 +150,7 @@ class MetricsExporter {
   uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
   std::map<std::string, uint64_t> last_sysv_errors_;
+  std::map<std::string, uint64_t> last_cgroup_watch_;
   std::mutex http_mu_;
   std::map<std::string, uint64_t> last_http_;
 };

@@ -49,6 +49,9 @@ Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   s->node_ = node_name();
   s->kernel_ = kernel_release();
   s->started_ = std::chrono::steady_clock::now();
+  if (s->collector_->tracer().cgroup_events()) {
+    s->watch_ = std::make_unique<CgroupWatch>(s->collector_->tracer(), *s->resolver_);
+  }
   return s;
 }
 

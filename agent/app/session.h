@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cgroup_watch.h"
 #include "base/duration.h"
 #include "base/error.h"
 #include "identity/resolver.h"
@@ -43,6 +44,8 @@ class Session {
   [[nodiscard]] Tracer& tracer() { return collector_->tracer(); }
   [[nodiscard]] Collector& collector() { return *collector_; }
   [[nodiscard]] IdentityResolver& resolver() { return *resolver_; }
+  // Names containers as their cgroups are made; nullptr where the tracer has no cgroup events.
+  [[nodiscard]] const CgroupWatch* cgroup_watch() const { return watch_.get(); }
   [[nodiscard]] Namer namer();
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return hooks_; }
   [[nodiscard]] const std::string& node() const { return node_; }
@@ -57,6 +60,7 @@ class Session {
   std::string node_;
   std::string kernel_;
   std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<CgroupWatch> watch_;  // last: stopped before the collector (its tracer) and resolver go
 };
 
 // This node's name for reports: $NODE_NAME (a DaemonSet sets it from the downward API), else the

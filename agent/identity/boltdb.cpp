@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "base/fd.h"
@@ -31,7 +32,10 @@ constexpr uint32_t kVersion = 2;
 // u64, pgid u64, txid u64, checksum u64: the checksum covers the 56 bytes before it.
 constexpr size_t kMetaChecksummed = 56;
 constexpr size_t kMetaSize = kMetaChecksummed + 8;
-constexpr uint64_t kMaxPageSpan = uint64_t{64} << 20;  // one page with its overflow pages
+// One page with its overflow pages: podman's pages hold a container's JSON configuration, tens
+// of KiB. And what one get() or entries() reads in all, whatever the file says.
+constexpr uint64_t kMaxPageSpan = uint64_t{4} << 20;
+constexpr uint64_t kMaxReadBytes = uint64_t{32} << 20;
 
 template <typename T>
 T load(std::string_view bytes, size_t at) {
@@ -75,6 +79,7 @@ std::optional<Meta> read_meta(const BoltDb::ReadAt& read_at, uint64_t size, uint
   m.txid = load<uint64_t>(meta, 48);
   const bool power_of_two = (m.page_size & (m.page_size - 1)) == 0;
   if (m.page_size < BoltDb::kMinPageSize || m.page_size > BoltDb::kMaxPageSize || !power_of_two) return std::nullopt;
+  if (offset != 0 && offset != m.page_size) return std::nullopt;  // meta 1 sits one page in
   return m;
 }
 
@@ -128,7 +133,15 @@ struct BoltDb::Page {
 
 Result<BoltDb> BoltDb::open(ReadAt read_at, uint64_t size_bytes) {
   const std::optional<Meta> first = read_meta(read_at, size_bytes, 0);
-  std::optional<Meta> second = read_meta(read_at, size_bytes, first ? first->page_size : 4096);
+  // Meta page 1 is one page in: where meta 0 says, or (meta 0 torn) at each possible page size,
+  // as bbolt itself looks for it. Its page size must be where it was found.
+  std::optional<Meta> second;
+  if (first) {
+    second = read_meta(read_at, size_bytes, first->page_size);
+  } else {
+    for (uint64_t at = kMinPageSize; at <= kMaxPageSize && !second; at <<= 1)
+      second = read_meta(read_at, size_bytes, at);
+  }
   if (second && first && second->page_size != first->page_size) second.reset();
   const std::optional<Meta>& current = !first ? second : !second ? first : first->txid >= second->txid ? first : second;
   if (!current) return malformed("no valid meta page (not a bbolt file, or not version 2)");
@@ -158,7 +171,10 @@ Result<BoltDb::Page> BoltDb::page(uint64_t id) const {
   if (overflow >= pages - id || (overflow + 1) * page_size_ > kMaxPageSpan) {
     return malformed("page " + std::to_string(id) + " overflows past the file");
   }
-  auto bytes = read_at_(offset, static_cast<size_t>((overflow + 1) * page_size_));
+  const uint64_t span = (overflow + 1) * page_size_;
+  if (span > read_budget_) return malformed("a lookup reads more than " + std::to_string(kMaxReadBytes) + " bytes");
+  read_budget_ -= span;
+  auto bytes = read_at_(offset, static_cast<size_t>(span));
   if (!bytes) return bytes.error();
   return Page::parse(std::move(*bytes));
 }
@@ -181,6 +197,7 @@ Result<size_t> branch_index(const auto& page, std::string_view key) {
 
 Result<std::optional<BoltDb::Page>> BoltDb::bucket(std::span<const std::string_view> buckets) const {
   if (buckets.size() > kMaxDepth) return malformed("buckets nested too deep");
+  read_budget_ = kMaxReadBytes;  // every get() and entries() starts here
   auto current = page(root_);
   if (!current) return current.error();
   for (const std::string_view name : buckets) {
@@ -247,8 +264,10 @@ Result<std::vector<std::pair<std::string, std::string>>> BoltDb::entries(
   auto b = bucket(buckets);
   if (!b) return b.error();
   if (!*b) return out;
-  // Depth first, left to right; every page of a valid file is visited at most once.
-  uint64_t visits_left = size_ / page_size_;
+  // Depth first, left to right. A valid tree shares no page: one seen twice is malformed (a cycle,
+  // or a branch whose children are all one page).
+  std::set<uint64_t> seen;
+  uint64_t bytes_out = 0;
   struct Level {
     Page page;
     size_t next = 0;
@@ -268,13 +287,19 @@ Result<std::vector<std::pair<std::string, std::string>>> BoltDb::entries(
       auto v = top.page.value(i);
       if (!v) return v.error();
       if (v->second) continue;
-      if (out.size() >= kMaxEntries) return malformed("more than " + std::to_string(kMaxEntries) + " entries");
+      bytes_out += k->size() + v->first.size();
+      if (out.size() >= kMaxEntries || bytes_out > kMaxReadBytes) {
+        return malformed("more than " + std::to_string(kMaxEntries) + " entries or " + std::to_string(kMaxReadBytes) +
+                         " bytes");
+      }
       out.emplace_back(std::string(*k), std::string(v->first));
       continue;
     }
-    if (stack.size() > kMaxDepth || visits_left == 0) return malformed("a bucket's tree is too deep or has cycles");
-    --visits_left;
-    auto child = page(top.page.child(i));
+    const uint64_t child_id = top.page.child(i);
+    if (stack.size() > kMaxDepth || !seen.insert(child_id).second) {
+      return malformed("a bucket's tree is too deep or shares a page");
+    }
+    auto child = page(child_id);
     if (!child) return child.error();
     stack.push_back({std::move(*child)});
   }
@@ -313,6 +338,14 @@ Status with_bolt_file(const std::string& path, uint64_t max_bytes, const std::fu
       },
       size);
   Status result = db ? use(*db) : Status(db.error());
+  if (db && !locked) {
+    // Read without the lock: a commit since could have reused a page the answer came from (bbolt
+    // frees a transaction's old pages for the next but one). Pages reachable from transaction T
+    // are rewritten only after T+1's meta page is, so the same current meta before and after
+    // means the answer is T's; another is a retry, never an answer.
+    auto again = BoltDb::open(db->read_at_, size);
+    if (!again || again->txid() != db->txid()) result = Error(EAGAIN, "the database changed while it was read");
+  }
   if (!result) result = Error(result.error().code(), path + ": " + result.error().context());
   if (locked) flock(fd.get(), LOCK_UN);
   return result;

@@ -15,11 +15,14 @@
 // tree, not the size of the file.
 //
 // The file is trusted no more than any other state on the host: every page id, offset and length
-// is checked against the file, the descent is bounded (kMaxDepth), and a malformed file is an
-// error, never a crash or a read outside it. A writer that commits while a lookup reads can leave
-// a page the lookup no longer reaches consistently: the lookup takes the file's shared lock
-// (flock, as bbolt's read-only mode does) when it can get it within a few milliseconds, and
-// without it a torn read is an error the caller retries.
+// is checked against the file, the descent is bounded (kMaxDepth), a page spans at most 4 MiB and
+// one get() or entries() reads at most 32 MiB, entries() refuses a page reached twice, and a
+// malformed file is an error, never a crash or a read outside it. A writer that commits while a
+// lookup reads can reuse a page the lookup reads: with_bolt_file() takes the file's shared lock
+// (flock, as bbolt's read-only mode does) when it comes free within a few milliseconds, and
+// without it checks that the current meta page is the same after the lookup as before (else
+// EAGAIN: the caller retries), since bbolt rewrites a transaction's pages only after the next
+// transaction's meta page.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +53,7 @@ class BoltDb {
   static Result<BoltDb> open(ReadAt read_at, uint64_t size_bytes);
   // A database held in memory (tests, the fuzz target).
   static Result<BoltDb> from_bytes(std::string bytes);
+  friend Status with_bolt_file(const std::string&, uint64_t, const std::function<Status(const BoltDb&)>&);
 
   // The value of `key` in the bucket reached through `buckets` from the root (each a nested
   // bucket of the one before); nullopt when a bucket or the key is absent, or the key names a
@@ -73,6 +77,7 @@ class BoltDb {
   Result<std::optional<Page>> bucket(std::span<const std::string_view> buckets) const;
 
   ReadAt read_at_;
+  mutable uint64_t read_budget_ = 0;  // bytes the current get() or entries() may still read
   uint64_t size_;
   uint32_t page_size_;
   uint64_t root_;

@@ -3,7 +3,7 @@
 namespace ipctrace {
 
 std::string Endpoint::display() const {
-  if (!pod.empty() && k8s_namespace.empty() && !runtime.empty()) return runtime + ":" + pod + "/" + container;
+  if (!pod.empty() && k8s_namespace.empty() && runtime == "podman") return "podman:" + pod + "/" + container;
   if (!pod.empty()) return k8s_namespace + "/" + pod + "/" + container;
   if (!cgroup.container_id.empty()) {
     const std::string& rt = runtime.empty() ? cgroup.runtime : runtime;

@@ -41,8 +41,8 @@ struct Endpoint {
   // megabyte-long pod name must not make every output that shows it a megabyte.
   static constexpr size_t kMaxNameBytes = 256;
 
-  // A one-line name for tables: "ns/pod/container" (Kubernetes), "<runtime>:<pod>/<container>" (a
-  // pod with no Kubernetes namespace: "podman:webpod/web-client"), "<runtime>:<container>" (other
+  // A one-line name for tables: "ns/pod/container" (Kubernetes), "podman:<pod>/<container>" (a
+  // podman pod: "podman:webpod/web-client"), "<runtime>:<container>" (other
   // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",
   // "host" (the root cgroup), "cgroup:<path>" (other host cgroups), "cgroup#<id>" (not found).
   [[nodiscard]] std::string display() const;

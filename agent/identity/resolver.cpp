@@ -77,13 +77,29 @@ void IdentityResolver::forget(uint64_t cgroup_id) {
 
 Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
   const std::lock_guard lock(mu_);
+  return resolve_locked(cgroup_id, nullptr, false);
+}
+
+Endpoint IdentityResolver::learn(uint64_t cgroup_id, std::string_view path) {
+  const std::lock_guard lock(mu_);
+  const std::string p(path);
+  return resolve_locked(cgroup_id, &p, true);
+}
+
+Endpoint IdentityResolver::refresh(uint64_t cgroup_id) {
+  const std::lock_guard lock(mu_);
+  return resolve_locked(cgroup_id, nullptr, true);
+}
+
+Endpoint IdentityResolver::resolve_locked(uint64_t cgroup_id, const std::string* learned_path, bool force) {
   const auto now = std::chrono::steady_clock::now();
   auto it = cache_.find(cgroup_id);
   if (it != cache_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
-    const Entry& cached_entry = it->second;
-    if (!cached_entry.endpoint.partial || cached_entry.attempts > opt_.max_retries ||
-        now - cached_entry.last_attempt < opt_.retry_interval) {
+    Entry& cached_entry = it->second;
+    if (learned_path != nullptr && cached_entry.learned_path.empty()) cached_entry.learned_path = *learned_path;
+    if (!cached_entry.endpoint.partial) return cached_entry.endpoint;
+    if (!force && (cached_entry.attempts > opt_.max_retries || now - cached_entry.last_attempt < opt_.retry_interval)) {
       return cached_entry.endpoint;
     }
   } else {
@@ -94,12 +110,14 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
     lru_.push_front(cgroup_id);
     Entry fresh;
     fresh.lru = lru_.begin();
+    if (learned_path != nullptr) fresh.learned_path = *learned_path;
     it = cache_.emplace(cgroup_id, std::move(fresh)).first;
   }
 
   Entry& entry = it->second;
-  Attempt a = attempt(cgroup_id);
-  ++entry.attempts;
+  Attempt a = attempt(cgroup_id, entry.learned_path);
+  // A forced try of an entry that has had its first is not one of its retries.
+  if (!force || entry.attempts == 0) ++entry.attempts;
   entry.last_attempt = now;
   entry.endpoint = std::move(a.endpoint);
   bound_names(entry.endpoint);
@@ -115,7 +133,8 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
   return entry.endpoint;
 }
 
-IdentityResolver::Attempt IdentityResolver::attempt(uint64_t cgroup_id) {
+IdentityResolver::Attempt IdentityResolver::attempt(uint64_t cgroup_id, const std::string& learned_path) {
+  if (!learned_path.empty()) return identify_container(cgroup_id, parse_cgroup_path(learned_path));
   if (!paths_) {
     Attempt a;
     a.endpoint.cgroup_id = cgroup_id;

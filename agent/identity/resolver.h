@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "base/log.h"
@@ -48,6 +49,16 @@ class IdentityResolver {
   // a minute, then a count) and counted once per id; a container whose state is nowhere to be found only once its
   // retries are used up.
   Endpoint resolve(uint64_t cgroup_id);
+  // A cgroup just made (cgroup:cgroup_mkdir, kernel/tracer.h poll_cgroups()), at `path` from the
+  // cgroup2 hierarchy's root: the path is kept with the entry, so the cgroup is named from it even
+  // once it is gone, and it is resolved now (a complete entry is left as it is). Paths in cgroup2
+  // never change (it has no rename), and cgroup ids are never reused while the system runs (64-bit
+  // kernfs ids, Linux 5.5+).
+  Endpoint learn(uint64_t cgroup_id, std::string_view path);
+  // Resolves a partial entry again now, whatever retry_interval says, without using up one of
+  // its max_retries (the tries of a container that has just started, whose runtime state can
+  // lag its cgroup by milliseconds). A complete or unknown entry is returned as resolve() would.
+  Endpoint refresh(uint64_t cgroup_id);
   void forget(uint64_t cgroup_id);
   [[nodiscard]] uint64_t resolve_errors() const { return errors_.load(std::memory_order_relaxed); }
   [[nodiscard]] size_t cached() const;
@@ -66,9 +77,13 @@ class IdentityResolver {
     bool reported = false;
     std::chrono::steady_clock::time_point last_attempt;
     std::list<uint64_t>::iterator lru;
+    std::string learned_path;  // from learn(): used instead of a lookup
   };
 
-  Attempt attempt(uint64_t cgroup_id);
+  // `learned_path`: a path for the entry (learn()); `force`: attempt a partial entry now, not
+  // counted as a retry (refresh()).
+  Endpoint resolve_locked(uint64_t cgroup_id, const std::string* learned_path, bool force);
+  Attempt attempt(uint64_t cgroup_id, const std::string& learned_path);
   Attempt identify_container(uint64_t cgroup_id, const CgroupIdentity& path_says);
   void report(uint64_t cgroup_id, const Entry& entry, const std::string& error);
 

@@ -165,12 +165,16 @@ Result<PodmanPod> read_podman_pod(const StateRoot& root, std::string_view id) {
     const std::array<std::string_view, 2> container{"ctr", id};
     auto pod_id = db.get(container, "pod-id");
     if (!pod_id) return pod_id.error();
-    if (!*pod_id) return Ok{};  // not in a pod
+    if (!*pod_id || (*pod_id)->empty()) return Ok{};  // not in a pod
+    if (!usable_container_id(**pod_id) || (*pod_id)->size() != 64 ||
+        (*pod_id)->find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return Error(EINVAL, "container " + std::string(id) + ": pod-id is not 64 hex digits");
+    }
     pod.id = **pod_id;
     const std::array<std::string_view, 1> all_pods{"allPods"};
     auto name = db.get(all_pods, pod.id);
     if (!name) return name.error();
-    pod.name = *name ? **name : short_container_id(pod.id);
+    pod.name = *name && !(*name)->empty() ? **name : short_container_id(pod.id);
     return Ok{};
   });
   if (!read) {

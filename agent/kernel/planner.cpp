@@ -37,6 +37,8 @@ constexpr TracepointProgram kTracepointPrograms[] = {
     {"io_uring_complete", HookFamily::TpBtf, Flavour::Cast, "ipct_uring_cast"},
     {"io_uring_complete", HookFamily::TpBtf, Flavour::NoCast, "ipct_uring_btf"},
     {"io_uring_complete", HookFamily::RawTp, Flavour::Any, "ipct_uring_raw"},
+    {"cgroup_mkdir", HookFamily::TpBtf, Flavour::Any, "ipct_cgroup_mkdir_btf"},
+    {"cgroup_mkdir", HookFamily::RawTp, Flavour::Any, "ipct_cgroup_mkdir_raw"},
 };
 
 constexpr uint32_t bit(int kind) { return IPCT_KIND_BIT(kind); }
@@ -123,6 +125,19 @@ class Builder {
                              : chosen_.contains(Mechanism::Unix)   ? Mechanism::Unix
                                                                    : Mechanism::Inet;
     plan_.hooks.push_back({serves, *family, {program}});
+  }
+
+  // The cgroup_mkdir program, in the family of the tracepoints in use; tp_btf with function hooks
+  // alone (both need the kernel's BTF).
+  void add_cgroup_path() {
+    if (!options_.cgroup_events) return;
+    const std::optional<HookFamily> family = exit_family_         ? exit_family_
+                                             : tracepoint_family_ ? tracepoint_family_
+                                             : functions_         ? std::optional(HookFamily::TpBtf)
+                                                                  : std::nullopt;
+    if (!family) return;
+    plan_.cgroup_program = *tracepoint_program("cgroup_mkdir", *family, options_.rdonly_cast);
+    add(plan_.cgroup_program, {});
   }
 
   Status check() const {
@@ -229,6 +244,7 @@ Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const Pl
   }
   b.add_wait_path();
   b.add_uring_path();
+  b.add_cgroup_path();
   if (Status st = b.check(); !st) return st.error();
   return b.finish();
 }

@@ -46,6 +46,9 @@ struct PlanOptions {
   // io_uring:io_uring_complete passes the request (struct io_kiocb) as its second argument, per
   // the kernel's BTF (6.1 and 6.18 do; 5.10 passes only ctx, user_data and res).
   bool io_uring_request = false;
+  // Cgroups as they are made (the cgroup_mkdir program): names for containers that live less than
+  // a collection.
+  bool cgroup_events = true;
 };
 
 struct PlannedProgram {
@@ -83,6 +86,9 @@ struct ProgramPlan {
   WaitPath wait = WaitPath::None;
   bool task_storage = false;  // receive start times in task-local storage (map ipct_wait_starts)
   bool inflight_lru = false;  // ... in the LRU hash by thread id (map ipct_inflight)
+  // The cgroup:cgroup_mkdir program (bpf/cgroup.bpf.c), in the tracepoint family in use (tp_btf
+  // with function hooks alone): "" without cgroup_events. Not under any mechanism's hook.
+  std::string cgroup_program;
 
   [[nodiscard]] bool has(std::string_view program) const;
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -62,6 +63,15 @@ int on_tracer_data(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+int on_tracer_cgroup(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (size < sizeof(ipct_cgroup_event) || self->cgroup_fn_ == nullptr) return 0;
+  ipct_cgroup_event e{};
+  std::memcpy(&e, data, sizeof(e));
+  (*self->cgroup_fn_)(e);
+  return 0;
+}
+
 Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
   std::unique_ptr<Tracer> t(new Tracer());
   t->ncpu_ = libbpf_num_possible_cpus();
@@ -77,7 +87,8 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
         "tracer: io_uring:io_uring_complete does not pass the request on this kernel: io_uring's reads and "
         "writes are counted only where the pipe's functions or the socket tracepoints see them");
   }
-  auto plan = plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_, io_uring_request});
+  auto plan =
+      plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_, io_uring_request, config.cgroup_events});
   if (!plan) return plan.error();
   t->plan_ = std::move(plan).value();
   if (config.wait_time && t->plan_.wait == WaitPath::None) {
@@ -194,10 +205,22 @@ Status Tracer::attach(const TracerConfig& config) {
       return Error(errno, "fill the trace pid map");
     }
   }
+  bool cgroup_attached = false;
   for (const PlannedProgram& p : plan_.programs) {
     BpfLink link(bpf_program__attach(bpf_object__find_program_by_name(skel->obj, p.name.c_str())));
+    if (!link && p.name == plan_.cgroup_program) {
+      // Only names suffer: a container that lives less than a collection may go unnamed.
+      spdlog::warn("tracer: attach {}: {}: cgroups are learned of by walking the tree only", p.name,
+                   std::strerror(errno));
+      continue;
+    }
     if (!link) return Error(errno, fmt::format("attach {}", p.name));
+    cgroup_attached = cgroup_attached || p.name == plan_.cgroup_program;
     links_.push_back(std::move(link));
+  }
+  if (cgroup_attached) {
+    cgroups_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_cgroups), on_tracer_cgroup, this, nullptr));
+    if (!cgroups_) return Error(errno, "open cgroup ring buffer");
   }
   events_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_events), on_tracer_event, this, nullptr));
   if (!events_) return Error(errno, "open event ring buffer");
@@ -366,6 +389,16 @@ Result<size_t> Tracer::drain_events(const std::function<void(const ipct_event&)>
   event_fn_ = nullptr;
   if (n < 0) return Error(-n, "drain event ring buffer");
   return static_cast<size_t>(n);
+}
+
+Result<size_t> Tracer::poll_cgroups(int timeout_ms, const std::function<void(const ipct_cgroup_event&)>& fn) {
+  if (cgroups_ == nullptr) return Error::msg("the tracer has no cgroup events");
+  auto copy = fn;
+  cgroup_fn_ = &copy;
+  const int n = ring_buffer__poll(cgroups_.get(), timeout_ms);
+  cgroup_fn_ = nullptr;
+  if (n < 0 && n != -EINTR) return Error(-n, "poll cgroup ring buffer");
+  return static_cast<size_t>(std::max(n, 0));
 }
 
 Result<size_t> Tracer::drain_data(const std::function<void(const ipct_data_event&)>& fn) {

@@ -35,6 +35,8 @@ struct TracerConfig {
   uint32_t self_tgid = 0;    // a process never traced (the agent itself); 0: none
   uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
   bool wait_time = true;     // time blocked in receiving calls (costs a sys_enter hook)
+  // Cgroups as they are made (cgroup:cgroup_mkdir; poll_cgroups()), to name short-lived containers.
+  bool cgroup_events = true;
 
   // `ipctrace trace --data`: a record per data operation into a ring buffer of its own.
   bool trace_data = false;
@@ -94,6 +96,12 @@ class Tracer {
   DropCounts read_drops();
   // Hands every queued lifecycle event to `fn`; returns how many.
   Result<size_t> drain_events(const std::function<void(const ipct_event&)>& fn);
+  // Waits up to `timeout_ms` for cgroups made in the unified hierarchy and hands each to `fn`;
+  // returns how many. The ring buffer is this call's alone: one thread may poll it while another
+  // collects. An error without cgroup events (cgroup_events() false).
+  Result<size_t> poll_cgroups(int timeout_ms, const std::function<void(const ipct_cgroup_event&)>& fn);
+  // Whether the cgroup_mkdir program is attached (it is left out, with a warning, where it cannot be).
+  [[nodiscard]] bool cgroup_events() const { return cgroups_ != nullptr; }
   // With trace_data: hands every queued data operation to `fn`; returns how many.
   Result<size_t> drain_data(const std::function<void(const ipct_data_event&)>& fn);
   // With trace_skip_cgroups: stop streaming this cgroup's data operations (it matches no filter).
@@ -122,6 +130,7 @@ class Tracer {
   std::vector<BpfLink> links_;
   RingBufferPtr events_;
   RingBufferPtr data_;
+  RingBufferPtr cgroups_;
   // A map-in-map whose update makes the kernel wait for running programs (synchronize_rcu()).
   Fd sync_inner_;
   Fd sync_outer_;
@@ -136,7 +145,9 @@ class Tracer {
   bool rdonly_cast_ = false;
   std::function<void(const ipct_event&)>* event_fn_ = nullptr;
   std::function<void(const ipct_data_event&)>* data_fn_ = nullptr;
+  std::function<void(const ipct_cgroup_event&)>* cgroup_fn_ = nullptr;
   friend int on_tracer_event(void* ctx, void* data, size_t size);
+  friend int on_tracer_cgroup(void* ctx, void* data, size_t size);
   friend int on_tracer_data(void* ctx, void* data, size_t size);
 };
 

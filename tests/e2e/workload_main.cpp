@@ -10,6 +10,8 @@
 //                        20 x 100 bytes (msgsnd), 15 x 64 bytes (mq_send), 10 x 1,000 bytes (TCP),
 //                        then reads 8,000 bytes from the FIFO /shared/fifo (made by the test).
 //   write BYTES          (the kernel tests' exec'd writer) one write(2) of BYTES bytes to stdout.
+//   brief MS             writes 10 x 1,000 bytes into /shared/fifo and exits MS ms after it
+//                        started: a container shorter-lived than a collection.
 //   peer    (pod beta)   writes 8 x 1,000 bytes into /shared/fifo, then connects to /shared/sock,
 //                        sends 3 x 1,000 bytes before the server accepts (/shared/unix.sent),
 //                        and 3 x 1,000 once it has (/shared/unix.accepted).
@@ -390,8 +392,24 @@ int parse_port(const char* text) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: ipctrace-test-workload server|client PORT | peer | write BYTES\n");
+  std::fprintf(stderr, "usage: ipctrace-test-workload server|client PORT | peer | write BYTES | brief MS\n");
   return 2;
+}
+
+// The short-lived container: 10 writes of 1,000 bytes into /shared/fifo, then it exits MS
+// milliseconds after it started (it does not wait to be released: its cgroup and its runtime's
+// state go with it).
+bool brief(int lifetime_ms) {
+  const auto started = std::chrono::steady_clock::now();
+  const int fd = open("/shared/fifo", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const std::vector<char> data(1000, 'b');
+  bool ok = true;
+  for (int i = 0; i < 10 && ok; ++i) ok = write(fd, data.data(), data.size()) == 1000;
+  close(fd);
+  std::this_thread::sleep_until(started + std::chrono::milliseconds(lifetime_ms));
+  std::printf("workload: brief %s after %d ms\n", ok ? "ok" : "FAILED", lifetime_ms);
+  return ok;
 }
 
 }  // namespace
@@ -405,6 +423,12 @@ int main(int argc, char** argv) {
     if (n == 0) return usage();
     const std::vector<char> data(static_cast<size_t>(n), 'x');
     return write(STDOUT_FILENO, data.data(), data.size()) == n ? 0 : 1;
+  }
+  if (role == "brief" && argc == 3) {
+    const int ms = parse_port(argv[2]);  // 1..65535
+    if (ms == 0) return usage();
+    alarm(kWatchdogSeconds);
+    return brief(ms) ? 0 : 1;
   }
   struct sigaction sa {};
   sa.sa_handler = on_alarm;

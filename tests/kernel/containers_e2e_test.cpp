@@ -3,6 +3,7 @@
 // a "peer"), a shared volume between them, and a static workload doing exact IPC of every kind
 // (tests/e2e/workload_main.cpp). The JSON report must name both ends of each flow by namespace,
 // pod and container, with the exact messages and bytes the workload moved.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -219,4 +220,62 @@ TEST(Containers, PodFlowsAreNamedWithExactFigures) {
     for (const Expected& e : expected) known = known || (f["kind"] == e.kind && src == &e.src && dst == &e.dst);
     EXPECT_TRUE(known) << "unexpected flow between the workloads:\n" << f.dump(2);
   }
+}
+
+// A container that lives 300 ms, shorter than a collection: its cgroup and runc's state are gone
+// (runc run deletes both when the container exits) before the next collection names the flows.
+// ipctrace learns of the cgroup when it is made (cgroup:cgroup_mkdir) and names it then: the
+// report names it as every other container, with the exact figures.
+TEST(Containers, AContainerThatLives300msIsNamed) {
+  IPCTRACE_REQUIRE_KERNEL();
+  if (const std::string missing = OciRuntime::blocker(); !missing.empty()) {
+    if (in_ci()) FAIL() << "containers test cannot run under CI: " << missing;
+    GTEST_SKIP() << "containers test needs runc and busybox-static: " << missing;
+  }
+  OciRuntime oci({workload_binary()});
+  const std::string shared = oci.make_dir("shared");
+  const std::string fifo = shared + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
+  const std::vector<OciMount> volume{{shared, "/shared"}};
+
+  BackgroundProcess trace({ipctrace_binary(), "flows", "--duration", "2m", "--output", "json"});
+  ASSERT_TRUE(trace.wait_for_stderr("flows: tracing for", 30s)) << trace.finish(0ms).err;
+  const OciPod& pod = oci.start_pod(kNamespace, "brief");
+  // The reader is a container of the pod too: runc's own one-byte write into its exec FIFO goes
+  // from the container's cgroup to runc's (this process's), and must not join the flow.
+  OciContainer& reader = oci.run(
+      pod, "reader",
+      {"/bin/busybox", "sh", "-c", "/bin/busybox cat /shared/fifo > /shared/got && /bin/busybox sleep 0.3"}, volume);
+  OciContainer& brief = oci.run(pod, "brief", {kWorkload, "brief", "300"}, volume);
+  EXPECT_EQ(oci.wait(brief, 30s), 0) << OciRuntime::log_of(brief);
+  EXPECT_EQ(oci.wait(reader, 30s), 0) << OciRuntime::log_of(reader);
+  struct stat got {};
+  ASSERT_EQ(stat((shared + "/got").c_str(), &got), 0);
+  EXPECT_EQ(got.st_size, 10000);
+  std::this_thread::sleep_for(2500ms);  // two collections after the container went
+  trace.signal(SIGINT);
+  const ProcessResult r = trace.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  std::vector<const json*> flows;
+  for (const auto& f : report["flows"]) {
+    if (f["kind"] == "fifo" && f["src"].value("container_id", "") == brief.id &&
+        f["dst"].value("container_id", "") == reader.id) {
+      flows.push_back(&f);
+    }
+  }
+  ASSERT_EQ(flows.size(), 1U) << summary(report);
+  const json& f = *flows[0];
+  EXPECT_EQ(f["messages"], 10);
+  EXPECT_EQ(f["bytes"], 10000);
+  EXPECT_EQ(f["src"]["name"], describe(brief));
+  EXPECT_EQ(f["src"]["namespace"], kNamespace);
+  EXPECT_EQ(f["src"]["pod"], "brief");
+  EXPECT_EQ(f["src"]["container"], "brief");
+  EXPECT_EQ(f["src"]["pod_uid"], pod.uid);
+  EXPECT_EQ(f["src"]["cgroup_path"], brief.cgroup_path());
+  EXPECT_EQ(f["src"]["partial"], false);
+  EXPECT_EQ(f["dst"]["name"], describe(reader));
+  // Named at once: no warning about it on stderr.
+  EXPECT_EQ(r.err.find(brief.id.substr(0, 12)), std::string::npos) << r.err;
 }

@@ -85,6 +85,13 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
   cycle.stats = stats;
   cycle.hooks = session.hooks();
   cycle.identity_errors = session.resolver().resolve_errors();
+  if (const CgroupWatch* watch = session.cgroup_watch()) {
+    const CgroupWatch::Stats w = watch->stats();
+    cycle.cgroup_watch = {{"made", w.cgroups},
+                          {"named_late", w.named_late},
+                          {"unusable_path", w.unusable_path},
+                          {"backlog_full", w.backlog_full}};
+  }
   cycle.now = std::chrono::steady_clock::now();
   exporter.update(cycle, session.namer());
   FlowsReport report = session.report(Filters{});

@@ -343,8 +343,10 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   c.stats.last_cycle = 2ms;
   c.hooks = {AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"p"}}};
   c.identity_errors = 1;
+  c.cgroup_watch = {{"made", 7}, {"named_late", 2}, {"unusable_path", 0}, {"backlog_full", 1}};
   m.update(c, namer);
   c.drops[IPCT_DROP_FLOW_MAP_FULL] = 40;
+  c.cgroup_watch["made"] = 9;
   c.now = t0 + 1s;
   m.update(c, namer);
   const std::string text = m.scrape();
@@ -356,6 +358,10 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_collection_duration_seconds"), 0.002);
   EXPECT_EQ(sample(text, "ipctrace_identity_errors_total"), 1);
   EXPECT_EQ(sample(text, "ipctrace_series_dropped_total"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"made\"}"), 9);
+  EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"named_late\"}"), 2);
+  EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"unusable_path\"}"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"backlog_full\"}"), 1);
 }
 
 // SysV reconciliation that degraded: counted by reason, from the collector's running totals.

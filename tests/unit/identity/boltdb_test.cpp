@@ -296,6 +296,21 @@ TEST(BoltDb, MalformedFilesAreErrorsNeverCrashesOrHangs) {
     expect_error(f, "overflow past the end");
   }
   {
+    Builder b;  // a branch whose two children are one page: entries() would read it twice
+    const uint64_t leaf = b.add_leaf({{"k", "v"}});
+    const uint64_t branch = b.add_branch({{"a", leaf}, {"b", leaf}});
+    const uint64_t root = b.add_leaf({{"x", Builder::bucket_value(branch), true}});
+    auto db = BoltDb::from_bytes(b.file(root));
+    ASSERT_TRUE(db.ok());
+    EXPECT_FALSE(db->entries(path(x)).ok());
+  }
+  {
+    Builder b;  // a leaf spanning 5 MiB of overflow pages: more than a page may
+    const uint64_t big = b.add_raw(Builder::leaf_bytes(0, {{"k", std::string(size_t{5} << 20, 'v')}}));
+    const uint64_t root = b.add_leaf({{"x", Builder::bucket_value(big), true}});
+    expect_error(b.file(root), "a page of 5 MiB");
+  }
+  {
     Builder b;  // an inline bucket too short for its page header
     const uint64_t root = b.add_leaf({{"x", Builder::bucket_value(0, "abc"), true}});
     expect_error(b.file(root), "a short inline bucket");

@@ -836,6 +836,39 @@ TEST_F(IdentityResolverTest, ContainerdPodContainerAndSandbox) {
   EXPECT_EQ(r.cached(), 2U);
 }
 
+// A cgroup learned of when it was made (CgroupWatch): named from the path the kernel gave, even
+// once the cgroup is gone; refresh() tries a pending one again at once without using up its retries.
+TEST_F(IdentityResolverTest, ACgroupLearnedOfWhenMadeIsNamedAfterItIsGone) {
+  IdentityResolver::Options o = options();
+  o.retry_interval = std::chrono::hours(1);  // only refresh() can try again within the test
+  IdentityResolver r(o);
+  // No directory for it: the cgroup came and went before any lookup.
+  const uint64_t gone = 987654321;
+  const Endpoint named = r.learn(gone, container_path_);
+  EXPECT_EQ(named, endpoint(gone, cg(container_path_, "containerd", kCdContainer, kPodUid, "besteffort"), "containerd",
+                            "shop", "frontend-7c5ddbdf54-x2x9k", kPodUid, "nginx"));
+  EXPECT_EQ(r.resolve(gone), named);                   // cached, complete
+  EXPECT_EQ(r.learn(gone, "/somewhere/else"), named);  // a complete entry is kept as it is
+
+  // A container whose runtime state is written after its cgroup: pending, then named by refresh().
+  const std::string later = "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a";
+  const std::string path = "/kubepods/besteffort/pod" + kPodUid + "/" + later;
+  const uint64_t id = 987654322;
+  const Endpoint first = r.learn(id, path);
+  EXPECT_TRUE(first.partial);
+  EXPECT_TRUE(first.pending);
+  EXPECT_EQ(first.display(), "containerd:6a6a6a6a6a6a");
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(r.refresh(id).pending) << i;  // not the resolver's retries
+  write(host_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io" / later / "config.json",
+        data("containerd_container.config.json"));
+  const Endpoint got = r.refresh(id);
+  EXPECT_FALSE(got.partial);
+  EXPECT_EQ(got.display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
+  EXPECT_EQ(r.resolve_errors(), 0U);
+  // A cgroup never learned of and never found stays as it was: cgroup#id, counted once.
+  EXPECT_EQ(r.refresh(987654323).display(), "cgroup#987654323");
+}
+
 // A container chooses its pod and container names: a megabyte-long one comes out at most
 // kMaxNameBytes long, its beginning kept and a hash of the whole after "…#", so two long names
 // with one beginning stay apart.
@@ -992,7 +1025,9 @@ TEST_F(IdentityResolverTest, PodmanPodFromPodmansDatabase) {
   for (const std::string& id : {client, infra, solo}) {
     write(storage / "overlay-containers" / id / "userdata/config.json", data("podman.config.json"));
     // podman's cgroupfs layout: a pod's containers under libpod_parent/<pod id>.
-    paths.push_back(id == solo ? "/libpod_parent/libpod-" + id : "/libpod_parent/" + pod + "/libpod-" + id);
+    std::string path = "/libpod_parent/";
+    if (id != solo) path.append(pod).append("/");
+    paths.push_back(path.append("libpod-").append(id));
     fs::create_directories(cgroup_dir(paths.back()));
   }
   IdentityResolver r(options());

@@ -53,7 +53,8 @@ std::string fn(const char* syscall) { return syscall_function(syscall); }
 TEST(Planner, TracepointsWithTheCast) {
   const ProgramPlan p = plan(choose_hooks(kernel_6_18()), true);
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_sock_send_btf", "ipct_sock_recv_btf",
-                                                "ipct_signal_btf", "ipct_sys_enter_cast"}));
+                                                "ipct_signal_btf", "ipct_sys_enter_cast", "ipct_cgroup_mkdir_btf"}));
+  EXPECT_EQ(p.cgroup_program, "ipct_cgroup_mkdir_btf");
   for (const auto& prog : p.programs) EXPECT_EQ(prog.function, "") << prog.name;
   EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueues);
   EXPECT_EQ(p.fexit_kinds, 0U);
@@ -87,7 +88,7 @@ TEST(Planner, TracepointsWithTheCast) {
 TEST(Planner, TracepointsWithoutTheCastKeepWaitStartsInTheLru) {
   const ProgramPlan p = plan(choose_hooks(kernel_6_18()), false);
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_btf", "ipct_sock_send_btf", "ipct_sock_recv_btf",
-                                                "ipct_signal_btf", "ipct_sys_enter_btf"}));
+                                                "ipct_signal_btf", "ipct_sys_enter_btf", "ipct_cgroup_mkdir_btf"}));
   EXPECT_FALSE(p.task_storage);
   EXPECT_TRUE(p.inflight_lru);
 }
@@ -95,7 +96,8 @@ TEST(Planner, TracepointsWithoutTheCastKeepWaitStartsInTheLru) {
 TEST(Planner, RawTracepoints) {
   const ProgramPlan p = plan(choose_hooks(kernel_6_18(), HookFamily::RawTp), true);
   EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_raw", "ipct_sock_send_raw", "ipct_sock_recv_raw",
-                                                "ipct_signal_raw", "ipct_sys_enter_raw"}));
+                                                "ipct_signal_raw", "ipct_sys_enter_raw", "ipct_cgroup_mkdir_raw"}));
+  EXPECT_EQ(p.cgroup_program, "ipct_cgroup_mkdir_raw");
   EXPECT_EQ(p.sys_exit_kinds, kPipes | kQueues);
   EXPECT_FALSE(p.task_storage);
   EXPECT_TRUE(p.inflight_lru);
@@ -103,7 +105,8 @@ TEST(Planner, RawTracepoints) {
 
 TEST(Planner, SocketsOnSysExitBeforeTheSocketTracepoints) {
   const ProgramPlan p = plan(sockets_on_sys_exit(), true);
-  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_signal_btf", "ipct_sys_enter_cast"}));
+  EXPECT_EQ(names(p), (std::vector<std::string>{"ipct_sys_exit_cast", "ipct_signal_btf", "ipct_sys_enter_cast",
+                                                "ipct_cgroup_mkdir_btf"}));
   EXPECT_EQ(p.sys_exit_kinds, kPipes | kSockets | kQueues);
   EXPECT_EQ(p.sys_table[SYS_sendto], IPCT_SYS_SENDTO);
   EXPECT_EQ(p.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
@@ -153,6 +156,7 @@ TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
       {"ipct_fe_recvmmsg", fn("recvmmsg")},
       {"ipct_fe_msgrcv", fn("msgrcv")},
       {"ipct_fe_mq_timedreceive", fn("mq_timedreceive")},
+      {"ipct_cgroup_mkdir_btf", ""},  // signals' tracepoint family; tp_btf with function hooks alone
   };
   EXPECT_EQ(p.programs, expected);
   EXPECT_EQ(p.sys_exit_kinds, 0U);
@@ -296,6 +300,19 @@ TEST(Planner, WaitTimeOff) {
 }
 
 TEST(Planner, RefusesWhatWouldCountTwiceOrNotAtAll) {
+  // Without cgroup events: no cgroup_mkdir program.
+  {
+    const std::vector<HookChoice> raw{{Mechanism::Signal, HookFamily::RawTp, {"signal_generate"}, {}}};
+    PlanOptions without;
+    without.cgroup_events = false;
+    auto p = plan_programs(raw, without);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    EXPECT_EQ(p->cgroup_program, "");
+    EXPECT_FALSE(p->has("ipct_cgroup_mkdir_raw"));
+    auto with = plan_programs(raw, PlanOptions{});
+    ASSERT_TRUE(with.ok());
+    EXPECT_EQ(with->cgroup_program, "ipct_cgroup_mkdir_raw");
+  }
   auto none = plan_programs({}, PlanOptions{});
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().message(), "no IPC mechanism has a usable hook on this kernel");
