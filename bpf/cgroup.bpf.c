@@ -4,7 +4,7 @@
  * kernel/cgroup/cgroup.c through TRACE_CGROUP_PATH; arguments the new cgroup and its path from
  * the hierarchy's root, Linux 4.20+), tp_btf where the kernel has BTF for it, else raw_tp with
  * CO-RE reads. One event per cgroup of the unified hierarchy into ipct_cgroups (struct
- * ipct_cgroup_event); a full ring buffer counts IPCT_DROP_RINGBUF_FULL. Nothing of the creating
+ * ipct_cgroup_event); a full ring buffer counts IPCT_DROP_CGROUP_FULL. Nothing of the creating
  * task is recorded: the runtime makes the cgroup, not the container.
  */
 #include "vmlinux.h"
@@ -27,7 +27,7 @@ static __always_inline void cgroup_made(struct cgroup *cgrp, const char *path)
 		return;
 	e = bpf_ringbuf_reserve(&ipct_cgroups, sizeof(*e), 0);
 	if (!e) {
-		count_drop(IPCT_DROP_RINGBUF_FULL);
+		count_drop(IPCT_DROP_CGROUP_FULL);
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_boot_ns();

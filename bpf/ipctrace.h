@@ -231,7 +231,8 @@ enum ipct_drop {
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */
 	IPCT_DROP_TRACE_FULL = 4,    /* a traced data operation found the trace ring buffer full */
-	IPCT_DROP_MAX = 5,
+	IPCT_DROP_CGROUP_FULL = 5,   /* a cgroup made found the cgroup ring buffer full */
+	IPCT_DROP_MAX = 6,
 };
 
 /*

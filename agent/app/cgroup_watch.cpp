@@ -16,10 +16,13 @@ namespace {
 constexpr std::chrono::milliseconds kFirstRetry{5};
 constexpr int kPollMs = 50;
 
-// 5 ms four times, then 10 ms four times, 20 ms... up to 320 ms: a runtime's state can appear
-// tens of milliseconds after the cgroup (seconds on a loaded or emulated machine) and go with a
-// container that lives not much longer.
-std::chrono::steady_clock::duration retry_delay(int tries) { return kFirstRetry * (1 << std::min(tries / 4, 6)); }
+// 5 ms four times, 10 ms four times, 20 ms four times, then 40 ms until 5 s after the cgroup
+// was made, then 320 ms: a runtime's state can appear tens of milliseconds after the cgroup
+// (seconds on a loaded or emulated machine) and go with a container that lives not much longer.
+std::chrono::steady_clock::duration retry_delay(int tries, std::chrono::steady_clock::duration since_made) {
+  if (since_made > std::chrono::seconds(5)) return std::chrono::milliseconds(320);
+  return kFirstRetry * (1 << std::min(tries / 4, 3));
+}
 
 }  // namespace
 
@@ -51,6 +54,7 @@ void CgroupWatch::run() {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(pending_.front().due -
                                                                               std::chrono::steady_clock::now());
       timeout = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, kPollMs));
+      if (budget_ < 1) timeout = std::max(timeout, 10);  // out of budget: no busy loop
     }
     auto polled = tracer_.poll_cgroups(timeout, [this](const ipct_cgroup_event& e) { on_cgroup(e); });
     if (!polled && !reported) {
@@ -88,14 +92,20 @@ void CgroupWatch::queue(uint64_t cgroup_id, int tries, std::chrono::steady_clock
                     cgroup_id, kMaxPending));
     return;
   }
-  const auto due = now + retry_delay(tries);
+  const auto due = now + retry_delay(tries, now - made);
   // Delays only grow, but a first try queued after a later one's can be due earlier: keep order.
   auto at = std::upper_bound(pending_.begin(), pending_.end(), due, [](auto t, const Pending& p) { return t < p.due; });
   pending_.insert(at, Pending{cgroup_id, tries, made, due});
 }
 
 void CgroupWatch::retry_due(std::chrono::steady_clock::time_point now) {
-  while (!pending_.empty() && pending_.front().due <= now && !stop_.load()) {
+  // A budget of kRetriesPerSecond: past it, retries wait (a flood of cgroups that never get
+  // state must not keep the resolver, which the collector needs too, busy).
+  const double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+  last_refill_ = now;
+  budget_ = std::min<double>(kRetriesPerSecond / 10.0, budget_ + elapsed * kRetriesPerSecond);
+  while (!pending_.empty() && pending_.front().due <= now && !stop_.load() && budget_ >= 1) {
+    budget_ -= 1;
     const Pending p = pending_.front();
     pending_.pop_front();
     const Endpoint named = resolver_.refresh(p.cgroup_id);
@@ -103,7 +113,7 @@ void CgroupWatch::retry_due(std::chrono::steady_clock::time_point now) {
                   named.display(), named.partial, named.pending);
     if (!named.partial) {
       named_late_.fetch_add(1, std::memory_order_relaxed);
-    } else if (named.pending && now - p.made < kWatchFor) {
+    } else if (!named.cgroup.container_id.empty() && now - p.made < kWatchFor) {
       queue(p.cgroup_id, p.tries + 1, p.made, now);
     }
   }

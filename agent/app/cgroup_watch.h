@@ -4,9 +4,10 @@
 // a container that lives 300 ms is named although its cgroup, and maybe its runtime's state, are
 // gone by the next collection. A runtime writes its state around the cgroup's creation, some just
 // after it (runc's state.json: tens of milliseconds here, seconds on a loaded or emulated
-// machine): a cgroup left pending is tried again every 5 ms four times, every 10 ms four times,
-// and so on up to every 320 ms, for 30 s after it was made (refresh(), not one of the resolver's
-// slower retries), then left to resolve()'s own retries.
+// machine): a container's cgroup left partial is tried again every 5 ms four times, every 10 ms
+// four times, every 20 ms four times, then every 40 ms until 5 s after it was made and every
+// 320 ms until 30 s (refresh(), not one of the resolver's slower retries), then left to
+// resolve()'s own retries. At most kRetriesPerSecond tries a second in all.
 #pragma once
 
 #include <atomic>
@@ -25,9 +26,10 @@ class CgroupWatch {
  public:
   // Pending cgroups awaiting a quick retry at most; more are left to resolve()'s retries (logged,
   // rate-limited, and counted in stats().backlog_full).
-  // At most 4096 x 3 lookups a second (a lookup is a few failed opens: microseconds), whatever
-  // a container that makes cgroups does.
+  // Bounds on what a container that makes cgroups can make the watch do: cgroups waiting, and
+  // tries a second (a try is a few failed opens: microseconds each).
   static constexpr size_t kMaxPending = 4096;
+  static constexpr double kRetriesPerSecond = 5000;
   static constexpr std::chrono::seconds kWatchFor{30};
 
   struct Stats {
@@ -65,7 +67,9 @@ class CgroupWatch {
   IdentityResolver& resolver_;
   std::atomic<bool> stop_{false};
   // The thread's alone.
-  std::deque<Pending> pending_;  // due times in order: each retry's delay is at least the last's
+  std::deque<Pending> pending_;  // in order of due time
+  double budget_ = kRetriesPerSecond / 10;
+  std::chrono::steady_clock::time_point last_refill_ = std::chrono::steady_clock::now();
   RateLimitedLog warnings_;
   std::atomic<uint64_t> cgroups_{0}, unusable_path_{0}, named_late_{0}, backlog_full_{0};
   std::thread thread_;  // last: started once everything it uses exists

@@ -34,6 +34,7 @@ Result<std::unique_ptr<Tracer>> start_tracing(const std::string& hooks, const Tr
 
 Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   TracerConfig config = options.tracer;
+  config.cgroup_events = true;  // read by the CgroupWatch below
   if (config.self_tgid == 0) config.self_tgid = static_cast<uint32_t>(getpid());
   auto tracer = start_tracing(options.hooks, config);
   if (!tracer) return tracer.error();

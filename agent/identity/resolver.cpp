@@ -82,8 +82,23 @@ Endpoint IdentityResolver::resolve(uint64_t cgroup_id) {
 
 Endpoint IdentityResolver::learn(uint64_t cgroup_id, std::string_view path) {
   const std::lock_guard lock(mu_);
-  const std::string p(path);
-  return resolve_locked(cgroup_id, &p, true);
+  std::string p(path);
+  // The kernel's path is from the hierarchy's root; lookups are from the cgroup2 mount the agent
+  // reads, which can sit deeper (a node that is itself a container: kind, docker-in-docker). The
+  // first cgroup found both ways says how much deeper; a path outside the mount is not used.
+  auto live = paths_ ? paths_->lookup(cgroup_id) : Result<std::string>(Error(ENOENT, "no cgroup2"));
+  if (live && live->size() <= p.size() && p.ends_with(*live)) {
+    if (!mount_prefix_) mount_prefix_ = p.substr(0, p.size() - live->size());
+    p = *live;
+  } else if (mount_prefix_) {
+    if (!p.starts_with(*mount_prefix_) || (p.size() > mount_prefix_->size() && p[mount_prefix_->size()] != '/')) {
+      p.clear();
+    } else {
+      p.erase(0, mount_prefix_->size());
+      if (p.empty()) p = "/";
+    }
+  }
+  return resolve_locked(cgroup_id, p.empty() ? nullptr : &p, true);
 }
 
 Endpoint IdentityResolver::refresh(uint64_t cgroup_id) {

@@ -51,7 +51,10 @@ class IdentityResolver {
   Endpoint resolve(uint64_t cgroup_id);
   // A cgroup just made (cgroup:cgroup_mkdir, kernel/tracer.h poll_cgroups()), at `path` from the
   // cgroup2 hierarchy's root: the path is kept with the entry, so the cgroup is named from it even
-  // once it is gone, and it is resolved now (a complete entry is left as it is). Paths in cgroup2
+  // once it is gone, and it is resolved now (a complete entry is left as it is). Where the cgroup2
+  // mount read is not the hierarchy's root (the agent on a node that is itself a container), the
+  // first cgroup found both in the tree and by the kernel's path tells how deep it sits; paths are
+  // taken relative to it from then on, and one outside it is not used (the cgroup is looked up). Paths in cgroup2
   // never change (it has no rename), and cgroup ids are never reused while the system runs (64-bit
   // kernfs ids, Linux 5.5+).
   Endpoint learn(uint64_t cgroup_id, std::string_view path);
@@ -90,6 +93,8 @@ class IdentityResolver {
   Options opt_;
   std::string cgroup_root_;
   std::optional<CgroupPaths> paths_;
+  // Where the cgroup2 mount sits in the hierarchy ("" at its root), once learn() has seen it.
+  std::optional<std::string> mount_prefix_;
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Entry> cache_;
   std::list<uint64_t> lru_;  // most recently resolved first

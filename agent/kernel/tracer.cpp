@@ -32,6 +32,8 @@ std::string_view drop_reason_name(int reason) {
       return "wait_map_full";
     case IPCT_DROP_TRACE_FULL:
       return "trace_buffer_full";
+    case IPCT_DROP_CGROUP_FULL:
+      return "cgroup_events_full";
     default:
       return "unknown";
   }

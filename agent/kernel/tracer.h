@@ -36,7 +36,8 @@ struct TracerConfig {
   uint64_t only_cgroup = 0;  // trace only this cgroup v2 id; 0: all
   bool wait_time = true;     // time blocked in receiving calls (costs a sys_enter hook)
   // Cgroups as they are made (cgroup:cgroup_mkdir; poll_cgroups()), to name short-lived containers.
-  bool cgroup_events = true;
+  // Off unless something reads them (Session does): unread, the ring buffer fills and counts drops.
+  bool cgroup_events = false;
 
   // `ipctrace trace --data`: a record per data operation into a ring buffer of its own.
   bool trace_data = false;

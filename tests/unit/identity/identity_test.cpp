@@ -869,6 +869,22 @@ TEST_F(IdentityResolverTest, ACgroupLearnedOfWhenMadeIsNamedAfterItIsGone) {
   EXPECT_EQ(r.refresh(987654323).display(), "cgroup#987654323");
 }
 
+// The agent's cgroup2 mount can sit below the hierarchy's root (a node that is itself a
+// container); the kernel's paths are from the root. The first cgroup found both ways tells how deep.
+TEST_F(IdentityResolverTest, KernelPathsAreTakenFromWhereTheMountSits) {
+  IdentityResolver r(options());
+  const std::string node = "/system.slice/docker-node.scope";
+  EXPECT_EQ(r.learn(id_of(container_path_), node + container_path_).display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
+  // A cgroup gone before it was looked up: its path is taken from the mount's place.
+  const uint64_t gone = 555000111;
+  const Endpoint named = r.learn(gone, node + container_path_);
+  EXPECT_EQ(named.display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
+  EXPECT_EQ(named.cgroup.path, container_path_);
+  // One outside the mount (or merely sharing its first letters) is not used: looked up instead.
+  EXPECT_EQ(r.learn(555000112, "/other" + container_path_).display(), "cgroup#555000112");
+  EXPECT_EQ(r.learn(555000113, node + "x" + container_path_).display(), "cgroup#555000113");
+}
+
 // A container chooses its pod and container names: a megabyte-long one comes out at most
 // kMaxNameBytes long, its beginning kept and a hash of the whole after "…#", so two long names
 // with one beginning stay apart.
