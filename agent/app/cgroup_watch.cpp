@@ -76,8 +76,10 @@ void CgroupWatch::on_cgroup(const ipct_cgroup_event& e) {
     unusable_path_.fetch_add(1, std::memory_order_relaxed);
     named = resolver_.resolve(e.cgroup_id);
   }
-  spdlog::debug("identity: cgroup {} made at {}: {}{}", e.cgroup_id, usable ? std::string_view(e.path) : "?",
-                named.display(), named.pending ? " (pending: retried)" : "");
+  if (spdlog::should_log(spdlog::level::debug)) {  // display() builds strings: only when logged
+    spdlog::debug("identity: cgroup {} made at {}: {}{}", e.cgroup_id, usable ? std::string_view(e.path) : "?",
+                  named.display(), named.pending ? " (pending: retried)" : "");
+  }
   const auto now = std::chrono::steady_clock::now();
   if (named.pending) queue(e.cgroup_id, 0, now, now);
 }
@@ -109,8 +111,10 @@ void CgroupWatch::retry_due(std::chrono::steady_clock::time_point now) {
     const Pending p = pending_.front();
     pending_.pop_front();
     const Endpoint named = resolver_.refresh(p.cgroup_id);
-    spdlog::debug("identity: cgroup {} tried again ({}): {} partial={} pending={}", p.cgroup_id, p.tries + 1,
-                  named.display(), named.partial, named.pending);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("identity: cgroup {} tried again ({}): {} partial={} pending={}", p.cgroup_id, p.tries + 1,
+                    named.display(), named.partial, named.pending);
+    }
     if (!named.partial) {
       named_late_.fetch_add(1, std::memory_order_relaxed);
     } else if (!named.cgroup.container_id.empty() && now - p.made < kWatchFor) {

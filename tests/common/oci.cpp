@@ -47,16 +47,6 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
-// The cgroup2 path of a process ("0::<path>" in /proc/<pid>/cgroup), "" if none.
-std::string cgroup2_path_of(pid_t pid) {
-  std::istringstream lines(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.starts_with("0::")) return line.substr(3);
-  }
-  return {};
-}
-
 // Removes `dir` and the directories below it, deepest first (cgroup directories hold only
 // kernel files, which go with their directory). True if it is gone.
 bool remove_cgroup_tree(const std::string& dir) {
@@ -124,6 +114,22 @@ json base_config(const std::string& rootfs, const std::vector<std::string>& args
 }
 
 }  // namespace
+
+std::string cgroup2_path_of(pid_t pid) {
+  std::istringstream lines(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("0::")) return line.substr(3);
+  }
+  return {};
+}
+
+uint64_t ns_inode(pid_t pid, const char* name) {
+  struct stat st {};
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + name;
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
 
 std::string random_hex(size_t digits) {
   static constexpr std::string_view kHex = "0123456789abcdef";

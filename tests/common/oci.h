@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <list>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ std::string random_hex(size_t digits);
 std::string random_uuid();
 // The first executable `name` in PATH (then /usr/sbin, /sbin), "" if none.
 std::string find_program(const std::string& name);
+// The cgroup2 path of a process ("0::<path>" in /proc/<pid>/cgroup), "" if none.
+std::string cgroup2_path_of(pid_t pid);
+// The inode of namespace `name` ("ipc", "net"...) of a process, 0 if it cannot be read.
+uint64_t ns_inode(pid_t pid, const char* name);
 
 // A host directory bind-mounted read-write into a container.
 struct OciMount {

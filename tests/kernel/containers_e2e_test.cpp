@@ -85,13 +85,6 @@ void expect_endpoint(const json& e, const OciContainer& c, uint64_t ipc_ns, uint
   EXPECT_EQ(e["namespaces"]["net"], net_ns);
 }
 
-uint64_t ns_inode(pid_t pid, const char* name) {
-  struct stat st {};
-  const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + name;
-  if (stat(path.c_str(), &st) != 0) return 0;
-  return st.st_ino;
-}
-
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 }  // namespace

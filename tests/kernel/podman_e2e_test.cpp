@@ -177,22 +177,6 @@ class Podman {
   std::vector<std::string> pods_;
 };
 
-std::string cgroup_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("0::")) return line.substr(3);
-  }
-  return {};
-}
-
-uint64_t ns_inode(pid_t pid, const char* name) {
-  struct stat st {};
-  const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + name;
-  if (stat(path.c_str(), &st) != 0) return 0;
-  return st.st_ino;
-}
-
 std::string describe(const PodmanContainer& c) { return "podman:" + c.pod + "/" + c.name; }
 
 bool is_endpoint(const json& e, const PodmanContainer& c) {
@@ -256,7 +240,7 @@ TEST(PodmanContainers, PodFlowsAreNamedAsPodmanNamesThemWithExactFigures) {
     std::this_thread::sleep_for(50ms);
   }
   for (PodmanContainer* c : workloads) {
-    if (all_done) c->cgroup = cgroup_of(podman.pid_of(c->name));
+    if (all_done) c->cgroup = cgroup2_path_of(podman.pid_of(c->name));
   }
   const uint64_t alpha_ipc = all_done ? ns_inode(podman.pid_of(server.name), "ipc") : 0;
   const uint64_t alpha_net = all_done ? ns_inode(podman.pid_of(server.name), "net") : 0;
