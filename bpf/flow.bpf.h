@@ -142,6 +142,7 @@ static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 	e->val._pad = 0;
 	task_ns_ids((struct task_struct *)bpf_get_current_task(), &e->val.ns);
 	bpf_get_current_comm(e->val.comm, sizeof(e->val.comm));
+	task_exe_name((struct task_struct *)bpf_get_current_task(), e->val.exe, sizeof(e->val.exe));
 	if (bucket)
 		*bucket = (gen << 32) | (n + 1);
 }

@@ -127,15 +127,24 @@ struct ipct_flow_key {
 
 /*
  * Per-CPU value: successful calls (messages) and bytes they moved, plus who created the
- * entry on this CPU (namespaces, process, command), written once.
+ * entry on this CPU (namespaces, process, command, executable), written once.
  */
+#define IPCT_EXE_LEN 24
 struct ipct_flow_val {
 	__u64 msgs;
 	__u64 bytes;
 	struct ipct_ns_ids ns;
 	__u32 tgid;
 	__u32 _pad;
-	char comm[16];
+	char comm[16]; /* task->comm: the process sets it (prctl PR_SET_NAME) */
+	/*
+	 * The file name of the process's executable (mm->exe_file, set by execve: what
+	 * /proc/PID/exe links to; the dentry's name now, so a file renamed since shows its new
+	 * name). Unlike comm, no prctl(PR_SET_NAME) changes it: replacing it takes
+	 * PR_SET_MM_EXE_FILE and CAP_SYS_RESOURCE. NUL-terminated, cut at IPCT_EXE_LEN - 1 bytes;
+	 * "" for a kernel thread.
+	 */
+	char exe[IPCT_EXE_LEN];
 };
 
 /* An entry of a per-CPU flow table (see ipct_flow_entries in maps.bpf.h). */

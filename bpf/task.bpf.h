@@ -43,4 +43,22 @@ static __always_inline void task_ns_ids(struct task_struct *task, struct ipct_ns
 	ns->_pad = 0;
 }
 
+/*
+ * The file name of the task's executable (mm->exe_file, set at exec: what /proc/PID/exe links
+ * to, unlike comm, which the task sets itself), NUL-terminated, cut at size - 1 bytes; "" for
+ * a task without a memory map (a kernel thread) or when the read fails.
+ */
+static __always_inline void task_exe_name(struct task_struct *task, char *buf, __u32 size)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	const unsigned char *name;
+
+	buf[0] = 0;
+	if (!mm)
+		return;
+	name = BPF_CORE_READ(mm, exe_file, f_path.dentry, d_name.name);
+	if (name && bpf_probe_read_kernel_str(buf, size, name) < 0)
+		buf[0] = 0;
+}
+
 #endif /* IPCTRACE_TASK_BPF_H */

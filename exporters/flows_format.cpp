@@ -77,6 +77,7 @@ nlohmann::json endpoint_json(const FlowEnd& end) {
   if (task.tgid != 0) {
     j["pid"] = task.tgid;
     j["comm"] = task.comm;
+    if (!task.exe.empty()) j["exe"] = task.exe;
     if (task.exited) j["exited"] = true;
     if (task.ns.ipc != 0) {
       j["namespaces"] = {{"ipc", task.ns.ipc}, {"net", task.ns.net},       {"pid", task.ns.pid},  {"mnt", task.ns.mnt},
@@ -125,7 +126,10 @@ nlohmann::json flows_to_json(const FlowsReport& report) {
     f["bytes_per_second"] = v.bytes_per_second;
     f["first_seen"] = rfc3339(v.first_seen);
     f["last_seen"] = rfc3339(v.last_seen);
-    f["channels"] = v.channels;
+    json channels = json::array();
+    for (const ChannelView& c : v.channels)
+      channels.push_back({{"id", c.id}, {"path", c.path.empty() ? json(nullptr) : json(c.path)}});
+    f["channels"] = std::move(channels);
     const WaitSample* w = wait_of(report.waits, v);
     f["receiver_wait"] = w != nullptr ? wait_json(*w) : json(nullptr);
     f["shm"] =

@@ -41,7 +41,7 @@ namespace {
 // invalid bytes escaped, distinct names kept distinct) of at most kMaxLabelBytes.
 std::string label_value(const std::string& name) { return bounded(valid_utf8(name), kMaxLabelBytes); }
 
-EndpointLabels endpoint_names(const EndpointRef& ref, const Namer& namer) {
+EndpointLabels endpoint_names(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
   switch (ref.type) {
     case EndpointRef::Type::Unknown:
       return {};
@@ -51,17 +51,30 @@ EndpointLabels endpoint_names(const EndpointRef& ref, const Namer& namer) {
       break;
   }
   if (!namer) return {"", "", "cgroup#" + std::to_string(ref.cgroup_id)};
-  const Endpoint e = namer(ref.cgroup_id);
+  Endpoint e = namer(ref.cgroup_id);
+  e.name_host_process(task.exe);
   if (!e.pod.empty() || !e.k8s_namespace.empty()) return {e.k8s_namespace, e.pod, e.container, e.pending};
   if (e.cgroup.runtime == "systemd" && !e.cgroup.unit.empty()) return {"", "", e.cgroup.unit, e.pending};
+  if (!e.host_process.empty()) return {"", "", e.container, e.pending};  // "host:dockerd"
   if (e.cgroup.runtime == "host" && !e.cgroup.path.empty()) return {"", "", e.cgroup.path, e.pending};
   return {"", "", e.container, e.pending};
 }
 
+// Adds to each counter of `family` (label `label` = the key) what its running total `now` grew
+// by since `last` (all of it if it went back: a source restarted), and remembers it.
+void add_deltas(prometheus::Family<prometheus::Counter>& family, const std::string& label,
+                const std::map<std::string, uint64_t>& now, std::map<std::string, uint64_t>& last) {
+  for (const auto& [key, total] : now) {
+    uint64_t& before = last[key];
+    family.Add({{label, key}}).Increment(static_cast<double>(total >= before ? total - before : total));
+    before = total;
+  }
+}
+
 }  // namespace
 
-EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer) {
-  EndpointLabels l = endpoint_names(ref, namer);
+EndpointLabels endpoint_labels(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
+  EndpointLabels l = endpoint_names(ref, task, namer);
   l.k8s_namespace = label_value(l.k8s_namespace);
   l.pod = label_value(l.pod);
   l.container = label_value(l.container);
@@ -146,6 +159,13 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                               "looked up instead), backlog_full (too many cgroups waited for their runtime's "
                               "state: left to the collections).")
                         .Register(*registry_)),
+      channel_paths_(prometheus::BuildCounter()
+                         .Name("ipctrace_channel_path_lookups_total")
+                         .Help("Lookups of a FIFO's path or a unix socket's bound name through the processes "
+                               "using the channel, by result: found, not_found (none, or every user gone), cut "
+                               "(stopped by a bound: descriptors of a process, lookups per collection, a socket "
+                               "table's size), ambiguous (a socket listed twice in its table: a forged line).")
+                         .Register(*registry_)),
       http_rejected_(prometheus::BuildCounter()
                          .Name("ipctrace_http_rejected_total")
                          .Help("Connections the agent's HTTP server closed and requests it refused, by reason: "
@@ -173,6 +193,7 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
     sysv_errors_.Add({{"reason", r}});
   for (const char* r : kHttpRejectReasons) http_rejected_.Add({{"reason", r}});
   for (const char* e : {"made", "named_late", "unusable_path", "backlog_full"}) cgroup_watch_.Add({{"event", e}});
+  for (const char* r : {"found", "not_found", "cut", "ambiguous"}) channel_paths_.Add({{"result", r}});
 }
 
 void MetricsExporter::update_http(const std::map<std::string, uint64_t>& totals) {
@@ -240,8 +261,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     const uint64_t db = c.bytes >= before.bytes ? c.bytes - before.bytes : c.bytes;
     seen[id] = {c.msgs, c.bytes};
     if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
-    const EndpointLabels s = endpoint_labels(c.src, namer);
-    const EndpointLabels d = endpoint_labels(c.dst, namer);
+    const EndpointLabels s = endpoint_labels(c.src, c.src_task, namer);
+    const EndpointLabels d = endpoint_labels(c.dst, c.dst_task, namer);
     if (s.pending || d.pending) {
       // An endpoint not named yet (a container made a moment ago): its counts wait, whole, for
       // the labels it will keep, which a later cycle adds them to.
@@ -323,7 +344,7 @@ void MetricsExporter::update_waits(const MetricsCycle& cycle, const Namer& namer
       increments[i] = static_cast<double>(w.slots[i] - before.slots[i]);
       total += w.slots[i] - before.slots[i];
     }
-    const EndpointLabels e = endpoint_labels(EndpointRef::cgroup(w.cgroup_id), namer);
+    const EndpointLabels e = endpoint_labels(EndpointRef::cgroup(w.cgroup_id), {}, namer);
     if (e.pending) {
       seen[key] = before;  // observed once the container has its name, as in update_ipc()
       continue;
@@ -359,8 +380,8 @@ void MetricsExporter::update_shm(const MetricsCycle& cycle, const Namer& namer) 
   for (const FlowState& f : cycle.flows) {
     const ChannelFlow& c = f.flow;
     if (c.kind != IPCT_KIND_SYSV_SHM) continue;
-    const EndpointLabels s = endpoint_labels(c.src, namer);
-    const EndpointLabels d = endpoint_labels(c.dst, namer);
+    const EndpointLabels s = endpoint_labels(c.src, c.src_task, namer);
+    const EndpointLabels d = endpoint_labels(c.dst, c.dst_task, namer);
     if (s.pending || d.pending) continue;  // shown once named, not under "cgroup#<id>" meanwhile
     const Labels labels = {{"src_namespace", s.k8s_namespace}, {"src_pod", s.pod}, {"src_container", s.container},
                            {"dst_namespace", d.k8s_namespace}, {"dst_pod", d.pod}, {"dst_container", d.container}};
@@ -413,22 +434,23 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
       static_cast<double>(errors >= last_identity_errors_ ? errors - last_identity_errors_ : errors));
   last_identity_errors_ = errors;
   const CollectorStats& st = cycle.stats;
-  for (const auto& [reason, now] : std::map<std::string, uint64_t>{{"namespace", st.sysv_namespace_errors},
-                                                                   {"process", st.sysv_process_errors},
-                                                                   {"malformed", st.sysv_bad_lines},
-                                                                   {"truncated", st.sysv_truncated},
-                                                                   {"foreign_mapping", st.sysv_foreign_mappings},
-                                                                   {"no_shm_device", st.sysv_no_shm_device},
-                                                                   {"walk_timeout", st.sysv_walk_timeouts}}) {
-    uint64_t& last = last_sysv_errors_[reason];
-    sysv_errors_.Add({{"reason", reason}}).Increment(static_cast<double>(now >= last ? now - last : now));
-    last = now;
-  }
-  for (const auto& [event, now] : cycle.cgroup_watch) {
-    uint64_t& last = last_cgroup_watch_[event];
-    cgroup_watch_.Add({{"event", event}}).Increment(static_cast<double>(now >= last ? now - last : now));
-    last = now;
-  }
+  add_deltas(sysv_errors_, "reason",
+             {{"namespace", st.sysv_namespace_errors},
+              {"process", st.sysv_process_errors},
+              {"malformed", st.sysv_bad_lines},
+              {"truncated", st.sysv_truncated},
+              {"foreign_mapping", st.sysv_foreign_mappings},
+              {"no_shm_device", st.sysv_no_shm_device},
+              {"walk_timeout", st.sysv_walk_timeouts}},
+             last_sysv_errors_);
+  add_deltas(cgroup_watch_, "event", cycle.cgroup_watch, last_cgroup_watch_);
+  const ChannelPathsStats& paths = cycle.channel_paths;
+  add_deltas(channel_paths_, "result",
+             {{"found", paths.found},
+              {"not_found", paths.not_found},
+              {"cut", paths.truncated},
+              {"ambiguous", paths.ambiguous}},
+             last_channel_paths_);
   flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));
 }
 

@@ -58,19 +58,24 @@ struct MetricsCycle {
   // as they were made), "named_late" (named by a quick retry), "unusable_path" (no usable path in
   // the event: looked up instead), "backlog_full" (too many waiting: left to the collections).
   std::map<std::string, uint64_t> cgroup_watch;
+  // The channel path lookups' running totals (Collector::path_stats(), model/paths.h).
+  ChannelPathsStats channel_paths;
   std::chrono::steady_clock::time_point now;
 };
 
 // The labels an endpoint gets: Kubernetes namespace, pod and container; for other containers
-// the container's name (or short id); host processes their systemd unit or cgroup path in
-// `container`; a remote peer its address without the port; an unknown peer empty strings.
+// the container's name (or short id); host processes their systemd unit, "host:<executable>" (a
+// process of the root cgroup whose executable the kernel recorded: "host:dockerd") or their cgroup
+// path ("/": the root cgroup's, executable unknown) in `container`; a remote peer its address
+// without the port; an unknown peer empty strings.
 struct EndpointLabels {
   std::string k8s_namespace, pod, container;
   bool pending = false;  // the namer will know more later (Endpoint::pending): hold the counts back
 };
 // The labels of an endpoint: names as valid UTF-8 (invalid bytes escaped as base/text.h says), each
-// at most 256 bytes (a longer one cut, with a hash of the whole: bounded()).
-EndpointLabels endpoint_labels(const EndpointRef& ref, const Namer& namer);
+// at most 256 bytes (a longer one cut, with a hash of the whole: bounded()). `task`: the process
+// of that end that used the channel (ChannelFlow::src_task, dst_task; {} for none).
+EndpointLabels endpoint_labels(const EndpointRef& ref, const TaskHint& task, const Namer& namer);
 
 class MetricsExporter {
  public:
@@ -134,6 +139,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& identity_errors_;
   prometheus::Family<prometheus::Counter>& sysv_errors_;
   prometheus::Family<prometheus::Counter>& cgroup_watch_;
+  prometheus::Family<prometheus::Counter>& channel_paths_;
   prometheus::Family<prometheus::Counter>& http_rejected_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Gauge>& build_info_;
@@ -151,6 +157,7 @@ class MetricsExporter {
   uint64_t last_identity_errors_ = 0;
   std::map<std::string, uint64_t> last_sysv_errors_;
   std::map<std::string, uint64_t> last_cgroup_watch_;
+  std::map<std::string, uint64_t> last_channel_paths_;
   std::mutex http_mu_;
   std::map<std::string, uint64_t> last_http_;
 };

@@ -163,6 +163,7 @@ std::string trace_text_line(const TraceRecord& r, const Endpoint& endpoint, int6
       detail = r.msgs == 1 ? fmt::format("{} B  {}", r.bytes, channel_text(r))
                            : fmt::format("{} B in {} msgs  {}", r.bytes, r.msgs, channel_text(r));
     }
+    if (!r.path.empty()) detail += "  path " + r.path;
   } else {
     detail = lifecycle_text(r);
   }
@@ -199,6 +200,7 @@ nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_
             {"remote", format_inet(i.family, i.raddr, i.rport)}};
     } else if (is_unix(r.kind)) {
       ch = {{"socket_inode", r.ch.obj.id}, {"peer_inode", r.ch.obj.peer}};
+      ch["path"] = r.path.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.path);
     } else if (r.kind == IPCT_KIND_SYSV_MSG) {
       ch = {{"msqid", r.ch.obj.id}, {"ipc_ns", r.ch.obj.dev}};
     } else if (r.kind == IPCT_KIND_SIGNAL) {
@@ -208,6 +210,7 @@ nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_
             {"target_cgroup_id", r.ch.obj.id}};
     } else {
       ch = {{"inode", r.ch.obj.id}, {"dev", dev_text(r.ch.obj.dev)}};
+      if (r.kind == IPCT_KIND_FIFO) ch["path"] = r.path.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.path);
     }
     j["channel"] = ch;
   } else {

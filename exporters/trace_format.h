@@ -27,6 +27,10 @@ struct TraceRecord {
   uint64_t msgs = 0;
   uint64_t bytes = 0;
   ipct_chan ch{};
+  // fifo, unix_*: the channel's path where the kernel knows it (model/paths.h: a FIFO's path as the
+  // process sees it, a socket's bound name, its peer's if it has none), filled by the trace
+  // command; "" unknown
+  std::string path;
   // Lifecycle
   int op = 0;
   int64_t ret = 0;

@@ -11,16 +11,21 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "app/commands.h"
 #include "app/session.h"
+#include "base/files.h"
 #include "base/stop.h"
 #include "exporters/json_text.h"
 #include "exporters/trace_format.h"
 #include "kernel/kinds.h"
 #include "model/filter.h"
+#include "model/paths.h"
 
 namespace ipctrace {
 namespace {
@@ -63,8 +68,13 @@ TracerConfig trace_config(const TraceOptions& o) {
 // The stream: drains both ring buffers, filters and names the records, writes them in time order.
 class TraceStream {
  public:
-  TraceStream(Session& session, const TraceOptions& options)
-      : session_(session), o_(options), json_(options.output == "json"), clock_(realtime_minus_boottime_ns()) {}
+  TraceStream(Session& session, const TraceOptions& options, const std::string& host_root)
+      : session_(session),
+        o_(options),
+        json_(options.output == "json"),
+        clock_(realtime_minus_boottime_ns()),
+        paths_(ChannelPathsOptions{.proc = join_path(host_root, "proc")}),
+        proc_(join_path(host_root, "proc")) {}
 
   // Drains what the kernel queued; false once the reader has gone away.
   bool drain() {
@@ -95,10 +105,12 @@ class TraceStream {
 
  private:
   std::string line(const TraceRecord& r) {
-    const Endpoint endpoint = session_.resolver().resolve(r.cgroup_id);
+    Endpoint endpoint = session_.resolver().resolve(r.cgroup_id);
+    if (endpoint.is_host_root()) endpoint.name_host_process(exe_of(r.pid));
     if (!filter_matches(o_.filters, r.kind, {{&endpoint, r.pid}})) {
-      // A cgroup that can never match: let the kernel leave its data operations out.
-      if (o_.filters.by_name() && r.type == TraceRecord::Type::Data && !endpoint.partial &&
+      // A cgroup that can never match: let the kernel leave its data operations out. Not the host's
+      // root cgroup, whose name is its process's (host:<exe>): another process of it may match.
+      if (o_.filters.by_name() && r.type == TraceRecord::Type::Data && !endpoint.partial && !endpoint.is_host_root() &&
           !names_match(o_.filters, endpoint) && skipped_.insert(r.cgroup_id).second) {
         if (Status st = session_.tracer().skip_cgroup(r.cgroup_id); !st)
           spdlog::debug("trace: {}", st.error().message());
@@ -106,7 +118,63 @@ class TraceStream {
       return {};
     }
     (r.type == TraceRecord::Type::Data ? data_count_ : lifecycle_count_) += 1;
+    if (r.type == TraceRecord::Type::Data && (r.kind == IPCT_KIND_FIFO || is_unix_kind(r.kind))) {
+      TraceRecord named = r;
+      named.path = path_of(r);
+      return json_ ? json_text(trace_json(named, endpoint, clock_)) + "\n" : trace_text_line(named, endpoint, clock_);
+    }
     return json_ ? json_text(trace_json(r, endpoint, clock_)) + "\n" : trace_text_line(r, endpoint, clock_);
+  }
+
+  // The file name of a process's executable as the kernel keeps it (/proc/PID/exe: what the
+  // flows' programs record at a channel's first use, model/flows.h TaskHint::exe), so a host
+  // process here has the name it has in `flows` and `top`; "" once the process is gone. Kept a
+  // second per pid: one readlink per process and second, not one a record.
+  std::string exe_of(uint32_t pid) {
+    static constexpr auto kExeKept = std::chrono::seconds(1);
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = exes_.find(pid); it != exes_.end() && now - it->second.second < kExeKept) return it->second.first;
+    if (exes_.size() >= 65536) exes_.clear();
+    std::string buf(4096, '\0');
+    const std::string link = join_path(proc_, std::to_string(pid) + "/exe");
+    const ssize_t n = readlink(link.c_str(), buf.data(), buf.size());
+    std::string exe;
+    if (n > 0 && static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      static constexpr std::string_view kDeleted = " (deleted)";
+      if (buf.ends_with(kDeleted)) buf.resize(buf.size() - kDeleted.size());
+      exe = buf.substr(buf.rfind('/') + 1);
+      if (exe.size() >= IPCT_EXE_LEN) exe.resize(IPCT_EXE_LEN - 1);  // as the programs cut it
+    }
+    exes_[pid] = {exe, now};
+    return exe;
+  }
+
+  static bool is_unix_kind(int kind) {
+    return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
+  }
+
+  // A FIFO's path, or a unix socket's bound name (its peer's if it has none: a client's is its
+  // server's), looked up through the process of the record (model/paths.h) once per channel:
+  // found or not, kept for kPathRetry, so a busy channel costs one lookup, not one a record.
+  std::string path_of(const TraceRecord& r) {
+    static constexpr auto kPathRetry = std::chrono::seconds(5);
+    static constexpr size_t kMaxPaths = 65536;
+    const auto now = std::chrono::steady_clock::now();
+    const ipct_chan_obj& o = r.ch.obj;
+    const std::tuple<int, uint64_t, uint64_t, uint32_t> key{r.kind == IPCT_KIND_FIFO ? 0 : 1, o.id, o.peer, o.dev};
+    if (auto it = paths_known_.find(key); it != paths_known_.end() && now - it->second.second < kPathRetry)
+      return it->second.first;
+    if (paths_known_.size() >= kMaxPaths) paths_known_.clear();
+    std::string path;
+    if (r.kind == IPCT_KIND_FIFO) {
+      path = paths_.fifo_path(r.pid, o.id, o.dev);
+    } else {
+      path = paths_.unix_path(r.pid, o.id);
+      if (path.empty()) path = paths_.unix_path(r.pid, o.peer);
+    }
+    paths_known_[key] = {path, now};
+    return path;
   }
 
   // What the kernel could not record since the last report, in the stream itself.
@@ -134,6 +202,12 @@ class TraceStream {
   bool json_;
   int64_t clock_;
   std::set<uint64_t> skipped_;  // cgroups put into the kernel's skip map
+  ChannelPaths paths_;
+  std::string proc_;                                                                        // the host's /proc
+  std::map<uint32_t, std::pair<std::string, std::chrono::steady_clock::time_point>> exes_;  // pid -> exe_of()
+  // (fifo 0 / unix 1, inode, peer inode, device) -> path ("" none found) and when it was looked up
+  std::map<std::tuple<int, uint64_t, uint64_t, uint32_t>, std::pair<std::string, std::chrono::steady_clock::time_point>>
+      paths_known_;
   DropCounts reported_{};
   uint64_t lifecycle_count_ = 0;
   uint64_t data_count_ = 0;
@@ -157,7 +231,7 @@ int run_trace_command(const Cli& cli) {
   spdlog::info("trace: streaming {}{}; Ctrl-C to stop",
                o.data ? "lifecycle events and data operations" : "lifecycle events",
                o.duration.count() > 0 ? fmt::format(" for {}", format_duration(o.duration)) : "");
-  TraceStream stream(**session, o);
+  TraceStream stream(**session, o, cli.global.host_root);
   bool reader_gone = o.output != "json" && !emit(trace_text_header());
   const auto until = std::chrono::steady_clock::now() + o.duration;
   while (!stop.requested() && !reader_gone) {

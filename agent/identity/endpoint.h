@@ -28,6 +28,12 @@ struct Endpoint {
   // (docker or podman name), else the 12-character short id. For host cgroups: the systemd unit
   // (runtime "systemd") or the cgroup path ("host"); "cgroup#<id>" when the cgroup was not found.
   std::string container;
+  // The host's root cgroup holds every host process not in a unit of its own (all of them on a
+  // host whose init is not systemd: dockerd, containerd, a node-local agent): its ends are told
+  // apart by the process that first used the channel, by its executable's file name (TaskHint::exe:
+  // mm->exe_file, set by execve; unlike comm, no prctl(PR_SET_NAME) changes it). "" for other
+  // endpoints and when none was recorded. Set by name_host_process(), never by the resolver.
+  std::string host_process;
   bool sandbox = false;  // the pod's sandbox (pause) container
   bool partial = false;  // something could not be read or found: names are incomplete
   // Partial, and resolve() will try again: a cgroup made since the last walk of the tree, or a
@@ -44,8 +50,16 @@ struct Endpoint {
   // A one-line name for tables: "ns/pod/container" (Kubernetes), "podman:<pod>/<container>" (a
   // podman pod: "podman:webpod/web-client"), "<runtime>:<container>" (other
   // containers: "docker:web", "podman:db", "containerd:3f1c2a9b0d4e" when partial), "systemd:<unit>",
-  // "host" (the root cgroup), "cgroup:<path>" (other host cgroups), "cgroup#<id>" (not found).
+  // "host:<executable>" (a process of the root cgroup: "host:dockerd"), "host" (the root cgroup's
+  // process unknown), "cgroup:<path>" (other host cgroups), "cgroup#<id>" (not found).
   [[nodiscard]] std::string display() const;
+
+  // The host's root cgroup (not a container's, not a systemd unit's).
+  [[nodiscard]] bool is_host_root() const;
+  // Names the root cgroup's end after the executable of the process that used the channel
+  // (host_process = exe, at most kMaxNameBytes bytes; container = "host:<exe>", the name
+  // `--container` matches and metrics label). A no-op for other endpoints or an empty exe.
+  void name_host_process(const std::string& exe);
   bool operator==(const Endpoint&) const = default;
 };
 

@@ -31,6 +31,10 @@ static_assert(offsetof(ipct_chan_obj, comm) == 24);
 static_assert(offsetof(ipct_chan_obj, sk_tag) == 40);
 static_assert(sizeof(ipct_chan_inet) == 48);
 static_assert(sizeof(ipct_flow_key) == 64);
+static_assert(sizeof(ipct_flow_val) == 96);
+static_assert(offsetof(ipct_flow_val, comm) == 56);
+static_assert(offsetof(ipct_flow_val, exe) == 72);
+static_assert(sizeof(ipct_flow_entry) == 160);
 
 static_assert(sizeof(ipct_data_event) == 144);
 static_assert(offsetof(ipct_data_event, ts_ns) == 0);

@@ -248,6 +248,7 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
     s.ns = e.val.ns;
     s.tgid = e.val.tgid;
     s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
+    s.exe = comm_text(e.val.exe, sizeof(e.val.exe));
     it = flows_.emplace(std::move(raw), std::move(s)).first;
   }
   it->second.msgs += e.val.msgs;

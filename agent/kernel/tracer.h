@@ -58,7 +58,11 @@ struct FlowSample {
   uint64_t bytes = 0;
   ipct_ns_ids ns{};   // of the task that created the entry
   uint32_t tgid = 0;  // that task's process
-  std::string comm;
+  std::string comm;   // its command (task->comm: the process sets it)
+  // The file name of its executable (mm->exe_file, set by execve: what /proc/PID/exe links to;
+  // unlike comm, no prctl(PR_SET_NAME) changes it), at most IPCT_EXE_LEN - 1 bytes; "" for a
+  // kernel thread (bpf/ipctrace.h ipct_flow_val).
+  std::string exe;
 };
 
 // Time blocked in receiving calls of one (cgroup, kind), summed over CPUs.

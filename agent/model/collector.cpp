@@ -14,10 +14,14 @@
 #include <string_view>
 #include <utility>
 
+#include "base/files.h"
+
 namespace ipctrace {
 
 Collector::Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options)
-    : tracer_(std::move(tracer)), options_(std::move(options)) {
+    : tracer_(std::move(tracer)),
+      options_(std::move(options)),
+      paths_(ChannelPathsOptions{.proc = join_path(options_.host_root, "proc")}) {
   if (tracer_) stats_.kernel_capacity = tracer_->flow_map_capacity();
   if (tracer_ && options_.sysv_reconcile) {
     SysvReader::Options so;
@@ -206,8 +210,14 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     e.state.flow.counted_at_receiver = f.counted_at_receiver;
     e.state.flow.shm_size = f.shm_size;
     e.state.flow.shm_attached = f.shm_attached;
-    if (f.src_task.tgid != 0) e.state.flow.src_task = f.src_task;
-    if (f.dst_task.tgid != 0) e.state.flow.dst_task = f.dst_task;
+    if (!f.path.empty()) e.state.flow.path = f.path;
+    // The first process seen at each end stays (a root cgroup end is named by it): a later join
+    // that puts another one first does not move the flow's name; the same process's news (a
+    // segment's creator gone) is taken.
+    for (auto [now, kept] :
+         {std::pair{&f.src_task, &e.state.flow.src_task}, std::pair{&f.dst_task, &e.state.flow.dst_task}}) {
+      if (now->tgid != 0 && (kept->tgid == 0 || kept->tgid == now->tgid)) *kept = *now;
+    }
     e.raw_msgs = f.msgs;
     e.raw_bytes = f.bytes;
     e.raw_recv_msgs = f.recv_msgs;
@@ -321,6 +331,7 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
     if (const uint64_t gen = msgq_.generation(q->first, q->second); gen != 0) f.channel += fmt::format(",gen={}", gen);
   }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
+  paths_.annotate(joined, steady);
   update(joined, steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();

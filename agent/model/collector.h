@@ -15,6 +15,7 @@
 #include "kernel/tracer.h"
 #include "model/flows.h"
 #include "model/msgq.h"
+#include "model/paths.h"
 #include "model/shm.h"
 #include "model/sysv.h"
 
@@ -78,6 +79,7 @@ class Collector {
   [[nodiscard]] const std::vector<WaitSample>& waits() const { return waits_; }
   [[nodiscard]] const DropCounts& drops() const { return drops_; }
   [[nodiscard]] const CollectorStats& stats() const { return stats_; }
+  [[nodiscard]] const ChannelPathsStats& path_stats() const { return paths_.stats(); }
   [[nodiscard]] Tracer& tracer() { return *tracer_; }
   // For a stream that drains the lifecycle events itself (`ipctrace trace`): takes one in as a
   // collection would, and says whether a create event was a lookup of an existing object.
@@ -117,6 +119,7 @@ class Collector {
   CollectorOptions options_;
   ShmTracker shm_;
   MsgQueueTracker msgq_;
+  ChannelPaths paths_;  // fifo and unix channels' paths
   std::unique_ptr<SysvReader> sysv_;
   std::optional<std::chrono::steady_clock::time_point> last_maps_walk_;
   RateLimitedLog sysv_log_{5, std::chrono::minutes(1), [](uint64_t n) {

@@ -81,6 +81,7 @@ struct Party {
   uint64_t bytes = 0;
   TaskHint task;
   std::string taken_over_from;  // ChannelFlow::taken_over_from of its flows
+  uint64_t socket = 0;          // unix: the socket it sent from (its first sample's)
 };
 
 // An object data goes into, with its writers and readers (cgroup -> totals).
@@ -90,13 +91,16 @@ struct Object {
   std::map<uint64_t, Party> senders;
   std::map<uint64_t, Party> readers;
   EndpointRef default_dst;  // for writers with no reader seen
+  uint64_t inode = 0;       // ChannelFlow::inode, dev
+  uint32_t dev = 0;
 };
 
 void add(std::map<uint64_t, Party>& side, const FlowSample& s) {
   Party& p = side[s.key.cgroup_id];
   if (p.msgs == 0 && p.bytes == 0 && p.task.tgid == 0) {
     p.cgroup = s.key.cgroup_id;
-    p.task = TaskHint{s.tgid, s.comm, s.ns};
+    p.task = TaskHint{s.tgid, s.comm, s.ns, false, s.exe};
+    p.socket = s.key.ch.obj.id;
   }
   p.msgs += s.msgs;
   p.bytes += s.bytes;
@@ -153,6 +157,9 @@ void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
     (sending ? f.bytes : f.recv_bytes) = p.bytes;
     (sending ? f.src_task : f.dst_task) = p.task;
     if (sending) f.taken_over_from = p.taken_over_from;
+    f.inode = o.inode;
+    f.dev = o.dev;
+    if (sending) f.src_socket = p.socket;
     out.push_back(std::move(f));
   }
 }
@@ -194,6 +201,9 @@ void split(const Object& o, std::vector<ChannelFlow>& out) {
       f.src_task = senders[i]->task;
       f.dst_task = readers[j]->task;
       f.taken_over_from = senders[i]->taken_over_from;
+      f.inode = o.inode;
+      f.dev = o.dev;
+      f.src_socket = senders[i]->socket;
     }
   }
   for (size_t j = 0; j < readers.size(); ++j) {
@@ -254,6 +264,10 @@ class Joiner {
     if (is_object_kind(k.kind)) {
       Object& o = object(k.kind, object_channel(k));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
+      if (k.kind == IPCT_KIND_FIFO) {
+        o.inode = k.ch.obj.id;
+        o.dev = k.ch.obj.dev;
+      }
     } else if (is_unix(k.kind)) {
       add_unix(s);
     } else if (is_inet(k.kind) && k.dir == IPCT_DIR_SEND) {
@@ -266,8 +280,9 @@ class Joiner {
       f.dst = EndpointRef::cgroup(k.ch.obj.id);
       f.msgs = s.msgs;
       f.recv_msgs = s.msgs;
-      f.src_task = TaskHint{s.tgid, s.comm, s.ns};
-      f.dst_task = TaskHint{static_cast<uint32_t>(k.ch.obj.peer), comm_text(k.ch.obj.comm, sizeof(k.ch.obj.comm)), {}};
+      f.src_task = TaskHint{s.tgid, s.comm, s.ns, false, s.exe};
+      f.dst_task = TaskHint{
+          static_cast<uint32_t>(k.ch.obj.peer), comm_text(k.ch.obj.comm, sizeof(k.ch.obj.comm)), {}, false, {}};
       out_.push_back(std::move(f));
     }
   }
@@ -298,6 +313,7 @@ class Joiner {
     if (into != 0) {
       Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
+      o.inode = into;
       // Until its reader read, this data was a flow to an unknown peer: the collector hands
       // its counts over rather than count them twice.
       if (by_tag) o.senders[k.cgroup_id].taken_over_from = unconnected_channel(k);
@@ -311,7 +327,7 @@ class Joiner {
     f.dst = EndpointRef::unknown();
     f.msgs = s.msgs;
     f.bytes = s.bytes;
-    f.src_task = TaskHint{s.tgid, s.comm, s.ns};
+    f.src_task = TaskHint{s.tgid, s.comm, s.ns, false, s.exe};
     out_.push_back(std::move(f));
   }
 
@@ -394,7 +410,7 @@ class Joiner {
         f.src = EndpointRef::address(host);
         f.dst = EndpointRef::cgroup(k.cgroup_id);
         f.counted_at_receiver = true;
-        f.dst_task = TaskHint{s->tgid, s->comm, s->ns};
+        f.dst_task = TaskHint{s->tgid, s->comm, s->ns, false, s->exe};
       }
       f.msgs += s->msgs;
       f.bytes += s->bytes;

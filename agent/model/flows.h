@@ -59,9 +59,12 @@ struct EndpointRef {
 // What the kernel recorded about the task that first used a flow entry.
 struct TaskHint {
   uint32_t tgid = 0;
-  std::string comm;
+  std::string comm;  // task->comm: what the process calls itself (it can set it)
   ipct_ns_ids ns{};
   bool exited = false;  // the process is known to have exited (a SysV segment's creator)
+  // Its executable's file name (FlowSample::exe: mm->exe_file, not comm's prctl); "" when not
+  // recorded (a signal's target, a shared memory segment's user, a kernel thread).
+  std::string exe{};
 };
 
 struct ChannelFlow {
@@ -84,6 +87,15 @@ struct ChannelFlow {
   uint64_t shm_attached = 0;  // sysv_shm: attachments by dst currently in place
   TaskHint src_task;
   TaskHint dst_task;
+  // Where the channel's path can be found (model/paths.h), not part of the id. fifo: its inode and
+  // device (kernel encoding); unix: the inode of the socket data went into (dst's) and of the
+  // socket it was sent from (src_socket, src's); 0 otherwise.
+  uint64_t inode = 0;
+  uint32_t dev = 0;
+  uint64_t src_socket = 0;
+  // The channel's path where the kernel knows one: a FIFO's, as a process using it sees it; a unix
+  // socket's bound name ("@name": abstract). "" when not known (model/paths.h ChannelPaths).
+  std::string path;
 
   // Identity of the flow across collections.
   [[nodiscard]] std::tuple<int, std::string, EndpointRef, EndpointRef> id() const { return {kind, channel, src, dst}; }

@@ -7,17 +7,32 @@
 namespace ipctrace {
 namespace {
 
-FlowEnd end_of(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
-  FlowEnd end{ref, {}, task};
-  if (ref.type == EndpointRef::Type::Cgroup) {
-    if (namer) {
-      end.endpoint = namer(ref.cgroup_id);
-    } else {
-      end.endpoint.cgroup_id = ref.cgroup_id;
+// Names each cgroup once per report (the namer takes the resolver's lock).
+class EndNamer {
+ public:
+  explicit EndNamer(const Namer& namer) : namer_(namer) {}
+
+  // One end: its cgroup's names, and for the host's root cgroup, its process's executable.
+  FlowEnd operator()(const EndpointRef& ref, const TaskHint& task) {
+    FlowEnd end{ref, {}, task};
+    if (ref.type != EndpointRef::Type::Cgroup) return end;
+    auto [it, fresh] = named_.try_emplace(ref.cgroup_id);
+    if (fresh) {
+      if (namer_) {
+        it->second = namer_(ref.cgroup_id);
+      } else {
+        it->second.cgroup_id = ref.cgroup_id;
+      }
     }
+    end.endpoint = it->second;
+    end.endpoint.name_host_process(task.exe);
+    return end;
   }
-  return end;
-}
+
+ private:
+  const Namer& namer_;
+  std::map<uint64_t, Endpoint> named_;
+};
 
 }  // namespace
 
@@ -42,15 +57,19 @@ void rates_over_report(FlowsReport& report) {
 }
 
 std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const Namer& namer) {
-  std::map<std::tuple<int, EndpointRef, EndpointRef>, FlowView> by;
+  // A view per kind and pair of ends; the host's root cgroup is one end per executable.
+  std::map<std::tuple<int, EndpointRef, std::string, EndpointRef, std::string>, FlowView> by;
+  EndNamer name_end(namer);
   for (const FlowState& s : flows) {
     const ChannelFlow& f = s.flow;
-    auto [it, fresh] = by.try_emplace({f.kind, f.src, f.dst});
+    FlowEnd src = name_end(f.src, f.src_task);
+    FlowEnd dst = name_end(f.dst, f.dst_task);
+    auto [it, fresh] = by.try_emplace({f.kind, f.src, src.endpoint.host_process, f.dst, dst.endpoint.host_process});
     FlowView& v = it->second;
     if (fresh) {
       v.kind = f.kind;
-      v.src = end_of(f.src, f.src_task, namer);
-      v.dst = end_of(f.dst, f.dst_task, namer);
+      v.src = std::move(src);
+      v.dst = std::move(dst);
       v.first_seen = s.first_seen;
       v.last_seen = s.last_seen;
       v.counted_at_receiver = f.counted_at_receiver;
@@ -64,7 +83,7 @@ std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const
     v.bytes_per_second += s.bytes_per_second;
     v.first_seen = std::min(v.first_seen, s.first_seen);
     v.last_seen = std::max(v.last_seen, s.last_seen);
-    v.channels.push_back(f.channel);
+    v.channels.push_back({f.channel, f.path});
     v.shm_size += f.shm_size;
     v.shm_attached += f.shm_attached;
   }

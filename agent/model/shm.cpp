@@ -29,7 +29,7 @@ ShmTracker::Segment& ShmTracker::fresh(const SegKey& key) {
 
 ShmTracker::Seen ShmTracker::on_event(const ipct_event& e) {
   if (e.kind != IPCT_KIND_SYSV_SHM) return Seen::Other;
-  const TaskHint task{e.tgid, comm_text(e.comm, sizeof(e.comm)), e.ns, false};
+  const TaskHint task{e.tgid, comm_text(e.comm, sizeof(e.comm)), e.ns, false, {}};
   const SegKey key{e.dev, e.id};
   switch (e.op) {
     case IPCT_OP_CREATE: {
@@ -175,7 +175,7 @@ void ShmTracker::apply_row(uint32_t ns, const SysvShmRow& r, const SysvSnapshot&
     if (r.cpid != s->creator_task.tgid) {
       // The event that made it known was a lookup (its create record lost), or none was seen.
       s->creator = cg != snap.creator_cgroups.end() ? cg->second : 0;
-      s->creator_task = TaskHint{r.cpid, {}, {}, false};
+      s->creator_task = TaskHint{r.cpid, {}, {}, false, {}};
       s->creator_task.ns.ipc = ns;
     }
     s->creator_from_kernel = true;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -128,6 +129,17 @@ uint32_t self_ns(const char* name) {
   const std::string path = std::string("/proc/self/ns/") + name;
   if (stat(path.c_str(), &st) != 0) return 0;
   return static_cast<uint32_t>(st.st_ino);
+}
+
+TempDir::TempDir(const std::string& parent) {
+  std::string tmpl = parent + "/ipctrace-test-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 std::string TestCgroup::label() const { return path_.substr(cgroup2_root().size()); }

@@ -34,6 +34,23 @@ class TestCgroup {
   uint64_t id_ = 0;
 };
 
+// A fresh directory (mkdtemp under `parent`: "/tmp", or "/var/tmp" for the disk's file system),
+// removed with everything in it when destroyed, whatever ended the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& parent = "/tmp");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  TempDir(TempDir&&) = delete;
+  TempDir& operator=(TempDir&&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Where cgroup v2 is mounted ("/sys/fs/cgroup/unified" in this hybrid layout).
 std::string cgroup2_root();
 

@@ -8,11 +8,19 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernel/probe.h"
@@ -122,8 +130,9 @@ TEST(FlowsCommand, AnIpv4ClientOfADualStackListenerIsJoined) {
   EXPECT_EQ((*f)["messages"], 1);
   EXPECT_EQ((*f)["bytes"], 1);
   EXPECT_EQ((*f)["received_bytes"], 1);
-  EXPECT_EQ((*f)["channels"], json::array({"tcp:127.0.0.1:" + std::to_string(ntohs(any.sin6_port)) +
-                                           "@netns=" + std::to_string(self_ns("net"))}));
+  const std::string id =
+      "tcp:127.0.0.1:" + std::to_string(ntohs(any.sin6_port)) + "@netns=" + std::to_string(self_ns("net"));
+  EXPECT_EQ((*f)["channels"], json::array({json{{"id", id}, {"path", nullptr}}}));
 }
 
 // Statsd-style traffic: an unconnected UDP socket sends 11 datagrams to 4 receivers (two in one
@@ -313,6 +322,176 @@ TEST(FlowsCommand, WideNamesTheProcessOfEachEnd) {
   std::string writer_proc = "wide-writer[" + std::to_string(writer) + "]";
   writer_proc.resize(24, ' ');  // the column's width
   EXPECT_TRUE(row.ends_with(" " + writer_proc + " wide-reader[" + std::to_string(reader) + "]")) << row;
+}
+
+// Host processes in the root cgroup are one end per executable, named after the file the kernel
+// exec'd, not after the comm (which a process sets, and which exec cuts to 15 bytes): two copies
+// of the workload, ipct-host-daemon-one and -two, both "ipct-host-daemo" by comm, each write
+// into a pipe of their own from the root cgroup to a reader in a test cgroup.
+TEST(FlowsCommand, HostProcessesAreNamedByTheirExecutable) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup reader_cg("flows-hr");
+  const TempDir tmp;
+  const std::filesystem::path dir = tmp.path();
+  const std::string one = dir / "ipct-host-daemon-one";
+  const std::string two = dir / "ipct-host-daemon-two";
+  std::filesystem::copy_file(IPCTRACE_TEST_WORKLOAD, one);
+  std::filesystem::copy_file(IPCTRACE_TEST_WORKLOAD, two);
+  int a[2];
+  int b[2];
+  ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(b, O_CLOEXEC), 0);
+  const std::string root_procs = cgroup2_root() + "/cgroup.procs";
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "3s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  // An exec'd writer of `bytes` bytes to `fd`, in the root cgroup whatever cgroup this test runs in.
+  auto host_writer = [&](const std::string& exe, int fd, const char* bytes) {
+    return spawn(nullptr, [&, fd, bytes] {
+      std::ofstream(root_procs) << "0\n";
+      if (dup2(fd, STDOUT_FILENO) < 0) return 1;
+      execl(exe.c_str(), exe.c_str(), "write", bytes, static_cast<char*>(nullptr));
+      return 2;
+    });
+  };
+  ASSERT_EQ(wait_exit(host_writer(one, a[1], "3000")), 0);
+  ASSERT_EQ(wait_exit(host_writer(two, b[1], "5000")), 0);
+  close(a[1]);
+  close(b[1]);
+  ASSERT_EQ(run_in(&reader_cg,
+                   [&] {
+                     for (const auto& [fd, want] : {std::pair{a[0], 3000}, std::pair{b[0], 5000}}) {
+                       std::vector<char> buf(static_cast<size_t>(want) + 1);
+                       ssize_t got = 0;
+                       for (ssize_t n; (n = read(fd, buf.data() + got, buf.size() - static_cast<size_t>(got))) > 0;)
+                         got += n;
+                       if (got != want) return 1;
+                     }
+                     return 0;
+                   }),
+            0);
+  close(a[0]);
+  close(b[0]);
+  const ProcessResult r = p.finish(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  std::map<std::string, const json*> from_host;
+  for (const auto& f : report["flows"]) {
+    if (f["kind"] == "pipe" && f["dst"].value("cgroup_id", uint64_t{0}) == reader_cg.id() &&
+        f["src"].value("cgroup_path", "") == "/") {
+      from_host[f["src"]["name"].get<std::string>()] = &f;
+    }
+  }
+  ASSERT_EQ(from_host.size(), 2U) << report.dump(2);
+  for (const auto& [name, bytes] : {std::pair{"ipct-host-daemon-one", 3000}, std::pair{"ipct-host-daemon-two", 5000}}) {
+    const json* f = from_host["host:" + std::string(name)];
+    ASSERT_NE(f, nullptr) << name << "\n" << report.dump(2);
+    EXPECT_EQ((*f)["bytes"], bytes);
+    EXPECT_EQ((*f)["messages"], 1);
+    EXPECT_EQ((*f)["channels"].size(), 1U);
+    EXPECT_EQ((*f)["src"]["exe"], name);
+    EXPECT_EQ((*f)["src"]["container"], "host:" + std::string(name));
+    EXPECT_EQ((*f)["src"]["comm"], "ipct-host-daemo");
+    EXPECT_EQ((*f)["dst"]["name"], "cgroup:" + reader_cg.label());
+  }
+}
+
+// Paths where the kernel knows them: a FIFO's (a name with a newline and an invalid byte, shown
+// escaped) and a unix stream socket's bound name, in both directions of the connection (the
+// server's replies leave from the socket accept() made, which shares its listener's name). The
+// processes stay until the report is made: a path is found through a process that uses it.
+TEST(FlowsCommand, FifoAndUnixSocketPathsAreShown) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup a_cg("flows-pa");
+  TestCgroup b_cg("flows-pb");
+  // On the disk's file system, whose device numbers the C library and the kernel encode apart
+  // (a tmpfs's, major 0, the two encodings agree on).
+  const TempDir tmp("/var/tmp");
+  const std::string fifo = tmp.path() + "/odd\n" + static_cast<char>(0xff) + ".fifo";
+  const std::string sock = tmp.path() + "/api.sock";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  int release[2];
+  ASSERT_EQ(pipe2(release, O_CLOEXEC), 0);
+  // A child's exit status within 10 s, or -1: killed (it waits for a peer that failed before its
+  // open or accept). Every child is reaped, whatever ends the test.
+  auto exit_within = [](pid_t pid) {
+    for (int i = 0; i < 200; ++i) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      usleep(50'000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  };
+  struct Children {
+    std::vector<pid_t> pids;
+    ~Children() {
+      for (pid_t pid : pids) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } children;
+  BackgroundProcess p({ipctrace_binary(), "flows", "--duration", "4s", "--output", "json"});
+  ASSERT_TRUE(p.wait_for_stderr("flows: tracing for", 30s)) << p.finish(0ms).err;
+  // Each child waits for the end of file on the release pipe, once the test closes its write end
+  // (the child's own copy closed first).
+  auto wait_release = [&] {
+    close(release[1]);
+    char c;
+    return read(release[0], &c, 1) >= 0;
+  };
+  // a: writes 700 bytes into the FIFO, then serves: reads 300 bytes, answers 1100.
+  const pid_t a = spawn(&a_cg, [&] {
+    const int w = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    if (w < 0 || write(w, std::string(700, 'f').data(), 700) != 700) return 1;
+    const int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    std::string buf(300, '\0');
+    if (c < 0 || recv(c, buf.data(), buf.size(), MSG_WAITALL) != 300) return 2;
+    if (send(c, std::string(1100, 's').data(), 1100, 0) != 1100) return 3;
+    return wait_release() ? 0 : 4;
+  });
+  children.pids.push_back(a);
+  // b: reads the FIFO, connects, sends 300 bytes, reads the 1100 of the answer.
+  const pid_t b = spawn(&b_cg, [&] {
+    const int r = open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+    std::string buf(1100, '\0');
+    if (r < 0 || read(r, buf.data(), 700) != 700) return 1;
+    const int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0 || connect(c, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) return 2;
+    if (send(c, std::string(300, 'c').data(), 300, 0) != 300) return 3;
+    if (recv(c, buf.data(), 1100, MSG_WAITALL) != 1100) return 4;
+    return wait_release() ? 0 : 5;
+  });
+  children.pids.push_back(b);
+  const ProcessResult r = p.finish(30s);
+  close(release[1]);
+  children.pids.clear();
+  EXPECT_EQ(exit_within(a), 0);
+  EXPECT_EQ(exit_within(b), 0);
+  close(release[0]);
+  close(listener);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  const std::string shown_fifo = tmp.path() + "/odd\n\\x{FF}.fifo";  // the byte escaped, JSON's \n
+  for (const auto& [kind, src, dst, bytes, path] : {std::tuple{"fifo", a_cg.id(), b_cg.id(), 700, shown_fifo},
+                                                    std::tuple{"unix_stream", b_cg.id(), a_cg.id(), 300, sock},
+                                                    std::tuple{"unix_stream", a_cg.id(), b_cg.id(), 1100, sock}}) {
+    const json* f = find_flow(report, kind, src, dst);
+    ASSERT_NE(f, nullptr) << kind << " " << bytes << "\n" << report.dump(2);
+    EXPECT_EQ((*f)["bytes"], bytes);
+    ASSERT_EQ((*f)["channels"].size(), 1U) << f->dump(2);
+    EXPECT_EQ((*f)["channels"][0]["path"], path) << f->dump(2);
+    EXPECT_TRUE((*f)["channels"][0]["id"].get<std::string>().starts_with(std::string(kind) + ":ino=")) << f->dump(2);
+  }
 }
 
 TEST(FlowsCommand, TableKindFilterAndEarlyStop) {

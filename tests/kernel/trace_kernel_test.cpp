@@ -1,12 +1,14 @@
 // `ipctrace trace` against real workloads: the exact events of a pipe between two test cgroups,
 // filtered by container in the kernel and in userspace; a buffer too small, which drops and says
 // how many.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +69,49 @@ TEST(TraceCommand, StreamsTheExactDataOperationsOfOneContainer) {
   }
   EXPECT_EQ(sends, 10) << r.out;
   EXPECT_THAT(r.err, HasSubstr("0 data operations and 0 lifecycle events dropped")) << r.err;
+}
+
+// A FIFO's data operations carry its path, found through the process of each record (which
+// stays until the stream has been drained).
+TEST(TraceCommand, DataOperationsOnAFifoShowItsPath) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup cg("trace-fifo");
+  const TempDir tmp("/var/tmp");  // a disk's device number (not tmpfs's)
+  const std::string fifo = tmp.path() + "/jobs.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  int release[2];
+  ASSERT_EQ(pipe2(release, O_CLOEXEC), 0);
+  BackgroundProcess trace(
+      {ipctrace_binary(), "trace", "--data", "-o", "json", "--kind", "fifo", "--container", cg.label()});
+  ASSERT_TRUE(trace.wait_for_stderr("trace: streaming", 30s)) << trace.finish(0ms).err;
+  const pid_t worker = spawn(&cg, [&] {
+    const int fd = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // both ends, no peer needed
+    char buf[100] = {};
+    for (int i = 0; i < 3; ++i) {
+      if (write(fd, buf, sizeof(buf)) != 100 || read(fd, buf, sizeof(buf)) != 100) return 1;
+    }
+    close(release[1]);  // the test's copy closed is the release
+    char c;
+    return read(release[0], &c, 1) >= 0 ? 0 : 2;
+  });
+  std::this_thread::sleep_for(500ms);  // drained every 50 ms
+  trace.signal(SIGINT);
+  const ProcessResult r = trace.finish(10s);
+  close(release[1]);
+  EXPECT_EQ(wait_exit(worker), 0);
+  close(release[0]);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int sends = 0;
+  int receives = 0;
+  for (const json& e : json_lines(r.out)) {
+    if (e["type"] != "data") continue;
+    EXPECT_EQ(e["kind"], "fifo") << e.dump();
+    EXPECT_EQ(e["bytes"], 100) << e.dump();
+    EXPECT_EQ(e["channel"]["path"], fifo) << e.dump();
+    (e["op"] == "send" ? sends : receives) += 1;
+  }
+  EXPECT_EQ(sends, 3) << r.out;
+  EXPECT_EQ(receives, 3) << r.out;
 }
 
 // shmget and msgget of a key that exists (made before the trace started, or during it) are

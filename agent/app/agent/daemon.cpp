@@ -85,6 +85,7 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
   cycle.stats = stats;
   cycle.hooks = session.hooks();
   cycle.identity_errors = session.resolver().resolve_errors();
+  cycle.channel_paths = session.collector().path_stats();
   if (const CgroupWatch* watch = session.cgroup_watch()) {
     const CgroupWatch::Stats w = watch->stats();
     cycle.cgroup_watch = {{"made", w.cgroups},

@@ -51,7 +51,7 @@ FlowsReport sample() {
   fifo.bytes_per_second = 2000;
   fifo.first_seen = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764460800123));
   fifo.last_seen = fifo.first_seen + 2s;
-  fifo.channels = {"fifo:ino=77,dev=0:14"};
+  fifo.channels = {{"fifo:ino=77,dev=0:14", std::string("/run/cart/") + static_cast<char>(0xff) + "\n.fifo"}};
   FlowView tcp;
   tcp.kind = IPCT_KIND_TCP;
   tcp.src = {EndpointRef::cgroup(102), pod(102, "cart", "reader"), {}};
@@ -60,7 +60,7 @@ FlowsReport sample() {
   tcp.bytes = 100;
   tcp.first_seen = fifo.first_seen;
   tcp.last_seen = fifo.first_seen;
-  tcp.channels = {"tcp:10.0.0.5:443"};
+  tcp.channels = {{"tcp:10.0.0.5:443", ""}};
   r.flows = {fifo, tcp};
   WaitSample w;
   w.cgroup_id = 102;
@@ -96,7 +96,10 @@ TEST(FlowsJson, EveryFieldOfAFlowAndItsEnds) {
   EXPECT_EQ(f["bytes_per_second"], 2000.0);
   EXPECT_EQ(f["first_seen"], "2025-11-30T00:00:00.123Z");
   EXPECT_EQ(f["last_seen"], "2025-11-30T00:00:02.123Z");
-  EXPECT_EQ(f["channels"], json::array({"fifo:ino=77,dev=0:14"}));
+  // The path as the process wrote it, made valid UTF-8 where it is not (json_text() writes it so).
+  EXPECT_EQ(with_valid_strings(f["channels"]),
+            json::parse(R"([{"id": "fifo:ino=77,dev=0:14", "path": "/run/cart/\\x{FF}\n.fifo"}])"));
+  EXPECT_EQ(j["flows"][1]["channels"], json::parse(R"([{"id": "tcp:10.0.0.5:443", "path": null}])"));
   EXPECT_EQ(f["shm"], nullptr);
   EXPECT_EQ(f["receiver_wait"]["count"], 3);
   EXPECT_EQ(f["receiver_wait"]["sum_seconds"], 0.003);

@@ -86,19 +86,59 @@ std::string ipc(const std::string& name, const std::string& kind, uint64_t src, 
 }  // namespace
 
 TEST(Metrics, EndpointLabelsFollowTheContract) {
-  const EndpointLabels pod = endpoint_labels(EndpointRef::cgroup(100), namer);
+  const EndpointLabels pod = endpoint_labels(EndpointRef::cgroup(100), {}, namer);
   EXPECT_EQ(pod.k8s_namespace, "shop");
   EXPECT_EQ(pod.pod, "p100");
   EXPECT_EQ(pod.container, "c100");
-  const EndpointLabels unit = endpoint_labels(EndpointRef::cgroup(7), namer);
+  const EndpointLabels unit = endpoint_labels(EndpointRef::cgroup(7), {}, namer);
   EXPECT_EQ(unit.k8s_namespace, "");
   EXPECT_EQ(unit.pod, "");
   EXPECT_EQ(unit.container, "nginx.service");
-  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(1), namer).container, "/");
-  EXPECT_EQ(endpoint_labels(EndpointRef::address("10.0.0.7:443"), namer).container, "10.0.0.7");
-  EXPECT_EQ(endpoint_labels(EndpointRef::address("[2001:db8::1]:80"), namer).container, "2001:db8::1");
-  const EndpointLabels unknown = endpoint_labels(EndpointRef::unknown(), namer);
+  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(1), {}, namer).container, "/");
+  EXPECT_EQ(endpoint_labels(EndpointRef::address("10.0.0.7:443"), {}, namer).container, "10.0.0.7");
+  EXPECT_EQ(endpoint_labels(EndpointRef::address("[2001:db8::1]:80"), {}, namer).container, "2001:db8::1");
+  const EndpointLabels unknown = endpoint_labels(EndpointRef::unknown(), {}, namer);
   EXPECT_EQ(unknown.container + unknown.pod + unknown.k8s_namespace, "");
+}
+
+TEST(Metrics, RootCgroupProcessesAreLabelledByTheirExecutable) {
+  TaskHint dockerd;
+  dockerd.tgid = 812;
+  dockerd.comm = "innocent";  // a process sets its comm: never a label
+  dockerd.exe = "dockerd";
+  const EndpointLabels host = endpoint_labels(EndpointRef::cgroup(1), dockerd, namer);
+  EXPECT_EQ(host.container, "host:dockerd");
+  EXPECT_EQ(host.k8s_namespace + host.pod, "");
+  // Only the root cgroup is split by executable: a unit and a pod keep their names.
+  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(7), dockerd, namer).container, "nginx.service");
+  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(100), dockerd, namer).container, "c100");
+  TaskHint unknown_exe;
+  unknown_exe.tgid = 9;
+  unknown_exe.comm = "kworker";
+  EXPECT_EQ(endpoint_labels(EndpointRef::cgroup(1), unknown_exe, namer).container, "/");
+  // Invalid UTF-8 in a file name is escaped (base/text.h valid_utf8()).
+  TaskHint odd;
+  odd.exe = std::string("d") + static_cast<char>(0xff) + "mon";
+  const std::string label = endpoint_labels(EndpointRef::cgroup(1), odd, namer).container;
+  EXPECT_EQ(label, "host:d\\x{FF}mon");
+}
+
+TEST(Metrics, TwoHostExecutablesAreTwoSeries) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  FlowState a = flow(IPCT_KIND_UNIX_STREAM, 100, 1, 3, 300, "unix:a");
+  a.flow.dst_task.tgid = 40;
+  a.flow.dst_task.exe = "containerd";
+  FlowState b = flow(IPCT_KIND_UNIX_STREAM, 100, 1, 5, 500, "unix:b");
+  b.flow.dst_task.tgid = 41;
+  b.flow.dst_task.exe = "dockerd";
+  m.update(cycle({a, b}, t0), namer);
+  const std::string text = m.scrape();
+  const std::string head = "ipctrace_ipc_bytes_total{dst_container=\"host:";
+  const std::string tail =
+      "\",dst_namespace=\"\",dst_pod=\"\",kind=\"unix_stream\",side=\"send\",src_container=\"c100\",src_"
+      "namespace=\"shop\",src_pod=\"p100\"}";
+  EXPECT_EQ(sample(text, head + "containerd" + tail), 300) << text;
+  EXPECT_EQ(sample(text, head + "dockerd" + tail), 500) << text;
 }
 
 TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
@@ -344,9 +384,12 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   c.hooks = {AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"p"}}};
   c.identity_errors = 1;
   c.cgroup_watch = {{"made", 7}, {"named_late", 2}, {"unusable_path", 0}, {"backlog_full", 1}};
+  c.channel_paths = {.found = 4, .not_found = 1, .truncated = 0, .ambiguous = 1};
   m.update(c, namer);
   c.drops[IPCT_DROP_FLOW_MAP_FULL] = 40;
   c.cgroup_watch["made"] = 9;
+  c.channel_paths.found = 6;
+  c.channel_paths.truncated = 3;
   c.now = t0 + 1s;
   m.update(c, namer);
   const std::string text = m.scrape();
@@ -362,6 +405,10 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"named_late\"}"), 2);
   EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"unusable_path\"}"), 0);
   EXPECT_EQ(sample(text, "ipctrace_cgroups_watched_total{event=\"backlog_full\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"found\"}"), 6);
+  EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"not_found\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"cut\"}"), 3);
+  EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"ambiguous\"}"), 1);
 }
 
 // SysV reconciliation that degraded: counted by reason, from the collector's running totals.

@@ -40,12 +40,60 @@ TEST(Report, OneViewPerPairOfEndsNamedOnceSortedByBytes) {
   EXPECT_EQ(views[1].msgs, 5U);
   EXPECT_EQ(views[1].bytes, 50U);
   EXPECT_EQ(views[1].msgs_per_second, 2.0);
-  EXPECT_EQ(views[1].channels, (std::vector<std::string>{"pipe:a", "pipe:b"}));
+  EXPECT_EQ(views[1].channels, (std::vector<ChannelView>{{"pipe:a", ""}, {"pipe:b", ""}}));
   EXPECT_EQ(views[1].first_seen, std::chrono::system_clock::time_point(std::chrono::seconds(102)));
   EXPECT_EQ(views[1].last_seen, std::chrono::system_clock::time_point(std::chrono::seconds(103)));
   const auto unnamed = aggregate_flows({state(7, 8, "pipe:x", 1, 1, 0)}, nullptr);
   EXPECT_EQ(unnamed[0].src.name(), "cgroup#7");
   EXPECT_FALSE(views[0].counted_at_receiver);
+}
+
+TEST(Report, TheRootCgroupIsOneEndPerExecutable) {
+  int named = 0;
+  // Cgroup 1: the host's root cgroup; 2: a pod's container.
+  const Namer namer = [&named](uint64_t id) {
+    ++named;
+    Endpoint e;
+    e.cgroup_id = id;
+    if (id == 1) {
+      e.cgroup.path = "/";
+      e.cgroup.runtime = "host";
+      e.container = "/";
+    } else {
+      e.k8s_namespace = "ns";
+      e.pod = "web";
+      e.container = "client";
+    }
+    return e;
+  };
+  auto from = [](uint64_t src, const std::string& channel, uint64_t bytes, uint32_t pid, const std::string& exe) {
+    FlowState s = state(src, src == 1 ? 2 : 1, channel, 1, bytes, 0);
+    TaskHint& t = src == 1 ? s.flow.src_task : s.flow.dst_task;
+    t.tgid = pid;
+    t.comm = "same-comm";
+    t.exe = exe;
+    return s;
+  };
+  // Two channels of containerd's, one of dockerd's, one whose process left no executable (a
+  // kernel thread), and the container writing to containerd.
+  const auto views = aggregate_flows(
+      {from(1, "unix:a", 10, 40, "containerd"), from(1, "unix:b", 20, 41, "containerd"),
+       from(1, "unix:c", 100, 50, "dockerd"), from(1, "pipe:k", 7, 2, ""), from(2, "unix:d", 1000, 40, "containerd")},
+      namer);
+  ASSERT_EQ(views.size(), 4U);
+  EXPECT_EQ(views[0].src.name(), "ns/web/client");
+  EXPECT_EQ(views[0].dst.name(), "host:containerd");
+  EXPECT_EQ(views[0].dst.endpoint.container, "host:containerd");
+  EXPECT_EQ(views[0].dst.endpoint.host_process, "containerd");
+  EXPECT_EQ(views[1].src.name(), "host:dockerd");
+  EXPECT_EQ(views[1].bytes, 100U);
+  EXPECT_EQ(views[2].src.name(), "host:containerd");
+  EXPECT_EQ(views[2].bytes, 30U);
+  EXPECT_EQ(views[2].channels, (std::vector<ChannelView>{{"unix:a", ""}, {"unix:b", ""}}));
+  EXPECT_EQ(views[3].src.name(), "host");
+  EXPECT_EQ(views[3].src.endpoint.container, "/");
+  EXPECT_EQ(views[3].bytes, 7U);
+  EXPECT_EQ(named, 2);  // each cgroup named once
 }
 
 TEST(Report, AViewFromARemotePeerIsCountedAtTheReceiver) {
