@@ -132,6 +132,7 @@ uint32_t self_ns(const char* name) {
 }
 
 TempDir::TempDir(const std::string& parent) {
+  std::filesystem::create_directories(parent);  // a minimal root (the 6.1 guest's) has no /var/tmp
   std::string tmpl = parent + "/ipctrace-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
   path_ = tmpl;

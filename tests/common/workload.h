@@ -34,7 +34,7 @@ class TestCgroup {
   uint64_t id_ = 0;
 };
 
-// A fresh directory (mkdtemp under `parent`: "/tmp", or "/var/tmp" for the disk's file system),
+// A fresh directory (mkdtemp under `parent`, made if missing: "/tmp", or "/var/tmp" for the disk's file system),
 // removed with everything in it when destroyed, whatever ended the test.
 class TempDir {
  public:
