@@ -16,22 +16,17 @@ namespace {
 
 std::string comm_of(const char (&comm)[16]) { return comm_text(comm, sizeof(comm)); }
 
-bool is_inet(int kind) { return kind == IPCT_KIND_TCP || kind == IPCT_KIND_UDP; }
-bool is_unix(int kind) {
-  return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
-}
-
 // The kernel's device encoding (major << 20 | minor) as "major:minor".
 std::string dev_text(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20U, kdev & 0xfffffU); }
 
 // The channel of a data operation, in words.
 std::string channel_text(const TraceRecord& r) {
   const ipct_chan_obj& o = r.ch.obj;
-  if (is_inet(r.kind)) {
+  if (is_inet_kind(r.kind)) {
     const ipct_chan_inet& i = r.ch.inet;
     return fmt::format("{} -> {}", format_inet(i.family, i.laddr, i.lport), format_inet(i.family, i.raddr, i.rport));
   }
-  if (is_unix(r.kind)) {
+  if (is_unix_kind(r.kind)) {
     return o.peer != 0 ? fmt::format("socket {} peer {}", o.id, o.peer) : fmt::format("socket {}", o.id);
   }
   switch (r.kind) {
@@ -193,12 +188,12 @@ nlohmann::json trace_json(const TraceRecord& r, const Endpoint& endpoint, int64_
     j["messages"] = r.msgs;
     j["bytes"] = r.bytes;
     nlohmann::json ch;
-    if (is_inet(r.kind)) {
+    if (is_inet_kind(r.kind)) {
       const ipct_chan_inet& i = r.ch.inet;
       ch = {{"netns", i.netns},
             {"local", format_inet(i.family, i.laddr, i.lport)},
             {"remote", format_inet(i.family, i.raddr, i.rport)}};
-    } else if (is_unix(r.kind)) {
+    } else if (is_unix_kind(r.kind)) {
       ch = {{"socket_inode", r.ch.obj.id}, {"peer_inode", r.ch.obj.peer}};
       ch["path"] = r.path.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.path);
     } else if (r.kind == IPCT_KIND_SYSV_MSG) {

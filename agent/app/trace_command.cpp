@@ -150,10 +150,6 @@ class TraceStream {
     return exe;
   }
 
-  static bool is_unix_kind(int kind) {
-    return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
-  }
-
   // A FIFO's path, or a unix socket's bound name (its peer's if it has none: a client's is its
   // server's), looked up through the process of the record (model/paths.h) once per channel:
   // found or not, kept for kPathRetry, so a busy channel costs one lookup, not one a record.

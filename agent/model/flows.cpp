@@ -109,10 +109,6 @@ void add(std::map<uint64_t, Party>& side, const FlowSample& s) {
 bool is_object_kind(int kind) {
   return kind == IPCT_KIND_PIPE || kind == IPCT_KIND_FIFO || kind == IPCT_KIND_POSIX_MQ || kind == IPCT_KIND_SYSV_MSG;
 }
-bool is_unix(int kind) {
-  return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
-}
-bool is_inet(int kind) { return kind == IPCT_KIND_TCP || kind == IPCT_KIND_UDP; }
 
 std::string dev_text(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
 
@@ -268,9 +264,9 @@ class Joiner {
         o.inode = k.ch.obj.id;
         o.dev = k.ch.obj.dev;
       }
-    } else if (is_unix(k.kind)) {
+    } else if (is_unix_kind(k.kind)) {
       add_unix(s);
-    } else if (is_inet(k.kind) && k.dir == IPCT_DIR_SEND) {
+    } else if (is_inet_kind(k.kind) && k.dir == IPCT_DIR_SEND) {
       add_inet_sender(s);
     } else if (k.kind == IPCT_KIND_SIGNAL) {
       ChannelFlow f;
@@ -468,8 +464,8 @@ std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
   Joiner j;
   for (const FlowSample& s : samples) {
     if (s.key.dir != IPCT_DIR_RECV) continue;
-    if (is_inet(s.key.kind)) j.add_inet_receiver(s);
-    if (is_unix(s.key.kind)) j.add_unix_receiver(s);
+    if (is_inet_kind(s.key.kind)) j.add_inet_receiver(s);
+    if (is_unix_kind(s.key.kind)) j.add_unix_receiver(s);
   }
   for (const FlowSample& s : samples) j.add_sample(s);
   return merge_same_ids(j.finish());

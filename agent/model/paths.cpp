@@ -11,6 +11,7 @@
 
 #include "base/files.h"
 #include "kernel/abi.h"
+#include "kernel/kinds.h"
 
 namespace ipctrace {
 namespace {
@@ -68,10 +69,6 @@ std::optional<UnixLine> parse_unix_line(std::string_view line) {
   if (line[pos] != ' ' || pos + 1 == line.size()) return std::nullopt;
   out.name = line.substr(pos + 1);
   return out;
-}
-
-bool is_unix_kind(int kind) {
-  return kind == IPCT_KIND_UNIX_STREAM || kind == IPCT_KIND_UNIX_DGRAM || kind == IPCT_KIND_UNIX_SEQPACKET;
 }
 
 struct DirCloser {
