@@ -44,6 +44,10 @@ test_packages=(
   # (prometheus), the terminal view (tmux), real OCI containers (runc, a busybox rootfs), io_uring
   # workloads (liburing)
   openssl prometheus tmux runc busybox-static liburing-dev
+  # containerd 1.6 driven through its CRI API (kernel.ContainerdCri.*): its CNI plugins
+  # (containernetworking-plugins: macvlan, host-local, loopback), the veth pair they hang from
+  # (iproute2), the CRI client (Python's gRPC and protoc)
+  containerd containernetworking-plugins iproute2 python3-grpcio python3-grpc-tools
   # benchmark (bench/run.sh; the suite runs bench/run.sh --quick): the bpftrace configuration, the
   # IPC workloads (stress-ng, `perf bench sched pipe`), the driver (bench/run.py, standard library)
   bpftrace stress-ng linux-perf python3

@@ -175,6 +175,12 @@ void add_global(Cli& cli) {
       ->check(CLI::ExistingDirectory)
       ->capture_default_str()
       ->envname("IPCTRACE_HOST_ROOT");
+  app.add_option("--containerd-state", g.containerd_state,
+                 "containerd's state directory (its config's `state`), as the host sees it; repeat for several "
+                 "(default: /run/containerd and /run/k3s/containerd)")
+      ->check([](const std::string& dir) { return dir.starts_with("/") ? std::string() : "must be an absolute path"; })
+      ->delimiter(',')
+      ->envname("IPCTRACE_CONTAINERD_STATE");
 }
 
 void add_agent(Cli& cli) {
@@ -424,7 +430,7 @@ std::optional<std::string> unknown_command(const std::vector<std::string>& args,
     const std::string& a = args[i];
     if (a == "--") return std::nullopt;
     if (a.starts_with("-")) {
-      const bool takes_value = a == "--config" || a == "--log-level" || a == "--host-root";
+      const bool takes_value = a == "--config" || a == "--log-level" || a == "--host-root" || a == "--containerd-state";
       if (takes_value) ++i;
       continue;
     }

@@ -25,6 +25,7 @@ struct GlobalOptions {
   int verbose = 0;
   std::string log_level;  // overrides -v when set
   std::string host_root = "/";
+  std::vector<std::string> containerd_state{};  // --containerd-state: empty = the defaults (identity/runtimes.h)
 };
 
 struct AgentOptions {

@@ -17,6 +17,7 @@ int run_flows_command(const Cli& cli) {
   SessionOptions so;
   so.hooks = o.hooks;
   so.host_root = cli.global.host_root;
+  so.containerd_state = cli.global.containerd_state;
   so.idle_timeout = o.duration + std::chrono::minutes(1);  // nothing expires during the run
   auto session = Session::start(so);
   if (!session) {

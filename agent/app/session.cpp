@@ -42,6 +42,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   s->hooks_ = (*tracer)->hooks();
   IdentityResolver::Options ro;
   ro.host_root = options.host_root;
+  ro.containerd_state = options.containerd_state;
   s->resolver_ = std::make_unique<IdentityResolver>(ro);
   CollectorOptions co;
   co.host_root = options.host_root;

@@ -24,6 +24,7 @@ struct SessionOptions {
   std::string hooks = "auto";  // "auto", or the hook family to force (kernel/hooks.h)
   TracerConfig tracer;         // self_tgid is set to this process if left 0
   std::string host_root = "/";
+  std::vector<std::string> containerd_state{};      // containerd's state directories (identity/runtimes.h)
   Duration idle_timeout = std::chrono::minutes(5);  // flows idle this long are forgotten
 };
 

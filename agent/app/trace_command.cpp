@@ -219,6 +219,7 @@ int run_trace_command(const Cli& cli) {
   so.hooks = o.hooks;
   so.tracer = trace_config(o);
   so.host_root = cli.global.host_root;
+  so.containerd_state = cli.global.containerd_state;
   auto session = Session::start(so);
   if (!session) {
     spdlog::error("trace: {}", session.error().message());

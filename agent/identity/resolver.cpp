@@ -193,7 +193,7 @@ void IdentityResolver::report(uint64_t cgroup_id, const Entry& entry, const std:
 }
 
 IdentityResolver::Attempt IdentityResolver::identify_container(uint64_t cgroup_id, const CgroupIdentity& path_says) {
-  const StateRoot root{opt_.host_root, opt_.max_file_bytes};
+  const StateRoot root{opt_.host_root, opt_.max_file_bytes, opt_.containerd_state};
   const CgroupIdentity cgroup = owner_by_state(root, path_says);
   Attempt a;
   Endpoint& ep = a.endpoint;

@@ -32,6 +32,7 @@ class IdentityResolver {
     std::string cgroup_root;                          // "" = auto: find_cgroup2_root(host_root)
     size_t max_entries = 65536;                       // cache bound; the least recently resolved id is evicted first
     size_t max_file_bytes = size_t{8} << 20;          // larger state files are a resolve error
+    std::vector<std::string> containerd_state{};      // StateRoot::containerd_state (identity/runtimes.h)
     std::chrono::milliseconds rewalk_interval{1000};  // see CgroupPaths
     // A partial endpoint is resolved again on a later resolve() at most max_retries times, each at
     // least retry_interval after the last attempt (a container's state can appear after its cgroup).

@@ -127,16 +127,23 @@ std::vector<const Source*> sources_for(std::string_view path_runtime) {
 }  // namespace
 
 RuntimeLookup lookup_containerd(const StateRoot& root, std::string_view id) {
-  const std::string tasks = under(root, "/run/containerd/io.containerd.runtime.v2.task");
+  std::vector<std::string> dirs = root.containerd_state;
+  if (dirs.empty()) dirs.assign(kContainerdStateDirs.begin(), kContainerdStateDirs.end());
   std::string file = "/";
   file.append(id).append("/config.json");
-  RuntimeLookup r = from_config(root, tasks + "/k8s.io" + file, "containerd");
-  if (r.outcome != Outcome::Missing) return r;
-  for (const std::string& ns : other_containerd_namespaces(tasks)) {
-    std::string path = tasks;
-    path.append("/").append(ns).append(file);
-    r = from_config(root, path, "containerd");
+  RuntimeLookup r;
+  for (const std::string& state : dirs) {
+    const std::string tasks = under(root, join_path(state, "io.containerd.runtime.v2.task"));
+    std::string cri = tasks;
+    cri.append("/k8s.io").append(file);
+    r = from_config(root, cri, "containerd");
     if (r.outcome != Outcome::Missing) return r;
+    for (const std::string& ns : other_containerd_namespaces(tasks)) {
+      std::string path = tasks;
+      path.append("/").append(ns).append(file);
+      r = from_config(root, path, "containerd");
+      if (r.outcome != Outcome::Missing) return r;
+    }
   }
   return r;
 }

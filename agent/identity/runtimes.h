@@ -5,8 +5,10 @@
 // (identity/runtime_state.h).
 //
 // Each source, the file it reads under the host root, and who writes it:
-//   containerd: /run/containerd/io.containerd.runtime.v2.task/<ns>/<id>/config.json, the runtime v2
-//               shim's bundle; namespace k8s.io (the CRI plugin) first, then the others sorted
+//   containerd: <state>/io.containerd.runtime.v2.task/<ns>/<id>/config.json, the runtime v2 shim's
+//               bundle, in each of containerd's state directories (its config's `state`:
+//               /run/containerd by default, /run/k3s/containerd under k3s and RKE2, more with
+//               --containerd-state); namespace k8s.io (the CRI plugin) first, then the others sorted
 //   cri-o:      /run/containers/storage/overlay-containers/<id>/userdata/config.json (containers/storage)
 //   podman:     /var/lib/containers/storage/overlay-containers/<id>/userdata/config.json,
 //               .../overlay-containers/containers.json for the name (libpod), and libpod's
@@ -18,6 +20,7 @@
 // runc's cgroup_paths, crun's cgroup-path): what confirms a container nested inside another.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -46,10 +49,17 @@ struct RuntimeLookup {
   std::string error;
 };
 
+// containerd's state directories looked in when none are given (StateRoot::containerd_state):
+// containerd's default `state` (/run/containerd) and the one k3s and RKE2 run containerd with.
+inline constexpr std::array<std::string_view, 2> kContainerdStateDirs = {"/run/containerd", "/run/k3s/containerd"};
+
 // Where to look and how much to read.
 struct StateRoot {
   std::string host_root = "/";
   size_t max_file_bytes = size_t{8} << 20;  // a larger state file is a Failed lookup
+  // containerd's state directories (absolute, as the host sees them: under host_root), in the
+  // order they are searched; empty = kContainerdStateDirs.
+  std::vector<std::string> containerd_state{};
 };
 
 RuntimeLookup lookup_containerd(const StateRoot& root, std::string_view id);

@@ -62,6 +62,41 @@ bool remove_cgroup_tree(const std::string& dir) {
   return rmdir(dir.c_str()) == 0 || errno == ENOENT;
 }
 
+}  // namespace
+
+std::vector<std::string> remove_cgroup_everywhere(const std::string& path) {
+  std::vector<std::string> dirs;
+  std::istringstream lines(read_file("/proc/self/mounts"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string src;
+    std::string dst;
+    std::string type;
+    if (f >> src >> dst >> type && (type == "cgroup" || type == "cgroup2")) {
+      const std::string dir = (fs::path(dst) / fs::path(path).relative_path()).string();
+      if (access(dir.c_str(), F_OK) != 0) continue;
+      if (type == "cgroup2") {
+        std::ofstream kill(dir + "/cgroup.kill");
+        kill << "1\n";
+      }
+      dirs.push_back(dir);
+    }
+  }
+  std::vector<std::string> left;
+  for (const std::string& dir : dirs) {
+    bool gone = false;
+    for (int i = 0; i < 250 && !gone; ++i) {
+      gone = remove_cgroup_tree(dir);
+      if (!gone) std::this_thread::sleep_for(20ms);
+    }
+    if (!gone) left.push_back(dir);
+  }
+  return left;
+}
+
+namespace {
+
 // The runtime spec bits every container shares (after runc's `runc spec`, without sysfs).
 json base_config(const std::string& rootfs, const std::vector<std::string>& args, const std::string& cgroups_path,
                  const std::vector<OciMount>& mounts) {

@@ -30,6 +30,10 @@ std::string find_program(const std::string& name);
 std::string cgroup2_path_of(pid_t pid);
 // The inode of namespace `name` ("ipc", "net"...) of a process, 0 if it cannot be read.
 uint64_t ns_inode(pid_t pid, const char* name);
+// Removes cgroup `path` (from each hierarchy's root: "/x/y") and everything below it in every
+// cgroup hierarchy mounted here (cgroup2 and each v1 controller), killing what still runs in it
+// first (cgroup.kill, Linux 5.14). Returns the directories it could not remove.
+std::vector<std::string> remove_cgroup_everywhere(const std::string& path);
 
 // A host directory bind-mounted read-write into a container.
 struct OciMount {

@@ -125,6 +125,7 @@ const wanted = {
   "/host/proc": "/proc",
   "/host/sys/fs/cgroup": "/sys/fs/cgroup",
   "/host/run/containerd/io.containerd.runtime.v2.task": "/run/containerd/io.containerd.runtime.v2.task",
+  "/host/run/k3s/containerd/io.containerd.runtime.v2.task": "/run/k3s/containerd/io.containerd.runtime.v2.task",
   "/host/run/containers/storage": "/run/containers/storage",
   "/host/var/lib/containers/storage/overlay-containers": "/var/lib/containers/storage/overlay-containers",
   "/host/var/lib/docker/containers": "/var/lib/docker/containers",

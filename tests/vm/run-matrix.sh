@@ -13,7 +13,7 @@ build=$(cd "${1:?usage: run-matrix.sh BUILD_DIR [GTEST_FILTER]}" && pwd)
 # flows table and trace's text layout; and the setup that plays a kernel without socket
 # tracepoints, which 6.1 is (its `tracepoint` setup runs the same hooks), and the one that plays a kernel
 # without bpf_rdonly_cast, which 6.1 is too.
-filter=${2:--PodmanContainers.*:AgentCommand.ARealPrometheus*:AgentCommand.MetricsHoldTheExactFlowAndPassPromtool:AgentCommand.TlsAndBasicAuthProtectMetricsAndFlows:AgentCommand.APortInUseIsAClearErrorAndExit1:TopCommand.TheTerminalViewSortsFiltersTogglesAndQuits:TopCommand.BatchFramesShowTheExactTotalsOfAKnownWorkload:FlowsCommand.TableKindFilterAndEarlyStop:FlowsCommand.WideNamesTheProcessOfEachEnd:TraceCommand.TextLinesNameTheEndpointAndTheChannel:Hooks/TracerTest.*/sockets_on_sys_exit:Hooks/TracerTest.*/tracepoint_without_cast}
+filter=${2:--PodmanContainers.*:ContainerdCri.*:AgentCommand.ARealPrometheus*:AgentCommand.MetricsHoldTheExactFlowAndPassPromtool:AgentCommand.TlsAndBasicAuthProtectMetricsAndFlows:AgentCommand.APortInUseIsAClearErrorAndExit1:TopCommand.TheTerminalViewSortsFiltersTogglesAndQuits:TopCommand.BatchFramesShowTheExactTotalsOfAKnownWorkload:FlowsCommand.TableKindFilterAndEarlyStop:FlowsCommand.WideNamesTheProcessOfEachEnd:TraceCommand.TextLinesNameTheEndpointAndTheChannel:Hooks/TracerTest.*/sockets_on_sys_exit:Hooks/TracerTest.*/tracepoint_without_cast}
 here=$(cd "$(dirname "$0")" && pwd)
 timeout_s=${IPCTRACE_VM_TIMEOUT:-900}
 

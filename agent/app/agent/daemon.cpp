@@ -135,6 +135,7 @@ int run_agent_command(const Cli& cli) {
   so.tracer.flow_map_entries = o.flow_map_entries;
   so.tracer.wait_time = !o.no_wait_time;
   so.host_root = cli.global.host_root;
+  so.containerd_state = cli.global.containerd_state;
   so.idle_timeout = o.idle_timeout;
   auto session = Session::start(so);
   if (!session) {

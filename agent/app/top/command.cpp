@@ -62,6 +62,7 @@ Result<std::unique_ptr<FlowSource>> make_source(const Cli& cli) {
   SessionOptions so;
   so.hooks = o.hooks;
   so.host_root = cli.global.host_root;
+  so.containerd_state = cli.global.containerd_state;
   so.idle_timeout = std::chrono::minutes(1);  // flows idle for a minute leave the view, and the kernel's map
   auto session = Session::start(so);
   if (!session) {

@@ -208,6 +208,19 @@ TEST(Cli, EnvironmentVariables) {
     ASSERT_FALSE(p.exit) << c.name;
     EXPECT_EQ(c.got(*p.cli), c.value) << c.name;
   }
+  {
+    // --containerd-state: repeated or comma-separated, and from its variable; absolute paths only.
+    const ScopedEnv state("IPCTRACE_CONTAINERD_STATE", "/run/a,/run/b");
+    auto p = parse({"flows"});
+    ASSERT_FALSE(p.exit);
+    EXPECT_EQ(p.cli->global.containerd_state, (std::vector<std::string>{"/run/a", "/run/b"}));
+    auto opt = parse({"--containerd-state", "/x", "--containerd-state=/y", "flows"});
+    ASSERT_FALSE(opt.exit);
+    EXPECT_EQ(opt.cli->global.containerd_state, (std::vector<std::string>{"/x", "/y"}));
+    auto relative = parse({"--containerd-state", "run/x", "flows"});
+    ASSERT_TRUE(relative.exit);
+    EXPECT_EQ(*relative.exit, kExitUsage);
+  }
   const ScopedEnv cert("IPCTRACE_TLS_CERT", file);
   const ScopedEnv key("IPCTRACE_TLS_KEY", file);
   auto tls = parse({"agent"});

@@ -836,6 +836,40 @@ TEST_F(IdentityResolverTest, ContainerdPodContainerAndSandbox) {
   EXPECT_EQ(r.cached(), 2U);
 }
 
+// containerd's state where k3s and RKE2 keep it (/run/k3s/containerd, a default), and in a
+// directory of the operator's (--containerd-state), which then replaces the defaults.
+TEST_F(IdentityResolverTest, ContainerdStateInOtherDirectories) {
+  const fs::path tasks = host_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io";
+  const fs::path k3s = host_ / "run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io";
+  fs::create_directories(k3s);
+  fs::rename(tasks / kCdContainer, k3s / kCdContainer);
+  const uint64_t c = id_of(container_path_);
+  {
+    IdentityResolver r(options());
+    const Endpoint got = r.resolve(c);
+    EXPECT_EQ(got.display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
+    EXPECT_EQ(got.runtime, "containerd");
+    EXPECT_FALSE(got.partial);
+  }
+  const fs::path own = host_ / "srv/containerd-state/io.containerd.runtime.v2.task/k8s.io";
+  fs::create_directories(own);
+  fs::rename(k3s / kCdContainer, own / kCdContainer);
+  {
+    IdentityResolver::Options o = options();
+    o.containerd_state = {"/srv/containerd-state"};
+    IdentityResolver r(o);
+    EXPECT_EQ(r.resolve(c).display(), "shop/frontend-7c5ddbdf54-x2x9k/nginx");
+    // The sandbox's state is still under /run/containerd, which the option replaced.
+    const Endpoint pause = r.resolve(id_of(sandbox_path_));
+    EXPECT_TRUE(pause.partial);
+    EXPECT_EQ(pause.pod, "");
+  }
+  {
+    IdentityResolver r(options());  // the defaults do not look there
+    EXPECT_TRUE(r.resolve(c).partial);
+  }
+}
+
 // A cgroup learned of when it was made (CgroupWatch): named from the path the kernel gave, even
 // once the cgroup is gone; refresh() tries a pending one again at once without using up its retries.
 TEST_F(IdentityResolverTest, ACgroupLearnedOfWhenMadeIsNamedAfterItIsGone) {
