@@ -23,10 +23,13 @@ extern const volatile __u8 ipct_cfg_fn_wait;	  /* function hooks time receiving 
 extern const volatile __u32 ipct_cfg_splice_kinds;
 extern const volatile __s32 ipct_cfg_nr_splice;	  /* syscall numbers of splice and sendfile64 */
 extern const volatile __s32 ipct_cfg_nr_sendfile; /* (-1: none) */
-/* syscall numbers of sendto and sendmsg, whose destination a UDP send on the socket tracepoints
- * takes from the call (sock_udp_call_dest()); -1: none */
+/* syscall numbers of sendto, sendmsg and sendmmsg, whose destination a datagram send on the
+ * socket tracepoints takes from the call (sock_call_dest()); -1: none */
 extern const volatile __s32 ipct_cfg_nr_sendto;
 extern const volatile __s32 ipct_cfg_nr_sendmsg;
+extern const volatile __s32 ipct_cfg_nr_sendmmsg;
+/* The socket tracepoints count sendmmsg's messages off (ipct_mmsg_pos): sys_exit ends the count. */
+extern const volatile __u8 ipct_cfg_mmsg_index;
 /* IPCT_KIND_BIT()s io_uring's completions count (uring_complete() in sys_exit_body.bpf.h): the
  * reads and writes, sends and receives no other hook sees; the output and the input of a splice
  * or tee. */
@@ -116,6 +119,25 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ipct_inflight SEC(".maps") __weak;
+
+/*
+ * sendmmsg() in progress on the socket tracepoints, per thread (pid_tgid): the call's message
+ * vector and the index of its next message (sock_mmsg_index()). The tracepoints fire once per
+ * message, in order, and say nothing of which: counting them in the thread tells. The call's
+ * exit (sys_exit, and the function hooks' sendmmsg exit) deletes the entry, so the next call
+ * starts at 0 even with the same vector. Only sendmmsg on a datagram socket makes an entry.
+ */
+struct ipct_mmsg_pos {
+	__u64 vec;
+	__u32 next;
+	__u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ipct_mmsg_pos);
+} ipct_mmsg_pos SEC(".maps") __weak;
 
 /* Time blocked in receiving calls: (cgroup, kind) -> log2 histogram. */
 struct {

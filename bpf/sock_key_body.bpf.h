@@ -335,10 +335,33 @@ static __always_inline bool sock_splicing(struct sock *sk, __u8 kind)
 }
 
 /*
+ * The index of the message of sendmmsg(fd, vec, ...) the socket tracepoint fires for: 0 for the
+ * first message of a call, then one more each time (ipct_mmsg_pos). False when the position
+ * cannot be kept (a full table evicts the least recently used thread's, whose next message is
+ * then taken for its call's first: that thread's own sends misdirected, no other's).
+ */
+static __always_inline bool sock_mmsg_index(__u64 vec, __u32 *index)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct ipct_mmsg_pos *pos = bpf_map_lookup_elem(&ipct_mmsg_pos, &tid);
+	struct ipct_mmsg_pos first = {.vec = vec, .next = 1};
+
+	if (pos && pos->vec == vec) {
+		*index = pos->next;
+		pos->next++; /* the thread's own entry: no other CPU writes it */
+		return true;
+	}
+	*index = 0;
+	return bpf_map_update_elem(&ipct_mmsg_pos, &tid, &first, BPF_ANY) == 0;
+}
+
+/*
  * A UDP or unix datagram send on a socket tracepoint: the destination the call names, if it
  * names one (udp_dest(), unix_dest()). The call is the one in the task's own pt_regs (as for
- * sock_splicing()), a sendto or sendmsg on this very socket; sendmmsg, and a send io_uring
- * makes, keep the connected peer (none: an unknown destination).
+ * sock_splicing()), a sendto, sendmsg or sendmmsg on this very socket (sendmmsg: the message the
+ * tracepoint fires for, sock_mmsg_index()); a send io_uring makes keeps the connected peer (none:
+ * an unknown destination). Called for every send on such a socket, of no bytes too, so that
+ * sendmmsg's messages are counted off in order.
  */
 static __always_inline void sock_call_dest(struct sock *sk, struct ipct_flow_key *key)
 {
@@ -353,16 +376,25 @@ static __always_inline void sock_call_dest(struct sock *sk, struct ipct_flow_key
 	if (!regs)
 		return;
 	nr = (long)IPCT_SK_RD(regs, IPCT_REGS_NR_FIELD);
-	if (nr != ipct_cfg_nr_sendto && nr != ipct_cfg_nr_sendmsg)
+	if (nr != ipct_cfg_nr_sendto && nr != ipct_cfg_nr_sendmsg && nr != ipct_cfg_nr_sendmmsg)
 		return;
 	own = IPCT_SK_RD(sk, sk_socket, file);
 	if (!own || sock_task_fd(task, (long)IPCT_SK_RD(regs, IPCT_REGS_ARG0_FIELD)) != own)
 		return;
-	if (nr == ipct_cfg_nr_sendto) /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
+	if (nr == ipct_cfg_nr_sendto) { /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
 		sock_dest(sk, key, (const void *)IPCT_SK_RD(regs, IPCT_REGS_ARG4_FIELD),
 			  (__u32)IPCT_SK_RD(regs, IPCT_REGS_ARG5_FIELD));
-	else /* sendmsg(fd, msg, flags) */
+	} else if (nr == ipct_cfg_nr_sendmsg) { /* sendmsg(fd, msg, flags) */
 		sock_msg_dest(sk, key, (const void *)IPCT_SK_RD(regs, IPCT_REGS_ARG1_FIELD));
+	} else { /* sendmmsg(fd, vec, vlen, flags): vlen capped at UIO_MAXIOV (1024) */
+		__u64 vec = (__u64)IPCT_SK_RD(regs, IPCT_REGS_ARG1_FIELD);
+		__u32 vlen = (__u32)IPCT_SK_RD(regs, IPCT_REGS_ARG2_FIELD);
+		__u32 i;
+
+		if (!sock_mmsg_index(vec, &i) || i >= vlen || i >= 1024)
+			return;
+		sock_msg_dest(sk, key, (const void *)(vec + (__u64)i * sizeof(struct mmsghdr)));
+	}
 }
 
 #endif /* IPCTRACE_SOCK_KEY_BODY_BPF_H */

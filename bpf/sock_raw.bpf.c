@@ -22,12 +22,16 @@ static __always_inline void sock_data(struct sock *sk, int ret, __u8 dir)
 {
 	struct ipct_flow_key key = {};
 
-	if (ret <= 0 || is_self() || !sock_key(sk, dir, &key))
+	/* A send of no bytes still goes through the destination (sendmmsg's messages are counted off
+	 * there), and counts nothing. */
+	if (ret < 0 || (ret == 0 && dir == IPCT_DIR_RECV) || is_self() || !sock_key(sk, dir, &key))
 		return;
 	if (sock_splicing(sk, key.kind))
 		return;
 	if (dir == IPCT_DIR_SEND && (key.kind == IPCT_KIND_UDP || key.kind == IPCT_KIND_UNIX_DGRAM))
 		sock_call_dest(sk, &key);
+	if (ret == 0)
+		return;
 	key.dir = dir;
 	record_flow(&key, 1, ret);
 }

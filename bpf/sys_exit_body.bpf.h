@@ -199,6 +199,12 @@ static __always_inline void vmsplice_data(long fd, long bytes, __u32 kinds)
 		fd_record(&key, dir, 1, bytes, kinds);
 }
 
+/*
+ * sendmmsg() and recvmmsg(): `n` messages on one descriptor, one entry for the call. On the
+ * syscall paths an unconnected datagram socket's messages are not told apart by destination (an
+ * unknown peer): reading each message's name at exit is a loop over sock_dest() that 6.1's
+ * verifier refuses (the socket tracepoints key them per message, sock_mmsg_index()).
+ */
 static __always_inline void mmsg_data(long fd, __u8 dir, long n, struct mmsghdr *vec, __u32 kinds)
 {
 	struct ipct_flow_key key = {};
@@ -407,6 +413,12 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 			send_data(regs, code, ret, kinds);
 		break;
 	case IPCT_SYS_SENDMMSG:
+		/* The socket tracepoints' count of this call's messages (sock_mmsg_index()) ends here. */
+		if (ipct_cfg_mmsg_index) {
+			__u64 tid = bpf_get_current_pid_tgid();
+
+			bpf_map_delete_elem(&ipct_mmsg_pos, &tid);
+		}
 		mmsg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, ret,
 			  (struct mmsghdr *)IPCT_REGS_ARG1(regs), kinds);
 		break;

@@ -1,6 +1,7 @@
 #include "kernel/planner.h"
 
 #include <fmt/format.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <set>
@@ -127,6 +128,31 @@ class Builder {
     plan_.hooks.push_back({serves, *family, {program}});
   }
 
+  // sendmmsg on datagram sockets on the socket tracepoints: the tracepoints count a call's messages
+  // off per thread, and the call's exit forgets the count (sock_mmsg_index() in
+  // bpf/sock_key_body.bpf.h). The exit is the syscall path's sys_exit where there is one (it
+  // follows sendmmsg for that), else sendmmsg's own function exit where function hooks load (one
+  // syscall's trampoline, not every syscall's exit), else sys_exit in the tracepoints' family. The
+  // sockets are not among those programs' kinds: they only end the count there.
+  void add_mmsg_path() {
+    constexpr uint32_t kDatagrams = bit(IPCT_KIND_UDP) | bit(IPCT_KIND_UNIX_DGRAM);
+    if ((socket_tracepoint_kinds_ & kDatagrams) == 0 || !tracepoint_family_) return;
+    const Mechanism serves = (socket_tracepoint_kinds_ & bit(IPCT_KIND_UDP)) != 0 ? Mechanism::Inet : Mechanism::Unix;
+    plan_.mmsg_index = true;
+    if (!exit_family_ && functions_) {
+      const std::string function = syscall_function("sendmmsg");
+      const std::string program = *function_program(function, false);
+      add(program, function);
+      plan_.hooks.push_back({serves, HookFamily::Fentry, {program}});
+      return;
+    }
+    follow({{"sendmmsg", SYS_sendmmsg, IPCT_SYS_SENDMMSG, SyscallRole::Send}});
+    if (exit_family_) return;
+    const std::string program = *tracepoint_program("sys_exit", *tracepoint_family_, options_.rdonly_cast);
+    add(program, {});
+    plan_.hooks.push_back({serves, *tracepoint_family_, {program}});
+  }
+
   // The cgroup_mkdir program, in the family of the tracepoints in use; tp_btf with function hooks
   // alone (both need the kernel's BTF).
   void add_cgroup_path() {
@@ -244,6 +270,7 @@ Result<ProgramPlan> plan_programs(const std::vector<HookChoice>& hooks, const Pl
   }
   b.add_wait_path();
   b.add_uring_path();
+  b.add_mmsg_path();
   b.add_cgroup_path();
   if (Status st = b.check(); !st) return st.error();
   return b.finish();

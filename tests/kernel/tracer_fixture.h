@@ -123,6 +123,24 @@ class TracerTest : public testing::TestWithParam<HookSetup> {
     return [id](const ipct_flow_key& k) { return k.ch.obj.id == id; };
   }
 
+  // The name tag of unix datagram socket `ino`, from its receives' entries (0: none yet).
+  static uint64_t recv_tag(uint64_t ino) {
+    auto flows = tracer_->read_flows();
+    uint64_t tag = 0;
+    if (flows) {
+      for (const auto& f : *flows) {
+        if (f.key.kind == IPCT_KIND_UNIX_DGRAM && f.key.dir == IPCT_DIR_RECV && f.key.ch.obj.id == ino)
+          tag = f.key.ch.obj.sk_tag;
+      }
+    }
+    return tag;
+  }
+
+  // Sends of unix socket `from` to the name tagged `tag`, with no connected peer.
+  static std::function<bool(const ipct_flow_key&)> named(uint64_t from, uint64_t tag) {
+    return [=](const ipct_flow_key& k) { return k.ch.obj.id == from && k.ch.obj.sk_tag == tag && k.ch.obj.peer == 0; };
+  }
+
   static std::vector<ipct_event> events_of(const TestCgroup& cg) {
     std::vector<ipct_event> out;
     auto n = tracer_->drain_events([&](const ipct_event& e) {

@@ -1054,6 +1054,45 @@ TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
   EXPECT_EQ(totals(cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(ino->server)).bytes, 99U);
 }
 
+namespace {
+
+// Two unix datagram sockets bound to names of their own, for unconnected sends to find: `a` to
+// the filesystem name `path`, `b` to an abstract one (-1 on failure). The caller closes them and
+// unlinks `path`.
+struct NamedReceivers {
+  std::string path;
+  sockaddr_un to_path{};
+  sockaddr_un to_abstract{};
+  socklen_t abstract_len = 0;
+  int a = -1;
+  int b = -1;
+};
+
+NamedReceivers named_receivers(const std::string& stem) {
+  NamedReceivers r;
+  r.path = fmt::format("/tmp/ipctrace-{}-{}.sock", stem, getpid());
+  const std::string abstract = fmt::format("ipctrace-{}-{}", stem, getpid());
+  unlink(r.path.c_str());
+  r.to_path.sun_family = AF_UNIX;
+  std::memcpy(r.to_path.sun_path, r.path.data(), r.path.size());
+  r.to_abstract.sun_family = AF_UNIX;
+  std::memcpy(r.to_abstract.sun_path + 1, abstract.data(), abstract.size());
+  r.abstract_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
+  r.a = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  r.b = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (r.a >= 0 && bind(r.a, reinterpret_cast<const sockaddr*>(&r.to_path), sizeof(r.to_path)) != 0) {
+    close(r.a);
+    r.a = -1;
+  }
+  if (r.b >= 0 && bind(r.b, reinterpret_cast<const sockaddr*>(&r.to_abstract), r.abstract_len) != 0) {
+    close(r.b);
+    r.b = -1;
+  }
+  return r;
+}
+
+}  // namespace
+
 // Unconnected unix datagram sends name their receiver with each call: to a filesystem name and
 // an abstract one, and a reply to the autobound address recvfrom() gave. Each send carries the
 // tag of the name it names, each receive the tag of its socket's own name, and no send names a
@@ -1061,22 +1100,16 @@ TEST_P(TracerTest, UnixDatagramsBetweenTwoBoundSockets) {
 TEST_P(TracerTest, UnconnectedUnixDatagramsCarryTheNameTheySendTo) {
   TestCgroup client_cg("unix-unconn-c");
   TestCgroup server_cg("unix-unconn-s");
-  const std::string path = fmt::format("/tmp/ipctrace-dgram-{}.sock", getpid());
-  const std::string abstract = fmt::format("ipctrace-dgram-{}", getpid());
-  unlink(path.c_str());
-  sockaddr_un to_path{};
-  to_path.sun_family = AF_UNIX;
-  std::memcpy(to_path.sun_path, path.data(), path.size());
-  sockaddr_un to_abstract{};
-  to_abstract.sun_family = AF_UNIX;
-  std::memcpy(to_abstract.sun_path + 1, abstract.data(), abstract.size());
-  const auto abstract_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
-  const int a = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  const int b = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const NamedReceivers r = named_receivers("dgram");
+  ASSERT_TRUE(r.a >= 0 && r.b >= 0);
+  const std::string& path = r.path;
+  sockaddr_un to_path = r.to_path;  // copies: the calls take them unqualified
+  sockaddr_un to_abstract = r.to_abstract;
+  const socklen_t abstract_len = r.abstract_len;
+  const int a = r.a;
+  const int b = r.b;
   const int client = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const sa_family_t family = AF_UNIX;
-  ASSERT_EQ(bind(a, reinterpret_cast<sockaddr*>(&to_path), sizeof(to_path)), 0);
-  ASSERT_EQ(bind(b, reinterpret_cast<sockaddr*>(&to_abstract), abstract_len), 0);
   ASSERT_EQ(bind(client, reinterpret_cast<const sockaddr*>(&family), sizeof(family)), 0);  // autobind
   ASSERT_EQ(run_in(&client_cg,
                    [&] {
@@ -1127,25 +1160,11 @@ TEST_P(TracerTest, UnconnectedUnixDatagramsCarryTheNameTheySendTo) {
   close(b);
   close(client);
   unlink(path.c_str());
-  auto tag_of = [&](uint64_t ino) {
-    auto flows = tracer_->read_flows();
-    uint64_t tag = 0;
-    if (flows) {
-      for (const auto& f : *flows) {
-        if (f.key.kind == IPCT_KIND_UNIX_DGRAM && f.key.dir == IPCT_DIR_RECV && f.key.ch.obj.id == ino)
-          tag = f.key.ch.obj.sk_tag;
-      }
-    }
-    return tag;
-  };
-  const uint64_t a_tag = tag_of(a_ino);
-  const uint64_t b_tag = tag_of(b_ino);
+  const uint64_t a_tag = recv_tag(a_ino);
+  const uint64_t b_tag = recv_tag(b_ino);
   ASSERT_NE(a_tag, 0U);
   ASSERT_NE(b_tag, 0U);
   ASSERT_NE(a_tag, b_tag);
-  auto named = [](uint64_t from, uint64_t tag) {
-    return [=](const ipct_flow_key& k) { return k.ch.obj.id == from && k.ch.obj.sk_tag == tag && k.ch.obj.peer == 0; };
-  };
   const Totals to_a = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, a_tag));
   EXPECT_EQ(to_a.msgs, 3U);
   EXPECT_EQ(to_a.bytes, 21U);
@@ -1153,7 +1172,7 @@ TEST_P(TracerTest, UnconnectedUnixDatagramsCarryTheNameTheySendTo) {
   EXPECT_EQ(to_b.msgs, 2U);
   EXPECT_EQ(to_b.bytes, 18U);
   EXPECT_EQ(totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND).entries, 2U);
-  const Totals replied = totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(a_ino, tag_of(client_ino)));
+  const Totals replied = totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(a_ino, recv_tag(client_ino)));
   EXPECT_EQ(replied.msgs, 1U);
   EXPECT_EQ(replied.bytes, 4U);
   EXPECT_EQ(totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(a_ino)).bytes, 21U);
@@ -1514,6 +1533,39 @@ TEST_P(TracerTest, UdpOverLoopback) {
   EXPECT_EQ(got.bytes, 600U);
 }
 
+namespace {
+
+// A UDP socket bound to `host` (a port the kernel picks, in `*port`); -1 on failure.
+int udp_bound(int family, const char* host, uint16_t* port) {
+  const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage ss{};
+  socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  ss.ss_family = static_cast<sa_family_t>(family);
+  inet_pton(family, host,
+            family == AF_INET ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr)
+                              : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr));
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  *port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                  : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return fd;
+}
+
+// Sends keyed to `host`:`port` (an IPv4-mapped address as written, ::ffff:a.b.c.d).
+std::function<bool(const ipct_flow_key&)> sent_to(int family, const char* host, uint16_t port) {
+  return [=](const ipct_flow_key& k) {
+    uint8_t want[16] = {};
+    inet_pton(family, host, want);
+    return k.ch.inet.family == (family == AF_INET ? AF_INET : AF_INET6) && k.ch.inet.rport == port &&
+           std::memcmp(k.ch.inet.raddr, want, family == AF_INET ? 4 : 16) == 0;
+  };
+}
+
+}  // namespace
+
 // An unconnected UDP socket names its destination with each call: 11 datagrams from one cgroup
 // to 4 receivers in another, with sendto() and sendmsg(), over IPv4 and IPv6 (an IPv4 address
 // named on an IPv6 socket is its IPv4-mapped address; the unspecified address sends to this
@@ -1522,36 +1574,14 @@ TEST_P(TracerTest, UdpOverLoopback) {
 TEST_P(TracerTest, UnconnectedUdpSendsAreKeyedPerDestination) {
   TestCgroup sender_cg("udp-unconn-s");
   TestCgroup receiver_cg("udp-unconn-r");
-  auto bound = [](int family, const char* host, uint16_t* port) {
-    const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET) {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      a->sin_family = AF_INET;
-      inet_pton(AF_INET, host, &a->sin_addr);
-      len = sizeof(sockaddr_in);
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      a->sin6_family = AF_INET6;
-      inet_pton(AF_INET6, host, &a->sin6_addr);
-      len = sizeof(sockaddr_in6);
-    }
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-      return -1;
-    *port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-    return fd;
-  };
   uint16_t p1 = 0;
   uint16_t p2 = 0;
   uint16_t p3 = 0;
   uint16_t p4 = 0;
-  const int r1 = bound(AF_INET, "127.0.0.1", &p1);
-  const int r2 = bound(AF_INET, "127.0.0.1", &p2);
-  const int r3 = bound(AF_INET6, "::1", &p3);
-  const int r4 = bound(AF_INET6, "::", &p4);  // dual-stack: takes 127.0.0.1 too
+  const int r1 = udp_bound(AF_INET, "127.0.0.1", &p1);
+  const int r2 = udp_bound(AF_INET, "127.0.0.1", &p2);
+  const int r3 = udp_bound(AF_INET6, "::1", &p3);
+  const int r4 = udp_bound(AF_INET6, "::", &p4);  // dual-stack: takes 127.0.0.1 too
   ASSERT_TRUE(r1 >= 0 && r2 >= 0 && r3 >= 0 && r4 >= 0);
   auto v4 = [](const char* host, uint16_t port) {
     sockaddr_in a{};
@@ -1627,26 +1657,18 @@ TEST_P(TracerTest, UnconnectedUdpSendsAreKeyedPerDestination) {
                    }),
             0);
   for (int fd : {r1, r2, r3, r4}) close(fd);
-  auto to = [](int family, const char* host, uint16_t port) {
-    return [=](const ipct_flow_key& k) {
-      uint8_t want[16] = {};
-      inet_pton(family, host, want);
-      return k.ch.inet.family == (family == AF_INET ? AF_INET : AF_INET6) && k.ch.inet.rport == port &&
-             std::memcmp(k.ch.inet.raddr, want, family == AF_INET ? 4 : 16) == 0;
-    };
-  };
-  const Totals d1 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET, "127.0.0.1", p1));
+  const Totals d1 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p1));
   EXPECT_EQ(d1.msgs, 4U);
   EXPECT_EQ(d1.bytes, 4U);
   EXPECT_EQ(d1.entries, 1U);
-  const Totals d2 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET, "127.0.0.1", p2));
+  const Totals d2 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p2));
   EXPECT_EQ(d2.msgs, 5U);
   EXPECT_EQ(d2.bytes, 85U);
   EXPECT_EQ(d2.entries, 2U);  // the unconnected socket's and the connected one's
-  const Totals d3 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET6, "::1", p3));
+  const Totals d3 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET6, "::1", p3));
   EXPECT_EQ(d3.msgs, 2U);
   EXPECT_EQ(d3.bytes, 60U);
-  const Totals d4 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, to(AF_INET6, "::ffff:127.0.0.1", p4));
+  const Totals d4 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET6, "::ffff:127.0.0.1", p4));
   EXPECT_EQ(d4.msgs, 1U);
   EXPECT_EQ(d4.bytes, 40U);
   const Totals all = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND);
@@ -1657,6 +1679,192 @@ TEST_P(TracerTest, UnconnectedUdpSendsAreKeyedPerDestination) {
   EXPECT_EQ(got.msgs, 12U);
   EXPECT_EQ(got.bytes, 189U);
   EXPECT_EQ(got.entries, 4U);
+}
+
+// sendmmsg() on an unconnected socket sends each message where its own msg_name says. One vector
+// of 5 datagrams to two IPv4 receivers, sent twice (the second call reuses the vector: its
+// messages are counted from the first again), and 2 datagrams from an IPv6 socket to ::1 and to
+// a dual-stack receiver's IPv4-mapped address: one entry per destination with its exact figures,
+// none to an unknown peer.
+TEST_P(TracerTest, UnconnectedUdpSendmmsgIsKeyedPerMessage) {
+  TestCgroup sender_cg("udp-mmsg-s");
+  TestCgroup receiver_cg("udp-mmsg-r");
+  uint16_t p1 = 0;
+  uint16_t p2 = 0;
+  uint16_t p3 = 0;
+  uint16_t p4 = 0;
+  const int r1 = udp_bound(AF_INET, "127.0.0.1", &p1);
+  const int r2 = udp_bound(AF_INET, "127.0.0.1", &p2);
+  const int r3 = udp_bound(AF_INET6, "::1", &p3);
+  const int r4 = udp_bound(AF_INET6, "::", &p4);
+  ASSERT_TRUE(r1 >= 0 && r2 >= 0 && r3 >= 0 && r4 >= 0);
+  ASSERT_EQ(run_in(&sender_cg,
+                   [&] {
+                     const int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     const int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     char buf[64] = {};
+                     sockaddr_in to1{};
+                     to1.sin_family = AF_INET;
+                     to1.sin_port = htons(p1);
+                     to1.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                     sockaddr_in to2 = to1;
+                     to2.sin_port = htons(p2);
+                     sockaddr_in6 to3{};
+                     to3.sin6_family = AF_INET6;
+                     to3.sin6_port = htons(p3);
+                     to3.sin6_addr = in6addr_loopback;
+                     sockaddr_in to4 = to1;  // on s6: ::ffff:127.0.0.1
+                     to4.sin_port = htons(p4);
+                     // r1 10 B, r2 20 B, r1 11 B, r2 21 B, r1 12 B
+                     const std::array<std::pair<sockaddr_in*, size_t>, 5> plan{
+                         {{&to1, 10}, {&to2, 20}, {&to1, 11}, {&to2, 21}, {&to1, 12}}};
+                     std::array<iovec, 5> iov{};
+                     std::array<mmsghdr, 5> msgs{};
+                     for (size_t i = 0; i < plan.size(); ++i) {
+                       iov[i] = {buf, plan[i].second};
+                       msgs[i].msg_hdr.msg_name = plan[i].first;
+                       msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+                       msgs[i].msg_hdr.msg_iov = &iov[i];
+                       msgs[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     for (int call = 0; call < 2; ++call) {  // the same vector twice
+                       if (sendmmsg(s4, msgs.data(), msgs.size(), 0) != 5) return 1;
+                     }
+                     std::array<iovec, 2> iov6{{{buf, 30}, {buf, 40}}};
+                     std::array<mmsghdr, 2> msgs6{};
+                     msgs6[0].msg_hdr.msg_name = &to3;
+                     msgs6[0].msg_hdr.msg_namelen = sizeof(to3);
+                     msgs6[1].msg_hdr.msg_name = &to4;
+                     msgs6[1].msg_hdr.msg_namelen = sizeof(to4);
+                     for (size_t i = 0; i < msgs6.size(); ++i) {
+                       msgs6[i].msg_hdr.msg_iov = &iov6[i];
+                       msgs6[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     if (sendmmsg(s6, msgs6.data(), msgs6.size(), 0) != 2) return 2;
+                     close(s4);
+                     close(s6);
+                     return 0;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&receiver_cg,
+                   [&] {
+                     char buf[64];
+                     const std::array<std::pair<int, int>, 4> expect{{{r1, 6}, {r2, 4}, {r3, 1}, {r4, 1}}};
+                     for (const auto& [fd, n] : expect) {
+                       for (int i = 0; i < n; ++i) {
+                         if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0) return 1;
+                       }
+                     }
+                     return 0;
+                   }),
+            0);
+  for (int fd : {r1, r2, r3, r4}) close(fd);
+  const Totals got = totals(receiver_cg, IPCT_KIND_UDP, IPCT_DIR_RECV);
+  EXPECT_EQ(got.msgs, 12U);
+  EXPECT_EQ(got.bytes, 218U);
+  const Totals all = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND);
+  EXPECT_EQ(all.msgs, 12U);
+  EXPECT_EQ(all.bytes, 218U);
+  if (!tracer_->plan().mmsg_index) {
+    // Sockets on a syscall path (sockets_on_sys_exit; 6.1): one entry per sending socket, to an
+    // unknown destination (README, known limits).
+    EXPECT_EQ(all.entries, 2U);
+    EXPECT_EQ(
+        totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, [](const ipct_flow_key& k) { return k.ch.inet.rport == 0; })
+            .msgs,
+        12U);
+    return;
+  }
+  const Totals d1 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p1));
+  EXPECT_EQ(d1.msgs, 6U);
+  EXPECT_EQ(d1.bytes, 66U);
+  EXPECT_EQ(d1.entries, 1U);
+  const Totals d2 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p2));
+  EXPECT_EQ(d2.msgs, 4U);
+  EXPECT_EQ(d2.bytes, 82U);
+  EXPECT_EQ(d2.entries, 1U);
+  const Totals d3 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET6, "::1", p3));
+  EXPECT_EQ(d3.msgs, 1U);
+  EXPECT_EQ(d3.bytes, 30U);
+  const Totals d4 = totals(sender_cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET6, "::ffff:127.0.0.1", p4));
+  EXPECT_EQ(d4.msgs, 1U);
+  EXPECT_EQ(d4.bytes, 40U);
+  EXPECT_EQ(all.entries, 4U);  // no entry to an unknown peer
+}
+
+// sendmmsg() of unix datagrams to two names from an unbound, unconnected socket: a filesystem
+// name and an abstract one, alternating, each message tagged with the name it names.
+TEST_P(TracerTest, UnconnectedUnixSendmmsgCarriesEachMessagesName) {
+  TestCgroup client_cg("unix-mmsg-c");
+  TestCgroup server_cg("unix-mmsg-s");
+  const NamedReceivers r = named_receivers("mmsg");
+  ASSERT_TRUE(r.a >= 0 && r.b >= 0);
+  const std::string& path = r.path;
+  sockaddr_un to_path = r.to_path;  // copies: the calls take them unqualified
+  sockaddr_un to_abstract = r.to_abstract;
+  const socklen_t abstract_len = r.abstract_len;
+  const int a = r.a;
+  const int b = r.b;
+  const int client = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(run_in(&client_cg,
+                   [&] {
+                     char buf[16] = {};
+                     // a 7 B, b 9 B, a 7 B, b 9 B, a 7 B
+                     std::array<iovec, 5> iov{};
+                     std::array<mmsghdr, 5> msgs{};
+                     for (size_t i = 0; i < msgs.size(); ++i) {
+                       const bool to_a = i % 2 == 0;
+                       iov[i] = {buf, to_a ? 7U : 9U};
+                       msgs[i].msg_hdr.msg_name = to_a ? &to_path : &to_abstract;
+                       msgs[i].msg_hdr.msg_namelen = to_a ? sizeof(to_path) : abstract_len;
+                       msgs[i].msg_hdr.msg_iov = &iov[i];
+                       msgs[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     return sendmmsg(client, msgs.data(), msgs.size(), 0) == 5 ? 0 : 1;
+                   }),
+            0);
+  ASSERT_EQ(run_in(&server_cg,
+                   [&] {
+                     char buf[16];
+                     for (int i = 0; i < 3; ++i) {
+                       if (recv(a, buf, sizeof(buf), MSG_DONTWAIT) != 7) return 1;
+                     }
+                     for (int i = 0; i < 2; ++i) {
+                       if (recv(b, buf, sizeof(buf), MSG_DONTWAIT) != 9) return 2;
+                     }
+                     return 0;
+                   }),
+            0);
+  const uint64_t a_ino = ino_of(a);
+  const uint64_t b_ino = ino_of(b);
+  const uint64_t client_ino = ino_of(client);
+  close(a);
+  close(b);
+  close(client);
+  unlink(path.c_str());
+  const uint64_t a_tag = recv_tag(a_ino);
+  const uint64_t b_tag = recv_tag(b_ino);
+  ASSERT_NE(a_tag, 0U);
+  ASSERT_NE(b_tag, 0U);
+  ASSERT_NE(a_tag, b_tag);
+  EXPECT_EQ(totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(a_ino)).bytes, 21U);
+  EXPECT_EQ(totals(server_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, obj(b_ino)).bytes, 18U);
+  const Totals sent = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND);
+  EXPECT_EQ(sent.msgs, 5U);
+  EXPECT_EQ(sent.bytes, 39U);
+  if (!tracer_->plan().mmsg_index) {
+    // Sockets on a syscall path (sockets_on_sys_exit; 6.1): one entry for the call, no name.
+    EXPECT_EQ(sent.entries, 1U);
+    EXPECT_EQ(totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, 0)).msgs, 5U);
+    return;
+  }
+  const Totals to_a = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, a_tag));
+  EXPECT_EQ(to_a.msgs, 3U);
+  EXPECT_EQ(to_a.bytes, 21U);
+  const Totals to_b = totals(client_cg, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, named(client_ino, b_tag));
+  EXPECT_EQ(to_b.msgs, 2U);
+  EXPECT_EQ(to_b.bytes, 18U);
+  EXPECT_EQ(sent.entries, 2U);
 }
 
 TEST_P(TracerTest, SharedMemoryAttachedByTwoProcesses) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -73,7 +74,11 @@ TEST(Planner, TracepointsWithTheCast) {
   EXPECT_EQ(p.sys_table[SYS_getpid], IPCT_SYS_NONE);
   size_t followed = 0;
   for (uint8_t code : p.sys_table) followed += code != IPCT_SYS_NONE ? 1 : 0;
-  EXPECT_EQ(followed, 14U + 3U + 4U + 5U + 4U);  // pipes; recvfrom/msg/mmsg; SysV queues; POSIX queues; shm
+  // pipes; recvfrom/msg/mmsg; sendmmsg's exit (the end of the socket tracepoints' count of its
+  // messages); SysV queues; POSIX queues; shm
+  EXPECT_EQ(followed, 14U + 3U + 1U + 4U + 5U + 4U);
+  EXPECT_EQ(p.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
+  EXPECT_TRUE(p.mmsg_index);
   EXPECT_EQ(p.sys_table[SYS_sendfile], IPCT_SYS_SENDFILE);
   // Sockets on their tracepoints: their ends of splice and sendfile are counted on sys_exit.
   EXPECT_EQ(p.splice_kinds, kSockets);
@@ -113,6 +118,36 @@ TEST(Planner, SocketsOnSysExitBeforeTheSocketTracepoints) {
   EXPECT_EQ(p.sys_table[SYS_splice], IPCT_SYS_SPLICE);
   EXPECT_EQ(p.sys_table[SYS_sendfile], IPCT_SYS_SENDFILE);
   EXPECT_EQ(p.splice_kinds, 0U);  // sys_exit counts the sockets anyway
+}
+
+// Datagram sockets on the socket tracepoints count sendmmsg's messages off per thread; the call's
+// exit ends the count: on sys_exit where the syscall path has it, else on sendmmsg's own function
+// exit where function hooks load, else on a sys_exit added for it alone. Where the sockets are on
+// a syscall path there is no count to end.
+TEST(Planner, SendmmsgOnTheSocketTracepointsEndsItsCountAtTheCallsExit) {
+  EXPECT_FALSE(plan(sockets_on_sys_exit(), true).mmsg_index);
+  EXPECT_FALSE(plan(choose_hooks(kernel_6_1()), false).mmsg_index);  // sockets on function hooks
+
+  const ProgramPlan fn615 = plan(choose_hooks(kernel_6_18_with_fentry()), true);
+  EXPECT_TRUE(fn615.mmsg_index);
+  EXPECT_FALSE(fn615.has("ipct_sys_exit_cast"));
+  EXPECT_EQ(fn615.sys_table[SYS_sendmmsg], IPCT_SYS_NONE);
+  const auto fx = std::find_if(fn615.programs.begin(), fn615.programs.end(),
+                               [](const PlannedProgram& p) { return p.name == "ipct_fx_sendmmsg"; });
+  ASSERT_NE(fx, fn615.programs.end());
+  EXPECT_EQ(fx->function, fn("sendmmsg"));
+  EXPECT_EQ(fn615.fexit_kinds & kSockets, 0U);  // it counts no socket there
+
+  std::vector<HookChoice> unix_only = choose_hooks(kernel_6_18());
+  std::erase_if(unix_only, [](const HookChoice& h) { return h.mechanism != Mechanism::Unix; });
+  const ProgramPlan u = plan(unix_only, true, false);
+  EXPECT_TRUE(u.mmsg_index);
+  EXPECT_TRUE(u.has("ipct_sys_exit_cast"));
+  EXPECT_EQ(u.sys_exit_kinds, 0U);
+  size_t followed = 0;
+  for (uint8_t code : u.sys_table) followed += code != IPCT_SYS_NONE ? 1 : 0;
+  EXPECT_EQ(followed, 1U);
+  EXPECT_EQ(u.sys_table[SYS_sendmmsg], IPCT_SYS_SENDMMSG);
 }
 
 TEST(Planner, FunctionHooksBefore615TimeReceivesOnFunctionEntries) {
@@ -182,7 +217,10 @@ TEST(Planner, FunctionHooksFrom615WithSocketTracepoints) {
   EXPECT_TRUE(p.has("ipct_sock_send_btf"));
   EXPECT_FALSE(p.has("ipct_sys_exit_cast"));
   EXPECT_FALSE(p.has("ipct_sys_enter_cast"));
-  const std::vector<std::string> wait = p.hooks.back().programs;
+  // The wait path's hook, then sendmmsg's exit (SendmmsgOnTheSocketTracepointsEndsItsCountAtTheCallsExit)
+  ASSERT_GE(p.hooks.size(), 2U);
+  EXPECT_EQ(p.hooks.back(), (AttachedHook{Mechanism::Inet, HookFamily::Fentry, {"ipct_fx_sendmmsg"}}));
+  const std::vector<std::string> wait = p.hooks[p.hooks.size() - 2].programs;
   EXPECT_EQ(wait,
             (std::vector<std::string>{"ipct_fe_pipe_read_anon", "ipct_fe_pipe_read_fifo", "ipct_fx_read",
                                       "ipct_fe_read", "ipct_fx_readv", "ipct_fe_readv", "ipct_fx_recvfrom",
