@@ -16,7 +16,6 @@ const volatile __s32 ipct_cfg_nr_sendfile = -1;
 const volatile __s32 ipct_cfg_nr_sendto = -1;
 const volatile __s32 ipct_cfg_nr_sendmsg = -1;
 const volatile __s32 ipct_cfg_nr_sendmmsg = -1;
-const volatile __u8 ipct_cfg_mmsg_index = 0;
 const volatile __u32 ipct_cfg_uring_rw_kinds = 0;
 const volatile __u32 ipct_cfg_uring_splice_out_kinds = 0;
 const volatile __u32 ipct_cfg_uring_splice_in_kinds = 0;

@@ -24,12 +24,12 @@ extern const volatile __u32 ipct_cfg_splice_kinds;
 extern const volatile __s32 ipct_cfg_nr_splice;	  /* syscall numbers of splice and sendfile64 */
 extern const volatile __s32 ipct_cfg_nr_sendfile; /* (-1: none) */
 /* syscall numbers of sendto, sendmsg and sendmmsg, whose destination a datagram send on the
- * socket tracepoints takes from the call (sock_call_dest()); -1: none */
+ * socket tracepoints takes from the call (sock_call_dest()); -1: none. sendmmsg's is set only
+ * where the socket tracepoints count its messages off (ipct_mmsg_pos), and its exit ends the
+ * count. */
 extern const volatile __s32 ipct_cfg_nr_sendto;
 extern const volatile __s32 ipct_cfg_nr_sendmsg;
 extern const volatile __s32 ipct_cfg_nr_sendmmsg;
-/* The socket tracepoints count sendmmsg's messages off (ipct_mmsg_pos): sys_exit ends the count. */
-extern const volatile __u8 ipct_cfg_mmsg_index;
 /* IPCT_KIND_BIT()s io_uring's completions count (uring_complete() in sys_exit_body.bpf.h): the
  * reads and writes, sends and receives no other hook sees; the output and the input of a splice
  * or tee. */

@@ -414,7 +414,7 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 		break;
 	case IPCT_SYS_SENDMMSG:
 		/* The socket tracepoints' count of this call's messages (sock_mmsg_index()) ends here. */
-		if (ipct_cfg_mmsg_index) {
+		if (ipct_cfg_nr_sendmmsg >= 0) {
 			__u64 tid = bpf_get_current_pid_tgid();
 
 			bpf_map_delete_elem(&ipct_mmsg_pos, &tid);

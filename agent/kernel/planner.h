@@ -72,8 +72,9 @@ struct ProgramPlan {
   // sendfile the path counting pipes counts, once per call (the tracepoints skip those calls);
   // 0 when pipes have no hook (the tracepoints then count them, once per batch of pipe buffers).
   uint32_t splice_kinds = 0;
-  // ipct_cfg_mmsg_index: datagram sockets are on the socket tracepoints, which count sendmmsg's
-  // messages off per thread; sys_exit follows sendmmsg to end the count (bpf/sock_key_body.bpf.h).
+  // ipct_cfg_nr_sendmmsg set: datagram sockets are on the socket tracepoints, which count
+  // sendmmsg's messages off per thread; the call's exit (sys_exit, or sendmmsg's fexit) ends the
+  // count (bpf/sock_key_body.bpf.h, add_mmsg_path()).
   bool mmsg_index = false;
   // ipct_cfg_uring_*: what io_uring's completion program counts (bpf/sys_exit_body.bpf.h,
   // uring_complete()): reads, writes, sends and receives of the kinds whose hook does not see

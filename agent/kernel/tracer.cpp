@@ -140,12 +140,11 @@ Status Tracer::configure(const TracerConfig& config) {
   rodata->ipct_cfg_fexit_kinds = plan_.fexit_kinds;
   rodata->ipct_cfg_fn_wait = plan_.wait == WaitPath::Functions ? 1 : 0;
   rodata->ipct_cfg_splice_kinds = plan_.splice_kinds;
-  rodata->ipct_cfg_mmsg_index = plan_.mmsg_index ? 1 : 0;
   rodata->ipct_cfg_nr_splice = SYS_splice;
   rodata->ipct_cfg_nr_sendfile = SYS_sendfile;
   rodata->ipct_cfg_nr_sendto = SYS_sendto;
   rodata->ipct_cfg_nr_sendmsg = SYS_sendmsg;
-  rodata->ipct_cfg_nr_sendmmsg = SYS_sendmmsg;
+  rodata->ipct_cfg_nr_sendmmsg = plan_.mmsg_index ? SYS_sendmmsg : -1;
   rodata->ipct_cfg_uring_rw_kinds = plan_.uring_rw_kinds;
   rodata->ipct_cfg_uring_splice_out_kinds = plan_.uring_splice_out_kinds;
   rodata->ipct_cfg_uring_splice_in_kinds = plan_.uring_splice_in_kinds;
