@@ -382,6 +382,13 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 {
 	if (IPCT_IS_SELF())
 		return;
+	/* The socket tracepoints' count of a sendmmsg's messages (sock_mmsg_index()) ends with the
+	 * call, failed or not: a call can send a message and still fail (EFAULT writing its length). */
+	if (code == IPCT_SYS_SENDMMSG && ipct_cfg_nr_sendmmsg >= 0) {
+		__u64 tid = bpf_get_current_pid_tgid();
+
+		bpf_map_delete_elem(&ipct_mmsg_pos, &tid);
+	}
 	if (ret < 0) {
 		if (wait && is_receive(code))
 			wait_done(IPCT_KIND_UNKNOWN); /* forget the entry */
@@ -413,12 +420,6 @@ static __always_inline void sys_exit(struct pt_regs *regs, long ret, __u8 code, 
 			send_data(regs, code, ret, kinds);
 		break;
 	case IPCT_SYS_SENDMMSG:
-		/* The socket tracepoints' count of this call's messages (sock_mmsg_index()) ends here. */
-		if (ipct_cfg_nr_sendmmsg >= 0) {
-			__u64 tid = bpf_get_current_pid_tgid();
-
-			bpf_map_delete_elem(&ipct_mmsg_pos, &tid);
-		}
 		mmsg_data(IPCT_REGS_ARG0(regs), IPCT_DIR_SEND, ret,
 			  (struct mmsghdr *)IPCT_REGS_ARG1(regs), kinds);
 		break;

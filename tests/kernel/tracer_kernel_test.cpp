@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -1790,6 +1791,68 @@ TEST_P(TracerTest, UnconnectedUdpSendmmsgIsKeyedPerMessage) {
   EXPECT_EQ(d4.msgs, 1U);
   EXPECT_EQ(d4.bytes, 40U);
   EXPECT_EQ(all.entries, 4U);  // no entry to an unknown peer
+}
+
+// A sendmmsg() can send a message and still fail: its vector read-only, the kernel sends message
+// 0 and fails writing its length (EFAULT, no message reported). The count of the call's messages
+// ends with it all the same: the next call on the same vector, writable again, sends message 0
+// (10 B) to r1 and message 1 (20 B) to r2, not message 1 first. The failed call's datagram was
+// sent: the socket tracepoints count it, the syscall paths (which see only the failure) do not.
+TEST_P(TracerTest, ASendmmsgThatFailsAfterSendingStillEndsItsCount) {
+  TestCgroup cg("udp-mmsg-fail");
+  uint16_t p1 = 0;
+  uint16_t p2 = 0;
+  const int r1 = udp_bound(AF_INET, "127.0.0.1", &p1);
+  const int r2 = udp_bound(AF_INET, "127.0.0.1", &p2);
+  ASSERT_TRUE(r1 >= 0 && r2 >= 0);
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                     const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+                     void* mem = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                     if (s < 0 || mem == MAP_FAILED) return 1;
+                     char buf[32];
+                     std::array<sockaddr_in, 2> to{};
+                     std::array<iovec, 2> iov{{{buf, 10}, {buf, 20}}};
+                     auto* msgs = static_cast<mmsghdr*>(mem);
+                     for (size_t i = 0; i < 2; ++i) {
+                       to[i].sin_family = AF_INET;
+                       to[i].sin_port = htons(i == 0 ? p1 : p2);
+                       to[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                       msgs[i].msg_hdr.msg_name = &to[i];
+                       msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+                       msgs[i].msg_hdr.msg_iov = &iov[i];
+                       msgs[i].msg_hdr.msg_iovlen = 1;
+                     }
+                     int rc = 0;
+                     if (mprotect(mem, page, PROT_READ) != 0) rc = 2;
+                     if (rc == 0 && (sendmmsg(s, msgs, 2, 0) != -1 || errno != EFAULT)) rc = 3;
+                     if (rc == 0 && mprotect(mem, page, PROT_READ | PROT_WRITE) != 0) rc = 4;
+                     if (rc == 0 && sendmmsg(s, msgs, 2, 0) != 2) rc = 5;
+                     munmap(mem, page);
+                     close(s);
+                     return rc;
+                   }),
+            0);
+  char rbuf[32];
+  EXPECT_EQ(recv(r1, rbuf, sizeof(rbuf), MSG_DONTWAIT), 10);  // the failed call's
+  EXPECT_EQ(recv(r1, rbuf, sizeof(rbuf), MSG_DONTWAIT), 10);
+  EXPECT_EQ(recv(r2, rbuf, sizeof(rbuf), MSG_DONTWAIT), 20);
+  close(r1);
+  close(r2);
+  if (!tracer_->plan().mmsg_index) {
+    const Totals all = totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND);
+    EXPECT_EQ(all.msgs, 2U);
+    EXPECT_EQ(all.bytes, 30U);
+    return;
+  }
+  const Totals d1 = totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p1));
+  EXPECT_EQ(d1.msgs, 2U);
+  EXPECT_EQ(d1.bytes, 20U);
+  const Totals d2 = totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND, sent_to(AF_INET, "127.0.0.1", p2));
+  EXPECT_EQ(d2.msgs, 1U);
+  EXPECT_EQ(d2.bytes, 20U);
+  EXPECT_EQ(totals(cg, IPCT_KIND_UDP, IPCT_DIR_SEND).entries, 2U);
 }
 
 // sendmmsg() of unix datagrams to two names from an unbound, unconnected socket: a filesystem
