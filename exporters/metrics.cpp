@@ -253,7 +253,9 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     const ChannelFlow& c = f.flow;
     if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
     const auto id = c.id();
-    FlowTotals before;
+    // A flow seen for the first time starts from what it took over from an unknown peer's flow:
+    // that flow's series counted it already, and counters do not go backwards.
+    FlowTotals before{f.taken_over_msgs, f.taken_over_bytes};
     if (auto it = flow_totals_.find(id); it != flow_totals_.end()) before = it->second;
     // The collector's totals are monotonic for as long as it holds the flow; one it forgot and
     // sees again starts from zero.

@@ -2,7 +2,9 @@
 // histograms and shared memory of ../shared/DESIGN.md's contract, and the agent's own health.
 //
 // Counters only go up while the agent runs: each cycle adds what every flow moved since the
-// previous cycle (a flow the collector forgot and sees again counts from zero, never backwards).
+// previous cycle (a flow the collector forgot and sees again counts from zero, never backwards;
+// a flow that took over an unknown peer's counts, FlowState::taken_over_*, adds only what is new:
+// the unknown peer's series counted the rest, and keeps it).
 // A label set idle for `idle_timeout` is removed. At most `max_series` label sets per IPC family:
 // past that, new label sets (the smallest of a cycle first) are folded into one overflow series
 // per kind (src_container and dst_container "__overflow__") and counted in

@@ -98,12 +98,13 @@ uint64_t delta(uint64_t now, uint64_t before) {
 // A collection can fall between a write and the read that takes it out: the join then gives the
 // writer's totals to an unknown reader, and a later one splits the same totals (they only grow)
 // among the readers since seen. Counted again from zero, the unknown flow's share would be
-// counted twice. So new flows of that writer on that channel start from what the unknown flow
-// already counted, shared in proportion to their totals (largest remainder, as the join), and the
-// unknown flow is marked taken over; the same for receipts of a reader whose writer was unknown.
-// Returns the starting totals of new flows.
-std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::vector<ChannelFlow>& joined) {
-  std::map<FlowId, Totals> start;
+// counted twice. So the unknown flow's counts move to the new flows of that writer on that
+// channel, shared in proportion to their totals (largest remainder, as the join), and the new
+// flows count from their share of its kernel totals on (Start::raw); the unknown flow is marked
+// taken over and, holding nothing, is not shown. The same for receipts of a reader whose writer
+// was unknown. No counter goes backwards: what moved is the new flows' from their first sight.
+std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::vector<ChannelFlow>& joined) {
+  std::map<FlowId, Start> start;
   std::set<FlowId> present;
   using Side = std::tuple<int, std::string, EndpointRef>;
   std::map<Side, std::vector<const ChannelFlow*>> by_src;
@@ -128,16 +129,28 @@ std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::v
       msgs.push_back(sent ? f->msgs : f->recv_msgs);
       bytes.push_back(sent ? f->bytes : f->recv_bytes);
     }
+    const uint64_t all_msgs = std::accumulate(msgs.begin(), msgs.end(), uint64_t{0});
+    const uint64_t all_bytes = std::accumulate(bytes.begin(), bytes.end(), uint64_t{0});
+    uint64_t& counted_msgs = sent ? u.state.flow.msgs : u.state.flow.recv_msgs;
+    uint64_t& counted_bytes = sent ? u.state.flow.bytes : u.state.flow.recv_bytes;
     const uint64_t had_msgs = sent ? u.raw_msgs : u.raw_recv_msgs;
     const uint64_t had_bytes = sent ? u.raw_bytes : u.raw_recv_bytes;
-    // Never more than the new flows hold (the unknown flow's totals may be from before an eviction).
-    const auto m = apportion(std::min(had_msgs, std::accumulate(msgs.begin(), msgs.end(), uint64_t{0})), msgs);
-    const auto b = apportion(std::min(had_bytes, std::accumulate(bytes.begin(), bytes.end(), uint64_t{0})), bytes);
+    // What the unknown flow counted moves whole (nothing is lost, even if the new flows hold
+    // less); the kernel totals the new flows count from are never more than they hold (the
+    // unknown flow's may be from before an eviction).
+    const auto cm = apportion(all_msgs > 0 ? counted_msgs : 0, msgs);
+    const auto cb = apportion(all_bytes > 0 ? counted_bytes : 0, bytes);
+    const auto rm = apportion(std::min(had_msgs, all_msgs), msgs);
+    const auto rb = apportion(std::min(had_bytes, all_bytes), bytes);
     for (size_t i = 0; i < fresh.size(); ++i) {
-      Totals& t = start[fresh[i]->id()];
-      (sent ? t.msgs : t.recv_msgs) += m[i];  // a flow can take over from two (model/flows.h)
-      (sent ? t.bytes : t.recv_bytes) += b[i];
+      Start& s = start[fresh[i]->id()];  // a flow can take over from two (model/flows.h)
+      (sent ? s.raw.msgs : s.raw.recv_msgs) += rm[i];
+      (sent ? s.raw.bytes : s.raw.recv_bytes) += rb[i];
+      (sent ? s.counted.msgs : s.counted.recv_msgs) += cm[i];
+      (sent ? s.counted.bytes : s.counted.recv_bytes) += cb[i];
     }
+    if (all_msgs > 0) counted_msgs = 0;
+    if (all_bytes > 0) counted_bytes = 0;
   };
   for (const auto& [side, fresh] : by_src) {
     const auto& [kind, channel, src] = side;
@@ -157,10 +170,11 @@ std::map<Collector::FlowId, Collector::Totals> Collector::hand_over(const std::v
   for (const ChannelFlow& f : joined) {
     auto it = start.find(f.id());
     if (it == start.end()) continue;
-    it->second.msgs = std::min(it->second.msgs, f.msgs);
-    it->second.bytes = std::min(it->second.bytes, f.bytes);
-    it->second.recv_msgs = std::min(it->second.recv_msgs, f.recv_msgs);
-    it->second.recv_bytes = std::min(it->second.recv_bytes, f.recv_bytes);
+    Totals& raw = it->second.raw;
+    raw.msgs = std::min(raw.msgs, f.msgs);
+    raw.bytes = std::min(raw.bytes, f.bytes);
+    raw.recv_msgs = std::min(raw.recv_msgs, f.recv_msgs);
+    raw.recv_bytes = std::min(raw.recv_bytes, f.recv_bytes);
   }
   for (const auto& [side, fresh] : by_dst) {
     const auto& [kind, channel, dst] = side;
@@ -176,16 +190,18 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     e.state.msgs_per_second = 0;
     e.state.bytes_per_second = 0;
   }
-  const std::map<FlowId, Totals> start = hand_over(joined);
+  const std::map<FlowId, Start> start = hand_over(joined);
   for (const ChannelFlow& f : joined) {
     auto [it, fresh] = table_.try_emplace(f.id());
     Entry& e = it->second;
+    const Start* took = nullptr;
     if (fresh) {
       if (auto s = start.find(f.id()); s != start.end()) {
-        e.raw_msgs = s->second.msgs;
-        e.raw_bytes = s->second.bytes;
-        e.raw_recv_msgs = s->second.recv_msgs;
-        e.raw_recv_bytes = s->second.recv_bytes;
+        took = &s->second;
+        e.raw_msgs = took->raw.msgs;
+        e.raw_bytes = took->raw.bytes;
+        e.raw_recv_msgs = took->raw.recv_msgs;
+        e.raw_recv_bytes = took->raw.recv_bytes;
       }
     }
     e.handed_over = false;  // counting again: what it counts from now on may be taken over later
@@ -195,10 +211,12 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     const uint64_t drb = delta(f.recv_bytes, e.raw_recv_bytes);
     if (fresh) {
       e.state.flow = f;
-      e.state.flow.msgs = 0;
-      e.state.flow.bytes = 0;
-      e.state.flow.recv_msgs = 0;
-      e.state.flow.recv_bytes = 0;
+      e.state.flow.msgs = took ? took->counted.msgs : 0;
+      e.state.flow.bytes = took ? took->counted.bytes : 0;
+      e.state.flow.recv_msgs = took ? took->counted.recv_msgs : 0;
+      e.state.flow.recv_bytes = took ? took->counted.recv_bytes : 0;
+      e.state.taken_over_msgs = e.state.flow.msgs;
+      e.state.taken_over_bytes = e.state.flow.bytes;
       e.state.first_seen = wall;
       e.state.last_seen = wall;
       e.last_moved = steady;
@@ -347,7 +365,12 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
 std::vector<FlowState> Collector::flows() const {
   std::vector<FlowState> out;
   out.reserve(table_.size());
-  for (const auto& [id, e] : table_) out.push_back(e.state);
+  for (const auto& [id, e] : table_) {
+    const ChannelFlow& f = e.state.flow;
+    // An unknown peer's flow whose counts all moved to the known peers holds nothing to show.
+    if (e.handed_over && f.msgs + f.bytes + f.recv_msgs + f.recv_bytes == 0 && f.shm_attached == 0) continue;
+    out.push_back(e.state);
+  }
   return out;
 }
 

@@ -27,6 +27,11 @@ struct FlowState {
   double bytes_per_second = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;  // last time a counter moved
+  // Of msgs and bytes, what the flow took over when it was first seen from an unknown peer's
+  // flow (Collector::hand_over): counted before, under that flow, by whoever adds up per cycle
+  // (the Prometheus counters), so not to be added again.
+  uint64_t taken_over_msgs = 0;
+  uint64_t taken_over_bytes = 0;
 };
 
 struct CollectorOptions {
@@ -102,8 +107,14 @@ class Collector {
   struct Totals {
     uint64_t msgs = 0, bytes = 0, recv_msgs = 0, recv_bytes = 0;
   };
+  // Where a new flow starts when it takes over an unknown peer's counts: the kernel totals it
+  // counts from, and what it has counted already (moved from the unknown flow).
+  struct Start {
+    Totals raw;
+    Totals counted;
+  };
   using FlowId = std::tuple<int, std::string, EndpointRef, EndpointRef>;
-  std::map<FlowId, Totals> hand_over(const std::vector<ChannelFlow>& joined);
+  std::map<FlowId, Start> hand_over(const std::vector<ChannelFlow>& joined);
   struct KernelKeyState {
     uint64_t msgs = 0;
     uint64_t bytes = 0;

@@ -18,7 +18,9 @@
 //
 // The unix data goes both before and after the server's accept(), in that order every run: data
 // sent before accept() goes into a socket that has no inode yet, and must still be joined to the
-// server (README, "How the ends are joined").
+// server (README, "How the ends are joined"). The server holds its accept() kPreAcceptHold past
+// the data, longer than a collection (`flows` collects every second): a collection always sees
+// that data go to an unknown reader first, and the next must hand it over to the server whole.
 //
 // Nothing else: the roles wait for each other by retrying (bounded), never through IPC that
 // would add flows between them. When done, a role creates /shared/<role>.done and stays until
@@ -75,6 +77,7 @@ constexpr int kFifoWrites = 8;
 constexpr int kPipeWrites = 5;
 constexpr size_t kChunk = 1000;
 
+constexpr auto kPreAcceptHold = 1500ms;
 constexpr auto kRetryFor = 20s;
 constexpr auto kLinger = 20s;
 constexpr unsigned kWatchdogSeconds = 40;
@@ -281,6 +284,7 @@ bool server(int port) {
   step("unix receive");
   {
     if (!wait_for_file(kUnixSent)) return false;
+    std::this_thread::sleep_for(kPreAcceptHold);
     const int fd = accept4(unix_listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return fail("accept");
     touch(kUnixAccepted);

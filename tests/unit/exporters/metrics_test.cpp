@@ -168,6 +168,36 @@ TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
   EXPECT_EQ(sample(text, "ipctrace_collections_total"), 3);
 }
 
+// Data sent before the reader was seen: one cycle counts 3 messages to an unknown peer; the
+// next, the collector moves them to the joined flow (6 with the 3 since). The unknown peer's
+// series keeps its 3, the joined series counts the 3 new ones: 6 in all, as sent.
+TEST(Metrics, AFlowThatTookOverAnUnknownPeersCountsAddsOnlyWhatIsNew) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  FlowState unknown = flow(IPCT_KIND_UNIX_STREAM, 100, 0, 3, 3000, "unix_stream:ino=40,unconnected");
+  unknown.flow.dst = EndpointRef::unknown();
+  m.update(cycle({unknown}, t0), namer);
+  const std::string to_unknown =
+      "{dst_container=\"\",dst_namespace=\"\",dst_pod=\"\",kind=\"unix_stream\",side=\"send\","
+      "src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}";
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_ipc_bytes_total" + to_unknown), 3000);
+  FlowState joined = flow(IPCT_KIND_UNIX_STREAM, 100, 101, 6, 6000, "unix_stream:ino=41");
+  joined.taken_over_msgs = 3;
+  joined.taken_over_bytes = 3000;
+  m.update(cycle({joined}, t0 + 1s), namer);
+  std::string text = m.scrape();
+  EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + to_unknown), 3000);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_messages_total" + to_unknown), 3);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), 3000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "unix_stream", 100, 101)), 3);
+  // From then on the joined flow counts what it moves.
+  joined.flow.msgs = 8;
+  joined.flow.bytes = 8000;
+  m.update(cycle({joined}, t0 + 2s), namer);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), 5000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "unix_stream", 100, 101)), 5);
+}
+
 TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
   // Container 101 was made a moment before its first write: the resolver does not know it yet and
   // will look again (Endpoint::pending). Its counts must not go to "cgroup#101" for good.

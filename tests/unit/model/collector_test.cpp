@@ -113,8 +113,9 @@ TEST(Collector, ManyFlowsStayBoundedUnderChurn) {
 }
 
 // A collection between a write and its read: the writer's 10 messages first go to an unknown
-// reader; once the reader is seen, the join gives it the writer's totals (12: two more since).
-// Only the 2 new ones may be counted again: every sum stays exact.
+// reader; once the readers are seen, the join gives them the writer's totals (12: two more
+// since). The unknown reader's 10 move to them (in proportion, as the join) and it is no longer
+// shown; only the 2 new ones are counted on top: every sum stays exact.
 TEST(Collector, AReaderSeenLateTakesOverWhatAnUnknownOneCounted) {
   Collector c(nullptr, CollectorOptions{});
   Clock t;
@@ -136,17 +137,17 @@ TEST(Collector, AReaderSeenLateTakesOverWhatAnUnknownOneCounted) {
     return out;
   };
   c.update({unknown_reader(10, 10000)}, t.steady, t.wall);
+  using T = std::array<uint64_t, 4>;
+  EXPECT_EQ(totals(), (std::map<std::string, T>{{"1>?", T{10, 10000, 0, 0}}}));
   t.advance(1000ms);
   // Two readers now, 3 and 1 messages' worth of bytes taken out of 12 written.
   ChannelFlow r2 = pipe_flow(9, 9000);
   ChannelFlow r3 = pipe_flow(3, 3000);
   r3.dst = EndpointRef::cgroup(3);
   c.update({r2, r3}, t.steady, t.wall);
-  using T = std::array<uint64_t, 4>;
   EXPECT_EQ(totals(), (std::map<std::string, T>{
-                          {"1>?", T{10, 10000, 0, 0}},
-                          {"1>2", T{9 - 8, 9000 - 7500, 9, 9000}},  // 8 and 7,500 of the 10 and 10,000 were counted
-                          {"1>3", T{3 - 2, 3000 - 2500, 3, 3000}},
+                          {"1>2", T{8 + 1, 7500 + 1500, 9, 9000}},  // 8 and 7,500 of the 10 and 10,000 moved
+                          {"1>3", T{2 + 1, 2500 + 500, 3, 3000}},
                       }));
   // From then on, each flow counts what it moves; nothing is taken over twice.
   t.advance(1000ms);
@@ -154,12 +155,35 @@ TEST(Collector, AReaderSeenLateTakesOverWhatAnUnknownOneCounted) {
   ChannelFlow r4 = pipe_flow(1, 1000);
   r4.dst = EndpointRef::cgroup(4);
   c.update({r2, r3, r4}, t.steady, t.wall);
-  const auto all = totals();
-  EXPECT_EQ(all.at("1>2"), (T{1 + 3, 1500 + 3000, 12, 12000}));
-  EXPECT_EQ(all.at("1>4"), (T{1, 1000, 1, 1000}));
-  uint64_t sent = 0;
-  for (const auto& [id, v] : all) sent += v[0];
-  EXPECT_EQ(sent, 12U + 3 + 1);  // the writer's total as the last join splits it
+  EXPECT_EQ(totals(), (std::map<std::string, T>{
+                          {"1>2", T{12, 12000, 12, 12000}},
+                          {"1>3", T{3, 3000, 3, 3000}},
+                          {"1>4", T{1, 1000, 1, 1000}},
+                      }));
+}
+
+// What the unknown reader counted moves whole, even when the new flows hold less (the writer's
+// kernel entry was evicted and counts again from zero): nothing counted is lost, and the new
+// flows count on from what they hold.
+TEST(Collector, AHandOverAfterAnEvictionLosesNothingCounted) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  ChannelFlow unknown = pipe_flow(10, 10000);
+  unknown.dst = EndpointRef::unknown();
+  unknown.recv_msgs = 0;
+  unknown.recv_bytes = 0;
+  c.update({unknown}, t.steady, t.wall);
+  t.advance(1000ms);
+  c.update({pipe_flow(4, 4000)}, t.steady, t.wall);
+  ASSERT_EQ(c.flows().size(), 1U);
+  EXPECT_EQ(c.flows()[0].flow.msgs, 10U);
+  EXPECT_EQ(c.flows()[0].flow.bytes, 10000U);
+  EXPECT_EQ(c.flows()[0].flow.recv_msgs, 4U);
+  t.advance(1000ms);
+  c.update({pipe_flow(6, 6000)}, t.steady, t.wall);
+  ASSERT_EQ(c.flows().size(), 1U);
+  EXPECT_EQ(c.flows()[0].flow.msgs, 12U);
+  EXPECT_EQ(c.flows()[0].flow.bytes, 12000U);
 }
 
 // The same for receipts: a reader's first collection saw no writer.
@@ -173,18 +197,16 @@ TEST(Collector, AWriterSeenLateTakesOverWhatAnUnknownOneReceived) {
   c.update({from_unknown}, t.steady, t.wall);
   t.advance(1000ms);
   c.update({pipe_flow(5, 500)}, t.steady, t.wall);
-  for (const FlowState& s : c.flows()) {
-    if (s.flow.src.type == EndpointRef::Type::Unknown) {
-      EXPECT_EQ(s.flow.recv_msgs, 4U);
-      EXPECT_EQ(s.flow.recv_bytes, 400U);
-    } else {
-      EXPECT_EQ(s.flow.msgs, 5U);  // nothing was sent to an unknown reader: all of it counts
-      EXPECT_EQ(s.flow.bytes, 500U);
-      EXPECT_EQ(s.flow.recv_msgs, 1U);
-      EXPECT_EQ(s.flow.recv_bytes, 100U);
-    }
-  }
-  EXPECT_EQ(c.flows().size(), 2U);
+  // The 4 receipts moved to the writer's flow, which counts the fifth on top; nothing was sent
+  // to an unknown reader, so all its sends count.
+  const std::vector<FlowState> flows = c.flows();
+  ASSERT_EQ(flows.size(), 1U);
+  const ChannelFlow& f = flows[0].flow;
+  EXPECT_EQ(f.src, EndpointRef::cgroup(1));
+  EXPECT_EQ(f.msgs, 5U);
+  EXPECT_EQ(f.bytes, 500U);
+  EXPECT_EQ(f.recv_msgs, 5U);
+  EXPECT_EQ(f.recv_bytes, 500U);
 }
 
 // Unix data sent before accept(): one cycle sees it go to an unknown reader (channel of the
@@ -213,13 +235,17 @@ TEST(Collector, DataSentBeforeAcceptIsNotCountedTwiceWhenItsReaderAppears) {
   joined.recv_bytes = 400;
   joined.taken_over_from = "unix_stream:ino=40,unconnected";
   c.update({joined}, t.steady, t.wall);
-  uint64_t msgs = 0;
-  uint64_t bytes = 0;
-  for (const FlowState& s : c.flows()) {
-    msgs += s.flow.msgs;
-    bytes += s.flow.bytes;
-  }
-  EXPECT_EQ(msgs, 5U);
-  EXPECT_EQ(bytes, 400U);
-  // Without the hand-over the joined flow would count all 400 again: 700 in all.
+  // One flow, the joined one, with all of it: without the hand-over it would count all 400
+  // again beside the unknown reader's 300 (700 in all).
+  const std::vector<FlowState> flows = c.flows();
+  ASSERT_EQ(flows.size(), 1U);
+  const ChannelFlow& f = flows[0].flow;
+  EXPECT_EQ(f.channel, "unix_stream:ino=41");
+  EXPECT_EQ(f.msgs, 5U);
+  EXPECT_EQ(f.bytes, 400U);
+  EXPECT_EQ(f.recv_msgs, 5U);
+  EXPECT_EQ(f.recv_bytes, 400U);
+  // What it took over, for whoever counted it per cycle under the unknown reader (/metrics).
+  EXPECT_EQ(flows[0].taken_over_msgs, 3U);
+  EXPECT_EQ(flows[0].taken_over_bytes, 300U);
 }
