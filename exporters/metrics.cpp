@@ -248,27 +248,51 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
 std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::ipc_deltas(const MetricsCycle& cycle,
                                                                                            const Namer& namer) {
   std::map<Labels, FlowTotals> deltas;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> seen;
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> seen;
+  // What the flows taken over held and their series had not counted yet (their labels waited
+  // for a name): a flow that took them over counts that much itself.
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> uncounted;
+  for (const FlowState& f : cycle.flows) {
+    for (const FlowState::TakenOver& t : f.taken_over) {
+      auto it = flow_totals_.find(t.from);
+      if (it == flow_totals_.end() || uncounted.contains(t.from)) continue;
+      const FlowCounted& u = it->second;
+      uncounted[t.from] = {u.total.msgs - std::min(u.total.msgs, u.counted.msgs),
+                           u.total.bytes - std::min(u.total.bytes, u.counted.bytes)};
+    }
+  }
   for (const FlowState& f : cycle.flows) {
     const ChannelFlow& c = f.flow;
     if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
     const auto id = c.id();
-    // A flow seen for the first time starts from what it took over from an unknown peer's flow:
-    // that flow's series counted it already, and counters do not go backwards.
-    FlowTotals before{f.taken_over_msgs, f.taken_over_bytes};
-    if (auto it = flow_totals_.find(id); it != flow_totals_.end()) before = it->second;
+    // A flow seen for the first time starts from what it took over from unknown peers' flows, as
+    // far as their series counted it (counters do not go backwards, nor count twice).
+    FlowTotals before;
+    if (auto it = flow_totals_.find(id); it != flow_totals_.end()) {
+      before = it->second.counted;
+    } else {
+      for (const FlowState::TakenOver& t : f.taken_over) {
+        FlowTotals& left = uncounted[t.from];
+        const uint64_t m = std::min(t.msgs, left.msgs);
+        const uint64_t b = std::min(t.bytes, left.bytes);
+        left.msgs -= m;
+        left.bytes -= b;
+        before.msgs += t.msgs - m;
+        before.bytes += t.bytes - b;
+      }
+    }
     // The collector's totals are monotonic for as long as it holds the flow; one it forgot and
     // sees again starts from zero.
     const uint64_t dm = c.msgs >= before.msgs ? c.msgs - before.msgs : c.msgs;
     const uint64_t db = c.bytes >= before.bytes ? c.bytes - before.bytes : c.bytes;
-    seen[id] = {c.msgs, c.bytes};
+    seen[id] = {{c.msgs, c.bytes}, {c.msgs, c.bytes}};
     if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
     const EndpointLabels s = endpoint_labels(c.src, c.src_task, namer);
     const EndpointLabels d = endpoint_labels(c.dst, c.dst_task, namer);
     if (s.pending || d.pending) {
       // An endpoint not named yet (a container made a moment ago): its counts wait, whole, for
       // the labels it will keep, which a later cycle adds them to.
-      seen[id] = before;
+      seen[id].counted = before;
       continue;
     }
     const Labels labels = {{"kind", std::string(kind_name(c.kind))},

@@ -3,8 +3,8 @@
 //
 // Counters only go up while the agent runs: each cycle adds what every flow moved since the
 // previous cycle (a flow the collector forgot and sees again counts from zero, never backwards;
-// a flow that took over an unknown peer's counts, FlowState::taken_over_*, adds only what is new:
-// the unknown peer's series counted the rest, and keeps it).
+// a flow that took over an unknown peer's counts, FlowState::taken_over, adds only what that
+// flow's series had not counted: the rest stays there).
 // A label set idle for `idle_timeout` is removed. At most `max_series` label sets per IPC family:
 // past that, new label sets (the smallest of a cycle first) are folded into one overflow series
 // per kind (src_container and dst_container "__overflow__") and counted in
@@ -149,7 +149,13 @@ class MetricsExporter {
   std::map<Labels, IpcSeries> ipc_;
   std::set<Labels> folded_;  // label sets folded into overflow, counted once each
   uint64_t dropped_total_ = 0;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> flow_totals_;
+  // Per flow: what its series counted of its totals, and its totals (more while its labels wait
+  // for a name, EndpointLabels::pending).
+  struct FlowCounted {
+    FlowTotals counted;
+    FlowTotals total;
+  };
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> flow_totals_;
   std::map<Labels, WaitSeries> waits_;
   std::map<std::pair<uint64_t, int>, WaitTotals> wait_totals_;
   std::map<Labels, prometheus::Gauge*> shm_series_;

@@ -135,19 +135,20 @@ std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::ve
     uint64_t& counted_bytes = sent ? u.state.flow.bytes : u.state.flow.recv_bytes;
     const uint64_t had_msgs = sent ? u.raw_msgs : u.raw_recv_msgs;
     const uint64_t had_bytes = sent ? u.raw_bytes : u.raw_recv_bytes;
-    // What the unknown flow counted moves whole (nothing is lost, even if the new flows hold
-    // less); the kernel totals the new flows count from are never more than they hold (the
-    // unknown flow's may be from before an eviction).
+    // What the unknown flow counted moves whole. The new flows count on from its kernel totals,
+    // unless they hold less: then the kernel's entry was evicted and counted again from zero
+    // since, and all they hold is new.
     const auto cm = apportion(all_msgs > 0 ? counted_msgs : 0, msgs);
     const auto cb = apportion(all_bytes > 0 ? counted_bytes : 0, bytes);
-    const auto rm = apportion(std::min(had_msgs, all_msgs), msgs);
-    const auto rb = apportion(std::min(had_bytes, all_bytes), bytes);
+    const auto rm = apportion(all_msgs >= had_msgs ? had_msgs : 0, msgs);
+    const auto rb = apportion(all_bytes >= had_bytes ? had_bytes : 0, bytes);
     for (size_t i = 0; i < fresh.size(); ++i) {
       Start& s = start[fresh[i]->id()];  // a flow can take over from two (model/flows.h)
       (sent ? s.raw.msgs : s.raw.recv_msgs) += rm[i];
       (sent ? s.raw.bytes : s.raw.recv_bytes) += rb[i];
       (sent ? s.counted.msgs : s.counted.recv_msgs) += cm[i];
       (sent ? s.counted.bytes : s.counted.recv_bytes) += cb[i];
+      if (sent && cm[i] + cb[i] > 0) s.sent_from.push_back({unknown, cm[i], cb[i]});
     }
     if (all_msgs > 0) counted_msgs = 0;
     if (all_bytes > 0) counted_bytes = 0;
@@ -215,8 +216,7 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
       e.state.flow.bytes = took ? took->counted.bytes : 0;
       e.state.flow.recv_msgs = took ? took->counted.recv_msgs : 0;
       e.state.flow.recv_bytes = took ? took->counted.recv_bytes : 0;
-      e.state.taken_over_msgs = e.state.flow.msgs;
-      e.state.taken_over_bytes = e.state.flow.bytes;
+      if (took) e.state.taken_over = took->sent_from;
       e.state.first_seen = wall;
       e.state.last_seen = wall;
       e.last_moved = steady;

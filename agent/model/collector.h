@@ -27,11 +27,15 @@ struct FlowState {
   double bytes_per_second = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;  // last time a counter moved
-  // Of msgs and bytes, what the flow took over when it was first seen from an unknown peer's
-  // flow (Collector::hand_over): counted before, under that flow, by whoever adds up per cycle
-  // (the Prometheus counters), so not to be added again.
-  uint64_t taken_over_msgs = 0;
-  uint64_t taken_over_bytes = 0;
+  // Of msgs and bytes, what the flow took over when it was first seen, from each unknown peer's
+  // flow (ChannelFlow::id() of it; Collector::hand_over): counted before under that flow by
+  // whoever adds up per cycle (the Prometheus counters), as far as it had counted it.
+  struct TakenOver {
+    std::tuple<int, std::string, EndpointRef, EndpointRef> from;
+    uint64_t msgs = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<TakenOver> taken_over;
 };
 
 struct CollectorOptions {
@@ -112,6 +116,7 @@ class Collector {
   struct Start {
     Totals raw;
     Totals counted;
+    std::vector<FlowState::TakenOver> sent_from;  // of counted.msgs and .bytes, from which flow
   };
   using FlowId = std::tuple<int, std::string, EndpointRef, EndpointRef>;
   std::map<FlowId, Start> hand_over(const std::vector<ChannelFlow>& joined);

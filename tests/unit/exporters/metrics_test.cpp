@@ -181,8 +181,7 @@ TEST(Metrics, AFlowThatTookOverAnUnknownPeersCountsAddsOnlyWhatIsNew) {
       "src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}";
   EXPECT_EQ(sample(m.scrape(), "ipctrace_ipc_bytes_total" + to_unknown), 3000);
   FlowState joined = flow(IPCT_KIND_UNIX_STREAM, 100, 101, 6, 6000, "unix_stream:ino=41");
-  joined.taken_over_msgs = 3;
-  joined.taken_over_bytes = 3000;
+  joined.taken_over = {{unknown.flow.id(), 3, 3000}};
   m.update(cycle({joined}, t0 + 1s), namer);
   std::string text = m.scrape();
   EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + to_unknown), 3000);
@@ -196,6 +195,36 @@ TEST(Metrics, AFlowThatTookOverAnUnknownPeersCountsAddsOnlyWhatIsNew) {
   text = m.scrape();
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), 5000);
   EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "unix_stream", 100, 101)), 5);
+}
+
+// The same while the sender's name was pending: the unknown peer's series counted nothing of
+// the 3, so the joined flow counts all 6 once the name is known.
+TEST(Metrics, WhatAPendingUnknownPeersFlowHeldIsCountedByTheFlowThatTookItOver) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  bool pending = true;
+  const Namer late = [&pending](uint64_t id) {
+    Endpoint e = name_of(id);
+    e.pending = pending && id == 100;
+    return e;
+  };
+  FlowState unknown = flow(IPCT_KIND_UNIX_STREAM, 100, 0, 3, 3000, "unix_stream:ino=40,unconnected");
+  unknown.flow.dst = EndpointRef::unknown();
+  m.update(cycle({unknown}, t0), late);
+  EXPECT_EQ(sample(m.scrape(), ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), -1);
+  FlowState joined = flow(IPCT_KIND_UNIX_STREAM, 100, 101, 6, 6000, "unix_stream:ino=41");
+  joined.taken_over = {{unknown.flow.id(), 3, 3000}};
+  // Still pending on the cycle of the hand-over: nothing yet, and nothing forgotten.
+  m.update(cycle({joined}, t0 + 1s), late);
+  EXPECT_EQ(sample(m.scrape(), ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), -1);
+  pending = false;
+  m.update(cycle({joined}, t0 + 2s), late);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), 6000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "unix_stream", 100, 101)), 6);
+  EXPECT_EQ(sample(text,
+                   "ipctrace_ipc_bytes_total{dst_container=\"\",dst_namespace=\"\",dst_pod=\"\",kind=\"unix_"
+                   "stream\",side=\"send\",src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}"),
+            -1);  // the unknown peer's series never counted
 }
 
 TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
