@@ -293,7 +293,11 @@ class Agent:
         """(messages per kind, records lost, collections) from /metrics."""
         msgs, lost, cycles = {}, 0.0, 0.0
         for name, labels, value in self.metrics()[0]:
-            if name == "ipctrace_ipc_messages_total":
+            # Sent messages: those of kept flows, and those folded per container (a full flow
+            # table: their peers are not kept, their counts are).
+            if name == "ipctrace_ipc_messages_total" or (
+                name == "ipctrace_ipc_folded_messages_total" and labels.get("direction") == "send"
+            ):
                 msgs[labels.get("kind", "")] = msgs.get(labels.get("kind", ""), 0) + value
             elif name == "ipctrace_records_lost_total":
                 lost += value

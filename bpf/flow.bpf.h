@@ -111,10 +111,41 @@ static __always_inline bool flow_key_eq(const struct ipct_flow_key *a,
 }
 
 /*
+ * An operation whose flow table `t` has no room for: counted all the same, in the coarser entry
+ * of its (cgroup, kind, direction) for that table (ipct_folded), so that no container's totals
+ * are lost when a neighbour fills the table. Atomic adds: the entry is shared by the CPUs. Only
+ * a full fold map loses the operation, counted.
+ */
+static __always_inline void fold_op(__u32 t, const struct ipct_flow_key *key, __u64 msgs,
+				    __u64 bytes)
+{
+	struct ipct_fold_key k = {};
+	struct ipct_fold_val zero = {};
+	struct ipct_fold_val *v;
+
+	k.cgroup_id = key->cgroup_id;
+	k.kind = key->kind;
+	k.dir = key->dir;
+	k.table = t;
+	v = bpf_map_lookup_elem(&ipct_folded, &k);
+	if (!v) {
+		bpf_map_update_elem(&ipct_folded, &k, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&ipct_folded, &k);
+		if (!v) {
+			count_drop(IPCT_DROP_FOLD_MAP_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->msgs, msgs);
+	__sync_fetch_and_add(&v->bytes, bytes);
+}
+
+/*
  * Takes the next free entry of table `t` for `key`, with the task's identity, and points
  * `bucket` (if any) at it. The entry is claimed with an atomic add, so a program that interrupts
  * this one on the same CPU (signal_generate in an interrupt) takes another; two entries of one
- * key are harmless, the agent sums entries by key. A full table is counted, never silent.
+ * key are harmless, the agent sums entries by key. With the table full, the operation is folded
+ * (fold_op()).
  */
 static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 					const struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
@@ -128,7 +159,7 @@ static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 		return;
 	n = __sync_fetch_and_add(used, 1);
 	if (n >= ipct_cfg_flow_cap) {
-		count_drop(IPCT_DROP_FLOW_MAP_FULL);
+		fold_op(t, key, msgs, bytes);
 		return;
 	}
 	i = t * ipct_cfg_flow_cap + (__u32)n;

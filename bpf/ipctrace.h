@@ -232,10 +232,32 @@ struct ipct_cgroup_event {
 	char path[IPCT_CGROUP_PATH_MAX];
 };
 
+/*
+ * A coarser entry for operations whose flow a full table could not keep (ipct_folded): the
+ * cgroup, kind and direction are kept, the channel is not. `table` is the flow table (0 or 1)
+ * being filled when the operation happened, so that the agent reads one half while the programs
+ * fill the other, as the flow tables.
+ */
+struct ipct_fold_key {
+	__u64 cgroup_id;
+	__u8 kind; /* enum ipct_kind */
+	__u8 dir;  /* enum ipct_dir */
+	__u8 table;
+	__u8 _pad[5];
+};
+
+struct ipct_fold_val {
+	__u64 msgs; /* successful calls */
+	__u64 bytes;
+};
+
 /* Why something was not recorded; one per-CPU counter each. */
 enum ipct_drop {
-	/* a new flow found its CPU's flow table (or the agent's kept flows) full */
-	IPCT_DROP_FLOW_MAP_FULL = 0,
+	/*
+	 * an operation whose flow found its CPU's flow table full, and whose (cgroup, kind,
+	 * direction) found the fold map full too: lost entirely
+	 */
+	IPCT_DROP_FOLD_MAP_FULL = 0,
 	IPCT_DROP_RINGBUF_FULL = 1,  /* a lifecycle event found the ring buffer full */
 	IPCT_DROP_READ_FAILED = 2,   /* a kernel read (fd table, socket) failed */
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */

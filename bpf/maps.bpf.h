@@ -86,6 +86,22 @@ struct {
 	__type(value, struct ipct_flow_ctl);
 } ipct_flow_ctl SEC(".maps") __weak;
 
+/*
+ * Operations of flows a full table could not keep, per (cgroup, kind, direction, table): every
+ * container's totals stay exact when channel detail cannot be kept (flow_insert()). The agent
+ * deletes a table's entries when it reads them. Preallocated (about 3 MiB, whatever the number
+ * of CPUs): a tracing program may not allocate (before Linux 6.1, the verifier refuses a
+ * raw_tp program a run-time allocated hash map on PREEMPT_RT and warns otherwise). 32,768
+ * entries shared by both tables: every kind both ways for 585 cgroups that all overflowed within
+ * the same collection; beyond that, IPCT_DROP_FOLD_MAP_FULL.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 16384);
+	__type(key, struct ipct_fold_key);
+	__type(value, struct ipct_fold_val);
+} ipct_folded SEC(".maps") __weak;
+
 /* Object lifecycle (rare): create, open, attach, detach, remove... */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -53,6 +53,9 @@ nlohmann::json endpoint_json(const FlowEnd& end) {
     case EndpointRef::Type::Remote:
       j["type"] = "remote";
       break;
+    case EndpointRef::Type::Other:
+      j["type"] = "other";  // operations whose flows could not be kept (model/flows.h)
+      break;
     case EndpointRef::Type::Cgroup:
       j["type"] = "cgroup";
       break;

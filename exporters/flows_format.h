@@ -19,7 +19,8 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 //   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [CHANNEL], "receiver_wait": WAIT|null,
 //   "shm": {"size_bytes", "attached"}|null } ],
 //   "lost": {"<reason>": n}, "hooks": {"<mechanism>": "<family>"} }
-// ENDPOINT: {"type": "cgroup"|"remote"|"unknown", "name", "cgroup_id", "cgroup_path", "runtime",
+// ENDPOINT: {"type": "cgroup"|"remote"|"unknown"|"other" (operations folded: model/flows.h), "name", "cgroup_id",
+// "cgroup_path", "runtime",
 //   "container_id", "namespace", "pod", "pod_uid", "container", "unit", "partial", "pid", "comm",
 //   "exe" (the file name of the process's executable, mm->exe_file, when it was recorded),
 //   "namespaces": {"ipc", "net", "pid", "mnt", "uts", "cgroup", "user"}, "address"}

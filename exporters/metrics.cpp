@@ -44,6 +44,7 @@ std::string label_value(const std::string& name) { return bounded(valid_utf8(nam
 EndpointLabels endpoint_names(const EndpointRef& ref, const TaskHint& task, const Namer& namer) {
   switch (ref.type) {
     case EndpointRef::Type::Unknown:
+    case EndpointRef::Type::Other:
       return {};
     case EndpointRef::Type::Remote:
       return {"", "", strip_port(ref.remote)};
@@ -94,6 +95,17 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                 .Help("Successful send and write calls (one per message of sendmmsg), from sender to receiver; "
                       "side=\"receive\": receive calls from a remote peer, counted at this node's receiving end.")
                 .Register(*registry_)),
+      folded_bytes_(prometheus::BuildCounter()
+                        .Name("ipctrace_ipc_folded_bytes_total")
+                        .Help("Bytes of a container's successful calls whose flows could not be kept (a full flow "
+                              "table), by kind and direction (send, receive): its totals stay exact, its peers "
+                              "are not known.")
+                        .Register(*registry_)),
+      folded_msgs_(prometheus::BuildCounter()
+                       .Name("ipctrace_ipc_folded_messages_total")
+                       .Help("A container's successful calls whose flows could not be kept (a full flow table), "
+                             "by kind and direction (send, receive).")
+                       .Register(*registry_)),
       wait_(prometheus::BuildHistogram()
                 .Name("ipctrace_ipc_wait_seconds")
                 .Help("Time receiving calls spent blocked, by kind and receiving container.")
@@ -215,6 +227,7 @@ size_t MetricsExporter::ipc_series() const { return ipc_.size(); }
 
 void MetricsExporter::update(const MetricsCycle& cycle, const Namer& namer) {
   update_ipc(cycle, namer);
+  update_folded(cycle, namer);
   update_waits(cycle, namer);
   update_shm(cycle, namer);
   update_self(cycle);
@@ -244,6 +257,57 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
   }
 }
 
+// A container's operations whose flows could not be kept: what each (kind, direction,
+// container) moved since the last cycle, from the collector's totals of its folded flows.
+void MetricsExporter::update_folded(const MetricsCycle& cycle, const Namer& namer) {
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> seen;
+  for (const FlowState& f : cycle.flows) {
+    const ChannelFlow& c = f.flow;
+    const bool sent = c.dst.type == EndpointRef::Type::Other;
+    if (!sent && c.src.type != EndpointRef::Type::Other) continue;
+    const auto id = c.id();
+    FlowTotals before;
+    if (auto it = folded_totals_.find(id); it != folded_totals_.end()) before = it->second;
+    const uint64_t msgs = sent ? c.msgs : c.recv_msgs;
+    const uint64_t bytes = sent ? c.bytes : c.recv_bytes;
+    seen[id] = {msgs, bytes};
+    const EndpointLabels e =
+        sent ? endpoint_labels(c.src, c.src_task, namer) : endpoint_labels(c.dst, c.dst_task, namer);
+    if (e.pending) {
+      seen[id] = before;  // counts wait for the name the container will keep
+      continue;
+    }
+    const uint64_t dm = msgs >= before.msgs ? msgs - before.msgs : msgs;
+    const uint64_t db = bytes >= before.bytes ? bytes - before.bytes : bytes;
+    const Labels labels = {{"kind", std::string(kind_name(c.kind))},
+                           {"direction", sent ? "send" : "receive"},
+                           {"namespace", e.k8s_namespace},
+                           {"pod", e.pod},
+                           {"container", e.container}};
+    auto it = folded_series_.find(labels);
+    if (it == folded_series_.end()) {
+      IpcSeries series;
+      series.bytes = &folded_bytes_.Add(labels);
+      series.msgs = &folded_msgs_.Add(labels);
+      series.last_active = cycle.now;
+      it = folded_series_.emplace(labels, series).first;
+    }
+    it->second.bytes->Increment(static_cast<double>(db));
+    it->second.msgs->Increment(static_cast<double>(dm));
+    if (dm + db > 0) it->second.last_active = cycle.now;
+  }
+  folded_totals_ = std::move(seen);
+  for (auto it = folded_series_.begin(); it != folded_series_.end();) {
+    if (cycle.now - it->second.last_active >= options_.idle_timeout) {
+      folded_bytes_.Remove(it->second.bytes);
+      folded_msgs_.Remove(it->second.msgs);
+      it = folded_series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // What each label set moved since the last cycle, from the collector's flow totals.
 std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::ipc_deltas(const MetricsCycle& cycle,
                                                                                            const Namer& namer) {
@@ -264,6 +328,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
   for (const FlowState& f : cycle.flows) {
     const ChannelFlow& c = f.flow;
     if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
+    // Folded operations have their own families (update_folded()).
+    if (c.src.type == EndpointRef::Type::Other || c.dst.type == EndpointRef::Type::Other) continue;
     const auto id = c.id();
     // A flow seen for the first time starts from what it took over from unknown peers' flows, as
     // far as their series counted it (counters do not go backwards, nor count twice).

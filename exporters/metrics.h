@@ -8,7 +8,10 @@
 // A label set idle for `idle_timeout` is removed. At most `max_series` label sets per IPC family:
 // past that, new label sets (the smallest of a cycle first) are folded into one overflow series
 // per kind (src_container and dst_container "__overflow__") and counted in
-// ipctrace_series_dropped_total.
+// ipctrace_series_dropped_total. Operations whose flows the tracer could not keep (a full flow
+// table: EndpointRef::Type::Other, model/flows.h) are counted per (kind, direction, container) in
+// ipctrace_ipc_folded_messages_total and ipctrace_ipc_folded_bytes_total, with no peer labels;
+// a container has at most one such series per kind and direction, so no cap applies.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -119,6 +122,7 @@ class MetricsExporter {
   void update_ipc(const MetricsCycle& cycle, const Namer& namer);
   std::map<Labels, FlowTotals> ipc_deltas(const MetricsCycle& cycle, const Namer& namer);
   void add_ipc_deltas(const std::map<Labels, FlowTotals>& deltas, std::chrono::steady_clock::time_point now);
+  void update_folded(const MetricsCycle& cycle, const Namer& namer);
   void update_waits(const MetricsCycle& cycle, const Namer& namer);
   void update_shm(const MetricsCycle& cycle, const Namer& namer);
   void update_self(const MetricsCycle& cycle);
@@ -128,6 +132,8 @@ class MetricsExporter {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& msgs_;
+  prometheus::Family<prometheus::Counter>& folded_bytes_;
+  prometheus::Family<prometheus::Counter>& folded_msgs_;
   prometheus::Family<prometheus::Histogram>& wait_;
   prometheus::Family<prometheus::Gauge>& shm_;
   prometheus::Family<prometheus::Counter>& lost_;
@@ -156,6 +162,8 @@ class MetricsExporter {
     FlowTotals total;
   };
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> flow_totals_;
+  std::map<Labels, IpcSeries> folded_series_;  // ipctrace_ipc_folded_*_total
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> folded_totals_;
   std::map<Labels, WaitSeries> waits_;
   std::map<std::pair<uint64_t, int>, WaitTotals> wait_totals_;
   std::map<Labels, prometheus::Gauge*> shm_series_;

@@ -293,14 +293,14 @@ Table endpoints_table(const std::vector<FlowRow>& rows) {
   };
   std::map<std::string, Agg> by_name;
   for (const FlowRow& r : rows) {
-    if (r.src.type != "unknown") {
+    if (r.src.type != "unknown" && r.src.type != "other") {
       Agg& a = by_name[r.src.name];
       a.flows.insert(r.key());
       a.out_msgs += r.msgs_per_second;
       a.out_bytes += r.bytes_per_second;
       a.out_total += r.bytes;
     }
-    if (r.dst.type != "unknown") {
+    if (r.dst.type != "unknown" && r.dst.type != "other") {
       Agg& a = by_name[r.dst.name];
       a.flows.insert(r.key());
       a.in_msgs += r.msgs_per_second;

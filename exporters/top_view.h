@@ -17,7 +17,7 @@
 namespace ipctrace::top {
 
 struct EndpointInfo {
-  std::string type;  // "cgroup", "remote", "unknown"
+  std::string type;  // "cgroup", "remote", "unknown", "other" (operations folded: model/flows.h)
   std::string name;  // as shown: "ns/pod/container", "systemd:unit", "10.0.0.7:443", "?"
   std::string k8s_namespace;
   std::string pod;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "base/text.h"
 #include "kernel/probe.h"
 
 namespace ipctrace {
@@ -57,7 +58,38 @@ Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   return s;
 }
 
-Status Session::collect() { return collector_->collect(); }
+Status Session::collect(std::chrono::steady_clock::time_point now) {
+  Status st = collector_->collect();
+  if (st) log_folded(now);
+  return st;
+}
+
+void Session::log_folded(std::chrono::steady_clock::time_point now) {
+  std::map<uint64_t, uint64_t> totals;
+  for (const FlowState& f : collector_->flows()) {
+    const ChannelFlow& c = f.flow;
+    if (c.dst.type == EndpointRef::Type::Other && c.src.type == EndpointRef::Type::Cgroup) {
+      totals[c.src.cgroup_id] += c.msgs;
+    } else if (c.src.type == EndpointRef::Type::Other && c.dst.type == EndpointRef::Type::Cgroup) {
+      totals[c.dst.cgroup_id] += c.recv_msgs;
+    }
+  }
+  std::map<uint64_t, FoldedLog> kept;  // cgroups whose folded flows the collector forgot go
+  for (const auto& [cgroup, total] : totals) {
+    FoldedLog l = folded_log_.contains(cgroup) ? folded_log_[cgroup] : FoldedLog{};
+    if (total < l.logged) l.logged = total;  // one of its folded flows went idle and was forgotten
+    const bool due = l.logged == 0 || now - l.at >= std::chrono::minutes(1);
+    if (total > l.logged && due) {
+      spdlog::warn(
+          "flows: {} operations of {} folded (the flow table was full): its totals are exact, their channels and "
+          "peers not kept (ipctrace_ipc_folded_messages_total)",
+          total - l.logged, visible(resolver_->resolve(cgroup).display()));
+      l = {total, now};
+    }
+    kept[cgroup] = l;
+  }
+  folded_log_ = std::move(kept);
+}
 
 Namer Session::namer() {
   return [resolver = resolver_.get()](uint64_t id) { return resolver->resolve(id); };

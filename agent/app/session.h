@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,10 @@ class Session {
   // or the tracer's step that failed. Mechanisms without a usable hook are a warning each.
   static Result<std::unique_ptr<Session>> start(const SessionOptions& options);
 
-  // One collection (Collector::collect).
-  Status collect();
+  // One collection (Collector::collect). Then, at most once a minute per container, a warning
+  // naming each container whose operations were folded since (a full flow table: model/flows.h
+  // EndpointRef::Type::Other), with how many.
+  Status collect(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   // Names every endpoint of the flows held now: a short-lived container can be gone when the
   // report is made.
   void name_endpoints();
@@ -61,6 +64,13 @@ class Session {
   std::string node_;
   std::string kernel_;
   std::chrono::steady_clock::time_point started_;
+  // Per cgroup with folded operations: the total last logged and when.
+  struct FoldedLog {
+    uint64_t logged = 0;
+    std::chrono::steady_clock::time_point at{};
+  };
+  std::map<uint64_t, FoldedLog> folded_log_;
+  void log_folded(std::chrono::steady_clock::time_point now);
   std::unique_ptr<CgroupWatch> watch_;  // last: stopped before the collector (its tracer) and resolver go
 };
 

@@ -22,8 +22,8 @@ namespace ipctrace {
 
 std::string_view drop_reason_name(int reason) {
   switch (reason) {
-    case IPCT_DROP_FLOW_MAP_FULL:
-      return "flow_map_full";
+    case IPCT_DROP_FOLD_MAP_FULL:
+      return "fold_map_full";
     case IPCT_DROP_RINGBUF_FULL:
       return "ringbuf_full";
     case IPCT_DROP_READ_FAILED:
@@ -241,7 +241,7 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
   auto it = flows_.find(raw);
   if (it == flows_.end()) {
     if (flows_.size() >= flow_capacity_) {
-      flows_dropped_ += e.val.msgs;
+      add_folded(e.key, e.val.msgs, e.val.bytes);
       return;
     }
     FlowSample s;
@@ -254,6 +254,48 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
   }
   it->second.msgs += e.val.msgs;
   it->second.bytes += e.val.bytes;
+}
+
+void Tracer::add_folded(const ipct_flow_key& key, uint64_t msgs, uint64_t bytes) {
+  ipct_flow_key k{};
+  k.cgroup_id = key.cgroup_id;
+  k.kind = key.kind;
+  k.dir = key.dir;
+  k._pad[0] = kFoldedKeyMark;
+  std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
+  auto [it, fresh] = folded_.try_emplace(std::move(raw));
+  if (fresh) {
+    it->second.key = k;
+    it->second.folded = true;
+  }
+  it->second.msgs += msgs;
+  it->second.bytes += bytes;
+}
+
+// Takes in the fold map's half of `table` (no program fills it any more: take_flow_table() waited)
+// and deletes it for its next turn. Few entries, and none unless a table was full.
+Status Tracer::take_folded(uint32_t table) {
+  const int fd = bpf_map__fd(skel_->maps.ipct_folded);
+  std::vector<ipct_fold_key> keys;
+  ipct_fold_key key{};
+  ipct_fold_key next{};
+  const ipct_fold_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (next.table == table) keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const ipct_fold_key& k : keys) {
+    ipct_fold_val v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) != 0) return Error(errno, "read the fold map");
+    if (bpf_map_delete_elem(fd, &k) != 0) return Error(errno, "empty the fold map");
+    ipct_flow_key fk{};
+    fk.cgroup_id = k.cgroup_id;
+    fk.kind = k.kind;
+    fk.dir = k.dir;
+    add_folded(fk, v.msgs, v.bytes);
+  }
+  return Ok{};
 }
 
 // Switches every CPU to the other flow table, waits until no program can still be filling the
@@ -329,19 +371,23 @@ Status Tracer::take_flow_table() {
   for (size_t c = 0; c < ncpu; ++c) {
     for (uint64_t i = 0; i < used[c]; ++i) add_flow(vals[i * ncpu + c]);
   }
-  return Ok{};
+  return take_folded(t);
 }
 
 Result<std::vector<FlowSample>> Tracer::read_flows() {
   if (auto st = take_flow_table(); !st) return st.error();
   std::vector<FlowSample> out;
-  out.reserve(flows_.size());
+  out.reserve(flows_.size() + folded_.size());
   for (const auto& [raw, s] : flows_) out.push_back(s);
+  for (const auto& [raw, s] : folded_) out.push_back(s);
   return out;
 }
 
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
-  for (const auto& k : keys) flows_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+  for (const auto& k : keys) {
+    std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
+    (k._pad[0] == kFoldedKeyMark ? folded_ : flows_).erase(raw);
+  }
   return Ok{};
 }
 
@@ -382,7 +428,6 @@ DropCounts Tracer::read_drops() {
     if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
     for (uint64_t v : per_cpu) out[r] += v;
   }
-  out[IPCT_DROP_FLOW_MAP_FULL] += flows_dropped_;
   return out;
 }
 

@@ -63,7 +63,13 @@ struct FlowSample {
   // unlike comm, no prctl(PR_SET_NAME) changes it), at most IPCT_EXE_LEN - 1 bytes; "" for a
   // kernel thread (bpf/ipctrace.h ipct_flow_val).
   std::string exe;
+  // The operations of (cgroup, kind, direction) whose flows could not be kept: a CPU's flow table
+  // was full (bpf/flow.bpf.h fold_op()) or the tracer already kept flow_map_entries flows. The
+  // key's channel is zero and key._pad[0] is kFoldedKeyMark, which no kernel key has (they are
+  // zero-filled): a folded sample's key is its own. ns, tgid, comm and exe are not known.
+  bool folded = false;
 };
+inline constexpr uint8_t kFoldedKeyMark = 1;
 
 // Time blocked in receiving calls of one (cgroup, kind), summed over CPUs.
 struct WaitSample {
@@ -77,7 +83,7 @@ struct WaitSample {
 double wait_slot_upper_seconds(int slot);
 
 using DropCounts = std::array<uint64_t, IPCT_DROP_MAX>;
-std::string_view drop_reason_name(int reason);  // "flow_map_full", ...
+std::string_view drop_reason_name(int reason);  // "fold_map_full", ...
 
 class Tracer {
  public:
@@ -91,11 +97,12 @@ class Tracer {
   Tracer(Tracer&&) = delete;
   Tracer& operator=(Tracer&&) = delete;
 
-  // Every flow kept, totals since first seen summed over CPUs. Takes in what the programs
-  // counted up to now: switches the CPUs' flow tables and waits for an RCU grace period
-  // (milliseconds), so it is called once per collection, not per flow.
+  // Every flow kept, totals since first seen summed over CPUs, and the folded operations of each
+  // (cgroup, kind, direction) whose flows could not be kept (FlowSample::folded). Takes in what
+  // the programs counted up to now: switches the CPUs' flow tables and waits for an RCU grace
+  // period (milliseconds), so it is called once per collection, not per flow.
   Result<std::vector<FlowSample>> read_flows();
-  // Forgets flows (idle ones, when the collector evicts).
+  // Forgets flows, folded ones included (idle ones, when the collector evicts).
   Status delete_flows(const std::vector<ipct_flow_key>& keys);
   Result<std::vector<WaitSample>> read_waits();
   DropCounts read_drops();
@@ -126,7 +133,9 @@ class Tracer {
   Status size_maps(const TracerConfig& config);
   Status attach(const TracerConfig& config);
   Status take_flow_table();
+  Status take_folded(uint32_t table);
   void add_flow(const ipct_flow_entry& e);
+  void add_folded(const ipct_flow_key& key, uint64_t msgs, uint64_t bytes);
 
   // Declared in the order they are made, destroyed in reverse: ring buffers and links go before
   // the object whose maps and programs they use.
@@ -144,7 +153,8 @@ class Tracer {
   uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
   // The flows taken in from the kernel's tables, by the key's bytes.
   std::unordered_map<std::string, FlowSample> flows_;
-  uint64_t flows_dropped_ = 0;  // operations of flows that found flows_ full
+  // Folded operations (FlowSample::folded), by their key's bytes: at most cgroups x kinds x 2.
+  std::unordered_map<std::string, FlowSample> folded_;
   int ncpu_ = 0;
   bool batch_ok_ = true;
   bool rdonly_cast_ = false;

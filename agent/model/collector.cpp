@@ -332,7 +332,9 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   });
   if (!drained) return drained.error();
   stats_.events += *drained;
-  stats_.kernel_entries = samples->size();
+  // Flows kept (ipctrace_map_entries{map="flows"}, against --flow-map-entries); not the folded.
+  stats_.kernel_entries = static_cast<size_t>(
+      std::count_if(samples->begin(), samples->end(), [](const FlowSample& s) { return !s.folded; }));
   const std::string proc = options_.host_root == "/" ? "/proc/" : options_.host_root + "/proc/";
   shm_.detach_gone([&](uint32_t tgid) {
     const std::string p = proc + std::to_string(tgid);

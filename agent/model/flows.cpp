@@ -257,7 +257,9 @@ class Joiner {
 
   void add_sample(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
-    if (is_object_kind(k.kind)) {
+    if (s.folded) {
+      add_folded(s);
+    } else if (is_object_kind(k.kind)) {
       Object& o = object(k.kind, object_channel(k));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
       if (k.kind == IPCT_KIND_FIFO) {
@@ -281,6 +283,27 @@ class Joiner {
           static_cast<uint32_t>(k.ch.obj.peer), comm_text(k.ch.obj.comm, sizeof(k.ch.obj.comm)), {}, false, {}};
       out_.push_back(std::move(f));
     }
+  }
+
+  // Operations whose flows could not be kept (FlowSample::folded): the cgroup's end only, to or
+  // from other channels (EndpointRef::other()), so that its totals stay exact. Never joined.
+  void add_folded(const FlowSample& s) {
+    const ipct_flow_key& k = s.key;
+    ChannelFlow f;
+    f.kind = k.kind;
+    f.channel = fmt::format("{}:folded", kind_name(k.kind));
+    if (k.dir == IPCT_DIR_SEND) {
+      f.src = EndpointRef::cgroup(k.cgroup_id);
+      f.dst = EndpointRef::other();
+      f.msgs = s.msgs;
+      f.bytes = s.bytes;
+    } else {
+      f.src = EndpointRef::other();
+      f.dst = EndpointRef::cgroup(k.cgroup_id);
+      f.recv_msgs = s.msgs;
+      f.recv_bytes = s.bytes;
+    }
+    out_.push_back(std::move(f));
   }
 
   std::vector<ChannelFlow> finish() {
@@ -463,7 +486,7 @@ std::vector<ChannelFlow> merge_same_ids(std::vector<ChannelFlow> flows) {
 std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
   Joiner j;
   for (const FlowSample& s : samples) {
-    if (s.key.dir != IPCT_DIR_RECV) continue;
+    if (s.key.dir != IPCT_DIR_RECV || s.folded) continue;
     if (is_inet_kind(s.key.kind)) j.add_inet_receiver(s);
     if (is_unix_kind(s.key.kind)) j.add_unix_receiver(s);
   }

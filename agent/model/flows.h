@@ -42,8 +42,11 @@
 
 namespace ipctrace {
 
+// One end of a flow. Unknown: not seen (no reader or writer of the channel seen yet). Other: the
+// peers of a cgroup's operations whose flows could not be kept (a full flow table: the
+// FlowSample::folded of its kind and direction), on channels not told apart.
 struct EndpointRef {
-  enum class Type { Unknown = 0, Cgroup = 1, Remote = 2 };
+  enum class Type { Unknown = 0, Cgroup = 1, Remote = 2, Other = 3 };
   Type type = Type::Unknown;
   uint64_t cgroup_id = 0;  // Cgroup
   std::string remote;      // Remote: "10.0.0.5:443", "[2001:db8::1]:80"
@@ -51,6 +54,7 @@ struct EndpointRef {
   static EndpointRef cgroup(uint64_t id) { return {Type::Cgroup, id, {}}; }
   static EndpointRef address(std::string a) { return {Type::Remote, 0, std::move(a)}; }
   static EndpointRef unknown() { return {}; }
+  static EndpointRef other() { return {Type::Other, 0, {}}; }
   // clang-tidy 14 sees the literal 0 of the synthesized comparison as a null pointer.
   auto operator<=>(const EndpointRef&) const = default;  // NOLINT(modernize-use-nullptr)
   bool operator==(const EndpointRef&) const = default;

@@ -44,6 +44,8 @@ std::string FlowEnd::name() const {
       return ref.remote;
     case EndpointRef::Type::Unknown:
       return "?";
+    case EndpointRef::Type::Other:
+      return "(other)";
   }
   return "?";
 }

@@ -186,7 +186,7 @@ void expect_named_flow(AgentContainer& agent, int port) {
   const std::string page = run_workload_and_scrape(port);
   EXPECT_EQ(sample(page, "ipctrace_ipc_bytes_total", flow_labels("fifo")), 10000) << page;
   EXPECT_EQ(sample(page, "ipctrace_ipc_messages_total", flow_labels("fifo")), 10) << page;
-  EXPECT_EQ(sample(page, "ipctrace_records_lost_total", "reason=\"flow_map_full\""), 0) << page;
+  EXPECT_EQ(sample(page, "ipctrace_records_lost_total", "reason=\"fold_map_full\""), 0) << page;
   EXPECT_THAT(page, HasSubstr("ipctrace_hook_info{")) << page;
   if (::testing::Test::HasFailure()) {
     // What the agent joined, and what it said: the page alone does not tell why a flow is off.

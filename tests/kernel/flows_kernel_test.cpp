@@ -63,7 +63,7 @@ TEST(FlowsCommand, JsonShowsTheExactFlowBetweenTwoCgroups) {
   const ipctrace::ProbeReport probe = ipctrace::run_probe(ipctrace::ProbeOptions{});
   EXPECT_EQ(report["hooks"]["pipe_fifo"],
             ipctrace::working_families(probe).contains(ipctrace::HookFamily::Fentry) ? "fentry" : "tp_btf");
-  EXPECT_EQ(report["lost"]["flow_map_full"], 0);
+  EXPECT_EQ(report["lost"]["fold_map_full"], 0);
   const json* f = find_flow(report, "pipe", writer_cg.id(), reader_cg.id());
   ASSERT_NE(f, nullptr) << report.dump(2);
   EXPECT_EQ((*f)["messages"], 10);

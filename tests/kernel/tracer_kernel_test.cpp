@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstring>
@@ -1451,7 +1452,7 @@ TEST_P(TracerTest, ManyConnectionsOfOneProcessAreOneFlowEach) {
   const int listener = tcp_listener(addr, 128);
   ASSERT_GE(listener, 0);
   const uint16_t server_port = ntohs(addr.sin_port);
-  const uint64_t lost_before = tracer_->read_drops()[IPCT_DROP_FLOW_MAP_FULL];
+  const uint64_t lost_before = tracer_->read_drops()[IPCT_DROP_FOLD_MAP_FULL];
 
   const pid_t server = spawn(&server_cg, [&] {
     size_t total = 0;
@@ -1496,7 +1497,7 @@ TEST_P(TracerTest, ManyConnectionsOfOneProcessAreOneFlowEach) {
                             [&](const ipct_flow_key& k) { return k.ch.inet.lport == server_port; });
   EXPECT_EQ(got.bytes, uint64_t{kConnections} * kSends * 10);
   EXPECT_EQ(got.entries, size_t{kConnections});
-  EXPECT_EQ(tracer_->read_drops()[IPCT_DROP_FLOW_MAP_FULL] - lost_before, 0U);
+  EXPECT_EQ(tracer_->read_drops()[IPCT_DROP_FOLD_MAP_FULL] - lost_before, 0U);
 }
 
 TEST_P(TracerTest, UdpOverLoopback) {
@@ -2085,7 +2086,10 @@ TEST_P(TracerTest, FlowsStayExactAcrossTableSwitches) {
   EXPECT_GE(reads, 3) << "the loop ended too soon: too few table switches happened under it";
 }
 
-TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
+// 100 pipes, one write each (i + 1 bytes: 5,050 in all), for 64 kept flows: the 36 flows that
+// find no room, in a CPU's table or in the tracer, are folded into the cgroup's (pipe, send)
+// entry. Its totals stay exact; nothing is lost.
+TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
   TestCgroup cg("overflow");
   TracerConfig small;
   small.flow_map_entries = 64;
@@ -2095,10 +2099,10 @@ TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
   ASSERT_TRUE(t.ok()) << t.error().message();
   ASSERT_EQ(run_in(&cg,
                    [&] {
-                     // 100 pipes, one write each: 100 flows for a map of 64.
+                     const std::vector<char> buf(100, 'x');
                      for (int i = 0; i < 100; ++i) {
                        int p[2];
-                       if (pipe(p) != 0 || write(p[1], "x", 1) != 1) return 1;
+                       if (pipe(p) != 0 || write(p[1], buf.data(), i + 1) != i + 1) return 1;
                        close(p[0]);
                        close(p[1]);
                      }
@@ -2107,10 +2111,85 @@ TEST_P(TracerTest, FullFlowMapCountsEveryDrop) {
             0);
   auto flows = (*t)->read_flows();
   ASSERT_TRUE(flows.ok());
-  EXPECT_EQ(flows->size(), 64U);
+  uint64_t kept = 0;
+  uint64_t kept_bytes = 0;
+  std::vector<FlowSample> folded;
+  for (const FlowSample& s : *flows) {
+    ASSERT_EQ(s.key.cgroup_id, cg.id());
+    ASSERT_EQ(s.key.kind, IPCT_KIND_PIPE);
+    ASSERT_EQ(s.key.dir, IPCT_DIR_SEND);
+    if (s.folded) {
+      folded.push_back(s);
+      continue;
+    }
+    EXPECT_EQ(s.msgs, 1U);
+    ++kept;
+    kept_bytes += s.bytes;
+  }
+  EXPECT_EQ(kept, 64U);
+  ASSERT_EQ(folded.size(), 1U);
+  EXPECT_EQ(folded[0].msgs, 36U);
+  EXPECT_EQ(folded[0].bytes + kept_bytes, 5050U);
+  EXPECT_EQ(folded[0].key._pad[0], kFoldedKeyMark);
   const DropCounts drops = (*t)->read_drops();
-  EXPECT_EQ(drops[IPCT_DROP_FLOW_MAP_FULL], 36U);
+  EXPECT_EQ(drops[IPCT_DROP_FOLD_MAP_FULL], 0U);
   EXPECT_EQ(drops[IPCT_DROP_RINGBUF_FULL], 0U);
+  // A second read adds nothing: the fold map's halves were emptied as they were read.
+  flows = (*t)->read_flows();
+  ASSERT_TRUE(flows.ok());
+  EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded && s.msgs == 36; }),
+            1);
+  // Forgotten like any flow.
+  ASSERT_TRUE((*t)->delete_flows({folded[0].key}));
+  flows = (*t)->read_flows();
+  ASSERT_TRUE(flows.ok());
+  EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded; }), 0);
+  EXPECT_EQ(flows->size(), 64U);
+}
+
+// The kernel's side of the fold: one CPU's table takes 16,384 new flows between two reads
+// (kMaxCpuFlowTableEntries), the tracer keeps 65,536. 17,000 single-write pipes on one CPU: the
+// 616 past the table are folded by the programs themselves (bpf/flow.bpf.h fold_op()).
+TEST_P(TracerTest, AFullCpuTableFoldsInTheKernel) {
+  constexpr int kPipes = 17000;
+  TestCgroup cg("overflow-cpu");
+  TracerConfig config;
+  config.only_cgroup = cg.id();
+  config.test_only_without_rdonly_cast = GetParam().without_rdonly_cast;
+  auto t = Tracer::start(config, hooks_);
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     cpu_set_t one;
+                     CPU_ZERO(&one);
+                     CPU_SET(0, &one);
+                     if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
+                     for (int i = 0; i < kPipes; ++i) {
+                       int p[2];
+                       if (pipe(p) != 0 || write(p[1], "xy", 2) != 2) return 1;
+                       close(p[0]);
+                       close(p[1]);
+                     }
+                     return 0;
+                   }),
+            0);
+  auto flows = (*t)->read_flows();
+  ASSERT_TRUE(flows.ok());
+  uint64_t kept = 0;
+  uint64_t folded_msgs = 0;
+  uint64_t folded_bytes = 0;
+  for (const FlowSample& s : *flows) {
+    if (s.folded) {
+      folded_msgs += s.msgs;
+      folded_bytes += s.bytes;
+    } else {
+      kept += s.msgs;
+    }
+  }
+  EXPECT_EQ(kept, static_cast<uint64_t>(kMaxCpuFlowTableEntries));
+  EXPECT_EQ(folded_msgs, kPipes - uint64_t{kMaxCpuFlowTableEntries});
+  EXPECT_EQ(folded_bytes, 2 * (kPipes - uint64_t{kMaxCpuFlowTableEntries}));
+  EXPECT_EQ((*t)->read_drops()[IPCT_DROP_FOLD_MAP_FULL], 0U);
 }
 
 TEST_P(TracerTest, HooksInUseMatchTheSetup) {

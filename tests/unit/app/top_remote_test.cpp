@@ -160,7 +160,7 @@ json sample_document() {
             {"receiver_wait", nullptr},
             {"shm", nullptr}};
   return {{"node", "worker-7"},        {"kernel", "6.1.0-18-amd64"},     {"duration_seconds", 30.0},
-          {"flows", json::array({f})}, {"lost", {{"flow_map_full", 0}}}, {"hooks", {{"unix", "tp_btf"}}}};
+          {"flows", json::array({f})}, {"lost", {{"fold_map_full", 0}}}, {"hooks", {{"unix", "tp_btf"}}}};
 }
 
 // The flows of a busy node whose names a plain cut in the middle would merge at 80 columns: the

@@ -70,7 +70,7 @@ FlowsReport sample() {
   w.count = 3;
   w.sum_ns = 3'000'000;
   r.waits = {w};
-  r.drops[IPCT_DROP_FLOW_MAP_FULL] = 4;
+  r.drops[IPCT_DROP_FOLD_MAP_FULL] = 4;
   r.hooks = {{Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_exit_cast"}},
              {Mechanism::PipeFifo, HookFamily::TpBtf, {"ipct_sys_enter_cast"}}};
   return r;
@@ -81,7 +81,7 @@ TEST(FlowsJson, EveryFieldOfAFlowAndItsEnds) {
   EXPECT_EQ(j["node"], "worker-7");
   EXPECT_EQ(j["kernel"], "6.18.44");
   EXPECT_EQ(j["duration_seconds"], 12.5);
-  EXPECT_EQ(j["lost"]["flow_map_full"], 4);
+  EXPECT_EQ(j["lost"]["fold_map_full"], 4);
   EXPECT_EQ(j["lost"]["ringbuf_full"], 0);
   EXPECT_EQ(j["hooks"], (json{{"pipe_fifo", "tp_btf"}}));
   ASSERT_EQ(j["flows"].size(), 2U);
@@ -144,6 +144,23 @@ TEST(FlowsJson, AFlowFromARemotePeerSaysItIsCountedAtTheReceiver) {
   EXPECT_EQ(j["flows"][0]["counted_at"], "receiver");
   EXPECT_EQ(j["flows"][0]["bytes"], 1234);
   EXPECT_EQ(j["flows"][0]["received_bytes"], 1234);
+}
+
+TEST(FlowsJson, FoldedOperationsHaveAPeerOfTypeOther) {
+  FlowsReport r;
+  FlowView v;
+  v.kind = IPCT_KIND_PIPE;
+  v.src = {EndpointRef::cgroup(101), pod(101, "cart", "writer"), {}};
+  v.dst = {EndpointRef::other(), {}, {}};
+  v.msgs = 36;
+  v.bytes = 3600;
+  r.flows = {v};
+  const json j = flows_to_json(r);
+  EXPECT_EQ(j["flows"][0]["dst"]["type"], "other");
+  EXPECT_EQ(j["flows"][0]["dst"]["name"], "(other)");
+  EXPECT_EQ(j["flows"][0]["src"]["container"], "writer");
+  EXPECT_EQ(j["flows"][0]["messages"], 36);
+  EXPECT_EQ(j["flows"][0]["bytes"], 3600);
 }
 
 TEST(FlowsTable, AlignedColumnsAndTotals) {
@@ -244,7 +261,7 @@ TEST(FlowsJson, TopReadsBackEveryFigureItShows) {
   EXPECT_EQ(snap->node, "worker-7");
   EXPECT_EQ(snap->kernel, "6.18.44");
   EXPECT_EQ(snap->hooks, (std::map<std::string, std::string>{{"pipe_fifo", "tp_btf"}}));
-  EXPECT_EQ(snap->lost.at("flow_map_full"), 4U);
+  EXPECT_EQ(snap->lost.at("fold_map_full"), 4U);
   ASSERT_EQ(snap->flows.size(), report.flows.size());
   for (size_t i = 0; i < report.flows.size(); ++i) {
     const FlowView& v = report.flows[i];

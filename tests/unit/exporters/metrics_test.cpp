@@ -227,6 +227,41 @@ TEST(Metrics, WhatAPendingUnknownPeersFlowHeldIsCountedByTheFlowThatTookItOver) 
             -1);  // the unknown peer's series never counted
 }
 
+// Operations whose flows could not be kept: per (kind, direction, container), with no peer
+// labels, beside the container's kept flows; the sum of both is what it moved.
+TEST(Metrics, FoldedOperationsAreCountedPerContainerKindAndDirection) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  FlowState sent = flow(IPCT_KIND_PIPE, 100, 0, 36, 3600, "pipe:folded");
+  sent.flow.dst = EndpointRef::other();
+  FlowState got = flow(IPCT_KIND_PIPE, 0, 101, 0, 0, "pipe:folded");
+  got.flow.src = EndpointRef::other();
+  got.flow.recv_msgs = 30;
+  got.flow.recv_bytes = 3000;
+  m.update(cycle({sent, got, flow(IPCT_KIND_PIPE, 100, 101, 64, 6400)}, t0), namer);
+  std::string text = m.scrape();
+  const std::string send = "{container=\"c100\",direction=\"send\",kind=\"pipe\",namespace=\"shop\",pod=\"p100\"}";
+  const std::string receive =
+      "{container=\"c101\",direction=\"receive\",kind=\"pipe\",namespace=\"shop\",pod=\"p101\"}";
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_messages_total" + send), 36);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_bytes_total" + send), 3600);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_messages_total" + receive), 30);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_bytes_total" + receive), 3000);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 64);
+  EXPECT_THAT(text, Not(HasSubstr("dst_container=\"\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\"")));
+  EXPECT_THAT(text, HasSubstr("# TYPE ipctrace_ipc_folded_messages_total counter"));
+  // The next cycle adds what moved since.
+  sent.flow.msgs = 40;
+  sent.flow.bytes = 4000;
+  m.update(cycle({sent, got}, t0 + 1s), namer);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_messages_total" + send), 40);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_bytes_total" + send), 4000);
+  EXPECT_EQ(sample(text, "ipctrace_ipc_folded_messages_total" + receive), 30);
+  // Idle for the idle time (5 minutes by default): gone.
+  m.update(cycle({sent, got}, t0 + 1s + 5min), namer);
+  EXPECT_EQ(sample(m.scrape(), "ipctrace_ipc_folded_messages_total" + send), -1);
+}
+
 TEST(Metrics, CountsOfEndpointsNotYetNamedWaitForTheirNames) {
   // Container 101 was made a moment before its first write: the resolver does not know it yet and
   // will look again (Endpoint::pending). Its counts must not go to "cgroup#101" for good.
@@ -436,7 +471,7 @@ TEST(Metrics, SharedMemoryIsSizeTimesAttachmentsAndGoesWhenDetached) {
 TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   MetricsExporter m({}, {});
   MetricsCycle c = cycle({}, t0);
-  c.drops[IPCT_DROP_FLOW_MAP_FULL] = 36;
+  c.drops[IPCT_DROP_FOLD_MAP_FULL] = 36;
   c.stats.kernel_entries = 64;
   c.stats.kernel_capacity = 64;
   c.stats.last_cycle = 2ms;
@@ -445,14 +480,14 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   c.cgroup_watch = {{"made", 7}, {"named_late", 2}, {"unusable_path", 0}, {"backlog_full", 1}};
   c.channel_paths = {.found = 4, .not_found = 1, .truncated = 0, .ambiguous = 1};
   m.update(c, namer);
-  c.drops[IPCT_DROP_FLOW_MAP_FULL] = 40;
+  c.drops[IPCT_DROP_FOLD_MAP_FULL] = 40;
   c.cgroup_watch["made"] = 9;
   c.channel_paths.found = 6;
   c.channel_paths.truncated = 3;
   c.now = t0 + 1s;
   m.update(c, namer);
   const std::string text = m.scrape();
-  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"flow_map_full\"}"), 40);
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"fold_map_full\"}"), 40);
   EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"ringbuf_full\"}"), 0);
   EXPECT_EQ(sample(text, "ipctrace_map_entries{map=\"flows\"}"), 64);
   EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"flows\"}"), 64);

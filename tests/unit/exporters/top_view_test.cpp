@@ -49,7 +49,7 @@ json document(const std::vector<json>& flows) {
           {"kernel", "6.18.0"},
           {"duration_seconds", 1.0},
           {"flows", json(flows)},
-          {"lost", {{"flow_map_full", 0}, {"ringbuf_full", 3}}},
+          {"lost", {{"fold_map_full", 0}, {"ringbuf_full", 3}}},
           {"hooks", {{"pipe_fifo", "tp_btf"}, {"unix", "raw_tp"}}}};
 }
 

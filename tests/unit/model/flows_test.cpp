@@ -127,6 +127,47 @@ TEST(Join, MissingEndsAreUnknownNotDropped) {
   EXPECT_EQ(reader_only[0].recv_bytes, 40U);
 }
 
+// Operations whose flows could not be kept: the cgroup's end, to or from "other", never joined
+// (not even with a reader on a zero channel) and never taken for a receiver.
+TEST(Join, FoldedOperationsKeepTheirCgroupsTotalsAndJoinNothing) {
+  auto folded = [](uint64_t cgroup, int kind, int dir, uint64_t msgs, uint64_t bytes) {
+    FlowSample s;
+    s.key.cgroup_id = cgroup;
+    s.key.kind = static_cast<uint8_t>(kind);
+    s.key.dir = static_cast<uint8_t>(dir);
+    s.key._pad[0] = kFoldedKeyMark;
+    s.folded = true;
+    s.msgs = msgs;
+    s.bytes = bytes;
+    return s;
+  };
+  const auto flows =
+      join_flows({folded(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 36, 3600),
+                  folded(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 30, 3000), folded(3, IPCT_KIND_UDP, IPCT_DIR_RECV, 7, 70),
+                  inet(4, IPCT_KIND_UDP, IPCT_DIR_SEND, 1, "0.0.0.0", 0, "0.0.0.0", 0, 5, 50),
+                  obj(5, IPCT_KIND_PIPE, IPCT_DIR_RECV, 0, 0, 2, 20)});
+  const ChannelFlow* sent = find(flows, cg(1), EndpointRef::other());
+  ASSERT_NE(sent, nullptr);
+  EXPECT_EQ(sent->kind, IPCT_KIND_PIPE);
+  EXPECT_EQ(sent->channel, "pipe:folded");
+  EXPECT_EQ(sent->msgs, 36U);
+  EXPECT_EQ(sent->bytes, 3600U);
+  EXPECT_EQ(sent->recv_msgs, 0U);
+  const ChannelFlow* got = find(flows, EndpointRef::other(), cg(2));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->msgs, 0U);
+  EXPECT_EQ(got->recv_msgs, 30U);
+  EXPECT_EQ(got->recv_bytes, 3000U);
+  const ChannelFlow* udp = find(flows, EndpointRef::other(), cg(3));
+  ASSERT_NE(udp, nullptr);
+  EXPECT_EQ(udp->recv_bytes, 70U);
+  // The folded receipts are no receiver: the send of cgroup 4 does not reach cgroup 3.
+  EXPECT_EQ(find(flows, cg(4), cg(3)), nullptr);
+  // Nor is a folded send a writer of a real channel.
+  EXPECT_EQ(find(flows, cg(1), cg(5)), nullptr);
+  EXPECT_EQ(flows.size(), 5U);
+}
+
 TEST(Join, SysvQueuesOfTwoIpcNamespacesStayApart) {
   const auto flows = join_flows({obj(1, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, 0, 4026531839, 1, 10),
                                  obj(2, IPCT_KIND_SYSV_MSG, IPCT_DIR_RECV, 0, 4026531839, 1, 10),
