@@ -295,16 +295,25 @@ TEST_P(TracerTest, AProcessMovedToAnotherCgroupCountsThereFromThen) {
   const uint64_t ino = ino_of(p[0]);
   int go[2];
   ASSERT_EQ(pipe(go), 0);
+  // The writer says its first write returned: the reader can take the data out before the
+  // write's own exit (where the syscall paths count it), so reading it proves nothing.
+  int written[2];
+  ASSERT_EQ(pipe(written), 0);
   const pid_t writer = spawn(&before_cg, [&] {
     close(go[1]);
+    close(written[0]);
     if (!write_all(p[1], std::string(10, 'x').data(), 10)) return 1;
+    if (write(written[1], "w", 1) != 1) return 4;
     char c = 0;
     if (read(go[0], &c, 1) != 1) return 2;  // moved by now
     return write_all(p[1], std::string(20, 'x').data(), 20) ? 0 : 3;
   });
   close(go[0]);
+  close(written[1]);
   char buf[64];
   ASSERT_EQ(read(p[0], buf, sizeof(buf)), 10);
+  ASSERT_EQ(read(written[0], buf, 1), 1);
+  close(written[0]);
   ASSERT_TRUE(move_to(after_cg, writer));
   ASSERT_EQ(write(go[1], "g", 1), 1);
   ASSERT_EQ(read(p[0], buf, sizeof(buf)), 20);
