@@ -28,5 +28,5 @@ echo "== hooks on this kernel ($(uname -r))"
 "$release/ipctrace" probe | sed -n '/^Hooks per mechanism/,/^$/p' || true
 echo "== tests, release build"
 ctest --test-dir "$release" --output-on-failure -LE matrix
-echo "== kernel matrix: the kernel tests on Debian's 6.1 kernel under qemu"
-ctest --test-dir "$release" --output-on-failure -L matrix --verbose
+echo "== kernel matrix: the kernel tests on Debian's 6.1 kernel under qemu, its guests side by side"
+ctest --test-dir "$release" --output-on-failure -L matrix --verbose -j "$(nproc)"

@@ -7,6 +7,10 @@
 set -euo pipefail
 cache=${IPCTRACE_KERNEL_CACHE:-/var/cache/ipctrace/kernels}
 pattern='^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$'
+mkdir -p "$cache"
+# One at a time: the kernel matrix's guests start side by side, each asking for the kernel.
+exec 9>"$cache/.lock"
+flock 9
 
 newest() { apt-cache search --names-only "$pattern" 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1; }
 

@@ -5,6 +5,9 @@
 # on that kernel) and every test's result; exits with the guest suite's status, and fails when
 # the guest does not finish or its kernel logged a BUG, WARNING or Oops.
 # Usage: tests/vm/run-matrix.sh BUILD_DIR [GTEST_FILTER]
+# IPCTRACE_VM_SHARD=I/N runs the I-th (from 1) of N shards of the suite (gtest's sharding: every
+# N-th test): the guest has one emulated CPU, so N guests side by side on N host cores finish the
+# suite N times sooner. IPCTRACE_VM_TIMEOUT is the guest's wall-clock budget in seconds (900).
 set -euo pipefail
 build=$(cd "${1:?usage: run-matrix.sh BUILD_DIR [GTEST_FILTER]}" && pwd)
 # The kernel test suite, less what does not depend on the kernel and costs an agent start
@@ -16,6 +19,13 @@ build=$(cd "${1:?usage: run-matrix.sh BUILD_DIR [GTEST_FILTER]}" && pwd)
 filter=${2:--PodmanContainers.*:ContainerdCri.*:AgentCommand.ARealPrometheus*:AgentCommand.MetricsHoldTheExactFlowAndPassPromtool:AgentCommand.TlsAndBasicAuthProtectMetricsAndFlows:AgentCommand.APortInUseIsAClearErrorAndExit1:TopCommand.TheTerminalViewSortsFiltersTogglesAndQuits:TopCommand.BatchFramesShowTheExactTotalsOfAKnownWorkload:FlowsCommand.TableKindFilterAndEarlyStop:FlowsCommand.WideNamesTheProcessOfEachEnd:TraceCommand.TextLinesNameTheEndpointAndTheChannel:Hooks/TracerTest.*/sockets_on_sys_exit:Hooks/TracerTest.*/tracepoint_without_cast}
 here=$(cd "$(dirname "$0")" && pwd)
 timeout_s=${IPCTRACE_VM_TIMEOUT:-900}
+shard=${IPCTRACE_VM_SHARD:-1/1}
+if ! [[ $shard =~ ^([0-9]+)/([0-9]+)$ ]] || ((10#${BASH_REMATCH[1]} < 1)) ||
+  ((10#${BASH_REMATCH[1]} > 10#${BASH_REMATCH[2]})); then
+  echo "run-matrix: IPCTRACE_VM_SHARD must be I/N with 1 <= I <= N (got '$shard')" >&2
+  exit 2
+fi
+shard_index=$((10#${BASH_REMATCH[1]} - 1)) shard_total=$((10#${BASH_REMATCH[2]}))
 
 command -v qemu-system-x86_64 >/dev/null || {
   echo "run-matrix: qemu-system-x86_64 is missing (tools/install-deps.sh installs qemu-system-x86)" >&2
@@ -40,10 +50,11 @@ binaries=("$build/ipctrace" "$build/tests/ipctrace_kernel_tests" "$build/tests/i
 mkdir "$work/job"
 cat >"$work/job/job.sh" <<JOB
 export CI=${CI:-} IPCTRACE_EXPECT_FUNCTION_HOOKS=1 IPCTRACE_TEST_TIME_SCALE=4 TERM=xterm
+export GTEST_TOTAL_SHARDS=$shard_total GTEST_SHARD_INDEX=$shard_index
 echo "== guest kernel: \$(uname -r)"
 cd "$build"
 ./ipctrace probe 2>&1 | sed -n '/^Hooks per mechanism/,/^\$/p'
-echo "== kernel tests in the guest (filter: $filter)"
+echo "== kernel tests in the guest (shard $shard, filter: $filter)"
 ./tests/ipctrace_kernel_tests --gtest_filter='$filter' --gtest_color=no
 rc=\$?
 splats=\$(dmesg | grep -E 'BUG:|WARNING:|Oops|general protection|Call Trace' || true)
@@ -82,5 +93,5 @@ if [ -z "$rc" ]; then
   exit 1
 fi
 summary=$(tr -d '\r' <"$work/console.log" | grep -E '^\[  (PASSED|FAILED)  \] [0-9]+ test' | tr '\n' ' ')
-echo "kernel matrix: $(basename "$(readlink -f "$(dirname "$kernel")")"): ${summary:-no gtest summary} (exit $rc, ${elapsed} s)"
+echo "kernel matrix: $(basename "$(readlink -f "$(dirname "$kernel")")"), shard $shard: ${summary:-no gtest summary} (exit $rc, ${elapsed} s)"
 exit "$rc"
