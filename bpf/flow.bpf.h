@@ -145,37 +145,52 @@ static __always_inline void fold_op(__u32 t, const struct ipct_flow_key *key, __
  * `bucket` (if any) at it. The entry is claimed with an atomic add, so a program that interrupts
  * this one on the same CPU (signal_generate in an interrupt) takes another; two entries of one
  * key are harmless, the agent sums entries by key. With the table full, the operation is folded
- * (fold_op()).
+ * (fold_op()); so it is once the table is three quarters full for the cgroups of a share slot
+ * that took ipct_cfg_flow_share entries of it already (ipct_flow_share): a cgroup churning
+ * channels cannot take the last quarter from the quiet ones. One fold_op() and one call site
+ * (record_flow_of()): the syscall exit programs are near the verifier's limit on Linux 6.1.
  */
 static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 					const struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
 {
-	struct ipct_flow_entry *e;
+	__u32 slot = (__u32)((key->cgroup_id * 0x9E3779B97F4A7C15ULL) >> 56);
 	__u64 *used = bpf_map_lookup_elem(&ipct_flow_used, &t);
+	struct ipct_flow_share *share = bpf_map_lookup_elem(&ipct_flow_share, &slot);
+	__u64 mark = (gen << 1) | t;
+	struct ipct_flow_entry *e;
 	__u64 n;
 	__u32 i;
 
-	if (!used)
+	if (!used || !share)
 		return;
-	n = __sync_fetch_and_add(used, 1);
-	if (n >= ipct_cfg_flow_cap) {
-		fold_op(t, key, msgs, bytes);
-		return;
+	if (share->mark != mark) {
+		share->mark = mark;
+		share->count = 0;
 	}
-	i = t * ipct_cfg_flow_cap + (__u32)n;
-	e = bpf_map_lookup_elem(&ipct_flow_entries, &i);
-	if (!e)
-		return;
-	__builtin_memcpy(&e->key, key, sizeof(*key));
-	e->val.msgs = msgs;
-	e->val.bytes = bytes;
-	e->val.tgid = bpf_get_current_pid_tgid() >> 32;
-	e->val._pad = 0;
-	task_ns_ids((struct task_struct *)bpf_get_current_task(), &e->val.ns);
-	bpf_get_current_comm(e->val.comm, sizeof(e->val.comm));
-	task_exe_name((struct task_struct *)bpf_get_current_task(), e->val.exe, sizeof(e->val.exe));
-	if (bucket)
-		*bucket = (gen << 32) | (n + 1);
+	if (share->count < ipct_cfg_flow_share ||
+	    *used < ipct_cfg_flow_cap - ipct_cfg_flow_cap / 4) {
+		n = __sync_fetch_and_add(used, 1);
+		if (n < ipct_cfg_flow_cap) {
+			share->count++;
+			i = t * ipct_cfg_flow_cap + (__u32)n;
+			e = bpf_map_lookup_elem(&ipct_flow_entries, &i);
+			if (!e)
+				return;
+			__builtin_memcpy(&e->key, key, sizeof(*key));
+			e->val.msgs = msgs;
+			e->val.bytes = bytes;
+			e->val.tgid = bpf_get_current_pid_tgid() >> 32;
+			e->val._pad = 0;
+			task_ns_ids((struct task_struct *)bpf_get_current_task(), &e->val.ns);
+			bpf_get_current_comm(e->val.comm, sizeof(e->val.comm));
+			task_exe_name((struct task_struct *)bpf_get_current_task(), e->val.exe,
+				      sizeof(e->val.exe));
+			if (bucket)
+				*bucket = (gen << 32) | (n + 1);
+			return;
+		}
+	}
+	fold_op(t, key, msgs, bytes);
 }
 
 /*
@@ -189,7 +204,7 @@ static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgro
 	const __u32 zero = 0;
 	struct ipct_flow_ctl *ctl;
 	struct ipct_flow_entry *e;
-	__u64 *bucket;
+	__u64 *bucket, *into;
 	__u32 t, h, b, i;
 	__u64 gen, v;
 
@@ -204,6 +219,8 @@ static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgro
 	t = ctl->active & 1;
 	gen = ctl->gen[t];
 	h = flow_hash(key);
+	/* Every probed bucket holds another flow: an entry no bucket finds, counted all the same. */
+	into = NULL;
 #pragma clang loop unroll(disable)
 	for (__u32 p = 0; p < IPCT_FLOW_PROBES; p++) {
 		b = t * ipct_cfg_flow_buckets + ((h + p) & (ipct_cfg_flow_buckets - 1));
@@ -212,8 +229,8 @@ static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgro
 			return;
 		v = *bucket;
 		if ((v >> 32) != gen || (__u32)v == 0) {
-			flow_insert(t, bucket, gen, key, msgs, bytes);
-			return;
+			into = bucket;
+			break;
 		}
 		i = t * ipct_cfg_flow_cap + ((__u32)v - 1);
 		e = bpf_map_lookup_elem(&ipct_flow_entries, &i);
@@ -227,8 +244,8 @@ static __always_inline void record_flow_of(struct ipct_flow_key *key, __u64 cgro
 			return;
 		}
 	}
-	/* Every probed bucket holds another flow: an entry no bucket finds, counted all the same. */
-	flow_insert(t, NULL, gen, key, msgs, bytes);
+	/* One call site: flow_insert() is inlined once into every program. */
+	flow_insert(t, into, gen, key, msgs, bytes);
 }
 
 static __always_inline void record_flow(struct ipct_flow_key *key, __u64 msgs, __u64 bytes)

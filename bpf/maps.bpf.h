@@ -40,6 +40,7 @@ extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE];   /* syscall nr -> enum ipct_sys */
 extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */
 extern const volatile __u32 ipct_cfg_flow_buckets; /* index buckets of each (a power of two) */
+extern const volatile __u32 ipct_cfg_flow_share;   /* what one cgroup may fill past 3/4 of one */
 /* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */
 extern const volatile __u8 ipct_cfg_trace_data;	  /* stream data operations at all */
 extern const volatile __u32 ipct_cfg_trace_kinds; /* IPCT_KIND_BIT()s streamed (0: all) */
@@ -85,6 +86,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ipct_flow_ctl);
 } ipct_flow_ctl SEC(".maps") __weak;
+
+/*
+ * Fairness of each CPU's flow tables (flow_insert()): 256 slots per CPU, a cgroup's chosen by a
+ * hash of its id, each counting the entries its cgroups took of a table (mark: which table, and
+ * its generation). Once a table is three quarters full, the cgroups of a slot that took
+ * ipct_cfg_flow_share entries (1/64 of the table) are folded, so the last quarter is left to the
+ * quiet ones. A quiet cgroup that shares a slot with a churning one (1 in 256) is folded with
+ * it, in that table only: its totals stay exact, its flows are kept in the next table.
+ */
+struct ipct_flow_share {
+	__u64 mark; /* (generation << 1) | table */
+	__u32 count;
+	__u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct ipct_flow_share);
+} ipct_flow_share SEC(".maps") __weak;
 
 /*
  * Operations of flows a full table could not keep, per (cgroup, kind, direction, table): every

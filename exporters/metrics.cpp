@@ -98,13 +98,14 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
       folded_bytes_(prometheus::BuildCounter()
                         .Name("ipctrace_ipc_folded_bytes_total")
                         .Help("Bytes of a container's successful calls whose flows could not be kept (a full flow "
-                              "table), by kind and direction (send, receive): its totals stay exact, its peers "
+                              "table, or the container's share of it), by kind and direction (send, receive): its "
+                              "totals stay exact, its peers "
                               "are not known.")
                         .Register(*registry_)),
       folded_msgs_(prometheus::BuildCounter()
                        .Name("ipctrace_ipc_folded_messages_total")
-                       .Help("A container's successful calls whose flows could not be kept (a full flow table), "
-                             "by kind and direction (send, receive).")
+                       .Help("A container's successful calls whose flows could not be kept (a full flow table, or the "
+                             "container's share of it), by kind and direction (send, receive).")
                        .Register(*registry_)),
       wait_(prometheus::BuildHistogram()
                 .Name("ipctrace_ipc_wait_seconds")

@@ -65,15 +65,7 @@ Status Session::collect(std::chrono::steady_clock::time_point now) {
 }
 
 void Session::log_folded(std::chrono::steady_clock::time_point now) {
-  std::map<uint64_t, uint64_t> totals;
-  for (const FlowState& f : collector_->flows()) {
-    const ChannelFlow& c = f.flow;
-    if (c.dst.type == EndpointRef::Type::Other && c.src.type == EndpointRef::Type::Cgroup) {
-      totals[c.src.cgroup_id] += c.msgs;
-    } else if (c.src.type == EndpointRef::Type::Other && c.dst.type == EndpointRef::Type::Cgroup) {
-      totals[c.dst.cgroup_id] += c.recv_msgs;
-    }
-  }
+  const std::map<uint64_t, uint64_t> totals = collector_->folded_messages();
   std::map<uint64_t, FoldedLog> kept;  // cgroups whose folded flows the collector forgot go
   for (const auto& [cgroup, total] : totals) {
     FoldedLog l = folded_log_.contains(cgroup) ? folded_log_[cgroup] : FoldedLog{};
@@ -81,7 +73,8 @@ void Session::log_folded(std::chrono::steady_clock::time_point now) {
     const bool due = l.logged == 0 || now - l.at >= std::chrono::minutes(1);
     if (total > l.logged && due) {
       spdlog::warn(
-          "flows: {} operations of {} folded (the flow table was full): its totals are exact, their channels and "
+          "flows: {} operations of {} folded (a full flow table, or its share of one): its totals are exact, their "
+          "channels and "
           "peers not kept (ipctrace_ipc_folded_messages_total)",
           total - l.logged, visible(resolver_->resolve(cgroup).display()));
       l = {total, now};

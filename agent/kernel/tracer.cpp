@@ -160,11 +160,14 @@ Status Tracer::size_maps(const TracerConfig& config) {
   ipctrace_bpf* skel = skel_.get();
   // Two tables per CPU (the programs fill one while read_flows() takes in the other), each with
   // an index of four buckets per entry, so that a lookup rarely probes past its first bucket.
-  table_cap_ = std::min(config.flow_map_entries, kMaxCpuFlowTableEntries);
+  table_cap_ =
+      std::min(config.test_only_cpu_table_entries != 0 ? config.test_only_cpu_table_entries : config.flow_map_entries,
+               kMaxCpuFlowTableEntries);
   uint32_t buckets = 1;
   while (buckets < 4 * table_cap_) buckets <<= 1;
   skel->rodata->ipct_cfg_flow_cap = table_cap_;
   skel->rodata->ipct_cfg_flow_buckets = buckets;
+  skel->rodata->ipct_cfg_flow_share = std::max<uint32_t>(1, table_cap_ / kFlowReserveShareDivisor);
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_entries, 2 * table_cap_); err != 0) {
     return Error(err, "size the flow tables");
   }
@@ -236,31 +239,42 @@ Status Tracer::attach(const TracerConfig& config) {
 
 Tracer::~Tracer() = default;
 
+bool Tracer::may_keep(uint64_t cgroup_id) const {
+  const size_t kept = flows_.size();
+  if (kept >= flow_capacity_) return false;
+  if (kept < flow_capacity_ - flow_capacity_ / kFlowReserveDivisor) return true;
+  const auto it = kept_per_cgroup_.find(cgroup_id);
+  return it == kept_per_cgroup_.end() || it->second < std::max<uint32_t>(1, flow_capacity_ / kFlowReserveShareDivisor);
+}
+
 void Tracer::add_flow(const ipct_flow_entry& e) {
   std::string raw(reinterpret_cast<const char*>(&e.key), sizeof(e.key));
   auto it = flows_.find(raw);
   if (it == flows_.end()) {
-    if (flows_.size() >= flow_capacity_) {
-      add_folded(e.key, e.val.msgs, e.val.bytes);
+    if (!may_keep(e.key.cgroup_id)) {
+      add_folded(e.key.cgroup_id, e.key.kind, e.key.dir, e.val.msgs, e.val.bytes);
       return;
     }
+    kept_per_cgroup_[e.key.cgroup_id]++;
     FlowSample s;
     s.key = e.key;
     s.ns = e.val.ns;
     s.tgid = e.val.tgid;
     s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
     s.exe = comm_text(e.val.exe, sizeof(e.val.exe));
+    s.first_read = reads_;
     it = flows_.emplace(std::move(raw), std::move(s)).first;
   }
   it->second.msgs += e.val.msgs;
   it->second.bytes += e.val.bytes;
+  if (e.val.msgs + e.val.bytes > 0) it->second.last_read = reads_;
 }
 
-void Tracer::add_folded(const ipct_flow_key& key, uint64_t msgs, uint64_t bytes) {
+void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t msgs, uint64_t bytes) {
   ipct_flow_key k{};
-  k.cgroup_id = key.cgroup_id;
-  k.kind = key.kind;
-  k.dir = key.dir;
+  k.cgroup_id = cgroup_id;
+  k.kind = kind;
+  k.dir = dir;
   k._pad[0] = kFoldedKeyMark;
   std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
   auto [it, fresh] = folded_.try_emplace(std::move(raw));
@@ -289,11 +303,7 @@ Status Tracer::take_folded(uint32_t table) {
     ipct_fold_val v{};
     if (bpf_map_lookup_elem(fd, &k, &v) != 0) return Error(errno, "read the fold map");
     if (bpf_map_delete_elem(fd, &k) != 0) return Error(errno, "empty the fold map");
-    ipct_flow_key fk{};
-    fk.cgroup_id = k.cgroup_id;
-    fk.kind = k.kind;
-    fk.dir = k.dir;
-    add_folded(fk, v.msgs, v.bytes);
+    add_folded(k.cgroup_id, k.kind, k.dir, v.msgs, v.bytes);
   }
   return Ok{};
 }
@@ -375,6 +385,7 @@ Status Tracer::take_flow_table() {
 }
 
 Result<std::vector<FlowSample>> Tracer::read_flows() {
+  ++reads_;
   if (auto st = take_flow_table(); !st) return st.error();
   std::vector<FlowSample> out;
   out.reserve(flows_.size() + folded_.size());
@@ -386,7 +397,12 @@ Result<std::vector<FlowSample>> Tracer::read_flows() {
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
   for (const auto& k : keys) {
     std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
-    (k._pad[0] == kFoldedKeyMark ? folded_ : flows_).erase(raw);
+    if (k._pad[0] == kFoldedKeyMark) {
+      folded_.erase(raw);
+    } else if (flows_.erase(raw) > 0) {
+      auto it = kept_per_cgroup_.find(k.cgroup_id);
+      if (it != kept_per_cgroup_.end() && --it->second == 0) kept_per_cgroup_.erase(it);
+    }
   }
   return Ok{};
 }

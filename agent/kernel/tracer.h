@@ -26,6 +26,16 @@ namespace ipctrace {
 // Entries of each CPU's in-kernel flow tables (at most): flows first seen on that CPU between two
 // reads. What the agent keeps between reads is bounded by TracerConfig::flow_map_entries.
 constexpr uint32_t kMaxCpuFlowTableEntries = 16384;
+// Fairness of the flows the tracer keeps (TracerConfig::flow_map_entries, N): the last N /
+// kFlowReserveDivisor of them (16,384 of the default 65,536) are kept for cgroups that hold
+// fewer than N / kFlowReserveShareDivisor flows (1,024), so that a cgroup churning channels
+// fills at most the first three quarters and every quiet container's new flows still find room.
+// Filling the reserve too takes kFlowReserveShareDivisor / kFlowReserveDivisor (16) cgroups or
+// more, each close to its share. Each CPU's in-kernel tables do the same per table, by an
+// approximate count per cgroup (bpf/maps.bpf.h ipct_flow_share). Operations of flows not kept
+// are folded (FlowSample::folded).
+constexpr uint32_t kFlowReserveDivisor = 4;
+constexpr uint32_t kFlowReserveShareDivisor = 64;
 
 struct TracerConfig {
   // Flows the tracer keeps (their totals since first seen); each CPU's in-kernel tables hold
@@ -49,6 +59,9 @@ struct TracerConfig {
   // For tests only: the typed syscall path's build without bpf_rdonly_cast (CO-RE reads behind a
   // file, LRU wait starts), as on kernels 5.5 to 6.1, on a kernel that has the cast.
   bool test_only_without_rdonly_cast = false;
+  // For tests only: each CPU's in-kernel tables hold this many flows (0: as above), so that the
+  // kernel's fold and fairness can be tested apart from the tracer's, and in fewer operations.
+  uint32_t test_only_cpu_table_entries = 0;
 };
 
 // One flow's totals since it was first seen, summed over CPUs.
@@ -64,10 +77,16 @@ struct FlowSample {
   // kernel thread (bpf/ipctrace.h ipct_flow_val).
   std::string exe;
   // The operations of (cgroup, kind, direction) whose flows could not be kept: a CPU's flow table
-  // was full (bpf/flow.bpf.h fold_op()) or the tracer already kept flow_map_entries flows. The
+  // was full, or three quarters full and the cgroup had its share of it (bpf/flow.bpf.h
+  // flow_insert()), or the tracer kept as many flows as it may (flow_map_entries and
+  // kFlowReserveDivisor). The
   // key's channel is zero and key._pad[0] is kFoldedKeyMark, which no kernel key has (they are
   // zero-filled): a folded sample's key is its own. ns, tgid, comm and exe are not known.
   bool folded = false;
+  // The tracer's reads (read_flows() calls, from 1) in which the key was first taken in and in
+  // which its counts last grew: which end moved first, at the granularity of a collection.
+  uint64_t first_read = 0;
+  uint64_t last_read = 0;
 };
 inline constexpr uint8_t kFoldedKeyMark = 1;
 
@@ -135,7 +154,9 @@ class Tracer {
   Status take_flow_table();
   Status take_folded(uint32_t table);
   void add_flow(const ipct_flow_entry& e);
-  void add_folded(const ipct_flow_key& key, uint64_t msgs, uint64_t bytes);
+  // Whether a new flow of `cgroup_id` is kept (kFlowReserveDivisor), or folded.
+  [[nodiscard]] bool may_keep(uint64_t cgroup_id) const;
+  void add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t msgs, uint64_t bytes);
 
   // Declared in the order they are made, destroyed in reverse: ring buffers and links go before
   // the object whose maps and programs they use.
@@ -150,9 +171,11 @@ class Tracer {
   Fd sync_outer_;
 
   uint32_t flow_capacity_ = 0;
+  uint64_t reads_ = 0;      // read_flows() calls (FlowSample::first_read)
   uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
   // The flows taken in from the kernel's tables, by the key's bytes.
   std::unordered_map<std::string, FlowSample> flows_;
+  std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of flows_, by the key's cgroup
   // Folded operations (FlowSample::folded), by their key's bytes: at most cgroups x kinds x 2.
   std::unordered_map<std::string, FlowSample> folded_;
   int ncpu_ = 0;

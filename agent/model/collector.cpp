@@ -376,4 +376,17 @@ std::vector<FlowState> Collector::flows() const {
   return out;
 }
 
+std::map<uint64_t, uint64_t> Collector::folded_messages() const {
+  std::map<uint64_t, uint64_t> out;
+  for (const auto& [id, e] : table_) {
+    const ChannelFlow& c = e.state.flow;
+    if (c.dst.type == EndpointRef::Type::Other && c.src.type == EndpointRef::Type::Cgroup) {
+      out[c.src.cgroup_id] += c.msgs;
+    } else if (c.src.type == EndpointRef::Type::Other && c.dst.type == EndpointRef::Type::Cgroup) {
+      out[c.dst.cgroup_id] += c.recv_msgs;
+    }
+  }
+  return out;
+}
+
 }  // namespace ipctrace

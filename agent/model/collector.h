@@ -85,6 +85,10 @@ class Collector {
                  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now());
 
   [[nodiscard]] std::vector<FlowState> flows() const;
+  // Operations folded (FlowSample::folded: flows to or from EndpointRef::other()) per cgroup,
+  // messages sent and received, since the folded flows held were first seen. Reads the table in
+  // place: no flow is copied.
+  [[nodiscard]] std::map<uint64_t, uint64_t> folded_messages() const;
   [[nodiscard]] const std::vector<WaitSample>& waits() const { return waits_; }
   [[nodiscard]] const DropCounts& drops() const { return drops_; }
   [[nodiscard]] const CollectorStats& stats() const { return stats_; }

@@ -251,8 +251,11 @@ class Joiner {
   // reader.
   void add_unix_receiver(const FlowSample& s) {
     const ipct_flow_key& k = s.key;
-    if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0)
-      unix_receivers_[{k.kind, k.ch.obj.sk_tag}][k.ch.obj.id].insert(k.ch.obj.peer);
+    if (k.ch.obj.sk_tag != 0 && k.ch.obj.id != 0) {
+      TaggedReceiver& r = unix_receivers_[{k.kind, k.ch.obj.sk_tag}][k.ch.obj.id];
+      r.peers.insert(k.ch.obj.peer);
+      r.last_read = std::max(r.last_read, s.last_read);
+    }
   }
 
   void add_sample(const FlowSample& s) {
@@ -328,7 +331,7 @@ class Joiner {
     const ipct_flow_key& k = s.key;
     uint64_t into = k.dir == IPCT_DIR_SEND ? k.ch.obj.peer : k.ch.obj.id;
     const bool by_tag = into == 0 && k.dir == IPCT_DIR_SEND && k.ch.obj.sk_tag != 0;
-    if (by_tag) into = tagged_receiver(k);
+    if (by_tag) into = tagged_receiver(s);
     if (into != 0) {
       Object& o = object(k.kind, fmt::format("{}:ino={}", kind_name(k.kind), into));
       add(k.dir == IPCT_DIR_SEND ? o.senders : o.readers, s);
@@ -358,15 +361,19 @@ class Joiner {
   // datagram socket bound to the name a send named, or 0. A socket's address is reused once it
   // is freed, and a name can be bound again, so several receivers can carry one sk_tag: the one
   // whose reads name the sender as their peer, else the only one whose reads name no other
-  // sender (the sender closed before the reads; datagram reads name none); never a choice
-  // between two.
-  uint64_t tagged_receiver(const ipct_flow_key& send) const {
+  // sender (the sender closed before the reads; datagram reads name none) and went on after
+  // the sends began (a freed socket's reads, a container runtime's before the workload, are
+  // over by then); never a choice between two.
+  uint64_t tagged_receiver(const FlowSample& s) const {
+    const ipct_flow_key& send = s.key;
     auto it = unix_receivers_.find({send.kind, send.ch.obj.sk_tag});
     if (it == unix_receivers_.end()) return 0;
     uint64_t only = 0;
     int loose = 0;
-    for (const auto& [inode, peers] : it->second) {
+    for (const auto& [inode, r] : it->second) {
+      const std::set<uint64_t>& peers = r.peers;
       if (peers.contains(send.ch.obj.id)) return inode;
+      if (r.last_read < s.first_read) continue;
       if (std::all_of(peers.begin(), peers.end(), [](uint64_t p) { return p == 0; })) {
         only = inode;
         ++loose;
@@ -447,7 +454,11 @@ class Joiner {
   std::set<std::string> sender_places_;   // "kind|place" of every sender's own address
   std::set<std::string> sender_targets_;  // "kind|place" every sender sends to
   // (kind, sk_tag) -> receiving socket inode -> the peers its reads named (0: closed)
-  std::map<std::pair<int, uint64_t>, std::map<uint64_t, std::set<uint64_t>>> unix_receivers_;
+  struct TaggedReceiver {
+    std::set<uint64_t> peers;  // the peers its reads named (0: closed)
+    uint64_t last_read = 0;    // FlowSample::last_read of its reads
+  };
+  std::map<std::pair<int, uint64_t>, std::map<uint64_t, TaggedReceiver>> unix_receivers_;
   std::vector<ChannelFlow> out_;
 };
 

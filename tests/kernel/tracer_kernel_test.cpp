@@ -2086,9 +2086,10 @@ TEST_P(TracerTest, FlowsStayExactAcrossTableSwitches) {
   EXPECT_GE(reads, 3) << "the loop ended too soon: too few table switches happened under it";
 }
 
-// 100 pipes, one write each (i + 1 bytes: 5,050 in all), for 64 kept flows: the 36 flows that
-// find no room, in a CPU's table or in the tracer, are folded into the cgroup's (pipe, send)
-// entry. Its totals stay exact; nothing is lost.
+// 100 pipes, one write each (i + 1 bytes: 5,050 in all), for 64 kept flows of which one cgroup
+// may fill 48 (the last quarter is kept for cgroups holding fewer than 64 / 64 flows,
+// kFlowReserveDivisor): the 52 flows that find no room, in a CPU's table or in the tracer, are
+// folded into the cgroup's (pipe, send) entry. Its totals stay exact; nothing is lost.
 TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
   TestCgroup cg("overflow");
   TracerConfig small;
@@ -2126,9 +2127,9 @@ TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
     ++kept;
     kept_bytes += s.bytes;
   }
-  EXPECT_EQ(kept, 64U);
+  EXPECT_EQ(kept, 48U);
   ASSERT_EQ(folded.size(), 1U);
-  EXPECT_EQ(folded[0].msgs, 36U);
+  EXPECT_EQ(folded[0].msgs, 52U);
   EXPECT_EQ(folded[0].bytes + kept_bytes, 5050U);
   EXPECT_EQ(folded[0].key._pad[0], kFoldedKeyMark);
   const DropCounts drops = (*t)->read_drops();
@@ -2137,23 +2138,30 @@ TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
   // A second read adds nothing: the fold map's halves were emptied as they were read.
   flows = (*t)->read_flows();
   ASSERT_TRUE(flows.ok());
-  EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded && s.msgs == 36; }),
+  EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded && s.msgs == 52; }),
             1);
   // Forgotten like any flow.
   ASSERT_TRUE((*t)->delete_flows({folded[0].key}));
   flows = (*t)->read_flows();
   ASSERT_TRUE(flows.ok());
   EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded; }), 0);
-  EXPECT_EQ(flows->size(), 64U);
+  EXPECT_EQ(flows->size(), 48U);
 }
 
 // The kernel's side of the fold: one CPU's table takes 16,384 new flows between two reads
-// (kMaxCpuFlowTableEntries), the tracer keeps 65,536. 17,000 single-write pipes on one CPU: the
-// 616 past the table are folded by the programs themselves (bpf/flow.bpf.h fold_op()).
+// (kMaxCpuFlowTableEntries), the tracer keeps 65,536. 17,000 single-write pipes of one cgroup on
+// one CPU: it fills three quarters of the table (12,288; the last quarter is for cgroups that
+// took fewer than 256 of it, bpf/maps.bpf.h ipct_flow_share), and the programs fold the other
+// 4,712 themselves (bpf/flow.bpf.h fold_op()); the tracer keeps every flow the table had. Under
+// emulation (the 6.1 guest, where 17,000 pipes take half a minute per setup) each CPU's table is
+// made 2,048 entries (TracerConfig::test_only_cpu_table_entries): of 2,664 pipes 1,536 are kept,
+// 1,128 folded in the kernel.
 TEST_P(TracerTest, AFullCpuTableFoldsInTheKernel) {
-  constexpr int kPipes = 17000;
+  const uint32_t table = time_scale() > 1 ? 2048 : kMaxCpuFlowTableEntries;
+  const int kPipes = static_cast<int>(table) + 616;
   TestCgroup cg("overflow-cpu");
   TracerConfig config;
+  config.test_only_cpu_table_entries = table;
   config.only_cgroup = cg.id();
   config.test_only_without_rdonly_cast = GetParam().without_rdonly_cast;
   auto t = Tracer::start(config, hooks_);
@@ -2186,9 +2194,10 @@ TEST_P(TracerTest, AFullCpuTableFoldsInTheKernel) {
       kept += s.msgs;
     }
   }
-  EXPECT_EQ(kept, static_cast<uint64_t>(kMaxCpuFlowTableEntries));
-  EXPECT_EQ(folded_msgs, kPipes - uint64_t{kMaxCpuFlowTableEntries});
-  EXPECT_EQ(folded_bytes, 2 * (kPipes - uint64_t{kMaxCpuFlowTableEntries}));
+  const uint64_t keeps = table - table / kFlowReserveDivisor;
+  EXPECT_EQ(kept, keeps);
+  EXPECT_EQ(folded_msgs, kPipes - keeps);
+  EXPECT_EQ(folded_bytes, 2 * (kPipes - keeps));
   EXPECT_EQ((*t)->read_drops()[IPCT_DROP_FOLD_MAP_FULL], 0U);
 }
 

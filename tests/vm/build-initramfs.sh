@@ -32,8 +32,9 @@ add_elf() {
 }
 for bin in "$@"; do add_elf "$(readlink -f "$bin")"; done
 # Tools the kernel tests run: setpriv (privilege-drop tests), bpftool (what the agent left
-# attached), openssl (the agent's TLS tests), tmux (the terminal view), runc (real containers).
-for tool in /usr/bin/setpriv /usr/sbin/bpftool /usr/bin/openssl /usr/bin/tmux /usr/sbin/runc; do
+# attached), openssl (the agent's TLS tests), tmux (the terminal view), runc (real containers),
+# stress-ng (a neighbour churning channels).
+for tool in /usr/bin/setpriv /usr/sbin/bpftool /usr/bin/openssl /usr/bin/tmux /usr/sbin/runc /usr/bin/stress-ng; do
   if [ -x "$tool" ]; then add_elf "$tool"; fi
 done
 # Their data: terminal descriptions (tmux, ncurses) and OpenSSL's configuration.

@@ -255,6 +255,37 @@ TEST(Join, AReusedSocketAddressNeverJoinsAnotherConnection) {
   EXPECT_EQ(find(kinds, cg(1), cg(2)), nullptr);
 }
 
+// A socket freed and its address reused: a container runtime's socket (31, tag 0xabc) read 4
+// bytes while the container started, its peer gone since; then client 40 sent 12 bytes into an
+// embryo at the same address, not accepted yet. The runtime's reads ended two reads of the
+// tracer before the client's data came (FlowSample::first_read, last_read): not its reader.
+// Once socket 41 reads (in the same read as the data, or later), the data is its.
+FlowSample reads(FlowSample s, uint64_t first, uint64_t last) {
+  s.first_read = first;
+  s.last_read = last;
+  return s;
+}
+
+TEST(Join, ASocketWhoseReadsEndedBeforeTheDataCameIsNotItsReader) {
+  const FlowSample runtime = reads(tagged(obj(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 31, 0, 1, 4), 0xabc), 1, 1);
+  const FlowSample client = reads(tagged(obj(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 40, 0, 1, 12), 0xabc), 3, 3);
+  const auto before = join_flows({runtime, client});
+  EXPECT_EQ(find(before, cg(1), cg(3)), nullptr);
+  ASSERT_NE(find(before, cg(1), EndpointRef::unknown()), nullptr);
+  EXPECT_EQ(find(before, cg(1), EndpointRef::unknown())->bytes, 12U);
+  for (uint64_t read_at : {3, 4}) {
+    const FlowSample server =
+        reads(tagged(obj(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 41, 0, 1, 12), 0xabc), read_at, read_at);
+    const auto after = join_flows({runtime, client, server});
+    ASSERT_NE(find(after, cg(1), cg(2)), nullptr) << read_at;
+    EXPECT_EQ(find(after, cg(1), cg(2))->bytes, 12U);
+    EXPECT_EQ(find(after, cg(1), cg(3)), nullptr);
+  }
+  // Reads in the read the data came in could be the data's: the only loose one is taken.
+  const auto same = join_flows({reads(runtime, 1, 3), client});
+  ASSERT_NE(find(same, cg(1), cg(3)), nullptr);
+}
+
 TEST(Join, UnixDatagramsToABoundServerFromTwoClients) {
   // The server socket 300 is not connected (peer 0); clients 101 and 102 are connected to it.
   const auto flows = join_flows({obj(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 101, 0, 3, 99, 300),
