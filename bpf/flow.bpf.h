@@ -168,7 +168,7 @@ static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 		share->count = 0;
 	}
 	if (share->count < ipct_cfg_flow_share ||
-	    *used < ipct_cfg_flow_cap - ipct_cfg_flow_cap / 4) {
+	    *used < ipct_cfg_flow_cap - ipct_cfg_flow_cap / IPCT_FLOW_RESERVE_DIVISOR) {
 		n = __sync_fetch_and_add(used, 1);
 		if (n < ipct_cfg_flow_cap) {
 			share->count++;

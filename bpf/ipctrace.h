@@ -163,6 +163,13 @@ struct ipct_flow_ctl {
 /* Index buckets a flow's lookup probes before it takes an entry without one. */
 #define IPCT_FLOW_PROBES 16
 
+/*
+ * Fairness of a flow table (the agent's kept flows and each CPU's tables alike): its last
+ * 1/IPCT_FLOW_RESERVE_DIVISOR is for cgroups that took fewer than 1/IPCT_FLOW_SHARE_DIVISOR of it.
+ */
+#define IPCT_FLOW_RESERVE_DIVISOR 4
+#define IPCT_FLOW_SHARE_DIVISOR 64
+
 /* Lifecycle operations, sent through the ring buffer. */
 enum ipct_op {
 	IPCT_OP_CREATE = 1, /* shmget/msgget returned an id (aux = key, aux2 = size for shm) */

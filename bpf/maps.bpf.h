@@ -40,7 +40,7 @@ extern const volatile __u8
 	ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE];   /* syscall nr -> enum ipct_sys */
 extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */
 extern const volatile __u32 ipct_cfg_flow_buckets; /* index buckets of each (a power of two) */
-extern const volatile __u32 ipct_cfg_flow_share;   /* what one cgroup may fill past 3/4 of one */
+extern const volatile __u32 ipct_cfg_flow_share;   /* cap / IPCT_FLOW_SHARE_DIVISOR, at least 1 */
 /* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */
 extern const volatile __u8 ipct_cfg_trace_data;	  /* stream data operations at all */
 extern const volatile __u32 ipct_cfg_trace_kinds; /* IPCT_KIND_BIT()s streamed (0: all) */
@@ -93,7 +93,7 @@ struct {
  * its generation). Once a table is three quarters full, the cgroups of a slot that took
  * ipct_cfg_flow_share entries (1/64 of the table) are folded, so the last quarter is left to the
  * quiet ones. A quiet cgroup that shares a slot with a churning one (1 in 256) is folded with
- * it, in that table only: its totals stay exact, its flows are kept in the next table.
+ * it, in that table: its totals stay exact, its channels are not kept while the other churns.
  */
 struct ipct_flow_share {
 	__u64 mark; /* (generation << 1) | table */

@@ -19,9 +19,9 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 //   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [CHANNEL], "receiver_wait": WAIT|null,
 //   "shm": {"size_bytes", "attached"}|null } ],
 //   "lost": {"<reason>": n}, "hooks": {"<mechanism>": "<family>"} }
-// ENDPOINT: {"type": "cgroup"|"remote"|"unknown"|"other" (operations folded: model/flows.h), "name", "cgroup_id",
-// "cgroup_path", "runtime",
-//   "container_id", "namespace", "pod", "pod_uid", "container", "unit", "partial", "pid", "comm",
+// ENDPOINT: {"type": "cgroup"|"remote"|"unknown"|"other" (operations folded: model/flows.h),
+//   "name", "cgroup_id", "cgroup_path", "runtime", "container_id", "namespace", "pod", "pod_uid",
+//   "container", "unit", "partial", "pid", "comm",
 //   "exe" (the file name of the process's executable, mm->exe_file, when it was recorded),
 //   "namespaces": {"ipc", "net", "pid", "mnt", "uts", "cgroup", "user"}, "address"}
 // The host's root cgroup is an end per executable: "name" "host:dockerd", "container" the same.

@@ -99,8 +99,7 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                         .Name("ipctrace_ipc_folded_bytes_total")
                         .Help("Bytes of a container's successful calls whose flows could not be kept (a full flow "
                               "table, or the container's share of it), by kind and direction (send, receive): its "
-                              "totals stay exact, its peers "
-                              "are not known.")
+                              "totals stay exact, its peers are not known.")
                         .Register(*registry_)),
       folded_msgs_(prometheus::BuildCounter()
                        .Name("ipctrace_ipc_folded_messages_total")

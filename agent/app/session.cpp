@@ -74,8 +74,7 @@ void Session::log_folded(std::chrono::steady_clock::time_point now) {
     if (total > l.logged && due) {
       spdlog::warn(
           "flows: {} operations of {} folded (a full flow table, or its share of one): its totals are exact, their "
-          "channels and "
-          "peers not kept (ipctrace_ipc_folded_messages_total)",
+          "channels and peers not kept (ipctrace_ipc_folded_messages_total)",
           total - l.logged, visible(resolver_->resolve(cgroup).display()));
       l = {total, now};
     }

@@ -34,8 +34,8 @@ constexpr uint32_t kMaxCpuFlowTableEntries = 16384;
 // more, each close to its share. Each CPU's in-kernel tables do the same per table, by an
 // approximate count per cgroup (bpf/maps.bpf.h ipct_flow_share). Operations of flows not kept
 // are folded (FlowSample::folded).
-constexpr uint32_t kFlowReserveDivisor = 4;
-constexpr uint32_t kFlowReserveShareDivisor = 64;
+constexpr uint32_t kFlowReserveDivisor = IPCT_FLOW_RESERVE_DIVISOR;
+constexpr uint32_t kFlowReserveShareDivisor = IPCT_FLOW_SHARE_DIVISOR;
 
 struct TracerConfig {
   // Flows the tracer keeps (their totals since first seen); each CPU's in-kernel tables hold
@@ -79,9 +79,9 @@ struct FlowSample {
   // The operations of (cgroup, kind, direction) whose flows could not be kept: a CPU's flow table
   // was full, or three quarters full and the cgroup had its share of it (bpf/flow.bpf.h
   // flow_insert()), or the tracer kept as many flows as it may (flow_map_entries and
-  // kFlowReserveDivisor). The
-  // key's channel is zero and key._pad[0] is kFoldedKeyMark, which no kernel key has (they are
-  // zero-filled): a folded sample's key is its own. ns, tgid, comm and exe are not known.
+  // kFlowReserveDivisor). The key's channel is zero and key._pad[0] is kFoldedKeyMark, which no
+  // kernel key has (they are zero-filled): a folded sample's key is its own. ns, tgid, comm and
+  // exe are not known.
   bool folded = false;
   // The tracer's reads (read_flows() calls, from 1) in which the key was first taken in and in
   // which its counts last grew: which end moved first, at the granularity of a collection.

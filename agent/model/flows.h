@@ -43,8 +43,9 @@
 namespace ipctrace {
 
 // One end of a flow. Unknown: not seen (no reader or writer of the channel seen yet). Other: the
-// peers of a cgroup's operations whose flows could not be kept (a full flow table, or the cgroup's share of it: the
-// FlowSample::folded of its kind and direction), on channels not told apart.
+// peers of a cgroup's operations whose flows could not be kept (a full flow table, or the
+// cgroup's share of it: the FlowSample::folded of its kind and direction), on channels not told
+// apart.
 struct EndpointRef {
   enum class Type { Unknown = 0, Cgroup = 1, Remote = 2, Other = 3 };
   Type type = Type::Unknown;

@@ -97,6 +97,17 @@ int wait_exit(pid_t pid) {
 
 int run_in(const TestCgroup* cg, const std::function<int()>& fn) { return wait_exit(spawn(cg, fn)); }
 
+bool single_use_pipe(const void* data, size_t n, bool read_back) {
+  int p[2];
+  if (pipe(p) != 0) return false;
+  std::vector<char> back(read_back ? n : 0);
+  const bool ok = write(p[1], data, n) == static_cast<ssize_t>(n) &&
+                  (!read_back || read(p[0], back.data(), n) == static_cast<ssize_t>(n));
+  close(p[0]);
+  close(p[1]);
+  return ok;
+}
+
 bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int writes, size_t chunk) {
   int p[2];
   if (pipe(p) != 0) return false;

@@ -67,6 +67,10 @@ int run_in(const TestCgroup* cg, const std::function<int()>& fn);
 // and the reader got writes * chunk bytes.
 bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int writes, size_t chunk);
 
+// A pipe used once and closed: one write of `n` bytes of `data`, read back if `read_back`. True
+// if the write (and the read) moved all `n` bytes. A flow table's churn, one channel per call.
+bool single_use_pipe(const void* data, size_t n, bool read_back = false);
+
 // Namespace inode of this process ("ipc", "net", ...), as /proc/self/ns/NAME shows it.
 uint32_t self_ns(const char* name);
 

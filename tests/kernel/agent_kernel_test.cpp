@@ -282,10 +282,7 @@ TEST(AgentCommand, ANeighbourThatFillsTheFlowTableHidesNoContainersTotals) {
   ASSERT_EQ(run_in(&noisy,
                    [] {
                      for (int i = 0; i < 1000; ++i) {
-                       int p[2];
-                       if (pipe(p) != 0 || write(p[1], "x", 1) != 1) return 1;
-                       close(p[0]);
-                       close(p[1]);
+                       if (!single_use_pipe("x", 1)) return 1;
                      }
                      return 0;
                    }),
@@ -397,11 +394,7 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
   neighbour.pids.push_back(spawn(&noisy, [n] {
     const auto until = std::chrono::steady_clock::now() + 10s;
     while (!n->stop->load() && std::chrono::steady_clock::now() < until) {
-      int p[2];
-      char c = 'x';
-      if (pipe(p) != 0 || write(p[1], &c, 1) != 1 || read(p[0], &c, 1) != 1) return 1;
-      close(p[0]);
-      close(p[1]);
+      if (!single_use_pipe("x", 1, true)) return 1;
       n->pipes->fetch_add(1);
     }
     return 0;

@@ -2102,10 +2102,7 @@ TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
                    [&] {
                      const std::vector<char> buf(100, 'x');
                      for (int i = 0; i < 100; ++i) {
-                       int p[2];
-                       if (pipe(p) != 0 || write(p[1], buf.data(), i + 1) != i + 1) return 1;
-                       close(p[0]);
-                       close(p[1]);
+                       if (!single_use_pipe(buf.data(), static_cast<size_t>(i) + 1)) return 1;
                      }
                      return 0;
                    }),
@@ -2173,10 +2170,7 @@ TEST_P(TracerTest, AFullCpuTableFoldsInTheKernel) {
                      CPU_SET(0, &one);
                      if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
                      for (int i = 0; i < kPipes; ++i) {
-                       int p[2];
-                       if (pipe(p) != 0 || write(p[1], "xy", 2) != 2) return 1;
-                       close(p[0]);
-                       close(p[1]);
+                       if (!single_use_pipe("xy", 2)) return 1;
                      }
                      return 0;
                    }),
