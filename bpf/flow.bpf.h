@@ -153,7 +153,8 @@ static __always_inline void fold_op(__u32 t, const struct ipct_flow_key *key, __
 static __always_inline void flow_insert(__u32 t, __u64 *bucket, __u64 gen,
 					const struct ipct_flow_key *key, __u64 msgs, __u64 bytes)
 {
-	__u32 slot = (__u32)((key->cgroup_id * 0x9E3779B97F4A7C15ULL) >> 56);
+	__u32 slot =
+		(__u32)(((key->cgroup_id ^ ipct_cfg_share_seed) * 0x9E3779B97F4A7C15ULL) >> 56);
 	__u64 *used = bpf_map_lookup_elem(&ipct_flow_used, &t);
 	struct ipct_flow_share *share = bpf_map_lookup_elem(&ipct_flow_share, &slot);
 	__u64 mark = (gen << 1) | t;

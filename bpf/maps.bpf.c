@@ -23,6 +23,7 @@ const volatile __u8 ipct_cfg_sys_table[IPCT_SYS_TABLE_SIZE] = {};
 const volatile __u32 ipct_cfg_flow_cap = 1024;
 const volatile __u32 ipct_cfg_flow_buckets = 4096;
 const volatile __u32 ipct_cfg_flow_share = 16;
+const volatile __u64 ipct_cfg_share_seed = 0;
 const volatile __u8 ipct_cfg_trace_data = 0;
 const volatile __u32 ipct_cfg_trace_kinds = 0;
 const volatile __u8 ipct_cfg_trace_pids = 0;

@@ -41,6 +41,7 @@ extern const volatile __u8
 extern const volatile __u32 ipct_cfg_flow_cap;	   /* entries of each flow table */
 extern const volatile __u32 ipct_cfg_flow_buckets; /* index buckets of each (a power of two) */
 extern const volatile __u32 ipct_cfg_flow_share;   /* cap / IPCT_FLOW_SHARE_DIVISOR, at least 1 */
+extern const volatile __u64 ipct_cfg_share_seed;   /* random per load: ipct_flow_share's hash key */
 /* `ipctrace trace --data`: stream each data operation, filtered here as far as possible. */
 extern const volatile __u8 ipct_cfg_trace_data;	  /* stream data operations at all */
 extern const volatile __u32 ipct_cfg_trace_kinds; /* IPCT_KIND_BIT()s streamed (0: all) */
@@ -89,7 +90,8 @@ struct {
 
 /*
  * Fairness of each CPU's flow tables (flow_insert()): 256 slots per CPU, a cgroup's chosen by a
- * hash of its id, each counting the entries its cgroups took of a table (mark: which table, and
+ * hash of its id keyed with a secret of the agent's (ipct_cfg_share_seed: cgroup ids are
+ * sequential and visible, a container must not be able to pick another's slot), each counting the entries its cgroups took of a table (mark: which table, and
  * its generation). Once a table is three quarters full, the cgroups of a slot that took
  * ipct_cfg_flow_share entries (1/64 of the table) are folded, so the last quarter is left to the
  * quiet ones. A quiet cgroup that shares a slot with a churning one (1 in 256) is folded with

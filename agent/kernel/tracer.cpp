@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -168,6 +169,12 @@ Status Tracer::size_maps(const TracerConfig& config) {
   skel->rodata->ipct_cfg_flow_cap = table_cap_;
   skel->rodata->ipct_cfg_flow_buckets = buckets;
   skel->rodata->ipct_cfg_flow_share = std::max<uint32_t>(1, table_cap_ / kFlowReserveShareDivisor);
+  // The share slots' hash key (bpf/maps.bpf.h ipct_flow_share): unknown to the containers.
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != static_cast<ssize_t>(sizeof(seed))) {
+    return Error(errno, "draw the flow tables' share key");
+  }
+  skel->rodata->ipct_cfg_share_seed = seed;
   if (int err = bpf_map__set_max_entries(skel->maps.ipct_flow_entries, 2 * table_cap_); err != 0) {
     return Error(err, "size the flow tables");
   }
