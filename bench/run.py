@@ -952,7 +952,7 @@ def parse_args(argv):
     args.rates = [1_000, 10_000] if q else [1_000, 10_000, 100_000]
     args.rate_seconds = 2 if q else 10
     args.event_seconds = 1 if q else 3
-    args.event_rates = [1_000, 100_000] if q else [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000]
+    args.event_rates = [1_000, 100_000] if q else [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000]
     args.scale_cases = [(1, 1, 0), (100, 1, 0), (100, 1, 10)] if q else [
         (1, 1, 0), (100, 1, 0), (1000, 1, 0), (1000, 10, 0), (1000, 1, 100)]
     args.scale_cycles = 2 if q else 5

@@ -270,7 +270,12 @@ enum ipct_drop {
 	IPCT_DROP_WAIT_MAP_FULL = 3, /* a new (cgroup, kind) found the wait map full */
 	IPCT_DROP_TRACE_FULL = 4,    /* a traced data operation found the trace ring buffer full */
 	IPCT_DROP_CGROUP_FULL = 5,   /* a cgroup made found the cgroup ring buffer full */
-	IPCT_DROP_MAX = 6,
+	/*
+	 * a lifecycle event read from the ring buffer found the agent's queue full (counted by the
+	 * agent, never by the programs: agent/kernel/tracer.h)
+	 */
+	IPCT_DROP_EVENT_QUEUE_FULL = 6,
+	IPCT_DROP_MAX = 7,
 };
 
 /*

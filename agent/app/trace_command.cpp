@@ -100,7 +100,8 @@ class TraceStream {
 
   [[nodiscard]] uint64_t lifecycle_count() const { return lifecycle_count_; }
   [[nodiscard]] uint64_t data_count() const { return data_count_; }
-  // What the stream has said was dropped (one of IPCT_DROP_TRACE_FULL, IPCT_DROP_RINGBUF_FULL).
+  // What the stream has said was dropped (IPCT_DROP_TRACE_FULL, IPCT_DROP_RINGBUF_FULL,
+  // IPCT_DROP_EVENT_QUEUE_FULL).
   [[nodiscard]] uint64_t dropped(int reason) const { return reported_[static_cast<size_t>(reason)]; }
 
  private:
@@ -177,7 +178,7 @@ class TraceStream {
   std::string drops() {
     std::string out;
     const DropCounts now = session_.tracer().read_drops();
-    for (int reason : {IPCT_DROP_TRACE_FULL, IPCT_DROP_RINGBUF_FULL}) {
+    for (int reason : {IPCT_DROP_TRACE_FULL, IPCT_DROP_RINGBUF_FULL, IPCT_DROP_EVENT_QUEUE_FULL}) {
       const auto i = static_cast<size_t>(reason);
       if (now[i] <= reported_[i]) continue;
       const uint64_t n = now[i] - reported_[i];
@@ -233,7 +234,8 @@ int run_trace_command(const Cli& cli) {
   const auto until = std::chrono::steady_clock::now() + o.duration;
   while (!stop.requested() && !reader_gone) {
     if (o.duration.count() > 0 && std::chrono::steady_clock::now() >= until) break;
-    // Records are submitted without a wakeup: drain on a short timer.
+    // Data records are submitted without a wakeup (lifecycle ones are queued by the tracer's
+    // reader as they come): drain on a short timer.
     if (!stop.sleep_for(std::chrono::milliseconds(50))) break;
     reader_gone = !stream.drain();
   }
@@ -244,7 +246,7 @@ int run_trace_command(const Cli& cli) {
   spdlog::info(
       "trace: {} lifecycle events, {} data operations shown; {} data operations and {} lifecycle events dropped",
       stream.lifecycle_count(), stream.data_count(), stream.dropped(IPCT_DROP_TRACE_FULL),
-      stream.dropped(IPCT_DROP_RINGBUF_FULL));
+      stream.dropped(IPCT_DROP_RINGBUF_FULL) + stream.dropped(IPCT_DROP_EVENT_QUEUE_FULL));
   return kExitOk;
 }
 

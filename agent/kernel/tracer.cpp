@@ -2,7 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -11,6 +14,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -35,6 +40,8 @@ std::string_view drop_reason_name(int reason) {
       return "trace_buffer_full";
     case IPCT_DROP_CGROUP_FULL:
       return "cgroup_events_full";
+    case IPCT_DROP_EVENT_QUEUE_FULL:
+      return "event_queue_full";
     default:
       return "unknown";
   }
@@ -48,12 +55,16 @@ uint64_t kernel_dev_to_user(uint32_t kdev) {
   return makedev(major, minor);
 }
 
+// Called with event_mu_ held (the ring buffer is consumed only under it).
 int on_tracer_event(void* ctx, void* data, size_t size) {
   auto* self = static_cast<Tracer*>(ctx);
-  if (size < sizeof(ipct_event) || self->event_fn_ == nullptr) return 0;
-  ipct_event e{};
+  if (size < sizeof(ipct_event)) return 0;
+  if (self->event_queue_.size() >= kEventQueueMax) {
+    self->event_queue_lost_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  ipct_event& e = self->event_queue_.emplace_back();
   std::memcpy(&e, data, sizeof(e));
-  (*self->event_fn_)(e);
   return 0;
 }
 
@@ -237,6 +248,7 @@ Status Tracer::attach(const TracerConfig& config) {
   }
   events_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_events), on_tracer_event, this, nullptr));
   if (!events_) return Error(errno, "open event ring buffer");
+  if (auto st = start_event_reader(); !st) return st;
   if (config.trace_data) {
     data_.reset(ring_buffer__new(bpf_map__fd(skel->maps.ipct_trace), on_tracer_data, this, nullptr));
     if (!data_) return Error(errno, "open trace ring buffer");
@@ -244,7 +256,60 @@ Status Tracer::attach(const TracerConfig& config) {
   return Ok{};
 }
 
-Tracer::~Tracer() = default;
+Tracer::~Tracer() { stop_event_reader(); }
+
+Status Tracer::start_event_reader() {
+  event_stop_ = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (event_stop_.get() < 0) return Error(errno, "create the event reader's eventfd");
+  event_epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
+  if (event_epoll_.get() < 0) return Error(errno, "create the event reader's epoll");
+  // The ring buffer's own epoll descriptor is readable while a record waits (an epoll set can
+  // hold another): one wait covers the ring and the stop.
+  for (const int fd : {ring_buffer__epoll_fd(events_.get()), event_stop_.get()}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(event_epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return Error(errno, "watch the event ring buffer");
+  }
+  event_reader_ = std::thread([this] { read_events(); });
+  return Ok{};
+}
+
+void Tracer::read_events() {
+  // Stop signals go to the threads that wait for them (base/stop.h), not to this one.
+  sigset_t block;
+  sigfillset(&block);
+  pthread_sigmask(SIG_BLOCK, &block, nullptr);
+  bool reported = false;
+  for (;;) {
+    std::array<epoll_event, 2> ready{};
+    const int n = epoll_wait(event_epoll_.get(), ready.data(), static_cast<int>(ready.size()), -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      // Not expected; drain_events() still takes what the ring holds at each collection.
+      spdlog::warn("tracer: waiting for lifecycle events: {}; they are read once per collection", std::strerror(errno));
+      return;
+    }
+    if (std::any_of(ready.begin(), ready.begin() + n,
+                    [&](const epoll_event& e) { return e.data.fd == event_stop_.get(); }))
+      return;
+    std::lock_guard lock(event_mu_);
+    if (const int got = ring_buffer__consume(events_.get()); got < 0 && !reported) {
+      spdlog::warn("tracer: reading lifecycle events: {}", std::strerror(-got));
+      reported = true;
+    }
+  }
+}
+
+void Tracer::stop_event_reader() {
+  if (!event_reader_.joinable()) return;
+  const uint64_t one = 1;
+  if (write(event_stop_.get(), &one, sizeof(one)) != sizeof(one)) {
+    spdlog::error("tracer: stopping the event reader: {}", std::strerror(errno));
+    std::abort();  // joining a thread that will not stop would hang the agent's exit
+  }
+  event_reader_.join();
+}
 
 bool Tracer::may_keep(uint64_t cgroup_id) const {
   const size_t kept = flows_.size();
@@ -451,16 +516,21 @@ DropCounts Tracer::read_drops() {
     if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
     for (uint64_t v : per_cpu) out[r] += v;
   }
+  out[IPCT_DROP_EVENT_QUEUE_FULL] += event_queue_lost_.load(std::memory_order_relaxed);
   return out;
 }
 
 Result<size_t> Tracer::drain_events(const std::function<void(const ipct_event&)>& fn) {
-  auto copy = fn;
-  event_fn_ = &copy;
-  const int n = ring_buffer__consume(events_.get());
-  event_fn_ = nullptr;
-  if (n < 0) return Error(-n, "drain event ring buffer");
-  return static_cast<size_t>(n);
+  std::vector<ipct_event> taken;
+  {
+    std::lock_guard lock(event_mu_);
+    // What the reader has not taken yet, so that the caller sees everything up to now.
+    const int n = ring_buffer__consume(events_.get());
+    if (n < 0) return Error(-n, "drain event ring buffer");
+    taken.swap(event_queue_);  // and the queue's memory goes with it
+  }
+  for (const ipct_event& e : taken) fn(e);
+  return taken.size();
 }
 
 Result<size_t> Tracer::poll_cgroups(int timeout_ms, const std::function<void(const ipct_cgroup_event&)>& fn) {

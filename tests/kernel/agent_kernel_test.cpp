@@ -86,7 +86,8 @@ std::set<uint64_t> still_loaded(const char* what, const std::set<uint64_t>& ids)
   return out;
 }
 
-// A running agent on a free loopback port, stopped (SIGTERM, then SIGKILL) when the test ends.
+// A running agent on a free loopback port (collecting every 200 ms unless `extra` says), stopped
+// (SIGTERM, then SIGKILL) when the test ends.
 class Agent {
  public:
   // `http`: how to reach it (the CA to trust when it serves HTTPS; readiness needs no credentials).
@@ -110,8 +111,8 @@ class Agent {
 
  private:
   static std::vector<std::string> argv(int port, std::vector<std::string> extra) {
-    std::vector<std::string> a = {ipctrace_binary(), "agent", "--listen", "127.0.0.1:" + std::to_string(port),
-                                  "--interval",      "200ms"};
+    std::vector<std::string> a = {ipctrace_binary(), "agent", "--listen", "127.0.0.1:" + std::to_string(port)};
+    if (std::find(extra.begin(), extra.end(), "--interval") == extra.end()) a.insert(a.end(), {"--interval", "200ms"});
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -817,6 +818,156 @@ TEST(AgentCommand, SigtermStopsWithinSecondsAndLeavesNothingAttached) {
   EXPECT_TRUE(left.empty()) << left.size() << " programs still loaded after the agent exited";
   EXPECT_TRUE(left_links.empty()) << left_links.size() << " links still attached after the agent exited";
   EXPECT_EQ(http_get(agent.url("/healthz"), 1s).status, 0);  // nobody listens any more
+}
+
+// Fault injection: the agent stopped (SIGSTOP) for 20 s while containers work, then resumed.
+// The kernel went on counting: the pipe flow's 1,000 writes are exact. Lifecycle records past
+// what the ring buffer holds (1,365 of 192 bytes in 256 KiB; the agent's reader was stopped
+// too) are counted lost, exactly; the shared-memory segment whose records were among them is
+// found by the reconciliation, its attachment gauge right.
+TEST(AgentCommand, StoppedTwentySecondsUnderLoadItResumesExactAndCountsWhatItLost) {
+  IPCTRACE_REQUIRE_KERNEL();
+  constexpr int kPairs = 3000;  // msgget + msgctl(IPC_RMID): two records each
+  constexpr int kRingRecords = 256 * 1024 / 192;
+  TestCgroup writer_cg("agent-stop-w");
+  TestCgroup reader_cg("agent-stop-r");
+  TestCgroup shm_cg("agent-stop-shm");
+  struct Cleanup {
+    pid_t owner = 0;
+    int shmid = -1;
+    Cleanup() = default;
+    Cleanup(const Cleanup&) = delete;
+    Cleanup& operator=(const Cleanup&) = delete;
+    ~Cleanup() {
+      if (owner > 0) {
+        kill(owner, SIGKILL);
+        waitpid(owner, nullptr, 0);
+      }
+      if (shmid >= 0) shmctl(shmid, IPC_RMID, nullptr);
+    }
+  } cleanup;
+  Agent agent;
+  ASSERT_TRUE(agent.ready(kStart)) << agent.process().finish(0ms).err;
+  const auto lost = [&](const std::string& text) {
+    return sample(text, "ipctrace_records_lost_total{reason=\"ringbuf_full\"}");
+  };
+  const double lost_before = lost(http_get(agent.url("/metrics")).body);
+  ASSERT_GE(lost_before, 0);
+  const auto stopped = std::chrono::steady_clock::now();
+  agent.process().signal(SIGSTOP);
+  struct Resume {
+    BackgroundProcess& p;
+    ~Resume() { p.signal(SIGCONT); }
+  } resume{agent.process()};
+
+  ASSERT_TRUE(pipe_between(writer_cg, reader_cg, 1000, 100));
+  ASSERT_EQ(run_in(&shm_cg,
+                   [] {
+                     for (int i = 0; i < kPairs; ++i) {
+                       const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+                       if (id < 0 || msgctl(id, IPC_RMID, nullptr) != 0) return 1;
+                     }
+                     return 0;
+                   }),
+            0);
+  // After the burst: a segment made and attached (two records, both lost), kept attached.
+  Shared<std::atomic<int>> step;
+  Shared<int> shmid;
+  cleanup.owner = spawn(&shm_cg, [&] {
+    *shmid = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
+    if (*shmid < 0) return 1;
+    if (shmat(*shmid, nullptr, 0) == reinterpret_cast<void*>(-1)) return 2;  // NOLINT(performance-no-int-to-ptr)
+    step->store(1);
+    while (step->load() < 9) usleep(1000);
+    return 0;
+  });
+  for (int i = 0; i < 20000 && step->load() < 1; ++i) usleep(1000);
+  ASSERT_EQ(step->load(), 1);
+  cleanup.shmid = *shmid;
+  std::this_thread::sleep_until(stopped + 20s);
+  agent.process().signal(SIGCONT);
+
+  const std::string bytes = pipe_series("ipctrace_ipc_bytes_total", writer_cg, reader_cg);
+  const std::string gauge = "ipctrace_shm_attached_bytes{dst_container=\"" + shm_cg.label() +
+                            "\",dst_namespace=\"\",dst_pod=\"\",src_container=\"" + shm_cg.label() +
+                            "\",src_namespace=\"\",src_pod=\"\"}";
+  std::string text;
+  for (int i = 0; i < 300; ++i) {
+    text = http_get(agent.url("/metrics")).body;
+    if (sample(text, bytes) == 100000 && sample(text, gauge) == 65536) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(sample(text, bytes), 100000) << text;
+  EXPECT_EQ(sample(text, pipe_series("ipctrace_ipc_messages_total", writer_cg, reader_cg)), 1000) << text;
+  EXPECT_EQ(sample(text, gauge), 65536) << text;
+  EXPECT_EQ(lost(text) - lost_before, 2 * kPairs + 2 - kRingRecords) << text;
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"event_queue_full\"}"), 0) << text;
+  EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"fold_map_full\"}"), 0) << text;
+  EXPECT_EQ(sample(text, "ipctrace_collection_errors_total"), 0) << text;
+}
+
+// Fault injection: `kill -9` while containers work. Nothing can run at its exit, yet nothing of
+// it stays loaded: its programs and links live by its descriptors, which the kernel closes.
+TEST(AgentCommand, KilledUnderLoadItLeavesNothingLoaded) {
+  IPCTRACE_REQUIRE_KERNEL();
+  TestCgroup writer_cg("agent-kill-w");
+  TestCgroup reader_cg("agent-kill-r");
+  Agent agent;
+  ASSERT_TRUE(agent.ready(kStart)) << agent.process().finish(0ms).err;
+  const std::set<uint64_t> programs = bpf_objects_of("prog", agent.process().pid());
+  const std::set<uint64_t> links = bpf_objects_of("link", agent.process().pid());
+  const std::set<uint64_t> maps = bpf_objects_of("map", agent.process().pid());
+  EXPECT_GE(programs.size(), 5U) << "the agent's programs are not visible";
+  EXPECT_GE(links.size(), 5U) << "the agent's links are not visible";
+  EXPECT_GE(maps.size(), 5U) << "the agent's maps are not visible";
+  std::atomic<bool> done{false};
+  std::thread load([&] {
+    while (!done.load()) {
+      if (!pipe_between(writer_cg, reader_cg, 100, 1000)) break;
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  agent.process().signal(SIGKILL);
+  const ProcessResult r = agent.process().finish(30s);
+  done.store(true);
+  load.join();
+  EXPECT_EQ(r.signal, SIGKILL) << r.err;
+  std::set<uint64_t> left = still_loaded("prog", programs);
+  std::set<uint64_t> left_links = still_loaded("link", links);
+  std::set<uint64_t> left_maps = still_loaded("map", maps);
+  for (int i = 0; i < 50 && !(left.empty() && left_links.empty() && left_maps.empty()); ++i) {
+    std::this_thread::sleep_for(100ms);
+    left = still_loaded("prog", programs);
+    left_links = still_loaded("link", links);
+    left_maps = still_loaded("map", maps);
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " programs still loaded after kill -9";
+  EXPECT_TRUE(left_links.empty()) << left_links.size() << " links still attached after kill -9";
+  EXPECT_TRUE(left_maps.empty()) << left_maps.size() << " maps still held after kill -9";
+}
+
+// Fault injection: a container whose cgroup is made, works and is removed between two
+// collections (5 s apart here). Its flow is counted exactly and named: the agent learned of the
+// cgroup when it was made (cgroup:cgroup_mkdir), not at a collection that no longer finds it.
+TEST(AgentCommand, ACgroupMadeAndRemovedWithinOneCollectionIsCountedAndNamed) {
+  IPCTRACE_REQUIRE_KERNEL();
+  Agent agent({"--interval", "5s"});
+  ASSERT_TRUE(agent.ready(kStart)) << agent.process().finish(0ms).err;
+  std::string label;
+  {
+    TestCgroup cg("agent-brief");
+    label = cg.label();
+    ASSERT_TRUE(pipe_between(cg, cg, 7, 300));
+  }  // the processes are reaped and the cgroup removed here
+  const std::string series = "ipctrace_ipc_bytes_total{dst_container=\"" + label +
+                             "\",dst_namespace=\"\",dst_pod=\"\",kind=\"pipe\",side=\"send\",src_container=\"" + label +
+                             "\",src_namespace=\"\",src_pod=\"\"}";
+  std::string text;
+  for (int i = 0; i < 150 && sample(text, series) < 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    text = http_get(agent.url("/metrics")).body;
+  }
+  EXPECT_EQ(sample(text, series), 2100) << text;  // under its name: unnamed, it would be cgroup#ID
 }
 
 TEST(AgentCommand, APortInUseIsAClearErrorAndExit1) {
