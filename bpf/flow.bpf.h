@@ -308,9 +308,10 @@ static __always_inline void record_wait_of(__u8 kind, __u64 cgroup_id, __u64 wai
 			return;
 		}
 	}
-	val->slots[slot & (IPCT_WAIT_SLOTS - 1)] += 1;
-	val->count += 1;
-	val->sum_ns += wait_ns;
+	/* Shared by all CPUs (ipct_waits): atomic adds, no lost update. */
+	__sync_fetch_and_add(&val->slots[slot & (IPCT_WAIT_SLOTS - 1)], 1);
+	__sync_fetch_and_add(&val->count, 1);
+	__sync_fetch_and_add(&val->sum_ns, wait_ns);
 }
 
 /* Reserves a lifecycle event with the task's identity filled in; NULL (counted) if full. */

@@ -181,9 +181,12 @@ struct {
 	__type(value, struct ipct_mmsg_pos);
 } ipct_mmsg_pos SEC(".maps") __weak;
 
-/* Time blocked in receiving calls: (cgroup, kind) -> log2 histogram. */
+/*
+ * Time blocked in receiving calls: (cgroup, kind) -> log2 histogram, added to atomically. One
+ * for all CPUs (about 2.6 MiB): per CPU it took 2.2 MiB each, 420 MiB on a 192-CPU node.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct ipct_wait_key);
 	__type(value, struct ipct_wait_val);

@@ -172,9 +172,20 @@ Status Tracer::size_maps(const TracerConfig& config) {
   ipctrace_bpf* skel = skel_.get();
   // Two tables per CPU (the programs fill one while read_flows() takes in the other), each with
   // an index of four buckets per entry, so that a lookup rarely probes past its first bucket.
-  table_cap_ =
-      std::min(config.test_only_cpu_table_entries != 0 ? config.test_only_cpu_table_entries : config.flow_map_entries,
-               kMaxCpuFlowTableEntries);
+  // Within kKernelMapBudgetBytes: the other maps first, then the flow tables of every possible CPU.
+  uint64_t fixed = 0;
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (map == skel->maps.ipct_flow_entries || map == skel->maps.ipct_flow_index || !bpf_map__autocreate(map)) continue;
+    uint32_t entries = bpf_map__max_entries(map);
+    if (map == skel->maps.ipct_events) entries = config.ringbuf_bytes;
+    if (map == skel->maps.ipct_trace && config.trace_data) entries = config.trace_ringbuf_bytes;
+    fixed += map_memory_bytes(bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map), entries,
+                              static_cast<uint32_t>(ncpu_));
+  }
+  table_cap_ = config.test_only_cpu_table_entries != 0
+                   ? std::min(config.test_only_cpu_table_entries, kMaxCpuFlowTableEntries)
+                   : cpu_flow_table_entries(config.flow_map_entries, static_cast<uint32_t>(ncpu_), fixed);
   uint32_t buckets = 1;
   while (buckets < 4 * table_cap_) buckets <<= 1;
   skel->rodata->ipct_cfg_flow_cap = table_cap_;
@@ -210,6 +221,11 @@ Status Tracer::size_maps(const TracerConfig& config) {
         fmt::format("at most {} processes can be traced by pid", bpf_map__max_entries(skel->maps.ipct_trace_pids)));
   }
   flow_capacity_ = config.flow_map_entries;
+  kernel_map_bytes_ =
+      fixed +
+      map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(ipct_flow_entry), 2 * table_cap_,
+                       static_cast<uint32_t>(ncpu_)) +
+      map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(uint64_t), 2 * buckets, static_cast<uint32_t>(ncpu_));
   return Ok{};
 }
 
@@ -254,6 +270,37 @@ Status Tracer::attach(const TracerConfig& config) {
     if (!data_) return Error(errno, "open trace ring buffer");
   }
   return Ok{};
+}
+
+uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                          uint32_t possible_cpus) {
+  const auto round8 = [](uint64_t n) { return (n + 7) / 8 * 8; };
+  const uint64_t n = max_entries;
+  const uint64_t cpus = possible_cpus;
+  switch (type) {
+    case BPF_MAP_TYPE_ARRAY:
+      return n * round8(value_size);
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+      return n * 8 + n * round8(value_size) * cpus;  // a pointer per element, a value per CPU
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+      return n * (kHashElementOverhead + round8(key_size) + round8(value_size));
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+      return n * (kHashElementOverhead + round8(key_size) + 8) + n * round8(value_size) * cpus;
+    case BPF_MAP_TYPE_RINGBUF:
+      return n;  // the data pages (mapped twice, allocated once)
+    default:
+      return 0;  // task storage (per task, as used), maps of maps, program arrays: negligible
+  }
+}
+
+uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes) {
+  const uint64_t left = kKernelMapBudgetBytes > fixed_bytes ? kKernelMapBudgetBytes - fixed_bytes : 0;
+  const uint64_t per_entry = uint64_t{2} * (sizeof(ipct_flow_entry) + 8 * sizeof(uint64_t));
+  const uint64_t fits = left / std::max<uint64_t>(possible_cpus, 1) / per_entry;
+  return static_cast<uint32_t>(
+      std::max<uint64_t>(kMinCpuFlowTableEntries, std::min<uint64_t>({wanted, kMaxCpuFlowTableEntries, fits})));
 }
 
 Tracer::~Tracer() { stop_event_reader(); }
@@ -483,21 +530,19 @@ Result<std::vector<WaitSample>> Tracer::read_waits() {
   std::vector<WaitSample> out;
   if (!wait_time()) return out;
   const int fd = bpf_map__fd(skel_->maps.ipct_waits);
-  std::vector<ipct_wait_val> per_cpu(static_cast<size_t>(ncpu_));
+  ipct_wait_val v{};
   ipct_wait_key key{};
   ipct_wait_key next{};
   const ipct_wait_key* prev = nullptr;
   // Few entries (cgroups x kinds): entry by entry is fine.
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
       WaitSample w;
       w.cgroup_id = next.cgroup_id;
       w.kind = next.kind;
-      for (const auto& v : per_cpu) {
-        for (size_t i = 0; i < w.slots.size(); ++i) w.slots[i] += v.slots[i];
-        w.count += v.count;
-        w.sum_ns += v.sum_ns;
-      }
+      std::copy(std::begin(v.slots), std::end(v.slots), w.slots.begin());
+      w.count = v.count;
+      w.sum_ns = v.sum_ns;
       out.push_back(w);
     } else if (errno != ENOENT) {
       return Error(errno, "read wait map");

@@ -29,6 +29,28 @@ namespace ipctrace {
 // Entries of each CPU's in-kernel flow tables (at most): flows first seen on that CPU between two
 // reads. What the agent keeps between reads is bounded by TracerConfig::flow_map_entries.
 constexpr uint32_t kMaxCpuFlowTableEntries = 16384;
+constexpr uint32_t kMinCpuFlowTableEntries = 64;
+// Kernel memory the tracer's maps may take, whatever the number of CPUs (a DaemonSet's memory
+// limit must not depend on the node's size): the other maps first, then each possible CPU's two
+// flow tables get an equal part of what is left (cpu_flow_table_entries()). With the defaults
+// the other maps take about 10 MiB, so a 192-CPU node gets tables of about 650 entries per CPU
+// (a table holds the flows first seen on its CPU within one collection; past it, operations
+// are folded, still counted), a node of up to about 8 CPUs the full kMaxCpuFlowTableEntries.
+constexpr uint64_t kKernelMapBudgetBytes = uint64_t{64} << 20;
+// Bytes a hash map's element takes besides its key and value (struct htab_elem and its bucket,
+// kernel/bpf/hashtab.c; measured from the maps' memlock in /proc/PID/fdinfo on Linux 6.18).
+constexpr uint64_t kHashElementOverhead = 64;
+// The kernel memory of a map, in bytes, as kernel/bpf/{arraymap,hashtab,ringbuf}.c allocate it
+// (preallocated hash maps; `type` a BPF_MAP_TYPE_*); 0 for kinds allocated as used. Linux 6.4+
+// reports the same in each map's fdinfo `memlock` (the maps' map_mem_usage()); earlier kernels
+// report an older approximation there (6.1: about 11% less at 192 CPUs).
+uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                          uint32_t possible_cpus);
+// Entries of each CPU's flow tables for `possible_cpus` when the other maps take `fixed_bytes`:
+// two tables of ipct_flow_entry with their index (at most 8 buckets of 8 bytes per entry) per
+// CPU, within kKernelMapBudgetBytes; at most `wanted` and kMaxCpuFlowTableEntries, at least
+// kMinCpuFlowTableEntries (past about 4,000 CPUs the budget is exceeded rather than go lower).
+uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes);
 // Lifecycle events the tracer holds between two drain_events() calls (Tracer::drain_events):
 // 6.5 collections' worth at 10,000 a second, 12 MiB at most (struct ipct_event is 184 bytes).
 constexpr size_t kEventQueueMax = 65536;
@@ -151,6 +173,11 @@ class Tracer {
   [[nodiscard]] const std::vector<AttachedHook>& hooks() const { return plan_.hooks; }
   [[nodiscard]] const ProgramPlan& plan() const { return plan_; }
   [[nodiscard]] uint32_t flow_map_capacity() const { return flow_capacity_; }
+  // Entries of each CPU's flow tables (cpu_flow_table_entries()), and the kernel memory of all the
+  // maps, estimated for this node's possible CPUs (map_memory_bytes()).
+  [[nodiscard]] uint32_t cpu_table_entries() const { return table_cap_; }
+  [[nodiscard]] uint64_t kernel_map_bytes() const { return kernel_map_bytes_; }
+  [[nodiscard]] int possible_cpus() const { return ncpu_; }
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
   [[nodiscard]] bool wait_time() const { return plan_.wait != WaitPath::None; }
   // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).
@@ -187,6 +214,7 @@ class Tracer {
   uint32_t flow_capacity_ = 0;
   uint64_t reads_ = 0;      // read_flows() calls (FlowSample::first_read)
   uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
+  uint64_t kernel_map_bytes_ = 0;
   // The flows taken in from the kernel's tables, by the key's bytes.
   std::unordered_map<std::string, FlowSample> flows_;
   std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of flows_, by the key's cgroup

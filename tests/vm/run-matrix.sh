@@ -8,6 +8,8 @@
 # IPCTRACE_VM_SHARD=I/N runs the I-th (from 1) of N shards of the suite (gtest's sharding: every
 # N-th test): the guest has one emulated CPU, so N guests side by side on N host cores finish the
 # suite N times sooner. IPCTRACE_VM_TIMEOUT is the guest's wall-clock budget in seconds (900).
+# IPCTRACE_VM_MAXCPUS=N boots the guest with N possible CPUs (one present): per-CPU maps are
+# allocated for every possible CPU, so the kernel maps' budget is shown at N CPUs on one.
 set -euo pipefail
 build=$(cd "${1:?usage: run-matrix.sh BUILD_DIR [GTEST_FILTER]}" && pwd)
 # The kernel test suite, less what does not depend on the kernel and costs an agent start
@@ -26,6 +28,12 @@ if ! [[ $shard =~ ^([0-9]+)/([0-9]+)$ ]] || ((10#${BASH_REMATCH[1]} < 1)) ||
   exit 2
 fi
 shard_index=$((10#${BASH_REMATCH[1]} - 1)) shard_total=$((10#${BASH_REMATCH[2]}))
+maxcpus=${IPCTRACE_VM_MAXCPUS:-1}
+if ! [[ $maxcpus =~ ^[0-9]+$ ]] || ((10#$maxcpus < 1 || 10#$maxcpus > 8192)); then
+  echo "run-matrix: IPCTRACE_VM_MAXCPUS must be a number of CPUs from 1 to 8192 (got '$maxcpus')" >&2
+  exit 2
+fi
+maxcpus=$((10#$maxcpus))
 
 command -v qemu-system-x86_64 >/dev/null || {
   echo "run-matrix: qemu-system-x86_64 is missing (tools/install-deps.sh installs qemu-system-x86)" >&2
@@ -50,7 +58,7 @@ binaries=("$build/ipctrace" "$build/tests/ipctrace_kernel_tests" "$build/tests/i
 mkdir "$work/job"
 cat >"$work/job/job.sh" <<JOB
 export CI=${CI:-} IPCTRACE_EXPECT_FUNCTION_HOOKS=1 IPCTRACE_TEST_TIME_SCALE=4 TERM=xterm
-export GTEST_TOTAL_SHARDS=$shard_total GTEST_SHARD_INDEX=$shard_index
+export GTEST_TOTAL_SHARDS=$shard_total GTEST_SHARD_INDEX=$shard_index IPCTRACE_EXPECT_POSSIBLE_CPUS=$maxcpus
 echo "== guest kernel: \$(uname -r)"
 cd "$build"
 ./ipctrace probe 2>&1 | sed -n '/^Hooks per mechanism/,/^\$/p'
@@ -68,9 +76,9 @@ JOB
 (cd "$work/job" && echo job.sh | cpio -o -H newc --quiet | gzip -1) >"$work/job.cpio.gz"
 cat "$work/base.cpio.gz" "$work/job.cpio.gz" >"$work/initramfs.cpio.gz"
 
-echo "== booting $(basename "$(readlink -f "$(dirname "$kernel")")") under qemu (TCG, 1 vCPU, 2 GiB)"
+echo "== booting $(basename "$(readlink -f "$(dirname "$kernel")")") under qemu (TCG, 1 vCPU of $maxcpus possible, 2 GiB)"
 start=$(date +%s)
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 2G \
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "1,maxcpus=$maxcpus" -m 2G \
   -nographic -no-reboot -nodefaults -serial stdio -monitor none \
   -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic" >"$work/console.log" 2>&1 &

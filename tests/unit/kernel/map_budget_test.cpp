@@ -1,0 +1,53 @@
+// The kernel maps' memory budget (kernel/tracer.h): what each kind of map takes, and the per-CPU
+// flow tables sized so that all of it stays within kKernelMapBudgetBytes on any number of CPUs.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+
+#include "kernel/tracer.h"
+
+using namespace ipctrace;
+
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kFixed = 10 * kMiB;  // about what the other maps take with the defaults
+
+uint64_t tables_bytes(uint32_t entries, uint32_t cpus) {
+  uint64_t buckets = 1;
+  while (buckets < uint64_t{4} * entries) buckets <<= 1;
+  return map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(ipct_flow_entry), 2 * entries, cpus) +
+         map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, static_cast<uint32_t>(2 * buckets), cpus);
+}
+
+}  // namespace
+
+TEST(MapBudget, EachKindOfMapAsTheKernelAllocatesIt) {
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_ARRAY, 4, 12, 10, 192), 160U);                      // values rounded to 8
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 160, 100, 192), 800U + 3072000U);  // per CPU
+  // ipct_folded: 32,768 of 16 + 16 bytes, 3,146,800 bytes of memlock on Linux 6.18.
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_HASH, 16, 16, 32768, 2), 3145728U);
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_PERCPU_HASH, 16, 272, 8192, 2), 8192U * (64 + 16 + 8 + 2 * 272));
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_RINGBUF, 0, 0, 262144, 192), 262144U);  // not per CPU
+  EXPECT_EQ(map_memory_bytes(BPF_MAP_TYPE_TASK_STORAGE, 4, 8, 0, 192), 0U);
+}
+
+TEST(MapBudget, SmallNodesKeepTheFullTables) {
+  EXPECT_EQ(cpu_flow_table_entries(65536, 1, kFixed), kMaxCpuFlowTableEntries);
+  EXPECT_EQ(cpu_flow_table_entries(65536, 2, kFixed), kMaxCpuFlowTableEntries);
+  EXPECT_EQ(cpu_flow_table_entries(65536, 8, kFixed), 15798U);  // 54 MiB / 8 / 448 bytes
+  EXPECT_EQ(cpu_flow_table_entries(1000, 2, kFixed), 1000U);    // never more than --flow-map-entries
+}
+
+TEST(MapBudget, LargeNodesStayWithinTheBudget) {
+  for (const uint32_t cpus : {16U, 64U, 96U, 128U, 192U, 256U, 512U}) {
+    const uint32_t entries = cpu_flow_table_entries(65536, cpus, kFixed);
+    EXPECT_LE(kFixed + tables_bytes(entries, cpus), kKernelMapBudgetBytes) << cpus << " CPUs";
+    // And not far below it: at least half of what is left goes to the tables.
+    EXPECT_GE(kFixed + 2 * tables_bytes(entries, cpus), kKernelMapBudgetBytes) << cpus << " CPUs";
+  }
+  EXPECT_EQ(cpu_flow_table_entries(65536, 192, kFixed), 658U);
+  // Past about 4,000 CPUs the floor wins over the budget.
+  EXPECT_EQ(cpu_flow_table_entries(65536, 8192, kFixed), kMinCpuFlowTableEntries);
+  // Other maps that take it all leave the floor.
+  EXPECT_EQ(cpu_flow_table_entries(65536, 2, 80 * kMiB), kMinCpuFlowTableEntries);
+}
