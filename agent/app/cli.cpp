@@ -202,7 +202,8 @@ void add_agent(Cli& cli) {
   agent
       ->add_option("--flow-map-entries", a.flow_map_entries,
                    "Flows kept (one cgroup fills at most 3/4 of them); each CPU's in-kernel tables hold "
-                   "min(this, 16384) between two collections, 3/4 for one cgroup")
+                   "min(this, 16384, what 64 MiB of kernel maps leave per possible CPU) between two collections, "
+                   "3/4 for one cgroup")
       ->check(CLI::Range(64U, 16777216U))
       ->capture_default_str();
   add_hooks(agent, a.hooks);

@@ -297,10 +297,13 @@ uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size,
 
 uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes) {
   const uint64_t left = kKernelMapBudgetBytes > fixed_bytes ? kKernelMapBudgetBytes - fixed_bytes : 0;
-  const uint64_t per_entry = uint64_t{2} * (sizeof(ipct_flow_entry) + 8 * sizeof(uint64_t));
-  const uint64_t fits = left / std::max<uint64_t>(possible_cpus, 1) / per_entry;
-  return static_cast<uint32_t>(
-      std::max<uint64_t>(kMinCpuFlowTableEntries, std::min<uint64_t>({wanted, kMaxCpuFlowTableEntries, fits})));
+  // Per entry, on each CPU: two tables' entries and their index (at most 8 buckets an entry); and
+  // once, not per CPU: a per-CPU array's pointer per element (map_memory_bytes()).
+  const uint64_t per_cpu = uint64_t{2} * (sizeof(ipct_flow_entry) + 8 * sizeof(uint64_t));
+  const uint64_t shared = uint64_t{2} * (8 + 8 * 8);
+  const uint64_t fits = left / (std::max<uint64_t>(possible_cpus, 1) * per_cpu + shared);
+  const uint64_t sized = std::max<uint64_t>(kMinCpuFlowTableEntries, std::min<uint64_t>(kMaxCpuFlowTableEntries, fits));
+  return static_cast<uint32_t>(std::min<uint64_t>(wanted, sized));
 }
 
 Tracer::~Tracer() { stop_event_reader(); }

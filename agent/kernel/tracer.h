@@ -35,7 +35,7 @@ constexpr uint32_t kMinCpuFlowTableEntries = 64;
 // flow tables get an equal part of what is left (cpu_flow_table_entries()). With the defaults
 // the other maps take about 10 MiB, so a 192-CPU node gets tables of about 650 entries per CPU
 // (a table holds the flows first seen on its CPU within one collection; past it, operations
-// are folded, still counted), a node of up to about 8 CPUs the full kMaxCpuFlowTableEntries.
+// are folded, still counted), a node of up to 7 CPUs the full kMaxCpuFlowTableEntries.
 constexpr uint64_t kKernelMapBudgetBytes = uint64_t{64} << 20;
 // Bytes a hash map's element takes besides its key and value (struct htab_elem and its bucket,
 // kernel/bpf/hashtab.c; measured from the maps' memlock in /proc/PID/fdinfo on Linux 6.18).
@@ -48,8 +48,9 @@ uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size,
                           uint32_t possible_cpus);
 // Entries of each CPU's flow tables for `possible_cpus` when the other maps take `fixed_bytes`:
 // two tables of ipct_flow_entry with their index (at most 8 buckets of 8 bytes per entry) per
-// CPU, within kKernelMapBudgetBytes; at most `wanted` and kMaxCpuFlowTableEntries, at least
-// kMinCpuFlowTableEntries (past about 4,000 CPUs the budget is exceeded rather than go lower).
+// CPU, and the per-CPU arrays' pointers, within kKernelMapBudgetBytes; at most
+// kMaxCpuFlowTableEntries, at least kMinCpuFlowTableEntries (past about 4,000 CPUs the budget is
+// exceeded rather than go lower), and never more than `wanted`.
 uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes);
 // Lifecycle events the tracer holds between two drain_events() calls (Tracer::drain_events):
 // 6.5 collections' worth at 10,000 a second, 12 MiB at most (struct ipct_event is 184 bytes).

@@ -29,8 +29,8 @@ if ! [[ $shard =~ ^([0-9]+)/([0-9]+)$ ]] || ((10#${BASH_REMATCH[1]} < 1)) ||
 fi
 shard_index=$((10#${BASH_REMATCH[1]} - 1)) shard_total=$((10#${BASH_REMATCH[2]}))
 maxcpus=${IPCTRACE_VM_MAXCPUS:-1}
-if ! [[ $maxcpus =~ ^[0-9]+$ ]] || ((10#$maxcpus < 1 || 10#$maxcpus > 8192)); then
-  echo "run-matrix: IPCTRACE_VM_MAXCPUS must be a number of CPUs from 1 to 8192 (got '$maxcpus')" >&2
+if ! [[ $maxcpus =~ ^[0-9]{1,3}$ ]] || ((10#$maxcpus < 1 || 10#$maxcpus > 255)); then
+  echo "run-matrix: IPCTRACE_VM_MAXCPUS must be a number of CPUs from 1 to 255 (qemu's pc machine) (got '$maxcpus')" >&2
   exit 2
 fi
 maxcpus=$((10#$maxcpus))
