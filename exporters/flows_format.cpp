@@ -133,6 +133,7 @@ nlohmann::json flows_to_json(const FlowsReport& report) {
     for (const ChannelView& c : v.channels)
       channels.push_back({{"id", c.id}, {"path", c.path.empty() ? json(nullptr) : json(c.path)}});
     f["channels"] = std::move(channels);
+    f["unlisted_channels"] = v.unlisted_channels;
     const WaitSample* w = wait_of(report.waits, v);
     f["receiver_wait"] = w != nullptr ? wait_json(*w) : json(nullptr);
     f["shm"] =

@@ -16,9 +16,9 @@ std::string human_count(double n);      // "999", "1.2k", "3.4M"
 // { "node", "kernel", "duration_seconds", "flows": [ { "kind", "src": ENDPOINT, "dst": ENDPOINT, "messages", "bytes",
 //   "received_messages", "received_bytes", "counted_at": "sender"|"receiver" (whose calls "messages"
 //   and "bytes" count: the receiver's only for a remote peer), "messages_per_second", "bytes_per_second",
-//   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [CHANNEL], "receiver_wait": WAIT|null,
-//   "shm": {"size_bytes", "attached"}|null } ],
-//   "lost": {"<reason>": n}, "hooks": {"<mechanism>": "<family>"} }
+//   "first_seen", "last_seen" (RFC 3339 UTC), "channels": [CHANNEL], "unlisted_channels" (single-use
+//   channels released and added up into the flow without their ids: model/single_use.h), "receiver_wait": WAIT|null,
+//   "shm": {"size_bytes", "attached"}|null } ], "lost": {"<reason>": n}, "hooks": {"<mechanism>": "<family>"} }
 // ENDPOINT: {"type": "cgroup"|"remote"|"unknown"|"other" (operations folded: model/flows.h),
 //   "name", "cgroup_id", "cgroup_path", "runtime", "container_id", "namespace", "pod", "pod_uid",
 //   "container", "unit", "partial", "pid", "comm",

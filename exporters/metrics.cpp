@@ -125,8 +125,15 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                        .Register(*registry_)),
       map_capacity_(prometheus::BuildGauge()
                         .Name("ipctrace_map_capacity_entries")
-                        .Help("Entries a BPF map can hold.")
+                        .Help("Entries a BPF map can hold: flows, the flows the agent keeps "
+                              "(--flow-map-entries); cpu_flow_table, each CPU's table of flows first seen "
+                              "between two collections (sized within the kernel map budget).")
                         .Register(*registry_)),
+      kernel_map_bytes_(prometheus::BuildGauge()
+                            .Name("ipctrace_kernel_map_bytes")
+                            .Help("Kernel memory of the agent's BPF maps, estimated for this node's possible CPUs "
+                                  "(at most 64 MiB at the defaults).")
+                            .Register(*registry_)),
       hook_(prometheus::BuildGauge()
                 .Name("ipctrace_hook_info")
                 .Help("The hook family serving each IPC mechanism (value 1).")
@@ -188,6 +195,12 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                          .Name("ipctrace_flows_tracked")
                          .Help("Channel flows held by the collector.")
                          .Register(*registry_)),
+      channels_released_(prometheus::BuildCounter()
+                             .Name("ipctrace_channels_released_total")
+                             .Help("Single-use channels released from the kept flows: used within two "
+                                   "collections, then idle for two (pipes, FIFOs, POSIX queues, unix sockets, "
+                                   "signals); used again, a channel is a new flow.")
+                             .Register(*registry_)),
       build_info_(prometheus::BuildGauge()
                       .Name("ipctrace_build_info")
                       .Help("Build and platform information (value 1).")
@@ -198,6 +211,7 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   for (int r = 0; r < IPCT_DROP_MAX; ++r) lost_.Add({{"reason", std::string(drop_reason_name(r))}});
   series_dropped_.Add({});
   cycles_.Add({});
+  channels_released_.Add({});
   collection_errors_.Add({});
   identity_errors_.Add({});
   for (const char* r :
@@ -313,10 +327,12 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
                                                                                            const Namer& namer) {
   std::map<Labels, FlowTotals> deltas;
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> seen;
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> waiting;
   // What the flows taken over held and their series had not counted yet (their labels waited
   // for a name): a flow that took them over counts that much itself.
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> uncounted;
   for (const FlowState& f : cycle.flows) {
+    if (flow_totals_.contains(f.flow.id())) continue;  // took over when it was first seen, counted since
     for (const FlowState::TakenOver& t : f.taken_over) {
       auto it = flow_totals_.find(t.from);
       if (it == flow_totals_.end() || uncounted.contains(t.from)) continue;
@@ -353,28 +369,60 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     const uint64_t db = c.bytes >= before.bytes ? c.bytes - before.bytes : c.bytes;
     seen[id] = {{c.msgs, c.bytes}, {c.msgs, c.bytes}};
     if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
-    const EndpointLabels s = endpoint_labels(c.src, c.src_task, namer);
-    const EndpointLabels d = endpoint_labels(c.dst, c.dst_task, namer);
-    if (s.pending || d.pending) {
+    HeldFlow ends{c.kind, c.src, c.dst, c.src_task, c.dst_task, c.counted_at_receiver, {}};
+    const std::optional<Labels> labels = ipc_labels(ends, namer, false);
+    if (!labels) {
       // An endpoint not named yet (a container made a moment ago): its counts wait, whole, for
       // the labels it will keep, which a later cycle adds them to.
       seen[id].counted = before;
+      waiting.emplace(id, std::move(ends));
       continue;
     }
-    const Labels labels = {{"kind", std::string(kind_name(c.kind))},
-                           {"src_namespace", s.k8s_namespace},
-                           {"src_pod", s.pod},
-                           {"src_container", s.container},
-                           {"dst_namespace", d.k8s_namespace},
-                           {"dst_pod", d.pod},
-                           {"dst_container", d.container},
-                           {"side", c.counted_at_receiver ? "receive" : "send"}};
-    FlowTotals& delta = deltas[labels];
+    FlowTotals& delta = deltas[*labels];
     delta.msgs += dm;
     delta.bytes += db;
   }
+  // Flows the collector let go (released, idle) while their counts waited for a name: held for it.
+  for (auto& [id, ends] : waiting_) {
+    if (seen.contains(id) || uncounted.contains(id)) continue;  // here, or taken over (counted there)
+    const FlowCounted& c = flow_totals_.at(id);
+    ends.left = {c.total.msgs - std::min(c.total.msgs, c.counted.msgs),
+                 c.total.bytes - std::min(c.total.bytes, c.counted.bytes)};
+    if (ends.left.msgs + ends.left.bytes == 0) continue;
+    auto [it, fresh] = held_.try_emplace(id, ends);
+    if (!fresh) {
+      it->second.left.msgs += ends.left.msgs;
+      it->second.left.bytes += ends.left.bytes;
+    }
+  }
+  for (auto it = held_.begin(); it != held_.end();) {
+    const std::optional<Labels> labels = ipc_labels(it->second, namer, held_.size() > kMaxHeldFlows);
+    if (!labels) {
+      ++it;
+      continue;
+    }
+    FlowTotals& delta = deltas[*labels];
+    delta.msgs += it->second.left.msgs;
+    delta.bytes += it->second.left.bytes;
+    it = held_.erase(it);
+  }
   flow_totals_ = std::move(seen);
+  waiting_ = std::move(waiting);
   return deltas;
+}
+
+std::optional<MetricsExporter::Labels> MetricsExporter::ipc_labels(const HeldFlow& f, const Namer& namer, bool now) {
+  const EndpointLabels s = endpoint_labels(f.src, f.src_task, namer);
+  const EndpointLabels d = endpoint_labels(f.dst, f.dst_task, namer);
+  if ((s.pending || d.pending) && !now) return std::nullopt;
+  return Labels{{"kind", std::string(kind_name(f.kind))},
+                {"src_namespace", s.k8s_namespace},
+                {"src_pod", s.pod},
+                {"src_container", s.container},
+                {"dst_namespace", d.k8s_namespace},
+                {"dst_pod", d.pod},
+                {"dst_container", d.container},
+                {"side", f.counted_at_receiver ? "receive" : "send"}};
 }
 
 // Existing series first; then new label sets, largest first, while the cap allows.
@@ -512,6 +560,8 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
   last_drops_ = cycle.drops;
   map_entries_.Add({{"map", "flows"}}).Set(static_cast<double>(cycle.stats.kernel_entries));
   map_capacity_.Add({{"map", "flows"}}).Set(static_cast<double>(cycle.stats.kernel_capacity));
+  map_capacity_.Add({{"map", "cpu_flow_table"}}).Set(static_cast<double>(cycle.stats.cpu_table_entries));
+  kernel_map_bytes_.Add({}).Set(static_cast<double>(cycle.stats.kernel_map_bytes));
   for (const AttachedHook& h : cycle.hooks) {
     const std::string mech(mechanism_name(h.mechanism));
     if (hooks_.count(mech) != 0) continue;
@@ -544,6 +594,10 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
               {"ambiguous", paths.ambiguous}},
              last_channel_paths_);
   flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));
+  const uint64_t released = st.channels_released;
+  channels_released_.Add({}).Increment(
+      static_cast<double>(released >= last_channels_released_ ? released - last_channels_released_ : released));
+  last_channels_released_ = released;
 }
 
 }  // namespace ipctrace

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -139,6 +140,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& lost_;
   prometheus::Family<prometheus::Gauge>& map_entries_;
   prometheus::Family<prometheus::Gauge>& map_capacity_;
+  prometheus::Family<prometheus::Gauge>& kernel_map_bytes_;
   prometheus::Family<prometheus::Gauge>& hook_;
   prometheus::Family<prometheus::Counter>& series_dropped_;
   prometheus::Family<prometheus::Gauge>& cycle_seconds_;
@@ -150,6 +152,7 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& channel_paths_;
   prometheus::Family<prometheus::Counter>& http_rejected_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
+  prometheus::Family<prometheus::Counter>& channels_released_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
   std::map<Labels, IpcSeries> ipc_;
@@ -162,6 +165,23 @@ class MetricsExporter {
     FlowTotals total;
   };
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> flow_totals_;
+  // A flow whose labels wait for a name, as far as they need: this cycle's (waiting_), and those
+  // the collector let go meanwhile (released, idle) with what their series have not counted
+  // (held_, at most kMaxHeldFlows: past that, counted under the labels they have now).
+  struct HeldFlow {
+    int kind = 0;
+    EndpointRef src;
+    EndpointRef dst;
+    TaskHint src_task;
+    TaskHint dst_task;
+    bool counted_at_receiver = false;
+    FlowTotals left;
+  };
+  static constexpr size_t kMaxHeldFlows = 65536;
+  // The labels of a flow's series; nullopt while an end waits for its name (unless `now`).
+  static std::optional<Labels> ipc_labels(const HeldFlow& f, const Namer& namer, bool now);
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> waiting_;
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> held_;
   std::map<Labels, IpcSeries> folded_series_;  // ipctrace_ipc_folded_*_total
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> folded_totals_;
   std::map<Labels, WaitSeries> waits_;
@@ -171,6 +191,7 @@ class MetricsExporter {
   DropCounts last_drops_{};
   uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
+  uint64_t last_channels_released_ = 0;
   std::map<std::string, uint64_t> last_sysv_errors_;
   std::map<std::string, uint64_t> last_cgroup_watch_;
   std::map<std::string, uint64_t> last_channel_paths_;

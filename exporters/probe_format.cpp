@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace ipctrace {
 namespace {
 
@@ -44,6 +46,18 @@ nlohmann::json probe_to_json(const ProbeReport& r) {
         {"not_seen", r.not_seen.contains(h.mechanism) ? r.not_seen.at(h.mechanism) : std::vector<std::string>{}}};
   }
   j["hooks"] = hooks;
+  if (r.memory) {
+    const KernelMemory& m = *r.memory;
+    j["memory"] = {{"possible_cpus", m.possible_cpus},
+                   {"flow_map_entries", m.flow_map_entries},
+                   {"cpu_table_entries", m.cpu_table_entries},
+                   {"kernel_map_bytes", m.kernel_map_bytes},
+                   {"kernel_map_budget_bytes", m.budget_bytes},
+                   {"read_buffer_bytes", m.read_buffer_bytes()},
+                   {"detail", r.memory_detail}};
+  } else {
+    j["memory"] = {{"detail", r.memory_detail}};
+  }
   j["agent_can_run"] = r.agent_can_run();
   j["blockers"] = r.blockers();
   return j;
@@ -87,6 +101,25 @@ std::string probe_to_text(const ProbeReport& r) {
     if (const auto it = r.not_seen.find(h.mechanism); it != r.not_seen.end()) {
       for (const auto& what : it->second) line(fmt::format("  {:<10} {:<11} not seen: {}", "", "", what));
     }
+  }
+
+  line("");
+  if (r.memory) {
+    const KernelMemory& m = *r.memory;
+    auto mib = [](uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
+    line(fmt::format("Memory at the defaults ({} possible CPUs, --flow-map-entries {}):", m.possible_cpus,
+                     m.flow_map_entries));
+    line(fmt::format("  kernel maps  {:.1f} MiB of a {:.0f} MiB budget ({} bytes)", mib(m.kernel_map_bytes),
+                     mib(m.budget_bytes), m.kernel_map_bytes));
+    line(fmt::format(
+        "  flow tables  {} entries per CPU{}", m.cpu_table_entries,
+        m.cpu_table_entries < std::min(kMaxCpuFlowTableEntries, m.flow_map_entries)
+            ? fmt::format(" (sized down from {} by the budget)", std::min(kMaxCpuFlowTableEntries, m.flow_map_entries))
+            : std::string()));
+    line(fmt::format("  read buffer  {:.1f} MiB of the agent's, at most, while it reads the tables",
+                     mib(m.read_buffer_bytes())));
+  } else {
+    line("Memory        not planned: " + r.memory_detail);
   }
 
   const auto blockers = r.blockers();

@@ -14,7 +14,11 @@ namespace ipctrace {
 //   "privileges": {"sufficient", "missing": [..], "effective": "0x..", "capabilities": [..]},
 //   "features": {"<name>": {"works", "stage", "detail", "errno"}},
 //   "forced_hook_family": null | "<family>",
-//   "hooks": {"<mechanism>": {"kinds": [..], "family": null | "<family>", "attach": [..], "rejected": [..]}},
+//   "hooks": {"<mechanism>": {"kinds": [..], "family": null | "<family>", "attach": [..], "rejected": [..],
+//                              "not_seen": [..]}},
+//   "memory": {"possible_cpus", "flow_map_entries", "cpu_table_entries", "kernel_map_bytes",
+//              "kernel_map_budget_bytes", "read_buffer_bytes" (bytes; all absent where the agent
+//              cannot run), "detail" (why not planned; "" when planned)},
 //   "agent_can_run": bool, "blockers": [..] }
 nlohmann::json probe_to_json(const ProbeReport& report);
 std::string probe_to_text(const ProbeReport& report);

@@ -9,13 +9,26 @@
 #include "exporters/json_text.h"
 #include "exporters/probe_format.h"
 #include "kernel/probe.h"
+#include "kernel/tracer.h"
 
 namespace ipctrace {
 
 int run_probe_command(const Cli& cli) {
   ProbeOptions options;
   if (cli.probe.hooks != "auto") options.force_family = parse_family(cli.probe.hooks);
-  const ProbeReport report = run_probe(options);
+  ProbeReport report = run_probe(options);
+  if (report.agent_can_run()) {
+    // As the agent would start (app/session.cpp): its defaults, the cgroup watch on.
+    TracerConfig config;
+    config.cgroup_events = true;
+    if (auto memory = Tracer::plan_memory(config, report.hooks)) {
+      report.memory = *memory;
+    } else {
+      report.memory_detail = memory.error().message();
+    }
+  } else {
+    report.memory_detail = "the agent cannot run here (see the blockers below)";
+  }
   if (cli.probe.output == "json") {
     std::cout << json_text(probe_to_json(report), 2) << "\n";
   } else {

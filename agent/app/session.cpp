@@ -100,7 +100,9 @@ FlowsReport Session::report(const Filters& filters) {
   report.node = node_;
   report.kernel = kernel_;
   report.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  report.flows = filter_flows(aggregate_flows(collector_->flows(), namer()), filters);
+  std::vector<FlowState> flows = collector_->flows();
+  for (FlowState& f : collector_->released_flows()) flows.push_back(std::move(f));
+  report.flows = filter_flows(aggregate_flows(flows, namer()), filters);
   report.waits = collector_->waits();
   report.drops = collector_->drops();
   report.hooks = hooks_;

@@ -9,6 +9,7 @@
 
 #include "kernel/facts.h"
 #include "kernel/hooks.h"
+#include "kernel/tracer.h"
 
 namespace ipctrace {
 
@@ -58,6 +59,11 @@ struct ProbeReport {
   std::vector<HookChoice> hooks;
   // Per mechanism, the ways its data moves that those hooks do not see (paths_not_seen()).
   std::map<Mechanism, std::vector<std::string>> not_seen;
+  // The kernel memory the agent's maps would take here at the agent's defaults
+  // (Tracer::plan_memory()); set by `ipctrace probe` where the agent can run, else why not in
+  // memory_detail.
+  std::optional<KernelMemory> memory;
+  std::string memory_detail;
 
   [[nodiscard]] const FeatureResult* find(Feature f) const;
   [[nodiscard]] bool works(Feature f) const;

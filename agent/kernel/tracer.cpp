@@ -86,7 +86,8 @@ int on_tracer_cgroup(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+Result<std::unique_ptr<Tracer>> Tracer::prepare(const TracerConfig& config, const std::vector<HookChoice>& hooks,
+                                                bool quiet) {
   std::unique_ptr<Tracer> t(new Tracer());
   t->ncpu_ = libbpf_num_possible_cpus();
   if (t->ncpu_ <= 0) return Error(-t->ncpu_, "count possible CPUs");
@@ -96,7 +97,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
     t->rdonly_cast_ = (*btf)->has_function("bpf_rdonly_cast") && !config.test_only_without_rdonly_cast;
     io_uring_request = (*btf)->io_uring_complete_has_request();
   }
-  if (!io_uring_request) {
+  if (!io_uring_request && !quiet) {
     spdlog::info(
         "tracer: io_uring:io_uring_complete does not pass the request on this kernel: io_uring's reads and "
         "writes are counted only where the pipe's functions or the socket tracepoints see them");
@@ -105,7 +106,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
       plan_programs(hooks, PlanOptions{config.wait_time, t->rdonly_cast_, io_uring_request, config.cgroup_events});
   if (!plan) return plan.error();
   t->plan_ = std::move(plan).value();
-  if (config.wait_time && t->plan_.wait == WaitPath::None) {
+  if (config.wait_time && t->plan_.wait == WaitPath::None && !quiet) {
     spdlog::warn(
         "tracer: wait time needs the sys_exit hook or function hooks, neither of which is in use here: "
         "not measured");
@@ -115,6 +116,13 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
   if (!t->skel_) return Error(errno, "open BPF object");
   if (Status st = t->configure(config); !st) return st.error();
   if (Status st = t->size_maps(config); !st) return st.error();
+  return t;
+}
+
+Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+  auto prepared = prepare(config, hooks, false);
+  if (!prepared) return prepared.error();
+  std::unique_ptr<Tracer> t = std::move(prepared).value();
   if (int err = ipctrace_bpf__load(t->skel_.get()); err != 0) return Error(err, "load BPF programs");
   if (Status st = t->attach(config); !st) return st.error();
   for (const auto& a : t->plan_.hooks) {
@@ -122,6 +130,14 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
                   fmt::join(a.programs, ", "));
   }
   return t;
+}
+
+Result<KernelMemory> Tracer::plan_memory(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+  auto prepared = prepare(config, hooks, true);
+  if (!prepared) return prepared.error();
+  const Tracer& t = *prepared.value();
+  return KernelMemory{static_cast<uint32_t>(t.ncpu_), config.flow_map_entries, t.table_cap_, t.kernel_map_bytes_,
+                      kKernelMapBudgetBytes};
 }
 
 // The plan into the object, before load: which programs load and where function hooks attach,

@@ -52,6 +52,18 @@ uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size,
 // kMaxCpuFlowTableEntries, at least kMinCpuFlowTableEntries (past about 4,000 CPUs the budget is
 // exceeded rather than go lower), and never more than `wanted`.
 uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes);
+// What the tracer's maps take on a node (Tracer::plan_memory(), Tracer::kernel_map_bytes()).
+struct KernelMemory {
+  uint32_t possible_cpus = 0;      // libbpf_num_possible_cpus(): /sys/devices/system/cpu/possible
+  uint32_t flow_map_entries = 0;   // TracerConfig::flow_map_entries
+  uint32_t cpu_table_entries = 0;  // entries of each CPU's two flow tables (cpu_flow_table_entries())
+  uint64_t kernel_map_bytes = 0;   // every map, estimated (map_memory_bytes())
+  uint64_t budget_bytes = 0;       // kKernelMapBudgetBytes
+  // The agent's buffer for one read of a flow table, at most (every CPU's table full): bytes.
+  [[nodiscard]] uint64_t read_buffer_bytes() const {
+    return uint64_t{cpu_table_entries} * possible_cpus * sizeof(ipct_flow_entry);
+  }
+};
 // Lifecycle events the tracer holds between two drain_events() calls (Tracer::drain_events):
 // 6.5 collections' worth at 10,000 a second, 12 MiB at most (struct ipct_event is 184 bytes).
 constexpr size_t kEventQueueMax = 65536;
@@ -139,6 +151,9 @@ class Tracer {
   // (mechanisms without a chosen hook are left out). Fails with the step that failed, leaving
   // nothing loaded.
   static Result<std::unique_ptr<Tracer>> start(const TracerConfig& config, const std::vector<HookChoice>& hooks);
+  // The kernel memory start() would take on this node with `config` and `hooks`: the BPF object
+  // opened, planned and sized as start() does it, then closed, nothing loaded (`ipctrace probe`).
+  static Result<KernelMemory> plan_memory(const TracerConfig& config, const std::vector<HookChoice>& hooks);
   ~Tracer();
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
@@ -150,7 +165,10 @@ class Tracer {
   // the programs counted up to now: switches the CPUs' flow tables and waits for an RCU grace
   // period (milliseconds), so it is called once per collection, not per flow.
   Result<std::vector<FlowSample>> read_flows();
-  // Forgets flows, folded ones included (idle ones, when the collector evicts).
+  // read_flows() calls so far: the read the last one returned (FlowSample::first_read, last_read).
+  [[nodiscard]] uint64_t reads() const { return reads_; }
+  // Forgets flows, folded ones included (idle ones when the collector evicts, single-use ones when
+  // it releases them): operations on them from now on make new flows, counted from zero.
   Status delete_flows(const std::vector<ipct_flow_key>& keys);
   Result<std::vector<WaitSample>> read_waits();
   DropCounts read_drops();
@@ -186,6 +204,10 @@ class Tracer {
 
  private:
   Tracer() = default;
+  // start() up to the load: the object opened, its programs chosen, its maps sized. `quiet`: no
+  // log lines about what the plan leaves out (plan_memory()).
+  static Result<std::unique_ptr<Tracer>> prepare(const TracerConfig& config, const std::vector<HookChoice>& hooks,
+                                                 bool quiet);
   Status configure(const TracerConfig& config);
   Status size_maps(const TracerConfig& config);
   Status attach(const TracerConfig& config);

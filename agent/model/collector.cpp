@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/files.h"
+#include "model/single_use.h"
 
 namespace ipctrace {
 
@@ -22,7 +23,11 @@ Collector::Collector(std::unique_ptr<Tracer> tracer, CollectorOptions options)
     : tracer_(std::move(tracer)),
       options_(std::move(options)),
       paths_(ChannelPathsOptions{.proc = join_path(options_.host_root, "proc")}) {
-  if (tracer_) stats_.kernel_capacity = tracer_->flow_map_capacity();
+  if (tracer_) {
+    stats_.kernel_capacity = tracer_->flow_map_capacity();
+    stats_.cpu_table_entries = tracer_->cpu_table_entries();
+    stats_.kernel_map_bytes = tracer_->kernel_map_bytes();
+  }
   if (tracer_ && options_.sysv_reconcile) {
     SysvReader::Options so;
     so.host_root = options_.host_root;
@@ -257,6 +262,11 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
       ++it;
     }
   }
+  std::erase_if(released_, [&](const auto& r) {
+    if (steady - r.second.last_moved <= options_.idle_timeout) return false;
+    released_path_bytes_ -= r.second.state.flow.path.size();
+    return true;
+  });
   last_update_ = steady;
 }
 
@@ -284,6 +294,100 @@ void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples
     return;
   }
   stats_.kernel_evicted += idle.size();
+}
+
+// Channels used within two collections and idle for two since (model/single_use.h): their keys
+// leave the tracer's kept flows, making room, and their flows the table. Their last counts went
+// out with a collection before this one (single_use_channels()' `exported`). Kept: a channel whose
+// join has an unknown end (its other end may still come), and one released before and used again
+// (a long-lived channel used in bursts).
+void Collector::release_single_use(const std::vector<FlowSample>& samples) {
+  if (!options_.release_single_use) return;
+  std::vector<ipct_flow_key> keys;
+  std::set<std::string> channels;
+  size_t released_channels = 0;
+  for (const std::vector<size_t>& group : single_use_channels(samples, tracer_->reads(), exported_read_)) {
+    std::vector<FlowSample> sub;
+    sub.reserve(group.size());
+    for (size_t i : group) sub.push_back(samples[i]);
+    // The channel as the join named it: all of its keys are here, and they join alone as they
+    // did with the rest.
+    const std::vector<ChannelFlow> flows = join_flows(sub);
+    const bool keep = std::any_of(flows.begin(), flows.end(), [&](const ChannelFlow& f) {
+      return f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown ||
+             released_channels_.reused(f.channel);
+    });
+    if (keep) continue;
+    std::set<std::string> names;
+    for (const ChannelFlow& f : flows) {
+      names.insert(f.channel);
+      if (!f.taken_over_from.empty()) channels.insert(f.taken_over_from);  // joined under it before
+    }
+    for (const std::string& n : names) released_channels_.released(n);
+    released_channels += names.size();
+    channels.insert(names.begin(), names.end());
+    for (const FlowSample& k : sub) keys.push_back(k.key);
+  }
+  if (keys.empty()) return;
+  if (auto st = tracer_->delete_flows(keys); !st) {
+    spdlog::warn("collector: releasing single-use channels: {}", st.error().message());
+    return;
+  }
+  for (const ipct_flow_key& k : keys) kernel_keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+  stats_.channels_released += released_channels;
+  stats_.keys_released += keys.size();
+  forget_channels(channels);
+}
+
+void Collector::forget_channels(const std::set<std::string>& channels) {
+  for (auto it = table_.begin(); it != table_.end();) {
+    const Entry& e = it->second;
+    if (!channels.contains(e.state.flow.channel)) {
+      ++it;
+      continue;
+    }
+    const ChannelFlow& f = e.state.flow;
+    const bool holds = f.msgs + f.bytes + f.recv_msgs + f.recv_bytes > 0 || f.shm_attached > 0;
+    if (holds || !e.handed_over) add_released(e.state, e.last_moved);
+    it = table_.erase(it);
+  }
+}
+
+void Collector::add_released(const FlowState& s, std::chrono::steady_clock::time_point last_moved) {
+  const ChannelFlow& f = s.flow;
+  auto key = std::make_tuple(f.kind, f.src, f.src_task.exe, f.dst, f.dst_task.exe);
+  if (released_.size() >= kMaxReleasedFlows && !released_.contains(key)) {
+    std::get<2>(key).clear();
+    std::get<4>(key).clear();
+  }
+  auto [it, fresh] = released_.try_emplace(key, Released{s, last_moved});
+  if (fresh) {
+    // Paths (a FIFO's can be kilobytes) within kReleasedPathBytes; past that the channel id only.
+    std::string& path = it->second.state.flow.path;
+    if (released_path_bytes_ + path.size() > kReleasedPathBytes) path.clear();
+    released_path_bytes_ += path.size();
+  }
+  it->second.last_moved = std::max(it->second.last_moved, last_moved);
+  FlowState& r = it->second.state;
+  r.msgs_per_second = 0;
+  r.bytes_per_second = 0;
+  r.taken_over.clear();
+  if (fresh) return;
+  r.flow.msgs += f.msgs;
+  r.flow.bytes += f.bytes;
+  r.flow.recv_msgs += f.recv_msgs;
+  r.flow.recv_bytes += f.recv_bytes;
+  r.flow.counted_at_receiver = r.flow.counted_at_receiver && f.counted_at_receiver;
+  r.first_seen = std::min(r.first_seen, s.first_seen);
+  r.last_seen = std::max(r.last_seen, s.last_seen);
+  r.unlisted_channels += 1 + s.unlisted_channels;
+}
+
+std::vector<FlowState> Collector::released_flows() const {
+  std::vector<FlowState> out;
+  out.reserve(released_.size());
+  for (const auto& [key, r] : released_) out.push_back(r.state);
+  return out;
 }
 
 bool Collector::is_lookup(const ipct_event& e) {
@@ -352,11 +456,14 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
   paths_.annotate(joined, steady);
+  for (const ChannelFlow& f : joined) released_channels_.seen(f.channel);
   update(joined, steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();
   forget_msg_queues(*samples);
   evict_idle_kernel_entries(*samples, steady);
+  release_single_use(*samples);
+  exported_read_ = tracer_->reads();  // this cycle's figures go out
   waits_ = std::move(waits).value();
   drops_ = tracer_->read_drops();
   stats_.cycles++;

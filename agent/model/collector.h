@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "model/msgq.h"
 #include "model/paths.h"
 #include "model/shm.h"
+#include "model/single_use.h"
 #include "model/sysv.h"
 
 namespace ipctrace {
@@ -36,6 +38,9 @@ struct FlowState {
     uint64_t bytes = 0;
   };
   std::vector<TakenOver> taken_over;
+  // Channels released (model/single_use.h) and added up in this state besides flow.channel, same
+  // kind, ends and processes (Collector::released_flows()): their ids are not kept.
+  uint64_t unlisted_channels = 0;
 };
 
 struct CollectorOptions {
@@ -48,6 +53,9 @@ struct CollectorOptions {
   Duration maps_interval = std::chrono::seconds(30);
   // A walk of the maps taking longer is abandoned (a process can keep its maps locked).
   std::chrono::milliseconds maps_walk_limit{2000};
+  // Single-use channels (model/single_use.h) leave the kept flows and the table once idle for two
+  // collections, long before idle_timeout; their flows are kept added up (released_flows()).
+  bool release_single_use = true;
 };
 
 struct CollectorStats {
@@ -55,8 +63,16 @@ struct CollectorStats {
   Duration last_cycle{0};
   size_t kernel_entries = 0;  // flow map entries after the last read
   uint32_t kernel_capacity = 0;
-  uint64_t kernel_evicted = 0;   // idle entries deleted from the kernel map
-  uint64_t flows_expired = 0;    // idle flows forgotten
+  // Entries of each CPU's flow tables (Tracer::cpu_table_entries(): sized by possible CPUs within
+  // the kernel map budget) and the kernel memory of every map, estimated (Tracer::kernel_map_bytes()).
+  uint32_t cpu_table_entries = 0;
+  uint64_t kernel_map_bytes = 0;
+  uint64_t kernel_evicted = 0;  // idle entries deleted from the kernel map
+  uint64_t flows_expired = 0;   // idle flows forgotten
+  // Single-use channels released (model/single_use.h; ipctrace_channels_released_total): channels
+  // as the join names them, and the kernel keys they held.
+  uint64_t channels_released = 0;
+  uint64_t keys_released = 0;
   uint64_t events = 0;           // lifecycle events drained
   uint64_t errors = 0;           // cycles that failed (ipctrace_collection_errors_total)
   uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
@@ -85,6 +101,15 @@ class Collector {
                  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now());
 
   [[nodiscard]] std::vector<FlowState> flows() const;
+  // The flows of released channels (model/single_use.h), for the reports (not the metrics, which
+  // counted them as flows()): one per kind, ends and their processes' executables, counts added
+  // up, first and last seen the earliest and latest, the first channel's id kept and the others
+  // counted (FlowState::unlisted_channels); their paths within kReleasedPathBytes in all;
+  // forgotten once idle for idle_timeout, as flows are.
+  // At most kMaxReleasedFlows: past that, the executables are not told apart.
+  [[nodiscard]] std::vector<FlowState> released_flows() const;
+  static constexpr size_t kMaxReleasedFlows = 65536;
+  static constexpr size_t kReleasedPathBytes = size_t{4} << 20;
   // Operations folded (FlowSample::folded: flows to or from EndpointRef::other()) per cgroup,
   // messages sent and received, since the folded flows held were first seen. Reads the table in
   // place: no flow is copied.
@@ -101,6 +126,9 @@ class Collector {
   // The table logic alone (no kernel), for tests: feed joined flows of one cycle.
   void update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
               std::chrono::system_clock::time_point wall);
+  // The table logic of a release alone, for tests: moves the flows on `channels`
+  // (ChannelFlow::channel) to released_flows().
+  void forget_channels(const std::set<std::string>& channels);
 
  private:
   struct Entry {
@@ -134,6 +162,8 @@ class Collector {
   void reconcile_sysv(std::chrono::steady_clock::time_point steady);
   void forget_msg_queues(const std::vector<FlowSample>& samples);
   void evict_idle_kernel_entries(const std::vector<FlowSample>& samples, std::chrono::steady_clock::time_point now);
+  void release_single_use(const std::vector<FlowSample>& samples);
+  void add_released(const FlowState& s, std::chrono::steady_clock::time_point last_moved);
 
   std::unique_ptr<Tracer> tracer_;
   CollectorOptions options_;
@@ -148,6 +178,16 @@ class Collector {
                                     "ipctrace_sysv_read_errors_total)";
                            }};
   std::map<FlowId, Entry> table_;
+  ReleasedChannels released_channels_;
+  uint64_t exported_read_ = 0;
+  size_t released_path_bytes_ =
+      0;  // of the released flows' paths  // the tracer's read of the last cycle that succeeded
+  // (kind, src, src's executable, dst, dst's executable) -> the released flows.
+  struct Released {
+    FlowState state;
+    std::chrono::steady_clock::time_point last_moved;
+  };
+  std::map<std::tuple<int, EndpointRef, std::string, EndpointRef, std::string>, Released> released_;
   std::map<std::string, KernelKeyState> kernel_keys_;  // raw key bytes -> activity
   std::optional<std::chrono::steady_clock::time_point> last_update_;
   std::vector<WaitSample> waits_;

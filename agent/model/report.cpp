@@ -86,6 +86,7 @@ std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const
     v.first_seen = std::min(v.first_seen, s.first_seen);
     v.last_seen = std::max(v.last_seen, s.last_seen);
     v.channels.push_back({f.channel, f.path});
+    v.unlisted_channels += s.unlisted_channels;
     v.shm_size += f.shm_size;
     v.shm_attached += f.shm_attached;
   }

@@ -50,8 +50,11 @@ struct FlowView {
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;
   std::vector<ChannelView> channels;  // sorted by id
-  uint64_t shm_size = 0;              // sysv_shm: sizes of the segments, in bytes
-  uint64_t shm_attached = 0;          // sysv_shm: attachments in place
+  // Single-use channels released and added up into the flow whose ids were not kept
+  // (FlowState::unlisted_channels): channels seen = channels.size() + unlisted_channels.
+  uint64_t unlisted_channels = 0;
+  uint64_t shm_size = 0;      // sysv_shm: sizes of the segments, in bytes
+  uint64_t shm_attached = 0;  // sysv_shm: attachments in place
 };
 
 // One view per (kind, src, dst), each cgroup end named with `namer` (no namer: "cgroup#<id>"), an

@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
@@ -404,6 +405,64 @@ TEST(ProbeKernel, FunctionHooksWhereTheKernelAllowsThem) {
   if (!sock_tp) {
     EXPECT_EQ(report["hooks"]["unix"]["family"], fentry_works ? "fentry" : "tp_btf");
   }
+}
+
+// The possible CPUs as the kernel lists them (/sys/devices/system/cpu/possible: "0-191", "0,2-3").
+uint32_t count_possible_cpus() {
+  std::ifstream in("/sys/devices/system/cpu/possible");
+  std::string list;
+  std::getline(in, list);
+  uint32_t n = 0;
+  size_t at = 0;
+  while (at < list.size()) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    const std::string range = list.substr(at, comma - at);
+    const size_t dash = range.find('-');
+    const unsigned long first = std::strtoul(range.c_str(), nullptr, 10);
+    const unsigned long last = dash == std::string::npos ? first : std::strtoul(range.c_str() + dash + 1, nullptr, 10);
+    n += static_cast<uint32_t>(last - first + 1);
+    at = comma + 1;
+  }
+  return n;
+}
+
+// The memory figure: for this node's possible CPUs, within the 64 MiB budget, each CPU's tables
+// no larger than the agent keeps (--flow-map-entries 65,536) nor than 16,384; the read buffer is
+// one 160-byte entry per table entry per CPU. Tracer::plan_memory() against a started tracer:
+// TracerTest.TheMapsTakeTheMemoryTheBudgetEstimates.
+TEST(ProbeKernel, PrintsTheKernelMemoryOfTheAgentsMaps) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const json report = run_probe_json();
+  ASSERT_TRUE(report["agent_can_run"].get<bool>()) << report.dump();
+  const json& m = report["memory"];
+  ASSERT_TRUE(m.contains("kernel_map_bytes")) << m.dump();
+  const uint32_t cpus = count_possible_cpus();
+  EXPECT_EQ(m["possible_cpus"].get<uint32_t>(), cpus);
+  if (const char* want = std::getenv("IPCTRACE_EXPECT_POSSIBLE_CPUS"); want != nullptr) {
+    EXPECT_EQ(std::to_string(cpus), want);
+  }
+  EXPECT_EQ(m["flow_map_entries"].get<uint32_t>(), 65536U);
+  EXPECT_EQ(m["kernel_map_budget_bytes"].get<uint64_t>(), uint64_t{64} << 20);
+  const auto entries = m["cpu_table_entries"].get<uint64_t>();
+  EXPECT_GE(entries, 64U);
+  EXPECT_LE(entries, 16384U);
+  if (cpus <= 7) {
+    EXPECT_EQ(entries, 16384U);
+  }
+  if (cpus >= 16) {
+    EXPECT_LT(entries, 16384U);
+  }
+  const auto bytes = m["kernel_map_bytes"].get<uint64_t>();
+  EXPECT_LE(bytes, uint64_t{64} << 20);
+  // The flow tables alone: two of `entries` 160-byte entries per CPU.
+  EXPECT_GE(bytes, 2 * entries * 160 * cpus);
+  EXPECT_EQ(m["read_buffer_bytes"].get<uint64_t>(), entries * 160 * cpus);
+
+  auto text = run_process({ipctrace_binary(), "probe"});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("Memory at the defaults ({} possible CPUs", cpus)));
+  EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("flow tables  {} entries per CPU", entries)));
+  EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("({} bytes)", bytes)));
 }
 
 TEST(ProbeKernel, LeavesNoProgramLoaded) {

@@ -2217,6 +2217,12 @@ TEST_P(TracerTest, TheMapsTakeTheMemoryTheBudgetEstimates) {
   EXPECT_NEAR(static_cast<double>(all), static_cast<double>((*t)->kernel_map_bytes()), 0.01 * static_cast<double>(all));
   EXPECT_NEAR(static_cast<double>(charged), static_cast<double>(expected), 0.02 * static_cast<double>(expected));
   EXPECT_LE((*t)->kernel_map_bytes(), kKernelMapBudgetBytes);
+  // What `ipctrace probe` prints is this, planned without loading anything.
+  auto planned = Tracer::plan_memory(config, hooks_);
+  ASSERT_TRUE(planned.ok()) << planned.error().message();
+  EXPECT_EQ(planned->kernel_map_bytes, (*t)->kernel_map_bytes());
+  EXPECT_EQ(planned->cpu_table_entries, (*t)->cpu_table_entries());
+  EXPECT_EQ(planned->possible_cpus, cpus);
   // The 6.1 guest booted with 192 possible CPUs (tests/vm/run-matrix.sh, IPCTRACE_VM_MAXCPUS):
   // the tables sized down to what the budget leaves per CPU.
   const char* want = std::getenv("IPCTRACE_EXPECT_POSSIBLE_CPUS");

@@ -227,6 +227,39 @@ TEST(Metrics, WhatAPendingUnknownPeersFlowHeldIsCountedByTheFlowThatTookItOver) 
             -1);  // the unknown peer's series never counted
 }
 
+// A flow the collector lets go (a released single-use channel, an idle one) while its receiver's
+// name is pending: what it held waits for that name, and is counted once, under it.
+TEST(Metrics, AFlowLetGoWhileItsNameWaitedIsCountedOnceNamed) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  bool pending = true;
+  const Namer late = [&pending](uint64_t id) {
+    Endpoint e = name_of(id);
+    e.pending = pending && id == 101;
+    return e;
+  };
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 1, 10, "pipe:ino=1")}, t0), late);
+  m.update(
+      cycle({flow(IPCT_KIND_PIPE, 100, 101, 3, 30, "pipe:ino=1"), flow(IPCT_KIND_PIPE, 100, 102, 2, 20, "pipe:ino=2")},
+            t0 + 1s),
+      late);
+  // Released: gone from the collector's flows, and still pending.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 102, 2, 20, "pipe:ino=2")}, t0 + 2s), late);
+  m.update(cycle({}, t0 + 3s), late);
+  std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), -1);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 102)), 2);
+  pending = false;
+  m.update(cycle({}, t0 + 4s), late);
+  m.update(cycle({}, t0 + 5s), late);
+  text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 3);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 30);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 102)), 2);
+  // The same channel used again (a new flow from zero): counted on top.
+  m.update(cycle({flow(IPCT_KIND_PIPE, 100, 101, 4, 40, "pipe:ino=1")}, t0 + 6s), late);
+  EXPECT_EQ(sample(m.scrape(), ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 7);
+}
+
 // Operations whose flows could not be kept: per (kind, direction, container), with no peer
 // labels, beside the container's kept flows; the sum of both is what it moved.
 TEST(Metrics, FoldedOperationsAreCountedPerContainerKindAndDirection) {
@@ -474,13 +507,17 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   c.drops[IPCT_DROP_FOLD_MAP_FULL] = 36;
   c.stats.kernel_entries = 64;
   c.stats.kernel_capacity = 64;
+  c.stats.cpu_table_entries = 636;
+  c.stats.kernel_map_bytes = 63'995'072;
   c.stats.last_cycle = 2ms;
   c.hooks = {AttachedHook{Mechanism::PipeFifo, HookFamily::TpBtf, {"p"}}};
   c.identity_errors = 1;
   c.cgroup_watch = {{"made", 7}, {"named_late", 2}, {"unusable_path", 0}, {"backlog_full", 1}};
   c.channel_paths = {.found = 4, .not_found = 1, .truncated = 0, .ambiguous = 1};
+  c.stats.channels_released = 5;
   m.update(c, namer);
   c.drops[IPCT_DROP_FOLD_MAP_FULL] = 40;
+  c.stats.channels_released = 12;
   c.cgroup_watch["made"] = 9;
   c.channel_paths.found = 6;
   c.channel_paths.truncated = 3;
@@ -491,6 +528,8 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_records_lost_total{reason=\"ringbuf_full\"}"), 0);
   EXPECT_EQ(sample(text, "ipctrace_map_entries{map=\"flows\"}"), 64);
   EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"flows\"}"), 64);
+  EXPECT_EQ(sample(text, "ipctrace_map_capacity_entries{map=\"cpu_flow_table\"}"), 636);
+  EXPECT_EQ(sample(text, "ipctrace_kernel_map_bytes"), 63995072);
   EXPECT_EQ(sample(text, "ipctrace_hook_info{family=\"tp_btf\",mechanism=\"pipe_fifo\"}"), 1);
   EXPECT_EQ(sample(text, "ipctrace_collection_duration_seconds"), 0.002);
   EXPECT_EQ(sample(text, "ipctrace_identity_errors_total"), 1);
@@ -503,6 +542,7 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"not_found\"}"), 1);
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"cut\"}"), 3);
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"ambiguous\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_channels_released_total"), 12);
 }
 
 // SysV reconciliation that degraded: counted by reason, from the collector's running totals.

@@ -69,3 +69,27 @@ TEST(ProbeFormat, Text) {
   EXPECT_THAT(t, HasSubstr("  signal     NONE        no usable hook\n")) << t;
   EXPECT_THAT(t, HasSubstr("The agent can run on this kernel.")) << t;
 }
+
+// The memory figure of a 192-CPU node (the figures of tests/unit/kernel/map_budget_test.cpp's
+// sizing: 657 entries per CPU); without one, why not.
+TEST(ProbeFormat, MemoryFigure) {
+  auto r = sample();
+  r.memory = KernelMemory{192, 65536, 657, 66'000'000, uint64_t{64} << 20};
+  const auto j = probe_to_json(r);
+  EXPECT_EQ(j["memory"]["possible_cpus"], 192);
+  EXPECT_EQ(j["memory"]["cpu_table_entries"], 657);
+  EXPECT_EQ(j["memory"]["kernel_map_bytes"], 66'000'000);
+  EXPECT_EQ(j["memory"]["kernel_map_budget_bytes"], 67'108'864);
+  EXPECT_EQ(j["memory"]["read_buffer_bytes"], 657ULL * 192 * 160);
+  const std::string t = probe_to_text(r);
+  EXPECT_THAT(t, HasSubstr("Memory at the defaults (192 possible CPUs, --flow-map-entries 65536):\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  kernel maps  62.9 MiB of a 64 MiB budget (66000000 bytes)\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  flow tables  657 entries per CPU (sized down from 16384 by the budget)\n")) << t;
+  EXPECT_THAT(t, HasSubstr("  read buffer  19.2 MiB of the agent's, at most, while it reads the tables\n")) << t;
+
+  r.memory.reset();
+  r.memory_detail = "the agent cannot run here (see the blockers below)";
+  EXPECT_EQ(probe_to_json(r)["memory"]["detail"], "the agent cannot run here (see the blockers below)");
+  EXPECT_THAT(probe_to_text(r),
+              HasSubstr("Memory        not planned: the agent cannot run here (see the blockers below)\n"));
+}

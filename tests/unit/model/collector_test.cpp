@@ -250,3 +250,52 @@ TEST(Collector, DataSentBeforeAcceptIsNotCountedTwiceWhenItsReaderAppears) {
   EXPECT_EQ(flows[0].taken_over[0].msgs, 3U);
   EXPECT_EQ(flows[0].taken_over[0].bytes, 300U);
 }
+
+// A released channel's flows leave the table, added up per kind, ends and executables, the first
+// channel's id kept and the others counted; forgotten once idle for the idle timeout.
+TEST(Collector, ReleasedChannelsLeaveTheTableAddedUp) {
+  CollectorOptions o;
+  o.idle_timeout = 10s;
+  Collector c(nullptr, o);
+  Clock t;
+  std::vector<ChannelFlow> joined;
+  for (int i = 0; i < 3; ++i) {
+    ChannelFlow f = pipe_flow(2 + i, 100);
+    f.channel = "pipe:ino=" + std::to_string(10 + i) + ",dev=0:14";
+    f.src_task.exe = "sh";
+    f.path = "/run/" + std::to_string(i) + ".fifo";
+    joined.push_back(f);
+  }
+  ChannelFlow other = pipe_flow(7, 70);
+  other.channel = "pipe:ino=20,dev=0:14";
+  other.src_task.exe = "make";
+  joined.push_back(other);
+  c.update(joined, t.steady, t.wall);
+  t.advance(1000ms);
+  c.forget_channels({"pipe:ino=10,dev=0:14", "pipe:ino=11,dev=0:14", "pipe:ino=20,dev=0:14"});
+  c.update({joined[2]}, t.steady, t.wall);
+  const auto live = c.flows();
+  ASSERT_EQ(live.size(), 1U);
+  EXPECT_EQ(live[0].flow.channel, "pipe:ino=12,dev=0:14");
+  EXPECT_EQ(live[0].flow.msgs, 4U);
+  const auto released = c.released_flows();
+  ASSERT_EQ(released.size(), 2U);
+  std::map<std::string, FlowState> by_exe;
+  for (const FlowState& s : released) by_exe[s.flow.src_task.exe] = s;
+  EXPECT_EQ(by_exe["sh"].flow.msgs, 5U);  // 2 + 3
+  EXPECT_EQ(by_exe["sh"].flow.bytes, 200U);
+  EXPECT_EQ(by_exe["sh"].flow.recv_msgs, 5U);
+  EXPECT_EQ(by_exe["sh"].unlisted_channels, 1U);
+  EXPECT_EQ(by_exe["sh"].flow.channel, "pipe:ino=10,dev=0:14");
+  EXPECT_EQ(by_exe["sh"].flow.path, "/run/0.fifo");  // the first channel's
+  EXPECT_EQ(by_exe["make"].flow.msgs, 7U);
+  EXPECT_EQ(by_exe["make"].unlisted_channels, 0U);
+  // Idle for the idle timeout since their last operation (at the first update): forgotten, as the
+  // flows are.
+  t.advance(8500ms);
+  c.update({joined[2]}, t.steady, t.wall);
+  EXPECT_EQ(c.released_flows().size(), 2U);
+  t.advance(1000ms);
+  c.update({joined[2]}, t.steady, t.wall);
+  EXPECT_TRUE(c.released_flows().empty());
+}

@@ -1,0 +1,68 @@
+// Single-use channels: which of the kernel's keys make channels that were used within one or two
+// collections and have been idle for two since, so that the agent releases them long before the
+// idle timeout (a shell's `cmd | grep`, a runtime's socketpair per exec, a neighbour churning
+// pipes would otherwise hold the kept flows for --idle-timeout).
+//
+// Why by activity: no hook sees a pipe or socket released on every kernel this agent runs on
+// (kprobes and fentry are not everywhere; no tracepoint fires on the last close of a file), so
+// the agent cannot know a channel was closed; it knows when each key was first taken in and when
+// its counts last grew, in collections (FlowSample::first_read, last_read). A channel whose every
+// operation fell within two consecutive collections and that has been idle for two more is
+// released (Collector): its keys leave the kept flows (Tracer::delete_flows) and its flows the
+// collector's table, into the reports' released flows. Used again, it starts again from zero as a
+// new flow, and is not released a second time (ReleasedChannels); the Prometheus counters, which
+// add up per label set, go on from where they were.
+//
+// A channel is the set of keys the join puts together (model/flows.h), found here without the
+// join: keys that share an object (pipe, fifo, posix_mq: inode and device), a socket (unix: a
+// key's own inode or its peer's), the tag an unconnected or pre-accept() unix send names (sk_tag,
+// with the receivers that carry it), or a signal target (process and signal, as the join names
+// the channel). All the keys of a channel go together or none. The collector also keeps a channel
+// whose join has an unknown end (written and not read yet, a client's data before a late
+// accept()): its other end may come. Not released here: tcp and udp (addressed by port and address,
+// which many connections share and reuse: --idle-timeout), sysv_msg (a queue's removal releases
+// it: model/msgq.h), and folded samples (per cgroup, not per channel).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernel/tracer.h"
+
+namespace ipctrace {
+
+// Collections within which a single-use channel's operations all fall, and collections it has
+// been idle since (reads in which none of its keys' counts grew).
+inline constexpr uint64_t kSingleUseActiveReads = 2;
+inline constexpr uint64_t kSingleUseIdleReads = 2;
+
+// The single-use channels among `samples` (as Tracer::read_flows() returned them at read `now`, its
+// read count): each the indices of its keys. `exported`: the read of the last collection whose
+// figures went out (a failed cycle's did not); a channel whose counts grew after it is not one yet.
+std::vector<std::vector<size_t>> single_use_channels(const std::vector<FlowSample>& samples, uint64_t now,
+                                                     uint64_t exported);
+
+// Channels released and seen again since (a long-lived channel used in bursts): released once,
+// then left to the idle timeout, so that its bursts stay one flow. Remembers the last
+// kRemembered channels released and the last kRemembered of those seen again (ChannelFlow::channel).
+class ReleasedChannels {
+ public:
+  static constexpr size_t kRemembered = 65536;
+  void released(const std::string& channel);
+  // A channel in this collection's join: reused if it was released before.
+  void seen(const std::string& channel);
+  [[nodiscard]] bool reused(const std::string& channel) const { return reused_.contains(channel); }
+
+ private:
+  static void remember(std::set<std::string>& set, std::deque<std::string>& order, const std::string& channel);
+  std::set<std::string> released_;
+  std::deque<std::string> released_order_;
+  std::set<std::string> reused_;
+  std::deque<std::string> reused_order_;
+};
+
+}  // namespace ipctrace

@@ -1,0 +1,170 @@
+// Which kernel keys make single-use channels (model/single_use.h): a channel's keys all or none,
+// used within two collections and idle for two since.
+#include "model/single_use.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+using namespace ipctrace;
+
+namespace {
+
+// A key of cgroup `cg` with its reads (FlowSample::first_read, last_read).
+FlowSample key(uint64_t cg, int kind, int dir, uint64_t id, uint64_t peer, uint64_t first, uint64_t last,
+               uint64_t sk_tag = 0) {
+  FlowSample s;
+  s.key.cgroup_id = cg;
+  s.key.kind = static_cast<uint8_t>(kind);
+  s.key.dir = static_cast<uint8_t>(dir);
+  s.key.ch.obj.id = id;
+  s.key.ch.obj.peer = peer;
+  s.key.ch.obj.dev = 14;
+  s.key.ch.obj.sk_tag = sk_tag;
+  s.msgs = 1;
+  s.bytes = 1;
+  s.first_read = first;
+  s.last_read = last;
+  return s;
+}
+
+// The keys picked at read `now`, every collection's figures having gone out (or up to `exported`).
+std::set<size_t> picked(const std::vector<FlowSample>& samples, uint64_t now, uint64_t exported = UINT64_MAX) {
+  std::set<size_t> out;
+  for (const auto& channel : single_use_channels(samples, now, std::min(now, exported)))
+    out.insert(channel.begin(), channel.end());
+  return out;
+}
+
+}  // namespace
+
+// A pipe written in one collection and read in the next: both ends go at the second read after
+// the last, not before.
+TEST(SingleUse, APipesEndsGoTogetherOnceIdleForTwoCollections) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 5, 5),
+                                     key(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 6, 6)};
+  EXPECT_EQ(picked(s, 6), (std::set<size_t>{}));
+  EXPECT_EQ(picked(s, 7), (std::set<size_t>{}));
+  EXPECT_EQ(picked(s, 8), (std::set<size_t>{0, 1}));
+  EXPECT_EQ(picked(s, 100), (std::set<size_t>{0, 1}));
+}
+
+// Used over three collections: a channel that lives, left to the idle timeout. Its writer alone
+// would look single-use: the reader holds it back.
+TEST(SingleUse, AChannelUsedOverThreeCollectionsStays) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_FIFO, IPCT_DIR_SEND, 600, 0, 5, 5),
+                                     key(2, IPCT_KIND_FIFO, IPCT_DIR_RECV, 600, 0, 5, 7),
+                                     key(3, IPCT_KIND_FIFO, IPCT_DIR_SEND, 601, 0, 5, 6)};
+  EXPECT_EQ(picked(s, 100), (std::set<size_t>{2}));
+}
+
+// Both ends of a socketpair (each key names the other's inode), and a client's data sent before
+// accept() (no peer, the embryo's tag) with the accepted socket's reads (its inode, the tag).
+TEST(SingleUse, SocketKeysJoinByInodeAndByTheTagASendNamed) {
+  std::vector<FlowSample> s = {
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 70, 71, 3, 3),
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 71, 70, 4, 4, 0x71),
+      // Pre-accept: sent at read 3, read by the accepted socket 81 at read 9.
+      key(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 80, 0, 3, 3, 0xee),
+      key(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 81, 80, 9, 9, 0xee),
+  };
+  EXPECT_EQ(picked(s, 6), (std::set<size_t>{0, 1}));
+  EXPECT_EQ(picked(s, 11), (std::set<size_t>{0, 1}));
+  // The sender's later sends name the accepted socket: still one channel, used from 3 to 9.
+  s.push_back(key(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 80, 81, 9, 9));
+  EXPECT_EQ(picked(s, 11), (std::set<size_t>{0, 1}));
+}
+
+// Every stream receive carries its own socket's tag, and a freed socket's address (the tag) is
+// reused: a tag no send named joins nothing, so churned socketpairs stay apart.
+TEST(SingleUse, AReusedTagThatNoSendNamedJoinsNothing) {
+  const std::vector<FlowSample> s = {
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 70, 71, 3, 3),
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 71, 70, 3, 3, 0x99),
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 90, 91, 3, 20),
+      key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 91, 90, 3, 20, 0x99),
+  };
+  EXPECT_EQ(picked(s, 21), (std::set<size_t>{0, 1}));
+}
+
+// A datagram sent to a name joins the receiver bound to it: a syslog-style receiver that goes on
+// reading keeps its senders; one that stopped goes with them.
+TEST(SingleUse, DatagramsToANameGoWithTheirReceiver) {
+  std::vector<FlowSample> s = {
+      key(1, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 40, 0, 2, 2, 0x10),
+      key(2, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_SEND, 41, 0, 3, 3, 0x10),
+      key(3, IPCT_KIND_UNIX_DGRAM, IPCT_DIR_RECV, 42, 0, 2, 9, 0x10),
+  };
+  EXPECT_EQ(picked(s, 20), (std::set<size_t>{}));
+  s[2].last_read = 3;
+  EXPECT_EQ(picked(s, 5), (std::set<size_t>{0, 1, 2}));
+}
+
+// TCP and UDP (ports and addresses many connections share), SysV queues (released by their
+// removal) and folded samples are never picked; signals and POSIX queues are.
+TEST(SingleUse, OnlyTheKindsWithAnIdentityOfTheirOwn) {
+  std::vector<FlowSample> s = {
+      key(1, IPCT_KIND_TCP, IPCT_DIR_SEND, 0, 0, 1, 1),       key(1, IPCT_KIND_UDP, IPCT_DIR_RECV, 0, 0, 1, 1),
+      key(1, IPCT_KIND_SYSV_MSG, IPCT_DIR_SEND, 7, 0, 1, 1),  key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 0, 0, 1, 1),
+      key(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 5, 1234, 1, 1), key(1, IPCT_KIND_POSIX_MQ, IPCT_DIR_SEND, 8, 0, 1, 1),
+  };
+  s[3].folded = true;
+  s[3].key._pad[0] = kFoldedKeyMark;
+  EXPECT_EQ(picked(s, 10), (std::set<size_t>{4, 5}));
+}
+
+// A key whose counts never grew (last_read 0) is dated by its first read.
+TEST(SingleUse, AKeyThatNeverMovedIsDatedByItsFirstRead) {
+  std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 5, 0)};
+  EXPECT_EQ(picked(s, 6), (std::set<size_t>{}));
+  EXPECT_EQ(picked(s, 7), (std::set<size_t>{0}));
+}
+
+// Both keys of one pipe are one channel: one list.
+TEST(SingleUse, EachChannelIsOneList) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 5, 5),
+                                     key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 501, 0, 5, 5),
+                                     key(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 5, 5)};
+  const auto channels = single_use_channels(s, 9, 9);
+  ASSERT_EQ(channels.size(), 2U);
+  std::set<std::vector<size_t>> got(channels.begin(), channels.end());
+  EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 2}, {1}}));
+}
+
+// A channel whose counts grew after the last collection whose figures went out (failed cycles
+// between) waits: its growth has not been exported yet.
+TEST(SingleUse, NothingGoesBeforeItsCountsWentOut) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 5, 5)};
+  EXPECT_EQ(picked(s, 8, 4), (std::set<size_t>{}));
+  EXPECT_EQ(picked(s, 8, 5), (std::set<size_t>{0}));
+}
+
+// Signals: the join names the channel by target process and signal, whatever the target's
+// cgroup (a process id reused in another cgroup): those keys are one channel.
+TEST(SingleUse, SignalsToOneProcessAreOneChannel) {
+  std::vector<FlowSample> s = {key(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 70, 1234, 2, 2),
+                               key(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 80, 1234, 2, 30)};
+  EXPECT_EQ(picked(s, 31), (std::set<size_t>{}));
+  s[1].key.ch.obj.peer = 1235;
+  EXPECT_EQ(picked(s, 31), (std::set<size_t>{0}));
+}
+
+// Released once, seen again: reused. Bounded: the oldest released are forgotten first.
+TEST(SingleUse, ReleasedChannelsSeenAgainAreReused) {
+  ReleasedChannels r;
+  r.seen("pipe:ino=1,dev=0:14");
+  EXPECT_FALSE(r.reused("pipe:ino=1,dev=0:14"));
+  r.released("pipe:ino=1,dev=0:14");
+  EXPECT_FALSE(r.reused("pipe:ino=1,dev=0:14"));
+  r.seen("pipe:ino=1,dev=0:14");
+  EXPECT_TRUE(r.reused("pipe:ino=1,dev=0:14"));
+  for (size_t i = 0; i < ReleasedChannels::kRemembered; ++i) r.released("pipe:ino=" + std::to_string(100 + i));
+  r.released("pipe:ino=2,dev=0:14");
+  r.seen("pipe:ino=100");  // forgotten: the first of kRemembered + 1 released
+  EXPECT_FALSE(r.reused("pipe:ino=100"));
+  r.seen("pipe:ino=2,dev=0:14");
+  EXPECT_TRUE(r.reused("pipe:ino=2,dev=0:14"));
+}
