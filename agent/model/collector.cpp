@@ -335,7 +335,6 @@ void Collector::release_single_use(const std::vector<FlowSample>& samples) {
   }
   for (const ipct_flow_key& k : keys) kernel_keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
   stats_.channels_released += released_channels;
-  stats_.keys_released += keys.size();
   forget_channels(channels);
 }
 
@@ -346,9 +345,7 @@ void Collector::forget_channels(const std::set<std::string>& channels) {
       ++it;
       continue;
     }
-    const ChannelFlow& f = e.state.flow;
-    const bool holds = f.msgs + f.bytes + f.recv_msgs + f.recv_bytes > 0 || f.shm_attached > 0;
-    if (holds || !e.handed_over) add_released(e.state, e.last_moved);
+    if (e.shown()) add_released(e.state, e.last_moved);
     it = table_.erase(it);
   }
 }
@@ -475,10 +472,7 @@ std::vector<FlowState> Collector::flows() const {
   std::vector<FlowState> out;
   out.reserve(table_.size());
   for (const auto& [id, e] : table_) {
-    const ChannelFlow& f = e.state.flow;
-    // An unknown peer's flow whose counts all moved to the known peers holds nothing to show.
-    if (e.handed_over && f.msgs + f.bytes + f.recv_msgs + f.recv_bytes == 0 && f.shm_attached == 0) continue;
-    out.push_back(e.state);
+    if (e.shown()) out.push_back(e.state);
   }
   return out;
 }

@@ -69,10 +69,9 @@ struct CollectorStats {
   uint64_t kernel_map_bytes = 0;
   uint64_t kernel_evicted = 0;  // idle entries deleted from the kernel map
   uint64_t flows_expired = 0;   // idle flows forgotten
-  // Single-use channels released (model/single_use.h; ipctrace_channels_released_total): channels
-  // as the join names them, and the kernel keys they held.
+  // Single-use channels released (model/single_use.h; ipctrace_channels_released_total), as the
+  // join names them.
   uint64_t channels_released = 0;
-  uint64_t keys_released = 0;
   uint64_t events = 0;           // lifecycle events drained
   uint64_t errors = 0;           // cycles that failed (ipctrace_collection_errors_total)
   uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
@@ -139,6 +138,11 @@ class Collector {
     uint64_t raw_recv_bytes = 0;
     std::chrono::steady_clock::time_point last_moved;
     bool handed_over = false;  // a flow with an unknown peer whose counts the known peers took over
+    // Whether it holds anything to show: not an unknown peer's flow whose counts all moved away.
+    [[nodiscard]] bool shown() const {
+      const ChannelFlow& f = state.flow;
+      return !handed_over || f.msgs + f.bytes + f.recv_msgs + f.recv_bytes > 0 || f.shm_attached > 0;
+    }
   };
   struct Totals {
     uint64_t msgs = 0, bytes = 0, recv_msgs = 0, recv_bytes = 0;
