@@ -240,6 +240,29 @@ struct ipct_cgroup_event {
 };
 
 /*
+ * One open file of a process that a channel can be (bpf/open_files.bpf.c, an iter/task_file
+ * program, Linux 5.8+): what `ls -l /proc/PID/fd` would show of pipes, FIFOs, sockets and POSIX
+ * message queues, in the identity the flow keys use (ipct_chan_obj): the inode number and its
+ * superblock's device (kernel encoding). A process's descriptors are listed once, not once per
+ * thread (the iterator skips threads sharing the files table); a file open twice is listed twice.
+ */
+enum ipct_open_type {
+	IPCT_OPEN_FIFO = 1,   /* S_IFIFO: an anonymous pipe (pipefs) or a FIFO on any filesystem */
+	IPCT_OPEN_SOCKET = 2, /* S_IFSOCK: a socket (sockfs); the inode unix keys carry */
+	IPCT_OPEN_MQUEUE = 3, /* a file of an mqueue filesystem (MQUEUE_MAGIC) */
+	/* a TCP socket: `inet` as the flow keys of its operations carry it (sock_key_body.bpf.h) */
+	IPCT_OPEN_TCP = 4,
+};
+
+struct ipct_open_file {
+	__u64 ino;
+	__u32 dev;
+	__u8 type; /* enum ipct_open_type */
+	__u8 _pad[3];
+	struct ipct_chan_inet inet; /* IPCT_OPEN_TCP only; zero for the others */
+};
+
+/*
  * A coarser entry for operations whose flow a full table could not keep (ipct_folded): the
  * cgroup, kind and direction are kept, the channel is not. `table` is the flow table (0 or 1)
  * being filled when the operation happened, so that the agent reads one half while the programs

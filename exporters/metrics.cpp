@@ -197,10 +197,21 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
                          .Register(*registry_)),
       channels_released_(prometheus::BuildCounter()
                              .Name("ipctrace_channels_released_total")
-                             .Help("Single-use channels released from the kept flows: used within two "
-                                   "collections, then idle for two (pipes, FIFOs, POSIX queues, unix sockets, "
-                                   "signals); used again, a channel is a new flow.")
+                             .Help("Channels released from the kept flows, by reason: single_use (used within two "
+                                   "collections, then idle for two: pipes, FIFOs, POSIX queues, unix sockets, "
+                                   "signals), closed (no process holds any of its pipe, FIFO, queue or socket "
+                                   "open); used again, a channel is a new flow.")
                              .Register(*registry_)),
+      open_file_lists_(prometheus::BuildCounter()
+                           .Name("ipctrace_open_file_lists_total")
+                           .Help("Lists of every process's open pipes, FIFOs, sockets and queues (a task_file "
+                                 "iterator), made to release closed channels, by result: made, failed, "
+                                 "unavailable (due, but the iterator could not be loaded: see the agent's log).")
+                           .Register(*registry_)),
+      open_file_list_seconds_(prometheus::BuildGauge()
+                                  .Name("ipctrace_open_file_list_duration_seconds")
+                                  .Help("How long the last list of the open files took, in seconds.")
+                                  .Register(*registry_)),
       build_info_(prometheus::BuildGauge()
                       .Name("ipctrace_build_info")
                       .Help("Build and platform information (value 1).")
@@ -211,7 +222,9 @@ MetricsExporter::MetricsExporter(MetricsOptions options, const BuildInfo& build)
   for (int r = 0; r < IPCT_DROP_MAX; ++r) lost_.Add({{"reason", std::string(drop_reason_name(r))}});
   series_dropped_.Add({});
   cycles_.Add({});
-  channels_released_.Add({});
+  for (const char* r : {"single_use", "closed"}) channels_released_.Add({{"reason", r}});
+  for (const char* r : {"made", "failed", "unavailable"}) open_file_lists_.Add({{"result", r}});
+  open_file_list_seconds_.Add({});
   collection_errors_.Add({});
   identity_errors_.Add({});
   for (const char* r :
@@ -594,10 +607,15 @@ void MetricsExporter::update_self(const MetricsCycle& cycle) {
               {"ambiguous", paths.ambiguous}},
              last_channel_paths_);
   flows_tracked_.Add({}).Set(static_cast<double>(cycle.flows.size()));
-  const uint64_t released = st.channels_released;
-  channels_released_.Add({}).Increment(
-      static_cast<double>(released >= last_channels_released_ ? released - last_channels_released_ : released));
-  last_channels_released_ = released;
+  const uint64_t closed = std::min(st.channels_closed, st.channels_released);
+  add_deltas(channels_released_, "reason", {{"single_use", st.channels_released - closed}, {"closed", closed}},
+             last_channels_released_);
+  add_deltas(open_file_lists_, "result",
+             {{"made", st.open_file_lists},
+              {"failed", st.open_file_list_errors},
+              {"unavailable", st.open_file_lists_unavailable}},
+             last_open_file_lists_);
+  open_file_list_seconds_.Add({}).Set(std::chrono::duration<double>(st.last_open_file_list).count());
 }
 
 }  // namespace ipctrace

@@ -153,6 +153,8 @@ class MetricsExporter {
   prometheus::Family<prometheus::Counter>& http_rejected_;
   prometheus::Family<prometheus::Gauge>& flows_tracked_;
   prometheus::Family<prometheus::Counter>& channels_released_;
+  prometheus::Family<prometheus::Counter>& open_file_lists_;
+  prometheus::Family<prometheus::Gauge>& open_file_list_seconds_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
   std::map<Labels, IpcSeries> ipc_;
@@ -191,7 +193,8 @@ class MetricsExporter {
   DropCounts last_drops_{};
   uint64_t last_collection_errors_ = 0;
   uint64_t last_identity_errors_ = 0;
-  uint64_t last_channels_released_ = 0;
+  std::map<std::string, uint64_t> last_channels_released_;
+  std::map<std::string, uint64_t> last_open_file_lists_;
   std::map<std::string, uint64_t> last_sysv_errors_;
   std::map<std::string, uint64_t> last_cgroup_watch_;
   std::map<std::string, uint64_t> last_channel_paths_;

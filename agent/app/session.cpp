@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/text.h"
+#include "kernel/open_files.h"
 #include "kernel/probe.h"
 
 namespace ipctrace {
@@ -49,6 +50,14 @@ Result<std::unique_ptr<Session>> Session::start(const SessionOptions& options) {
   co.host_root = options.host_root;
   co.idle_timeout = options.idle_timeout;
   s->collector_ = std::make_unique<Collector>(std::move(tracer).value(), co);
+  if (auto lister = OpenFileLister::load()) {
+    s->collector_->set_open_files(std::move(lister).value());
+  } else {
+    spdlog::warn(
+        "closed channels are released only when single-use, else after --idle-timeout (counted in "
+        "ipctrace_open_file_lists_total{{result=\"unavailable\"}}): {}",
+        lister.error().message());
+  }
   s->node_ = node_name();
   s->kernel_ = kernel_release();
   s->started_ = std::chrono::steady_clock::now();

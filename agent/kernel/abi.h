@@ -47,3 +47,7 @@ static_assert(offsetof(ipct_data_event, msgs) == 64);
 static_assert(offsetof(ipct_data_event, bytes) == 72);
 static_assert(offsetof(ipct_data_event, ch) == 80);
 static_assert(offsetof(ipct_data_event, comm) == 128);
+static_assert(sizeof(ipct_open_file) == 64);
+static_assert(offsetof(ipct_open_file, inet) == 16);
+static_assert(offsetof(ipct_open_file, dev) == 8);
+static_assert(offsetof(ipct_open_file, type) == 12);

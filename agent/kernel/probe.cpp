@@ -6,8 +6,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <linux/bpf.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "kernel/abi.h"
 #include "kernel/bpf_object.h"
 #include "kernel/libbpf_log.h"
+#include "kernel/open_files.h"
 #include "kernel/planner.h"
 
 namespace ipctrace {
@@ -44,6 +47,8 @@ std::string_view feature_name(Feature f) {
       return "percpu_maps";
     case Feature::BatchMapOps:
       return "batch_map_ops";
+    case Feature::TaskFileIter:
+      return "task_file_iter";
     case Feature::CoRe:
       return "co_re";
   }
@@ -269,6 +274,42 @@ FeatureResult probe_batch_ops() {
   return {Feature::BatchMapOps, true, "ok", "lookup_and_delete_batch drained 4 of 4 entries", 0};
 }
 
+// The open-files iterator (kernel/open_files.h): loaded, read, and this process's own pipe and
+// socket pair found in what it lists.
+FeatureResult probe_task_file_iter() {
+  const Feature f = Feature::TaskFileIter;
+  auto lister = OpenFileLister::load();
+  if (!lister) return failed(f, "load", lister.error().code(), lister.error().context());
+  std::array<int, 2> p{-1, -1};
+  std::array<int, 2> s{-1, -1};
+  if (pipe2(p.data(), O_CLOEXEC) != 0) return failed(f, "trigger", errno, "pipe");
+  const Fd p0(p[0]);
+  const Fd p1(p[1]);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.data()) != 0)
+    return failed(f, "trigger", errno, "socketpair");
+  const Fd s0(s[0]);
+  const Fd s1(s[1]);
+  struct stat ps {};
+  struct stat ss0 {};
+  struct stat ss1 {};
+  if (fstat(p0.get(), &ps) != 0 || fstat(s0.get(), &ss0) != 0 || fstat(s1.get(), &ss1) != 0) {
+    return failed(f, "trigger", errno, "fstat");
+  }
+  auto open = (*lister)->list();
+  if (!open) return failed(f, "attach", open.error().code(), open.error().context());
+  int found = 0;
+  // The pipe's device as the kernel encodes it (MKDEV: major << 20 | minor).
+  const auto kdev = static_cast<uint32_t>((major(ps.st_dev) << 20) | minor(ps.st_dev));
+  found += open->has_file(kdev, ps.st_ino) ? 1 : 0;
+  found += open->has_socket(ss0.st_ino) ? 1 : 0;
+  found += open->has_socket(ss1.st_ino) ? 1 : 0;
+  if (found != 3) return failed(f, "verify", 0, fmt::format("found {} of this process's 3 open channel files", found));
+  return {
+      f, true, "ok",
+      fmt::format("listed {} pipes, FIFOs, sockets and queues open, this process's 3 among them", open->descriptors),
+      0};
+}
+
 }  // namespace
 
 ProbeReport run_probe(const ProbeOptions& options) {
@@ -319,6 +360,7 @@ ProbeReport run_probe(const ProbeOptions& options) {
     report.features.push_back(probe_program(Feature::Kprobe, "probe_kprobe", trigger_vfs_read));
     for (auto& r : probe_ringbuf_percpu_core()) report.features.push_back(std::move(r));
     report.features.push_back(probe_batch_ops());
+    report.features.push_back(probe_task_file_iter());
   }
 
   KernelFacts facts;

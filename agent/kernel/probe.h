@@ -24,6 +24,7 @@ enum class Feature {
   PercpuMaps,         // BPF_MAP_TYPE_PERCPU_ARRAY written by a program, summed by us
   BatchMapOps,        // BPF_MAP_LOOKUP_AND_DELETE_BATCH on a per-CPU hash
   CoRe,               // CO-RE field reads give this task's namespace ids
+  TaskFileIter,       // iter/task_file lists this process's pipe and socket pair (kernel/open_files.h)
 };
 inline constexpr Feature kAllFeatures[] = {Feature::SyscallTracepoint,
                                            Feature::RawTracepoint,
@@ -34,7 +35,8 @@ inline constexpr Feature kAllFeatures[] = {Feature::SyscallTracepoint,
                                            Feature::RingBuffer,
                                            Feature::PercpuMaps,
                                            Feature::BatchMapOps,
-                                           Feature::CoRe};
+                                           Feature::CoRe,
+                                           Feature::TaskFileIter};
 std::string_view feature_name(Feature f);  // "syscall_tracepoint", "raw_tracepoint", "tp_btf", ...
 
 struct FeatureResult {

@@ -296,26 +296,60 @@ void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples
   stats_.kernel_evicted += idle.size();
 }
 
-// Channels used within two collections and idle for two since (model/single_use.h): their keys
-// leave the tracer's kept flows, making room, and their flows the table. Their last counts went
-// out with a collection before this one (single_use_channels()' `exported`). Kept: a channel whose
-// join has an unknown end (its other end may still come), and one released before and used again
-// (a long-lived channel used in bursts).
-void Collector::release_single_use(const std::vector<FlowSample>& samples) {
-  if (!options_.release_single_use) return;
+// The open files (kernel/open_files.h), listed after this cycle's read when a list is due:
+// every collection while the tracer keeps 1/kClosedListFraction of its flows or more (a list
+// costs a pass over every descriptor on the node), else every kClosedListEvery collections.
+std::optional<OpenObjects> Collector::list_open_files() {
+  if (!options_.release_closed) return std::nullopt;
+  const bool busy = stats_.kernel_entries * kClosedListFraction >= tracer_->flow_map_capacity();
+  if (!busy && ++cycles_since_list_ < kClosedListEvery) return std::nullopt;
+  cycles_since_list_ = 0;
+  if (!open_files_) {
+    stats_.open_file_lists_unavailable++;
+    return std::nullopt;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto open = open_files_->list();
+  if (!open) {
+    stats_.open_file_list_errors++;
+    open_files_log_.warn("collector: listing the open files: " + open.error().message());
+    return std::nullopt;
+  }
+  stats_.open_file_lists++;
+  stats_.last_open_file_list = std::chrono::steady_clock::now() - started;
+  return std::move(open).value();
+}
+
+// Channels used within two collections and idle for two since, and channels closed
+// (model/single_use.h): their keys leave the tracer's kept flows, making room, and their flows
+// the table. Their last counts went out with a collection before this one (releasable_channels()'
+// `exported`). Kept: a channel whose join has an unknown end (its other end may still come: data
+// in a queue, in a socket a listener has not accepted yet), unless it is a closed pipe, FIFO or
+// TCP connection, whose data went with its last descriptor; and one released before and used again (a long-lived
+// channel used in bursts) unless it is closed now (no more bursts come; a file in flight in a
+// unix socket's queue or registered with io_uring is released again each time it looks closed,
+// its flows added up in the reports as released flows are).
+void Collector::release_channels(const std::vector<FlowSample>& samples) {
+  if (!options_.release_single_use && !options_.release_closed) return;
+  const std::optional<OpenObjects> open = list_open_files();
   std::vector<ipct_flow_key> keys;
   std::set<std::string> channels;
   size_t released_channels = 0;
-  for (const std::vector<size_t>& group : single_use_channels(samples, tracer_->reads(), exported_read_)) {
+  size_t closed_channels = 0;
+  for (const ReleasableChannel& c :
+       releasable_channels(samples, tracer_->reads(), exported_read_, open ? &*open : nullptr)) {
+    if (!c.closed && !options_.release_single_use) continue;
     std::vector<FlowSample> sub;
-    sub.reserve(group.size());
-    for (size_t i : group) sub.push_back(samples[i]);
+    sub.reserve(c.keys.size());
+    for (size_t i : c.keys) sub.push_back(samples[i]);
     // The channel as the join named it: all of its keys are here, and they join alone as they
     // did with the rest.
     const std::vector<ChannelFlow> flows = join_flows(sub);
     const bool keep = std::any_of(flows.begin(), flows.end(), [&](const ChannelFlow& f) {
-      return f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown ||
-             released_channels_.reused(f.channel);
+      const bool unknown_end = f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown;
+      const bool data_gone =
+          c.closed && (f.kind == IPCT_KIND_PIPE || f.kind == IPCT_KIND_FIFO || f.kind == IPCT_KIND_TCP);
+      return (unknown_end && !data_gone) || (!c.closed && released_channels_.reused(f.channel));
     });
     if (keep) continue;
     std::set<std::string> names;
@@ -325,16 +359,18 @@ void Collector::release_single_use(const std::vector<FlowSample>& samples) {
     }
     for (const std::string& n : names) released_channels_.released(n);
     released_channels += names.size();
+    if (c.closed) closed_channels += names.size();
     channels.insert(names.begin(), names.end());
     for (const FlowSample& k : sub) keys.push_back(k.key);
   }
   if (keys.empty()) return;
   if (auto st = tracer_->delete_flows(keys); !st) {
-    spdlog::warn("collector: releasing single-use channels: {}", st.error().message());
+    spdlog::warn("collector: releasing channels: {}", st.error().message());
     return;
   }
   for (const ipct_flow_key& k : keys) kernel_keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
   stats_.channels_released += released_channels;
+  stats_.channels_closed += closed_channels;
   forget_channels(channels);
 }
 
@@ -459,7 +495,7 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   shm_.forget_removed();
   forget_msg_queues(*samples);
   evict_idle_kernel_entries(*samples, steady);
-  release_single_use(*samples);
+  release_channels(*samples);
   exported_read_ = tracer_->reads();  // this cycle's figures go out
   waits_ = std::move(waits).value();
   drops_ = tracer_->read_drops();

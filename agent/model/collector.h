@@ -13,6 +13,7 @@
 
 #include "base/duration.h"
 #include "base/log.h"
+#include "kernel/open_files.h"
 #include "kernel/tracer.h"
 #include "model/flows.h"
 #include "model/msgq.h"
@@ -56,7 +57,15 @@ struct CollectorOptions {
   // Single-use channels (model/single_use.h) leave the kept flows and the table once idle for two
   // collections, long before idle_timeout; their flows are kept added up (released_flows()).
   bool release_single_use = true;
+  // Closed channels (none of their objects open in any process: kernel/open_files.h) leave them at
+  // the first collection after their last counts went out that lists the open files: every
+  // collection while the tracer keeps at least 1/kClosedListFraction of its flows, else every
+  // kClosedListEvery collections. Needs set_open_files(); without it, every list due is counted
+  // as unavailable.
+  bool release_closed = true;
 };
+inline constexpr uint64_t kClosedListFraction = 8;
+inline constexpr uint64_t kClosedListEvery = 10;
 
 struct CollectorStats {
   uint64_t cycles = 0;
@@ -69,9 +78,18 @@ struct CollectorStats {
   uint64_t kernel_map_bytes = 0;
   uint64_t kernel_evicted = 0;  // idle entries deleted from the kernel map
   uint64_t flows_expired = 0;   // idle flows forgotten
-  // Single-use channels released (model/single_use.h; ipctrace_channels_released_total), as the
-  // join names them.
+  // Channels released (model/single_use.h; ipctrace_channels_released_total), as the join names
+  // them: single-use ones, and closed ones (no process holds any of their objects; also counted
+  // in channels_closed).
   uint64_t channels_released = 0;
+  uint64_t channels_closed = 0;
+  // Lists of the open files (kernel/open_files.h; ipctrace_open_file_lists_total by result): made,
+  // failed (logged, at most 5 a minute), unavailable (due, but no lister: logged once at start),
+  // and how long the last one made took.
+  uint64_t open_file_lists = 0;
+  uint64_t open_file_list_errors = 0;
+  uint64_t open_file_lists_unavailable = 0;
+  Duration last_open_file_list{0};
   uint64_t events = 0;           // lifecycle events drained
   uint64_t errors = 0;           // cycles that failed (ipctrace_collection_errors_total)
   uint64_t failed_in_a_row = 0;  // failed cycles since the last one that succeeded
@@ -118,6 +136,9 @@ class Collector {
   [[nodiscard]] const CollectorStats& stats() const { return stats_; }
   [[nodiscard]] const ChannelPathsStats& path_stats() const { return paths_.stats(); }
   [[nodiscard]] Tracer& tracer() { return *tracer_; }
+  // The lister of open files for releasing closed channels (CollectorOptions::release_closed);
+  // nullptr where it could not be loaded.
+  void set_open_files(std::unique_ptr<OpenFileLister> lister) { open_files_ = std::move(lister); }
   // For a stream that drains the lifecycle events itself (`ipctrace trace`): takes one in as a
   // collection would, and says whether a create event was a lookup of an existing object.
   bool is_lookup(const ipct_event& e);
@@ -166,7 +187,9 @@ class Collector {
   void reconcile_sysv(std::chrono::steady_clock::time_point steady);
   void forget_msg_queues(const std::vector<FlowSample>& samples);
   void evict_idle_kernel_entries(const std::vector<FlowSample>& samples, std::chrono::steady_clock::time_point now);
-  void release_single_use(const std::vector<FlowSample>& samples);
+  void release_channels(const std::vector<FlowSample>& samples);
+  // The open files, when a list is due this collection (CollectorOptions::release_closed).
+  std::optional<OpenObjects> list_open_files();
   void add_released(const FlowState& s, std::chrono::steady_clock::time_point last_moved);
 
   std::unique_ptr<Tracer> tracer_;
@@ -183,9 +206,15 @@ class Collector {
                            }};
   std::map<FlowId, Entry> table_;
   ReleasedChannels released_channels_;
-  uint64_t exported_read_ = 0;
-  size_t released_path_bytes_ =
-      0;  // of the released flows' paths  // the tracer's read of the last cycle that succeeded
+  uint64_t exported_read_ = 0;      // the tracer's read of the last cycle that succeeded
+  size_t released_path_bytes_ = 0;  // of the released flows' paths
+  std::unique_ptr<OpenFileLister> open_files_;
+  uint64_t cycles_since_list_ = 0;
+  RateLimitedLog open_files_log_{5, std::chrono::minutes(1), [](uint64_t n) {
+                                   return "collector: " + std::to_string(n) +
+                                          " more lists of the open files failed in the last minute (counted in "
+                                          "ipctrace_open_file_lists_total)";
+                                 }};
   // (kind, src, src's executable, dst, dst's executable) -> the released flows.
   struct Released {
     FlowState state;

@@ -1,6 +1,9 @@
 #include "model/single_use.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <array>
 #include <map>
 #include <numeric>
 #include <set>
@@ -38,18 +41,49 @@ class Components {
 };
 
 // What keys of one channel share: an object, a socket, a tag a send named, a signal's target.
-enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4 };
+enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4, Connection = 5 };
 using AtomKey = std::tuple<Atom, uint64_t, uint64_t, uint64_t>;
 
 bool releasable_kind(int kind) {
   return kind == IPCT_KIND_PIPE || kind == IPCT_KIND_FIFO || kind == IPCT_KIND_POSIX_MQ || is_unix_kind(kind) ||
-         kind == IPCT_KIND_SIGNAL;
+         kind == IPCT_KIND_SIGNAL || kind == IPCT_KIND_TCP;
+}
+
+// A TCP connection whichever end keyed it: its two endpoints (address as IPv6, an IPv4 one mapped,
+// and port) in order, hashed (FNV-1a, two seeds). The network namespace is left out: the ends of
+// a connection between namespaces are in two. Connections that share a tuple in two namespaces
+// are one channel here, released together.
+AtomKey connection_atom(const ipct_chan_inet& c) {
+  using Endpoint = std::pair<std::array<uint8_t, 16>, uint16_t>;
+  auto endpoint = [&](const uint8_t* addr, uint16_t port) {
+    Endpoint e{{}, port};
+    if (c.family == AF_INET) {
+      e.first[10] = 0xff;
+      e.first[11] = 0xff;
+      std::copy(addr, addr + 4, e.first.begin() + 12);
+    } else {
+      std::copy(addr, addr + 16, e.first.begin());
+    }
+    return e;
+  };
+  Endpoint a = endpoint(c.laddr, c.lport);
+  Endpoint b = endpoint(c.raddr, c.rport);
+  if (b < a) std::swap(a, b);
+  auto fnv = [&](uint64_t h) {
+    for (const Endpoint* e : {&a, &b}) {
+      for (uint8_t byte : e->first) h = (h ^ byte) * 0x100000001b3ULL;
+      h = (h ^ (e->second & 0xffU)) * 0x100000001b3ULL;
+      h = (h ^ (e->second >> 8U)) * 0x100000001b3ULL;
+    }
+    return h;
+  };
+  return {Atom::Connection, fnv(0xcbf29ce484222325ULL), fnv(0x84222325cbf29ce4ULL), 0};
 }
 
 }  // namespace
 
-std::vector<std::vector<size_t>> single_use_channels(const std::vector<FlowSample>& samples, uint64_t now,
-                                                     uint64_t exported) {
+std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>& samples, uint64_t now,
+                                                   uint64_t exported, const OpenObjects* open) {
   Components sets(samples.size());
   std::map<AtomKey, size_t> first;  // atom -> the first sample that has it
   auto share = [&](size_t i, const AtomKey& atom) {
@@ -65,48 +99,72 @@ std::vector<std::vector<size_t>> single_use_channels(const std::vector<FlowSampl
     if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
       named_tags.emplace(k.kind, k.ch.obj.sk_tag);
   }
-  std::vector<bool> eligible(samples.size(), false);
+  // Per sample: whether it names an object a process can hold open (a pipe, FIFO, queue or
+  // socket inode), and whether one of those is open (in `open`).
+  // TCP is released only closed (its addresses and ports are reused by the next connection, so
+  // activity alone says nothing).
+  enum : uint8_t { kEligible = 1, kHasObject = 2, kOpen = 4, kClosedOnly = 8 };
+  std::vector<uint8_t> marks(samples.size(), 0);
   for (size_t i = 0; i < samples.size(); ++i) {
     const FlowSample& s = samples[i];
     const ipct_flow_key& k = s.key;
     if (s.folded || !releasable_kind(k.kind)) continue;
     const ipct_chan_obj& o = k.ch.obj;
+    uint8_t m = kEligible;
     if (is_unix_kind(k.kind)) {
       // Inodes of sockfs are unique among sockets (get_next_ino()): one atom for every unix kind.
-      if (o.id != 0) share(i, {Atom::Socket, o.id, 0, 0});
-      if (o.peer != 0) share(i, {Atom::Socket, o.peer, 0, 0});
+      for (const uint64_t ino : {o.id, o.peer}) {
+        if (ino == 0) continue;
+        share(i, {Atom::Socket, ino, 0, 0});
+        m |= kHasObject;
+        if (open != nullptr && open->has_socket(ino)) m |= kOpen;
+      }
       if (o.sk_tag != 0 && named_tags.contains({k.kind, o.sk_tag}))
         share(i, {Atom::Tag, static_cast<uint64_t>(k.kind), o.sk_tag, 0});
     } else if (k.kind == IPCT_KIND_SIGNAL) {
       share(i, {Atom::SignalTarget, o.peer, o.dev, 0});  // "signal:sig=S,target_pid=P" (model/flows.cpp)
+    } else if (k.kind == IPCT_KIND_TCP) {
+      share(i, connection_atom(k.ch.inet));
+      m |= kHasObject | kClosedOnly;
+      if (open != nullptr && open->has_tcp(k.ch.inet)) m |= kOpen;
     } else {
       share(i, {Atom::Object, static_cast<uint64_t>(k.kind), o.dev, o.id});
+      m |= kHasObject;
+      if (open != nullptr && open->has_file(o.dev, o.id)) m |= kOpen;
     }
-    eligible[i] = true;
+    marks[i] = m;
   }
-  // Per channel: its first read and the last in which its counts grew.
+  // Per channel: its first read, the last in which its counts grew, and its objects' state.
   struct Span {
     uint64_t first = UINT64_MAX;
     uint64_t last = 0;
+    uint8_t marks = 0;
   };
   std::map<size_t, Span> spans;
   for (size_t i = 0; i < samples.size(); ++i) {
-    if (!eligible[i]) continue;
+    if (marks[i] == 0) continue;
     Span& sp = spans[sets.find(i)];
     sp.first = std::min(sp.first, samples[i].first_read);
     sp.last = std::max({sp.last, samples[i].first_read, samples[i].last_read});
+    sp.marks |= marks[i];
   }
-  std::map<size_t, std::vector<size_t>> out_by_channel;
+  std::map<size_t, ReleasableChannel> out_by_channel;
   for (size_t i = 0; i < samples.size(); ++i) {
-    if (!eligible[i]) continue;
+    if (marks[i] == 0) continue;
     const size_t root = sets.find(i);
     const Span& sp = spans[root];
-    if (sp.last - sp.first < kSingleUseActiveReads && now >= sp.last + kSingleUseIdleReads && sp.last <= exported)
-      out_by_channel[root].push_back(i);
+    if (sp.last > exported) continue;  // counts that have not gone out yet
+    const bool single_use = (sp.marks & kClosedOnly) == 0 && sp.last - sp.first < kSingleUseActiveReads &&
+                            now >= sp.last + kSingleUseIdleReads;
+    const bool closed = open != nullptr && (sp.marks & kHasObject) != 0 && (sp.marks & kOpen) == 0;
+    if (!single_use && !closed) continue;
+    ReleasableChannel& c = out_by_channel[root];
+    c.closed = closed;
+    c.keys.push_back(i);
   }
-  std::vector<std::vector<size_t>> out;
+  std::vector<ReleasableChannel> out;
   out.reserve(out_by_channel.size());
-  for (auto& [root, keys] : out_by_channel) out.push_back(std::move(keys));
+  for (auto& [root, c] : out_by_channel) out.push_back(std::move(c));
   return out;
 }
 

@@ -1,17 +1,20 @@
-// Single-use channels: which of the kernel's keys make channels that were used within one or two
-// collections and have been idle for two since, so that the agent releases them long before the
-// idle timeout (a shell's `cmd | grep`, a runtime's socketpair per exec, a neighbour churning
-// pipes would otherwise hold the kept flows for --idle-timeout).
+// Releasable channels: which of the kernel's keys make channels that were used within one or two
+// collections and have been idle for two since (single-use), or that no process holds open any
+// more (closed), so that the agent releases them long before the idle timeout (a shell's
+// `cmd | grep`, a runtime's socketpair per exec, a neighbour churning pipes would otherwise hold
+// the kept flows for --idle-timeout).
 //
-// Why by activity: no hook sees a pipe or socket released on every kernel this agent runs on
-// (kprobes and fentry are not everywhere; no tracepoint fires on the last close of a file), so
-// the agent cannot know a channel was closed; it knows when each key was first taken in and when
-// its counts last grew, in collections (FlowSample::first_read, last_read). A channel whose every
-// operation fell within two consecutive collections and that has been idle for two more is
-// released (Collector): its keys leave the kept flows (Tracer::delete_flows) and its flows the
-// collector's table, into the reports' released flows. Used again, it starts again from zero as a
-// new flow, and is not released a second time (ReleasedChannels); the Prometheus counters, which
-// add up per label set, go on from where they were.
+// No hook sees a pipe or socket released on every kernel this agent runs on (kprobes and fentry
+// are not everywhere; no tracepoint fires on the last close of a file). Two ways instead: by
+// activity, when each key was first taken in and when its counts last grew, in collections
+// (FlowSample::first_read, last_read): a channel whose every operation fell within two
+// consecutive collections and that has been idle for two more is single-use; and by a list of
+// every process's open files (kernel/open_files.h, where the kernel allows it): a channel none of
+// whose objects is open is closed. Released (Collector), its keys leave the kept flows
+// (Tracer::delete_flows) and its flows the collector's table, into the reports' released flows.
+// Used again, it starts again from zero as a new flow; a single-use one is not released a second
+// time unless it is closed then (ReleasedChannels); the Prometheus counters, which add up per
+// label set, go on from where they were.
 //
 // A channel is the set of keys the join puts together (model/flows.h), found here without the
 // join: keys that share an object (pipe, fifo, posix_mq: inode and device), a socket (unix: a
@@ -19,9 +22,11 @@
 // with the receivers that carry it), or a signal target (process and signal, as the join names
 // the channel). All the keys of a channel go together or none. The collector also keeps a channel
 // whose join has an unknown end (written and not read yet, a client's data before a late
-// accept()): its other end may come. Not released here: tcp and udp (addressed by port and address,
-// which many connections share and reuse: --idle-timeout), sysv_msg (a queue's removal releases
-// it: model/msgq.h), and folded samples (per cgroup, not per channel).
+// accept()): its other end may come. TCP is released only closed (a connection's addresses and
+// ports are reused by the next one: activity says nothing; both ends of a connection are one
+// channel); not released here: udp (addressed by port and address, which many senders share:
+// --idle-timeout), sysv_msg (a queue's removal releases it: model/msgq.h), and folded samples (per
+// cgroup, not per channel).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/open_files.h"
 #include "kernel/tracer.h"
 
 namespace ipctrace {
@@ -40,11 +46,22 @@ namespace ipctrace {
 inline constexpr uint64_t kSingleUseActiveReads = 2;
 inline constexpr uint64_t kSingleUseIdleReads = 2;
 
-// The single-use channels among `samples` (as Tracer::read_flows() returned them at read `now`, its
-// read count): each the indices of its keys. `exported`: the read of the last collection whose
-// figures went out (a failed cycle's did not); a channel whose counts grew after it is not one yet.
-std::vector<std::vector<size_t>> single_use_channels(const std::vector<FlowSample>& samples, uint64_t now,
-                                                     uint64_t exported);
+// A channel that may leave the kept flows: the indices of its keys in the samples, and whether it
+// is closed (no process holds any of its objects open) rather than only single-use.
+struct ReleasableChannel {
+  std::vector<size_t> keys;
+  bool closed = false;
+};
+
+// The channels among `samples` (as Tracer::read_flows() returned them at read `now`, its read
+// count) that are single-use, or closed: every object they name (a pipe, FIFO or queue inode, a
+// unix socket's inode or its peer's) is missing from `open`, the open files listed after that
+// read (kernel/open_files.h; nullptr: not listed, so none is known closed). A channel that names
+// no such object (a signal, a unix send known only by a tag) is never closed. `exported`: the read
+// of the last collection whose figures went out (a failed cycle's did not); a channel whose counts
+// grew after it is neither yet.
+std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>& samples, uint64_t now,
+                                                   uint64_t exported, const OpenObjects* open = nullptr);
 
 // Channels released and seen again since (a long-lived channel used in bursts): released once,
 // then left to the idle timeout, so that its bursts stay one flow. Remembers the last

@@ -515,9 +515,16 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   c.cgroup_watch = {{"made", 7}, {"named_late", 2}, {"unusable_path", 0}, {"backlog_full", 1}};
   c.channel_paths = {.found = 4, .not_found = 1, .truncated = 0, .ambiguous = 1};
   c.stats.channels_released = 5;
+  c.stats.channels_closed = 2;
+  c.stats.open_file_lists = 3;
+  c.stats.open_file_lists_unavailable = 0;
   m.update(c, namer);
   c.drops[IPCT_DROP_FOLD_MAP_FULL] = 40;
   c.stats.channels_released = 12;
+  c.stats.channels_closed = 4;
+  c.stats.open_file_lists = 4;
+  c.stats.open_file_list_errors = 1;
+  c.stats.last_open_file_list = 3ms;
   c.cgroup_watch["made"] = 9;
   c.channel_paths.found = 6;
   c.channel_paths.truncated = 3;
@@ -542,7 +549,12 @@ TEST(Metrics, SelfMetricsCountLossesHooksAndTheMap) {
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"not_found\"}"), 1);
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"cut\"}"), 3);
   EXPECT_EQ(sample(text, "ipctrace_channel_path_lookups_total{result=\"ambiguous\"}"), 1);
-  EXPECT_EQ(sample(text, "ipctrace_channels_released_total"), 12);
+  EXPECT_EQ(sample(text, "ipctrace_channels_released_total{reason=\"single_use\"}"), 8);
+  EXPECT_EQ(sample(text, "ipctrace_channels_released_total{reason=\"closed\"}"), 4);
+  EXPECT_EQ(sample(text, "ipctrace_open_file_lists_total{result=\"made\"}"), 4);
+  EXPECT_EQ(sample(text, "ipctrace_open_file_lists_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(sample(text, "ipctrace_open_file_lists_total{result=\"unavailable\"}"), 0);
+  EXPECT_EQ(sample(text, "ipctrace_open_file_list_duration_seconds"), 0.003);
 }
 
 // SysV reconciliation that degraded: counted by reason, from the collector's running totals.

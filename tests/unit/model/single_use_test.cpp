@@ -3,6 +3,7 @@
 #include "model/single_use.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -31,11 +32,13 @@ FlowSample key(uint64_t cg, int kind, int dir, uint64_t id, uint64_t peer, uint6
   return s;
 }
 
-// The keys picked at read `now`, every collection's figures having gone out (or up to `exported`).
-std::set<size_t> picked(const std::vector<FlowSample>& samples, uint64_t now, uint64_t exported = UINT64_MAX) {
+// The keys picked at read `now`, every collection's figures having gone out (or up to `exported`);
+// with `open`, the open files listed after that read.
+std::set<size_t> picked(const std::vector<FlowSample>& samples, uint64_t now, uint64_t exported = UINT64_MAX,
+                        const OpenObjects* open = nullptr) {
   std::set<size_t> out;
-  for (const auto& channel : single_use_channels(samples, now, std::min(now, exported)))
-    out.insert(channel.begin(), channel.end());
+  for (const auto& channel : releasable_channels(samples, now, std::min(now, exported), open))
+    out.insert(channel.keys.begin(), channel.keys.end());
   return out;
 }
 
@@ -128,9 +131,11 @@ TEST(SingleUse, EachChannelIsOneList) {
   const std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 5, 5),
                                      key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 501, 0, 5, 5),
                                      key(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 5, 5)};
-  const auto channels = single_use_channels(s, 9, 9);
-  ASSERT_EQ(channels.size(), 2U);
-  std::set<std::vector<size_t>> got(channels.begin(), channels.end());
+  std::set<std::vector<size_t>> got;
+  for (const auto& c : releasable_channels(s, 9, 9)) {
+    got.insert(c.keys);
+    EXPECT_FALSE(c.closed);
+  }
   EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 2}, {1}}));
 }
 
@@ -167,4 +172,75 @@ TEST(SingleUse, ReleasedChannelsSeenAgainAreReused) {
   EXPECT_FALSE(r.reused("pipe:ino=100"));
   r.seen("pipe:ino=2,dev=0:14");
   EXPECT_TRUE(r.reused("pipe:ino=2,dev=0:14"));
+}
+
+// Closed channels (kernel/open_files.h): a long-lived channel goes as soon as none of its objects
+// is open and its counts went out; one of its objects open keeps it.
+TEST(SingleUse, AChannelWhoseObjectsNoProcessHoldsIsClosed) {
+  // Pipe 500 used over reads 1..9 (not single-use); unix sockets 700 <-> 701 over 1..9.
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 1, 9),
+                                     key(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 1, 9),
+                                     key(1, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 700, 701, 1, 9),
+                                     key(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 701, 0, 1, 9)};
+  OpenObjects none;
+  EXPECT_EQ(picked(s, 10, 10), (std::set<size_t>{}));  // not listed: nothing is known closed
+  EXPECT_EQ(picked(s, 10, 10, &none), (std::set<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(picked(s, 10, 8, &none), (std::set<size_t>{}));  // read 9's counts have not gone out
+  OpenObjects pipe_open;
+  pipe_open.files.insert({14, 500});
+  EXPECT_EQ(picked(s, 10, 10, &pipe_open), (std::set<size_t>{2, 3}));
+  OpenObjects peer_open;  // the receiving socket is still open: its queue may hold data
+  peer_open.sockets.insert(701);
+  EXPECT_EQ(picked(s, 10, 10, &peer_open), (std::set<size_t>{0, 1}));
+  OpenObjects other_dev;  // the same inode number on another filesystem is another object
+  other_dev.files.insert({15, 500});
+  EXPECT_EQ(picked(s, 10, 10, &other_dev), (std::set<size_t>{0, 1, 2, 3}));
+  for (const auto& c : releasable_channels(s, 10, 10, &none)) EXPECT_TRUE(c.closed);
+}
+
+// A signal names no object a process holds: never closed, only single-use.
+TEST(SingleUse, ASignalIsNeverClosed) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 3, 4242, 1, 9)};
+  OpenObjects none;
+  EXPECT_EQ(picked(s, 10, 10, &none), (std::set<size_t>{}));
+}
+
+// TCP goes only closed (its ports are reused by the next connection): the two ends of one
+// connection, an IPv4 client and a dual-stack server that sees it IPv4-mapped, are one channel,
+// closed when neither end's socket is open.
+TEST(SingleUse, ATcpConnectionGoesOnlyClosedBothEndsTogether) {
+  auto tcp = [](uint64_t cg, int dir, bool v6, uint16_t lport, uint16_t rport) {
+    FlowSample s;
+    s.key.cgroup_id = cg;
+    s.key.kind = IPCT_KIND_TCP;
+    s.key.dir = static_cast<uint8_t>(dir);
+    ipct_chan_inet& c = s.key.ch.inet;
+    c.netns = 4026531840U;
+    c.family = v6 ? AF_INET6 : AF_INET;
+    c.lport = lport;
+    c.rport = rport;
+    const uint8_t v4[4] = {127, 0, 0, 1};
+    if (v6) {
+      c.laddr[10] = c.laddr[11] = c.raddr[10] = c.raddr[11] = 0xff;
+      std::copy(v4, v4 + 4, c.laddr + 12);
+      std::copy(v4, v4 + 4, c.raddr + 12);
+    } else {
+      std::copy(v4, v4 + 4, c.laddr);
+      std::copy(v4, v4 + 4, c.raddr);
+    }
+    s.msgs = s.bytes = 1;
+    s.first_read = s.last_read = 5;
+    return s;
+  };
+  const std::vector<FlowSample> s = {tcp(1, IPCT_DIR_SEND, false, 40000, 8080),   // client
+                                     tcp(2, IPCT_DIR_RECV, true, 8080, 40000),    // server, [::]
+                                     tcp(1, IPCT_DIR_SEND, false, 40001, 8080)};  // another client
+  EXPECT_EQ(picked(s, 20, 20), (std::set<size_t>{}));  // idle long since: still not single-use
+  OpenObjects none;
+  std::set<std::vector<size_t>> got;
+  for (const auto& c : releasable_channels(s, 20, 20, &none)) got.insert(c.keys);
+  EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 1}, {2}}));
+  OpenObjects server_open;
+  server_open.tcp.insert(OpenObjects::tcp_key(s[1].key.ch.inet));
+  EXPECT_EQ(picked(s, 20, 20, &server_open), (std::set<size_t>{2}));
 }
