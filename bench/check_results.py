@@ -54,6 +54,16 @@ def check(res):
         for k in ("agent_cpu_percent", "agent_rss_mib", "agent_peak_rss_mib", "records_lost"):
             if not isinstance(r.get(k), (int, float)):
                 errs.append(f"agent: {r.get('load')}: {k} missing")
+    noisy = [r for r in ag.get("rows", []) if r.get("kind") == "noisy"]
+    if len(noisy) != 1 or noisy[0].get("verified") is not True:
+        errs.append("agent: the noisy neighbour row missing or its quiet container not exact")
+    mem = ag.get("memory", [])
+    if len(mem) < 2 or not mem[0].get("this_node") or any(m.get("this_node") for m in mem[1:]):
+        errs.append("agent: memory: this node's figure first, then the planned ones, expected")
+    for m in mem:
+        for k in ("possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes"):
+            if not positive(m.get(k)):
+                errs.append(f"agent: memory: {m.get('possible_cpus')} CPUs: {k} missing")
     if not positive(ag.get("zero_loss", {}).get("data_ops_per_second")):
         errs.append("agent: zero_loss.data_ops_per_second missing")
     cases = res.get("scale", {}).get("cases", [])
@@ -65,8 +75,8 @@ def check(res):
                 errs.append(f"scale: {c.get('label')}: {k} missing")
         if c.get("max_series") and not c.get("series_dropped", 0) > 0:
             errs.append(f"scale: {c.get('label')}: at the cap but no series dropped")
-    if not isinstance(res.get("goals"), list) or len(res["goals"]) != 6:
-        errs.append(f"goals: expected 6 entries, got {len(res.get('goals', []))}")
+    if not isinstance(res.get("goals"), list) or len(res["goals"]) != 7:
+        errs.append(f"goals: expected 7 entries, got {len(res.get('goals', []))}")
     return errs
 
 

@@ -5,6 +5,10 @@
 //   fileread --calls N [--bytes B]  reads of a page-cached file: the unrelated workload
 //   pipe-rate --rate R --seconds S  64-byte pipe messages at R per second (0: as fast as it can)
 //   lifecycle-rate --rate R ...     SysV queue msgget + msgctl(IPC_RMID) pairs at R per second
+//   pipe-churn --seconds S          single-use pipes (made, 4 bytes written and read, closed) as
+//                                   fast as it can: the noisy neighbour's channel churn
+//   quiet --messages N              N 64-byte pipe messages and N SysV queue messages, each sent
+//                                   and received: the quiet container beside the noisy one
 //   flows --containers N ...        N cgroups ("containers"), a process in each, talking in pairs
 //
 // Each prints one JSON object on stdout when done (`floor` and `flows` print "ready" first and
@@ -259,6 +263,55 @@ int cmd_pipe_rate(double rate, double seconds) {
   return kExitOk;
 }
 
+int cmd_pipe_churn(double seconds) {
+  std::array<char, 4> back{};
+  bool failed = false;
+  const auto [done, took] = paced(0, seconds, [&] {
+    std::array<int, 2> fds{-1, -1};
+    if (pipe2(fds.data(), O_CLOEXEC) != 0) {
+      failed = true;
+      return;
+    }
+    const Fd r(fds[0]);
+    const Fd w(fds[1]);
+    if (write(w.get(), "abcd", 4) != 4 || read(r.get(), back.data(), back.size()) != 4) failed = true;
+  });
+  if (failed && !interrupted()) fail(errno_text("a single-use pipe"));
+  if (interrupted()) return kExitFailure;
+  std::cout << json{{"pipes", done}, {"seconds", took}, {"rate", static_cast<double>(done) / took}}.dump() << std::endl;
+  return kExitOk;
+}
+
+int cmd_quiet(int messages) {
+  std::array<int, 2> fds{-1, -1};
+  if (pipe2(fds.data(), O_CLOEXEC) != 0) fail(errno_text("pipe2"));
+  const Fd r(fds[0]);
+  const Fd w(fds[1]);
+  std::array<char, kMessageBytes> buf{};
+  buf.fill('q');
+  for (int i = 0; i < messages; ++i) {
+    if (write(w.get(), buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) ||
+        read(r.get(), buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()))
+      fail(errno_text("a pipe message"));
+  }
+  const int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+  if (id < 0) fail(errno_text("msgget"));
+  struct Message {
+    long type;
+    std::array<char, kMessageBytes> text;
+  } m{1, buf};
+  bool failed = false;
+  for (int i = 0; i < messages && !failed; ++i) {
+    failed = msgsnd(id, &m, m.text.size(), 0) != 0 || msgrcv(id, &m, m.text.size(), 0, 0) < 0;
+  }
+  const int err = errno;
+  msgctl(id, IPC_RMID, nullptr);
+  errno = err;
+  if (failed) fail(errno_text("a SysV queue message"));
+  std::cout << json{{"pipe_messages", messages}, {"msg_messages", messages}}.dump() << std::endl;
+  return kExitOk;
+}
+
 int cmd_lifecycle_rate(double rate, double seconds) {
   bool failed = false;
   const auto [done, took] = paced(rate, seconds, [&] {
@@ -436,6 +489,12 @@ int helper_main(int argc, char** argv) {
   lifecycle->add_option("--rate", rate, "Pairs per second (0: as fast as possible)")->check(CLI::Range(0.0, 1e9));
   lifecycle->add_option("--seconds", seconds, "How long")->check(CLI::Range(0.01, 3600.0));
 
+  auto* churn = app.add_subcommand("pipe-churn", "Single-use pipes as fast as possible");
+  churn->add_option("--seconds", seconds, "How long")->check(CLI::Range(0.01, 3600.0));
+  int messages = 20;
+  auto* quiet = app.add_subcommand("quiet", "N pipe messages and N SysV queue messages, sent and received");
+  quiet->add_option("--messages", messages, "Messages of each")->check(CLI::Range(1, 1000000));
+
   int containers = 1;
   int channels = 1;
   int period_ms = 500;
@@ -461,6 +520,8 @@ int helper_main(int argc, char** argv) {
   if (fileread->parsed()) return cmd_fileread(calls, bytes);
   if (pipe_rate->parsed()) return cmd_pipe_rate(rate, seconds);
   if (lifecycle->parsed()) return cmd_lifecycle_rate(rate, seconds);
+  if (churn->parsed()) return cmd_pipe_churn(seconds);
+  if (quiet->parsed()) return cmd_quiet(messages);
   return cmd_flows(containers, channels, period_ms);
 }
 

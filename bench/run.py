@@ -8,7 +8,9 @@ Sections, each measured on this machine in one run:
             --no-wait-time) and a bpftrace script doing per-cgroup accounting. Configurations
             alternate in rounds, in rotating order; medians of same-round ratios are reported.
   agent     the agent's CPU (user+sys) and peak RSS at paced IPC rates; records lost at the
-            highest rates, data operations and lifecycle events.
+            highest rates, data operations and lifecycle events; beside a noisy neighbour (a
+            quiet container exact within two collections while another churns channels); the
+            kernel maps planned per number of possible CPUs.
   scale     collection cycle and /metrics scrape time with 1, 100 and 1,000 containers' worth of
             flows (cgroups with a process each) and at the cardinality cap.
 
@@ -77,6 +79,9 @@ GOAL_PIPE_RATIO = 0.5  # ipctrace's cost on the pipe stressor at most half of bp
 GOAL_UNRELATED_PP = 1.0  # within 1 percentage point of the floor on the unrelated workload
 GOAL_AGENT_CPU = 2.0  # % of one core at 10,000 IPC operations per second
 GOAL_AGENT_RSS_MIB = 50.0
+GOAL_KERNEL_MAP_MIB = 64.0  # the agent's kernel maps at the defaults, on any number of CPUs
+# Possible CPUs the kernel memory is planned for (`ipctrace probe --possible-cpus`).
+MEMORY_CPUS = [2, 8, 16, 32, 64, 96, 128, 192, 256, 384]
 
 
 class Interrupted(Exception):
@@ -103,12 +108,50 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
-def _child_setup():
+def _child_setup(cgroup=None):
     # Dies with us even if we are SIGKILLed; its own process group, so a terminal's ^C reaches
-    # only us and we stop it in order.
+    # only us and we stop it in order. In `cgroup` (a Cgroup) if given.
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_DFL)
+    if cgroup is not None:
+        with open(os.path.join(cgroup.path, "cgroup.procs"), "w", encoding="ascii") as f:
+            f.write("0")  # the writing process itself
+
+
+def cgroup2_root():
+    with open("/proc/mounts", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "cgroup2":
+                return parts[1]
+    raise BenchError("no cgroup2 mount in /proc/mounts")
+
+
+class Cgroup:
+    """A cgroup v2 of ours ("container"): its processes killed and the cgroup removed on remove()."""
+
+    def __init__(self, name):
+        root = cgroup2_root()
+        self.path = os.path.join(root, f"{NAME}-{name}-{os.getpid()}")
+        os.mkdir(self.path)
+        self.label = self.path[len(root):]  # how the agent names a host cgroup: its path below the root
+
+    def remove(self):
+        try:
+            with open(os.path.join(self.path, "cgroup.kill"), "w", encoding="ascii") as f:
+                f.write("1")
+        except OSError:
+            pass
+        for _ in range(200):  # killed processes leave the cgroup within moments
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)
+        log(f"warning: could not remove {self.path}")
 
 
 class Proc:
@@ -116,10 +159,10 @@ class Proc:
 
     live = set()
 
-    def __init__(self, argv, stdout=None, stderr=None, stdin=subprocess.DEVNULL, env=None, text=True):
+    def __init__(self, argv, stdout=None, stderr=None, stdin=subprocess.DEVNULL, env=None, text=True, cgroup=None):
         self.argv = argv
         self.p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, text=text,
-                                  preexec_fn=_child_setup, start_new_session=True)
+                                  preexec_fn=lambda: _child_setup(cgroup), start_new_session=True)
         Proc.live.add(self)
 
     @property
@@ -595,6 +638,7 @@ def agent_section(ctx):
             window(f"{rate:,} msgs/s", rate, "pipe",
                    [ctx.helper, "pipe-rate", "--rate", str(rate), "--seconds", str(opt.rate_seconds)])
         window("max msgs/s", 0, "pipe", [ctx.helper, "pipe-rate", "--rate", "0", "--seconds", str(opt.rate_seconds)])
+        rows.append(noisy_neighbour(ctx, agent, opt.noisy_seconds))
         lifecycle = []
         for events in opt.event_rates:
             row = window(f"{events:,} lifecycle events/s", events, "lifecycle",
@@ -605,11 +649,13 @@ def agent_section(ctx):
                 break
     finally:
         agent.close()
+    memory = memory_per_cpus(ctx)
     data = [r for r in rows if r["kind"] == "pipe"]
     clean_life = [r for r in rows if r["kind"] == "lifecycle" and r["records_lost"] == 0]
     lossy_life = [r for r in rows if r["kind"] == "lifecycle" and r["records_lost"] > 0]
     return {
         "rows": rows,
+        "memory": memory,
         "verification": {"passed": all(r.get("verified", True) for r in rows),
                          "detail": "every paced pipe message counted by the agent"},
         "zero_loss": {
@@ -620,6 +666,89 @@ def agent_section(ctx):
             "lifecycle_first_lossy_rate": lossy_life[0]["achieved_rate"] if lossy_life else None,
         },
     }
+
+
+def noisy_neighbour(ctx, agent, seconds):
+    """A quiet container's exactness and the agent's cost while a neighbour churns channels as fast as
+    this machine allows (single-use pipes and `stress-ng --sockpair 2` in one cgroup): the quiet one's
+    20 pipe messages and 20 SysV queue messages must be in /metrics, exact and named, within two
+    collections (counted by ipctrace_collections_total, not by the clock) while the churn goes on."""
+    noisy, quiet = Cgroup("noisy"), Cgroup("quiet")
+    procs = []
+    try:
+        msgs0, lost0, _ = agent.counters()
+        cpu0, t0 = agent.cpu_seconds(), time.monotonic()
+        workdir = tempfile.mkdtemp(dir=ctx.tmp)
+        procs.append(Proc(["stress-ng", "--sockpair", "2", "--timeout", f"{seconds}s", "--temp-path", workdir],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cgroup=noisy))
+        churn = Proc([ctx.helper, "pipe-churn", "--seconds", str(seconds)], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, cgroup=noisy)
+        procs.append(churn)
+        time.sleep(seconds / 3)
+        q = run([ctx.helper, "quiet", "--messages", "20"], timeout=60, cgroup=quiet)
+        if q.returncode != 0:
+            raise BenchError(f"the quiet container's workload: exit {q.returncode}: {q.stderr.strip()}")
+        _, _, after = agent.counters()
+        quiet_counts = {}
+        cycles = after
+        while cycles < after + 2:  # the collection under way, and the next
+            time.sleep(0.1)
+            series, _, _ = agent.metrics()
+            cycles = next((v for n, _, v in series if n == "ipctrace_collections_total"), cycles)
+        for name, labels, value in series:
+            if (name == "ipctrace_ipc_messages_total" and labels.get("src_container") == quiet.label and
+                    labels.get("dst_container") == quiet.label):
+                quiet_counts[labels["kind"]] = quiet_counts.get(labels["kind"], 0) + value
+        still_churning = churn.p.poll() is None
+        out, err = churn.p.communicate(timeout=seconds + 60)
+        if churn.p.returncode != 0:
+            raise BenchError(f"pipe-churn: exit {churn.p.returncode}: {err.strip()}")
+        stress_rc = procs[0].p.wait(timeout=seconds + 60)
+        if stress_rc != 0:
+            raise BenchError(f"stress-ng --sockpair: exit {stress_rc}: {procs[0].p.stderr.read().strip()[-300:]}")
+        cpu1, t1 = agent.cpu_seconds(), time.monotonic()
+        msgs, lost, _ = agent.wait_collection()
+        exact = quiet_counts.get("pipe") == 20 and quiet_counts.get("sysv_msg") == 20
+        churned = json.loads(out)
+        row = {"load": f"noisy neighbour: {churned['rate']:,.0f} single-use pipes/s + stress-ng --sockpair 2; "
+                       f"the quiet container's 20 + 20 {'exact' if exact else '**not exact**'} within 2 collections",
+               "target_rate": 0, "kind": "noisy", "achieved_rate": churned["rate"],
+               "agent_cpu_percent": (cpu1 - cpu0) / (t1 - t0) * 100,
+               "agent_rss_mib": proc_status_kib(agent.proc.pid, "VmRSS") / 1024,
+               "agent_peak_rss_mib": proc_status_kib(agent.proc.pid, "VmHWM") / 1024,
+               "records_lost": int(lost - lost0), "quiet_counts": quiet_counts,
+               "neighbour_messages": int(sum(msgs.values()) - sum(msgs0.values())),
+               "verified": exact and still_churning}
+        if not still_churning:
+            log("noisy neighbour: the churn ended before the quiet container was checked: not verified")
+        log(f"agent beside a noisy neighbour: {churned['rate']:.0f} pipes/s, CPU {row['agent_cpu_percent']:.2f}%, "
+            f"quiet container {quiet_counts}")
+        return row
+    finally:
+        for p in procs:
+            p.close(signal.SIGKILL)
+        noisy.remove()
+        quiet.remove()
+
+
+def memory_per_cpus(ctx):
+    """The agent's kernel maps at the defaults per number of possible CPUs, as it would size them
+    there (`ipctrace probe --possible-cpus N --output json`; nothing loaded), this node's own first."""
+    out = []
+    for cpus in [None] + MEMORY_CPUS:
+        argv = [ctx.ipctrace, "probe", "--output", "json"] + ([] if cpus is None else ["--possible-cpus", str(cpus)])
+        r = run(argv, timeout=120)
+        try:
+            m = json.loads(r.stdout)["memory"]
+            out.append({"possible_cpus": m["possible_cpus"], "this_node": m["this_node"],
+                        "cpu_table_entries": m["cpu_table_entries"], "kernel_map_bytes": m["kernel_map_bytes"],
+                        "read_buffer_bytes": m["read_buffer_bytes"]})
+        except (ValueError, KeyError) as e:
+            raise BenchError(f"{' '.join(argv)}: exit {r.returncode}, no memory figure ({e}): "
+                             f"{r.stderr.strip()[-300:]}")
+    log("memory: kernel maps " + ", ".join(f"{m['possible_cpus']} CPUs {m['kernel_map_bytes'] / 2**20:.1f} MiB"
+                                           for m in out))
+    return out
 
 
 # ---- section: scale ------------------------------------------------------------------------------
@@ -738,6 +867,12 @@ def goals(res):
             out.append({"goal": f"agent peak RSS < {GOAL_AGENT_RSS_MIB:.0f} MiB at 10,000 msgs/s",
                         "value": row["agent_peak_rss_mib"], "met": row["agent_peak_rss_mib"] < GOAL_AGENT_RSS_MIB,
                         "shown": f"{row['agent_peak_rss_mib']:.1f} MiB"})
+        big = max(ag.get("memory", []), key=lambda m: m["possible_cpus"], default=None)
+        if big:
+            mib = big["kernel_map_bytes"] / 2**20
+            out.append({"goal": f"kernel maps ≤ {GOAL_KERNEL_MAP_MIB:.0f} MiB at the defaults on "
+                                f"{big['possible_cpus']} possible CPUs (planned)",
+                        "value": mib, "met": mib <= GOAL_KERNEL_MAP_MIB, "shown": f"{mib:.1f} MiB"})
     return out
 
 
@@ -797,6 +932,15 @@ def markdown(res):
         for r in ag["rows"]:
             lines.append(f"| {r['load']} | {fmt_num(r['achieved_rate'], 0)}/s | {r['agent_cpu_percent']:.2f} | "
                          f"{r['agent_rss_mib']:.1f} | {r['agent_peak_rss_mib']:.1f} | {r['records_lost']} |")
+        if ag.get("memory"):
+            lines += ["", "Kernel maps at the defaults per number of possible CPUs, as the agent sizes them there "
+                          "(`ipctrace probe --possible-cpus N`; the first row is this node's own):", "",
+                      "| possible CPUs | flow table entries per CPU | kernel maps MiB | agent's read buffer MiB |",
+                      "|---:|---:|---:|---:|"]
+            for m in ag["memory"]:
+                lines.append(f"| {m['possible_cpus']}{' (this node)' if m['this_node'] else ''} | "
+                             f"{m['cpu_table_entries']:,} | {m['kernel_map_bytes'] / 2**20:.1f} | "
+                             f"{m['read_buffer_bytes'] / 2**20:.1f} |")
         z = ag["zero_loss"]
         lines += ["", f"Zero loss: data operations up to {fmt_num(z['data_ops_per_second'], 0)} msgs/s (the most "
                       "this machine produced; they are aggregated in the kernel, no record per operation); "
@@ -952,6 +1096,7 @@ def parse_args(argv):
     args.rates = [1_000, 10_000] if q else [1_000, 10_000, 100_000]
     args.rate_seconds = 2 if q else 10
     args.event_seconds = 1 if q else 3
+    args.noisy_seconds = 6 if q else 10
     args.event_rates = [1_000, 100_000] if q else [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000]
     args.scale_cases = [(1, 1, 0), (100, 1, 0), (100, 1, 10)] if q else [
         (1, 1, 0), (100, 1, 0), (1000, 1, 0), (1000, 10, 0), (1000, 1, 100)]

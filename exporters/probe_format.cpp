@@ -48,13 +48,10 @@ nlohmann::json probe_to_json(const ProbeReport& r) {
   j["hooks"] = hooks;
   if (r.memory) {
     const KernelMemory& m = *r.memory;
-    j["memory"] = {{"possible_cpus", m.possible_cpus},
-                   {"flow_map_entries", m.flow_map_entries},
-                   {"cpu_table_entries", m.cpu_table_entries},
-                   {"kernel_map_bytes", m.kernel_map_bytes},
-                   {"kernel_map_budget_bytes", m.budget_bytes},
-                   {"read_buffer_bytes", m.read_buffer_bytes()},
-                   {"detail", r.memory_detail}};
+    j["memory"] = {{"possible_cpus", m.possible_cpus},           {"this_node", m.this_node},
+                   {"flow_map_entries", m.flow_map_entries},     {"cpu_table_entries", m.cpu_table_entries},
+                   {"kernel_map_bytes", m.kernel_map_bytes},     {"kernel_map_budget_bytes", m.budget_bytes},
+                   {"read_buffer_bytes", m.read_buffer_bytes()}, {"detail", r.memory_detail}};
   } else {
     j["memory"] = {{"detail", r.memory_detail}};
   }
@@ -107,8 +104,8 @@ std::string probe_to_text(const ProbeReport& r) {
   if (r.memory) {
     const KernelMemory& m = *r.memory;
     auto mib = [](uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
-    line(fmt::format("Memory at the defaults ({} possible CPUs, --flow-map-entries {}):", m.possible_cpus,
-                     m.flow_map_entries));
+    line(fmt::format("Memory at the defaults ({} possible CPUs{}, --flow-map-entries {}):", m.possible_cpus,
+                     m.this_node ? "" : ", planned for another node with --possible-cpus", m.flow_map_entries));
     line(fmt::format("  kernel maps  {:.1f} MiB of a {:.0f} MiB budget ({} bytes)", mib(m.kernel_map_bytes),
                      mib(m.budget_bytes), m.kernel_map_bytes));
     line(fmt::format(

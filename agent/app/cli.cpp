@@ -298,6 +298,12 @@ void add_probe_and_version(Cli& cli) {
   cli.probe_cmd = probe;
   add_output(probe, p.output, {"text", "json"});
   add_hooks(probe, p.hooks);
+  probe
+      ->add_option("--possible-cpus", p.possible_cpus,
+                   "Plan the agent's kernel memory for a node with N possible CPUs instead of this one (to size a "
+                   "DaemonSet's memory limit for larger nodes)")
+      ->check(CLI::Range(1, 8192))
+      ->type_name("N");
 
   // version
   CLI::App* version = app.add_subcommand("version", "Print version and build information");

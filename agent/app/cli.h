@@ -76,6 +76,7 @@ struct TraceOptions {
 struct ProbeOptionsCli {
   std::string output = "text";
   std::string hooks = "auto";
+  uint32_t possible_cpus = 0;  // plan the memory for a node with this many possible CPUs; 0: this one
 };
 
 struct VersionOptions {

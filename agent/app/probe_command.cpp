@@ -21,6 +21,7 @@ int run_probe_command(const Cli& cli) {
     // As the agent would start (app/session.cpp): its defaults, the cgroup watch on.
     TracerConfig config;
     config.cgroup_events = true;
+    config.plan_possible_cpus = cli.probe.possible_cpus;
     if (auto memory = Tracer::plan_memory(config, report.hooks)) {
       report.memory = *memory;
     } else {

@@ -89,7 +89,7 @@ int on_tracer_cgroup(void* ctx, void* data, size_t size) {
 Result<std::unique_ptr<Tracer>> Tracer::prepare(const TracerConfig& config, const std::vector<HookChoice>& hooks,
                                                 bool quiet) {
   std::unique_ptr<Tracer> t(new Tracer());
-  t->ncpu_ = libbpf_num_possible_cpus();
+  t->ncpu_ = config.plan_possible_cpus != 0 ? static_cast<int>(config.plan_possible_cpus) : libbpf_num_possible_cpus();
   if (t->ncpu_ <= 0) return Error(-t->ncpu_, "count possible CPUs");
   if (config.flow_map_entries == 0) return Error::msg("the flow map needs at least one entry");
   bool io_uring_request = false;
@@ -120,6 +120,7 @@ Result<std::unique_ptr<Tracer>> Tracer::prepare(const TracerConfig& config, cons
 }
 
 Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
+  if (config.plan_possible_cpus != 0) return Error::msg("plan_possible_cpus is for plan_memory() only");
   auto prepared = prepare(config, hooks, false);
   if (!prepared) return prepared.error();
   std::unique_ptr<Tracer> t = std::move(prepared).value();
@@ -136,7 +137,11 @@ Result<KernelMemory> Tracer::plan_memory(const TracerConfig& config, const std::
   auto prepared = prepare(config, hooks, true);
   if (!prepared) return prepared.error();
   const Tracer& t = *prepared.value();
-  return KernelMemory{static_cast<uint32_t>(t.ncpu_), config.flow_map_entries, t.table_cap_, t.kernel_map_bytes_,
+  return KernelMemory{static_cast<uint32_t>(t.ncpu_),
+                      config.plan_possible_cpus == 0,
+                      config.flow_map_entries,
+                      t.table_cap_,
+                      t.kernel_map_bytes_,
                       kKernelMapBudgetBytes};
 }
 

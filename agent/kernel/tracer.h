@@ -54,7 +54,10 @@ uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size,
 uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes);
 // What the tracer's maps take on a node (Tracer::plan_memory(), Tracer::kernel_map_bytes()).
 struct KernelMemory {
-  uint32_t possible_cpus = 0;      // libbpf_num_possible_cpus(): /sys/devices/system/cpu/possible
+  // libbpf_num_possible_cpus() (/sys/devices/system/cpu/possible), or the number planned for
+  // (TracerConfig::plan_possible_cpus: this_node false)
+  uint32_t possible_cpus = 0;
+  bool this_node = true;
   uint32_t flow_map_entries = 0;   // TracerConfig::flow_map_entries
   uint32_t cpu_table_entries = 0;  // entries of each CPU's two flow tables (cpu_flow_table_entries())
   uint64_t kernel_map_bytes = 0;   // every map, estimated (map_memory_bytes())
@@ -96,6 +99,10 @@ struct TracerConfig {
   uint32_t trace_kinds = 0;                 // IPCT_KIND_BIT()s streamed; 0: all
   std::vector<uint32_t> trace_pids;         // only these processes (tgid); empty: all
   bool trace_skip_cgroups = false;          // honour skip_cgroup() (name filters in userspace)
+
+  // plan_memory() only: plan for a node with this many possible CPUs instead of this one's
+  // (`ipctrace probe --possible-cpus`); 0: this node's. start() refuses it.
+  uint32_t plan_possible_cpus = 0;
 
   // For tests only: the typed syscall path's build without bpf_rdonly_cast (CO-RE reads behind a
   // file, LRU wait starts), as on kernels 5.5 to 6.1, on a kernel that has the cast.

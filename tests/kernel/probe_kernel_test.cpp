@@ -465,6 +465,40 @@ TEST(ProbeKernel, PrintsTheKernelMemoryOfTheAgentsMaps) {
   EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("({} bytes)", bytes)));
 }
 
+// `--possible-cpus N` plans as the agent would size its maps on a node with N possible CPUs: for
+// this node's own number exactly what the plain probe says (in the 6.1 guest booted with 192
+// possible CPUs, what its maps take: PrintsTheKernelMemoryOfTheAgentsMaps), and for 192 CPUs on
+// any node within the budget, the tables sized down. Out of range is a usage error.
+TEST(ProbeKernel, PlansTheMemoryForAnotherNumberOfCpus) {
+  IPCTRACE_REQUIRE_KERNEL();
+  const uint32_t cpus = count_possible_cpus();
+  const json here = run_probe_json()["memory"];
+  const json same = run_probe_json({"--possible-cpus", std::to_string(cpus)})["memory"];
+  ASSERT_TRUE(here.contains("kernel_map_bytes") && same.contains("kernel_map_bytes")) << here << same;
+  EXPECT_EQ(here["this_node"], true);
+  EXPECT_EQ(same["this_node"], false);
+  for (const char* k : {"possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes"}) {
+    EXPECT_EQ(same[k], here[k]) << k;
+  }
+  const json big = run_probe_json({"--possible-cpus", "192"})["memory"];
+  EXPECT_EQ(big["possible_cpus"].get<uint32_t>(), 192U);
+  const auto entries = big["cpu_table_entries"].get<uint64_t>();
+  EXPECT_LT(entries, 16384U);
+  EXPECT_GE(entries, 64U);
+  const auto bytes = big["kernel_map_bytes"].get<uint64_t>();
+  EXPECT_LE(bytes, uint64_t{64} << 20);
+  EXPECT_GE(bytes, 2 * entries * 160 * 192);
+  EXPECT_EQ(big["read_buffer_bytes"].get<uint64_t>(), entries * 160 * 192);
+  auto text = run_process({ipctrace_binary(), "probe", "--possible-cpus", "192"});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("Memory at the defaults (192 possible CPUs, planned for another node"));
+  for (const char* bad : {"0", "8193", "many"}) {
+    auto r = run_process({ipctrace_binary(), "probe", "--possible-cpus", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("--possible-cpus")) << r.err;
+  }
+}
+
 TEST(ProbeKernel, LeavesNoProgramLoaded) {
   IPCTRACE_REQUIRE_KERNEL();
   ASSERT_EQ(settled_probe_programs(), 0U) << "probe programs were loaded before the test";

@@ -74,7 +74,7 @@ TEST(ProbeFormat, Text) {
 // sizing: 657 entries per CPU); without one, why not.
 TEST(ProbeFormat, MemoryFigure) {
   auto r = sample();
-  r.memory = KernelMemory{192, 65536, 657, 66'000'000, uint64_t{64} << 20};
+  r.memory = KernelMemory{192, true, 65536, 657, 66'000'000, uint64_t{64} << 20};
   const auto j = probe_to_json(r);
   EXPECT_EQ(j["memory"]["possible_cpus"], 192);
   EXPECT_EQ(j["memory"]["cpu_table_entries"], 657);
@@ -86,6 +86,13 @@ TEST(ProbeFormat, MemoryFigure) {
   EXPECT_THAT(t, HasSubstr("  kernel maps  62.9 MiB of a 64 MiB budget (66000000 bytes)\n")) << t;
   EXPECT_THAT(t, HasSubstr("  flow tables  657 entries per CPU (sized down from 16384 by the budget)\n")) << t;
   EXPECT_THAT(t, HasSubstr("  read buffer  19.2 MiB of the agent's, at most, while it reads the tables\n")) << t;
+
+  // Planned for another node (`--possible-cpus`): said so.
+  r.memory->this_node = false;
+  EXPECT_EQ(probe_to_json(r)["memory"]["this_node"], false);
+  EXPECT_THAT(probe_to_text(r),
+              HasSubstr("Memory at the defaults (192 possible CPUs, planned for another node with --possible-cpus, "
+                        "--flow-map-entries 65536):\n"));
 
   r.memory.reset();
   r.memory_detail = "the agent cannot run here (see the blockers below)";
