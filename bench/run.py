@@ -638,7 +638,6 @@ def agent_section(ctx):
             window(f"{rate:,} msgs/s", rate, "pipe",
                    [ctx.helper, "pipe-rate", "--rate", str(rate), "--seconds", str(opt.rate_seconds)])
         window("max msgs/s", 0, "pipe", [ctx.helper, "pipe-rate", "--rate", "0", "--seconds", str(opt.rate_seconds)])
-        rows.append(noisy_neighbour(ctx, agent, opt.noisy_seconds))
         lifecycle = []
         for events in opt.event_rates:
             row = window(f"{events:,} lifecycle events/s", events, "lifecycle",
@@ -647,6 +646,9 @@ def agent_section(ctx):
             lifecycle.append(row)
             if row["records_lost"] > 0:
                 break
+        # Last: the neighbour's channels fill the agent's tables, which it keeps until they are
+        # released or idle, and would weigh on every row after it.
+        rows.append(noisy_neighbour(ctx, agent, opt.noisy_seconds))
     finally:
         agent.close()
     memory = memory_per_cpus(ctx)
@@ -735,7 +737,8 @@ def memory_per_cpus(ctx):
     """The agent's kernel maps at the defaults per number of possible CPUs, as it would size them
     there (`ipctrace probe --possible-cpus N --output json`; nothing loaded), this node's own first."""
     out = []
-    for cpus in [None] + MEMORY_CPUS:
+    here = os.sysconf("SC_NPROCESSORS_CONF")
+    for cpus in [None] + [c for c in MEMORY_CPUS if c != here]:
         argv = [ctx.ipctrace, "probe", "--output", "json"] + ([] if cpus is None else ["--possible-cpus", str(cpus)])
         r = run(argv, timeout=120)
         try:

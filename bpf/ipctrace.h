@@ -243,8 +243,9 @@ struct ipct_cgroup_event {
  * One open file of a process that a channel can be (bpf/open_files.bpf.c, an iter/task_file
  * program, Linux 5.8+): what `ls -l /proc/PID/fd` would show of pipes, FIFOs, sockets and POSIX
  * message queues, in the identity the flow keys use (ipct_chan_obj): the inode number and its
- * superblock's device (kernel encoding). A process's descriptors are listed once, not once per
- * thread (the iterator skips threads sharing the files table); a file open twice is listed twice.
+ * superblock's device (kernel encoding). A process's descriptors are listed once (threads sharing
+ * its files table are skipped since Linux 5.10; before, the same files once per thread); a file
+ * open twice is listed twice.
  */
 enum ipct_open_type {
 	IPCT_OPEN_FIFO = 1,   /* S_IFIFO: an anonymous pipe (pipefs) or a FIFO on any filesystem */

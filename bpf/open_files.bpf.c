@@ -2,7 +2,7 @@
 /*
  * The open files that channels can be, listed on demand: an iter/task_file program (Linux 5.8,
  * "bpf: add task and task/file iterator targets") visits every process's descriptors, one
- * process at a time (threads sharing its files table are skipped), and writes one struct
+ * process at a time (threads sharing its files table are skipped since 5.10), and writes one struct
  * ipct_open_file per pipe, FIFO, socket or POSIX message queue into the iterator's seq_file
  * (a TCP socket with its connection's addresses and ports).
  * The agent reads the list after a collection's read of the flow tables and releases the

@@ -2,11 +2,13 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/fd.h"
@@ -18,6 +20,23 @@ namespace ipctrace {
 bool in_initial_pid_namespace() {
   struct stat st {};
   return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == kInitialPidNamespaceInode;
+}
+
+std::string OpenObjects::tcp_key(const ipct_chan_inet& c, bool reversed) {
+  std::string out(36, '\0');
+  auto put = [&](size_t at, const uint8_t* addr, uint16_t port) {
+    if (c.family == AF_INET) {
+      out[at + 10] = '\xff';
+      out[at + 11] = '\xff';
+      std::memcpy(out.data() + at + 12, addr, 4);
+    } else {
+      std::memcpy(out.data() + at, addr, 16);
+    }
+    std::memcpy(out.data() + at + 16, &port, 2);
+  };
+  put(reversed ? 18 : 0, c.laddr, c.lport);
+  put(reversed ? 0 : 18, c.raddr, c.rport);
+  return out;
 }
 
 OpenFileLister::~OpenFileLister() = default;

@@ -40,18 +40,23 @@ struct OpenObjects {
     }
   };
   std::unordered_set<FileId, FileIdHash> files;  // FIFOs (anonymous pipes included) and mqueue files
-  // TCP sockets' connections, as the flow keys carry them (ipct_chan_inet's bytes, padding zero).
+  // TCP sockets' connections: each socket's two endpoints, its own first (tcp_key()).
   std::unordered_set<std::string> tcp;
   size_t descriptors = 0;  // records read: descriptors of those types, all processes
 
   [[nodiscard]] bool has_file(uint32_t dev, uint64_t ino) const { return files.contains({dev, ino}); }
   [[nodiscard]] bool has_socket(uint64_t ino) const { return sockets.contains(ino); }
-  [[nodiscard]] bool has_tcp(const ipct_chan_inet& c) const { return tcp.contains(tcp_key(c)); }
-  static std::string tcp_key(ipct_chan_inet c) {
-    c._pad = 0;
-    c._pad2 = 0;
-    return {reinterpret_cast<const char*>(&c), sizeof(c)};
+  // Whether a socket holds the connection a flow key carries open at either end: the key's own
+  // socket, or its peer's where that is on this node (a dual-stack server's socket sees an IPv4
+  // client IPv4-mapped: the same endpoints).
+  [[nodiscard]] bool has_tcp(const ipct_chan_inet& c) const {
+    return tcp.contains(tcp_key(c, false)) || tcp.contains(tcp_key(c, true));
   }
+  // A connection's endpoints (address as IPv6, an IPv4 one mapped, then port: 18 bytes each),
+  // local then remote, or remote then local (`reversed`). The network namespace is left out: the
+  // ends of a connection between namespaces are in two (two namespaces' connections with the same
+  // endpoints would keep each other open: released later, never wrongly).
+  static std::string tcp_key(const ipct_chan_inet& c, bool reversed = false);
 };
 
 // Bound on the records one list reads (64 bytes each: 256 MiB at most, transiently): past it the list fails rather than

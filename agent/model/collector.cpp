@@ -324,11 +324,11 @@ std::optional<OpenObjects> Collector::list_open_files() {
 // (model/single_use.h): their keys leave the tracer's kept flows, making room, and their flows
 // the table. Their last counts went out with a collection before this one (releasable_channels()'
 // `exported`). Kept: a channel whose join has an unknown end (its other end may still come: data
-// in a queue, in a socket a listener has not accepted yet), unless it is a closed pipe, FIFO or
-// TCP connection, whose data went with its last descriptor; and one released before and used again (a long-lived
-// channel used in bursts) unless it is closed now (no more bursts come; a file in flight in a
-// unix socket's queue or registered with io_uring is released again each time it looks closed,
-// its flows added up in the reports as released flows are).
+// in a queue, in a socket a listener has not accepted yet, which no descriptor holds), unless it
+// is a closed pipe or FIFO, whose data went with its last descriptor; and one released before and used again (a
+// long-lived channel used in bursts) unless it is closed now (no more bursts come; a file in flight in a unix socket's
+// queue or registered with io_uring is released again each time it looks closed, its flows added up in the reports as
+// released flows are).
 void Collector::release_channels(const std::vector<FlowSample>& samples) {
   if (!options_.release_single_use && !options_.release_closed) return;
   const std::optional<OpenObjects> open = list_open_files();
@@ -347,8 +347,7 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
     const std::vector<ChannelFlow> flows = join_flows(sub);
     const bool keep = std::any_of(flows.begin(), flows.end(), [&](const ChannelFlow& f) {
       const bool unknown_end = f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown;
-      const bool data_gone =
-          c.closed && (f.kind == IPCT_KIND_PIPE || f.kind == IPCT_KIND_FIFO || f.kind == IPCT_KIND_TCP);
+      const bool data_gone = c.closed && (f.kind == IPCT_KIND_PIPE || f.kind == IPCT_KIND_FIFO);
       return (unknown_end && !data_gone) || (!c.closed && released_channels_.reused(f.channel));
     });
     if (keep) continue;

@@ -41,7 +41,7 @@ class Components {
 };
 
 // What keys of one channel share: an object, a socket, a tag a send named, a signal's target.
-enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4, Connection = 5 };
+enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4, Endpoint = 5 };
 using AtomKey = std::tuple<Atom, uint64_t, uint64_t, uint64_t>;
 
 bool releasable_kind(int kind) {
@@ -49,35 +49,28 @@ bool releasable_kind(int kind) {
          kind == IPCT_KIND_SIGNAL || kind == IPCT_KIND_TCP;
 }
 
-// A TCP connection whichever end keyed it: its two endpoints (address as IPv6, an IPv4 one mapped,
-// and port) in order, hashed (FNV-1a, two seeds). The network namespace is left out: the ends of
-// a connection between namespaces are in two. Connections that share a tuple in two namespaces
-// are one channel here, released together.
-AtomKey connection_atom(const ipct_chan_inet& c) {
-  using Endpoint = std::pair<std::array<uint8_t, 16>, uint16_t>;
-  auto endpoint = [&](const uint8_t* addr, uint16_t port) {
-    Endpoint e{{}, port};
-    if (c.family == AF_INET) {
-      e.first[10] = 0xff;
-      e.first[11] = 0xff;
-      std::copy(addr, addr + 4, e.first.begin() + 12);
-    } else {
-      std::copy(addr, addr + 16, e.first.begin());
-    }
-    return e;
-  };
-  Endpoint a = endpoint(c.laddr, c.lport);
-  Endpoint b = endpoint(c.raddr, c.rport);
-  if (b < a) std::swap(a, b);
+// A TCP endpoint (address as IPv6, an IPv4 one mapped, and port): the join names a TCP channel
+// by an endpoint, a server's listening address that many connections share (model/flows.cpp), so
+// every connection with an endpoint in common is one channel here, released only when all of them
+// are closed. Hashed (FNV-1a, two seeds); the network namespace is left out (the ends of a
+// connection between namespaces are in two; namespaces with the same endpoints are one channel
+// here, released later, never wrongly).
+AtomKey endpoint_atom(int family, const uint8_t* addr, uint16_t port) {
+  std::array<uint8_t, 18> e{};
+  if (family == AF_INET) {
+    e[10] = 0xff;
+    e[11] = 0xff;
+    std::copy(addr, addr + 4, e.begin() + 12);
+  } else {
+    std::copy(addr, addr + 16, e.begin());
+  }
+  e[16] = static_cast<uint8_t>(port & 0xffU);
+  e[17] = static_cast<uint8_t>(port >> 8U);
   auto fnv = [&](uint64_t h) {
-    for (const Endpoint* e : {&a, &b}) {
-      for (uint8_t byte : e->first) h = (h ^ byte) * 0x100000001b3ULL;
-      h = (h ^ (e->second & 0xffU)) * 0x100000001b3ULL;
-      h = (h ^ (e->second >> 8U)) * 0x100000001b3ULL;
-    }
+    for (uint8_t byte : e) h = (h ^ byte) * 0x100000001b3ULL;
     return h;
   };
-  return {Atom::Connection, fnv(0xcbf29ce484222325ULL), fnv(0x84222325cbf29ce4ULL), 0};
+  return {Atom::Endpoint, fnv(0xcbf29ce484222325ULL), fnv(0x84222325cbf29ce4ULL), 0};
 }
 
 }  // namespace
@@ -124,12 +117,15 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
     } else if (k.kind == IPCT_KIND_SIGNAL) {
       share(i, {Atom::SignalTarget, o.peer, o.dev, 0});  // "signal:sig=S,target_pid=P" (model/flows.cpp)
     } else if (k.kind == IPCT_KIND_TCP) {
-      share(i, connection_atom(k.ch.inet));
+      const ipct_chan_inet& c = k.ch.inet;
+      share(i, endpoint_atom(c.family, c.laddr, c.lport));
+      share(i, endpoint_atom(c.family, c.raddr, c.rport));
       m |= kHasObject | kClosedOnly;
-      if (open != nullptr && open->has_tcp(k.ch.inet)) m |= kOpen;
+      if (open != nullptr && open->has_tcp(c)) m |= kOpen;
     } else {
       share(i, {Atom::Object, static_cast<uint64_t>(k.kind), o.dev, o.id});
-      m |= kHasObject;
+      // A POSIX queue keeps its messages with no descriptor open (until mq_unlink()): never closed.
+      if (k.kind != IPCT_KIND_POSIX_MQ) m |= kHasObject;
       if (open != nullptr && open->has_file(o.dev, o.id)) m |= kOpen;
     }
     marks[i] = m;

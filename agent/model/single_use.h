@@ -23,8 +23,10 @@
 // the channel). All the keys of a channel go together or none. The collector also keeps a channel
 // whose join has an unknown end (written and not read yet, a client's data before a late
 // accept()): its other end may come. TCP is released only closed (a connection's addresses and
-// ports are reused by the next one: activity says nothing; both ends of a connection are one
-// channel); not released here: udp (addressed by port and address, which many senders share:
+// ports are reused by the next one: activity says nothing), and as the join names it: every
+// connection with an endpoint in common (a server's listening address) is one channel, released
+// once none of them is open at either end; not released here: udp (addressed by port and address, which many senders
+// share:
 // --idle-timeout), sysv_msg (a queue's removal releases it: model/msgq.h), and folded samples (per
 // cgroup, not per channel).
 #pragma once
@@ -54,12 +56,12 @@ struct ReleasableChannel {
 };
 
 // The channels among `samples` (as Tracer::read_flows() returned them at read `now`, its read
-// count) that are single-use, or closed: every object they name (a pipe, FIFO or queue inode, a
-// unix socket's inode or its peer's) is missing from `open`, the open files listed after that
-// read (kernel/open_files.h; nullptr: not listed, so none is known closed). A channel that names
-// no such object (a signal, a unix send known only by a tag) is never closed. `exported`: the read
-// of the last collection whose figures went out (a failed cycle's did not); a channel whose counts
-// grew after it is neither yet.
+// count) that are single-use, or closed: every object they name (a pipe's or FIFO's inode, a unix
+// socket's inode or its peer's, a TCP connection at either end) is missing from `open`, the open files listed after
+// that read (kernel/open_files.h; nullptr: not listed, so none is known closed). A channel that names no such object (a
+// signal, a unix send known only by a tag) is never closed, nor is a POSIX queue (it keeps its messages with no
+// descriptor open, until mq_unlink()). `exported`: the read of the last collection whose figures went out (a failed
+// cycle's did not); a channel whose counts grew after it is neither yet.
 std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>& samples, uint64_t now,
                                                    uint64_t exported, const OpenObjects* open = nullptr);
 

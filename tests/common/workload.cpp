@@ -1,6 +1,9 @@
 #include "workload.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +109,27 @@ bool single_use_pipe(const void* data, size_t n, bool read_back) {
   close(p[0]);
   close(p[1]);
   return ok;
+}
+
+bool tcp_loopback_connection(int& client, int& server) {
+  client = server = -1;
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 && listen(listener, 1) == 0 &&
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (client >= 0 && connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
+      server = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  close(listener);
+  if (server >= 0) return true;
+  if (client >= 0) close(client);
+  client = -1;
+  return false;
 }
 
 bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int writes, size_t chunk) {

@@ -71,6 +71,10 @@ bool pipe_between(const TestCgroup& writer_cg, const TestCgroup& reader_cg, int 
 // if the write (and the read) moved all `n` bytes. A flow table's churn, one channel per call.
 bool single_use_pipe(const void* data, size_t n, bool read_back = false);
 
+// A TCP connection over 127.0.0.1 to a port of its own: `client` connected, `server` the socket
+// accept() returned (the listener closed). False, with nothing left open, if a step failed.
+bool tcp_loopback_connection(int& client, int& server);
+
 // Namespace inode of this process ("ipc", "net", ...), as /proc/self/ns/NAME shows it.
 uint32_t self_ns(const char* name);
 

@@ -205,9 +205,9 @@ TEST(SingleUse, ASignalIsNeverClosed) {
   EXPECT_EQ(picked(s, 10, 10, &none), (std::set<size_t>{}));
 }
 
-// TCP goes only closed (its ports are reused by the next connection): the two ends of one
-// connection, an IPv4 client and a dual-stack server that sees it IPv4-mapped, are one channel,
-// closed when neither end's socket is open.
+// TCP goes only closed (its ports are reused by the next connection), and as the join names it:
+// every connection to one server address is one channel (an IPv4 client and a dual-stack server
+// that sees it IPv4-mapped included), closed when no socket holds any of them at either end.
 TEST(SingleUse, ATcpConnectionGoesOnlyClosedBothEndsTogether) {
   auto tcp = [](uint64_t cg, int dir, bool v6, uint16_t lport, uint16_t rport) {
     FlowSample s;
@@ -234,13 +234,32 @@ TEST(SingleUse, ATcpConnectionGoesOnlyClosedBothEndsTogether) {
   };
   const std::vector<FlowSample> s = {tcp(1, IPCT_DIR_SEND, false, 40000, 8080),   // client
                                      tcp(2, IPCT_DIR_RECV, true, 8080, 40000),    // server, [::]
-                                     tcp(1, IPCT_DIR_SEND, false, 40001, 8080)};  // another client
+                                     tcp(1, IPCT_DIR_SEND, false, 40001, 8080),   // another client
+                                     tcp(3, IPCT_DIR_SEND, false, 50000, 9090)};  // another server
   EXPECT_EQ(picked(s, 20, 20), (std::set<size_t>{}));  // idle long since: still not single-use
   OpenObjects none;
   std::set<std::vector<size_t>> got;
   for (const auto& c : releasable_channels(s, 20, 20, &none)) got.insert(c.keys);
-  EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 1}, {2}}));
+  EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 1, 2}, {3}}));
+  // One connection to 8080 open keeps them all: its server's socket, as it sees the connection.
   OpenObjects server_open;
   server_open.tcp.insert(OpenObjects::tcp_key(s[1].key.ch.inet));
-  EXPECT_EQ(picked(s, 20, 20, &server_open), (std::set<size_t>{2}));
+  EXPECT_EQ(picked(s, 20, 20, &server_open), (std::set<size_t>{3}));
+  // ... or the peer of a key (the server of 40001, which has no key yet: data not read), found
+  // the other way round, across the families.
+  OpenObjects peer_open;
+  ipct_chan_inet accepted = s[1].key.ch.inet;
+  accepted.rport = 40001;
+  peer_open.tcp.insert(OpenObjects::tcp_key(accepted));
+  EXPECT_TRUE(peer_open.has_tcp(s[2].key.ch.inet));
+  EXPECT_FALSE(peer_open.has_tcp(s[0].key.ch.inet));
+  EXPECT_EQ(picked(s, 20, 20, &peer_open), (std::set<size_t>{3}));
+}
+
+// A POSIX queue keeps its messages with no descriptor open: never closed, only single-use.
+TEST(SingleUse, APosixQueueIsNeverClosed) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_POSIX_MQ, IPCT_DIR_SEND, 900, 0, 1, 9),
+                                     key(2, IPCT_KIND_POSIX_MQ, IPCT_DIR_RECV, 900, 0, 1, 9)};
+  OpenObjects none;
+  EXPECT_EQ(picked(s, 20, 20, &none), (std::set<size_t>{}));
 }
