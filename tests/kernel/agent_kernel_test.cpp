@@ -113,6 +113,17 @@ class Agent {
   }
   [[nodiscard]] int port() const { return port_; }
   BackgroundProcess& process() { return process_; }
+  [[nodiscard]] std::string metrics() const { return http_get(url("/metrics"), http_).body; }
+  // /metrics, scraped until `n` collections have ended (or 20 s pass); also a wait.
+  std::string scrape_at(double n) const {
+    std::string text;
+    for (int i = 0; i < 1000; ++i) {
+      text = metrics();
+      if (sample(text, "ipctrace_collections_total") >= n) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return text;
+  }
 
  private:
   static std::vector<std::string> argv(int port, std::vector<std::string> extra) {
@@ -406,7 +417,6 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
     return 0;
   }));
 
-  auto metrics = [&] { return http_get(agent.url("/metrics")).body; };
   auto value = [](const std::string& text, const std::string& series) { return std::max(0.0, sample(text, series)); };
   const std::string lost = "ipctrace_records_lost_total{reason=\"fold_map_full\"}";
   auto folded = [](const char* name, const TestCgroup& cg) {
@@ -417,7 +427,7 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
   std::string text;
   for (int i = 0; i < 100 && value(text, folded("ipctrace_ipc_folded_messages_total", noisy)) == 0; ++i) {
     std::this_thread::sleep_for(100ms);
-    text = metrics();
+    text = agent.metrics();
   }
   ASSERT_GT(value(text, folded("ipctrace_ipc_folded_messages_total", noisy)), 0) << "the churn never filled the table";
 
@@ -448,7 +458,7 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
                return rc;
              }),
       0);
-  const double done_at = sample(metrics(), "ipctrace_collections_total");
+  const double done_at = sample(agent.metrics(), "ipctrace_collections_total");
   ASSERT_GE(done_at, 0);
   auto series = [&](const char* name, const char* kind) {
     return std::string(name) + "{dst_container=\"" + quiet.label() + "\",dst_namespace=\"\",dst_pod=\"\",kind=\"" +
@@ -456,7 +466,7 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
   };
   // Scraped until two collections have ended after the quiet cgroup's work: exact by then.
   for (int i = 0; i < 600; ++i) {
-    text = metrics();
+    text = agent.metrics();
     if (sample(text, "ipctrace_collections_total") >= done_at + 2) break;
     std::this_thread::sleep_for(20ms);
   }
@@ -479,7 +489,7 @@ TEST(AgentCommand, AQuietContainersFlowsStayExactBesideANeighbourChurningChannel
       noisy.label() + "\",src_namespace=\"\",src_pod=\"\"}";
   double counted = 0;
   for (int i = 0; i < 100; ++i) {
-    text = metrics();
+    text = agent.metrics();
     counted = value(text, "ipctrace_ipc_messages_total" + own) + value(text, "ipctrace_ipc_messages_total" + unread) +
               value(text, folded("ipctrace_ipc_folded_messages_total", noisy));
     if (counted >= static_cast<double>(pipes)) break;
@@ -500,17 +510,6 @@ TEST(AgentCommand, SingleUseChannelsAreReleasedWithinThreeCollections) {
   TestCgroup churn("agent-single-use");
   Agent agent({"--flow-map-entries", "1024"});
   ASSERT_TRUE(agent.ready(kStart)) << agent.process().finish(0ms).err;
-  auto metrics = [&] { return http_get(agent.url("/metrics")).body; };
-  // Scraped until `n` collections have ended.
-  auto at = [&](double n) {
-    std::string text;
-    for (int i = 0; i < 1000; ++i) {
-      text = metrics();
-      if (sample(text, "ipctrace_collections_total") >= n) break;
-      std::this_thread::sleep_for(20ms);
-    }
-    return text;
-  };
   // A write whose read a collection came between is counted to an unknown reader, and stays there
   // once joined (the collector hands it over, the counters never count it twice).
   auto sent = [&](const std::string& text, const char* name) {
@@ -529,7 +528,7 @@ TEST(AgentCommand, SingleUseChannelsAreReleasedWithinThreeCollections) {
   };
   const std::string kept = "ipctrace_map_entries{map=\"flows\"}";
   for (int round = 1; round <= 2; ++round) {
-    const double released_before = released(metrics());
+    const double released_before = released(agent.metrics());
     ASSERT_GE(released_before, 0);
     ASSERT_EQ(run_in(&churn,
                      [] {
@@ -541,14 +540,14 @@ TEST(AgentCommand, SingleUseChannelsAreReleasedWithinThreeCollections) {
               0);
     // Taken in by the collection under way or the next (done_at + 2 at the latest), released at
     // the third after that (its second idle one); the gauge of kept flows shows it one later.
-    const double done_at = sample(metrics(), "ipctrace_collections_total");
-    std::string text = at(done_at + 4);
+    const double done_at = sample(agent.metrics(), "ipctrace_collections_total");
+    std::string text = agent.scrape_at(done_at + 4);
     ASSERT_GE(sample(text, "ipctrace_collections_total"), done_at + 4) << "collections stopped";
     EXPECT_EQ(sent(text, "ipctrace_ipc_messages_total"), 300.0 * round) << text;
     EXPECT_EQ(sent(text, "ipctrace_ipc_bytes_total"), 1200.0 * round) << text;
     EXPECT_EQ(std::max(0.0, sample(text, folded)), 0) << text;
     EXPECT_GE(released(text) - released_before, 300) << text;
-    text = at(done_at + 5);
+    text = agent.scrape_at(done_at + 5);
     EXPECT_LT(sample(text, kept), 600) << text;
   }
   // The report: one flow of the 600 (the same ends and executables), the first channel's id listed
@@ -581,17 +580,7 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   TestCgroup cg("agent-closed");
   Agent agent({"--flow-map-entries", "1024"});
   ASSERT_TRUE(agent.ready(kStart)) << agent.process().finish(0ms).err;
-  auto metrics = [&] { return http_get(agent.url("/metrics")).body; };
-  auto at = [&](double n) {
-    std::string text;
-    for (int i = 0; i < 1000; ++i) {
-      text = metrics();
-      if (sample(text, "ipctrace_collections_total") >= n) break;
-      std::this_thread::sleep_for(20ms);
-    }
-    return text;
-  };
-  auto collections = [&] { return sample(metrics(), "ipctrace_collections_total"); };
+  auto collections = [&] { return sample(agent.metrics(), "ipctrace_collections_total"); };
   const std::string closed = "ipctrace_channels_released_total{reason=\"closed\"}";
   const std::string kept = "ipctrace_map_entries{map=\"flows\"}";
   constexpr int kPipes = 150;
@@ -663,15 +652,15 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   };
   const uint64_t one = 1;
   ASSERT_TRUE(reported()) << "round 1";
-  at(collections() + 4);
+  agent.scrape_at(collections() + 4);
   ASSERT_EQ(write(go.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
   ASSERT_TRUE(reported()) << "round 2";
   // Held open over four collections, none is released as closed: this test's own scrapes (TCP
   // connections to the agent's port, one channel) add at most one a collection. Those scrapes
   // also make the kept flows move by tens: no assertion on that gauge.
   const double open_from = collections();
-  const double closed_before = sample(metrics(), closed);
-  std::string text = at(open_from + 4);
+  const double closed_before = sample(agent.metrics(), closed);
+  std::string text = agent.scrape_at(open_from + 4);
   const double closed_open = sample(text, closed);
   ASSERT_GE(closed_before, 0) << text;
   EXPECT_LT(closed_open - closed_before, 10) << "released as closed while open\n" << text;
@@ -681,7 +670,7 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   // Released by the first collection after the exit (or the one under way) that lists the open
   // files after their last counts went out: the next. 220 channels (the scrapes' one channel a
   // collection cannot stand in for the 20 connections').
-  text = at(exited_at + 2);
+  text = agent.scrape_at(exited_at + 2);
   ASSERT_GE(sample(text, "ipctrace_collections_total"), exited_at + 2) << "collections stopped";
   EXPECT_GE(sample(text, closed) - closed_open, kPipes + kPairs + kConnections) << text;
   EXPECT_GE(sample(text, "ipctrace_open_file_lists_total{result=\"made\"}"), 2) << text;
