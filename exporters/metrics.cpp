@@ -288,7 +288,8 @@ void MetricsExporter::update_ipc(const MetricsCycle& cycle, const Namer& namer) 
 // container) moved since the last cycle, from the collector's totals of its folded flows.
 void MetricsExporter::update_folded(const MetricsCycle& cycle, const Namer& namer) {
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> seen;
-  for (const FlowState& f : cycle.flows) {
+  for (const FlowState* fp : cycle.flows) {
+    const FlowState& f = *fp;
     const ChannelFlow& c = f.flow;
     const bool sent = c.dst.type == EndpointRef::Type::Other;
     if (!sent && c.src.type != EndpointRef::Type::Other) continue;
@@ -344,7 +345,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
   // What the flows taken over held and their series had not counted yet (their labels waited
   // for a name): a flow that took them over counts that much itself.
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> uncounted;
-  for (const FlowState& f : cycle.flows) {
+  for (const FlowState* fp : cycle.flows) {
+    const FlowState& f = *fp;
     if (flow_totals_.contains(f.flow.id())) continue;  // took over when it was first seen, counted since
     for (const FlowState::TakenOver& t : f.taken_over) {
       auto it = flow_totals_.find(t.from);
@@ -354,7 +356,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
                            u.total.bytes - std::min(u.total.bytes, u.counted.bytes)};
     }
   }
-  for (const FlowState& f : cycle.flows) {
+  for (const FlowState* fp : cycle.flows) {
+    const FlowState& f = *fp;
     const ChannelFlow& c = f.flow;
     if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
     // Folded operations have their own families (update_folded()).
@@ -530,7 +533,8 @@ void MetricsExporter::update_waits(const MetricsCycle& cycle, const Namer& namer
 
 void MetricsExporter::update_shm(const MetricsCycle& cycle, const Namer& namer) {
   std::map<Labels, double> values;
-  for (const FlowState& f : cycle.flows) {
+  for (const FlowState* fp : cycle.flows) {
+    const FlowState& f = *fp;
     const ChannelFlow& c = f.flow;
     if (c.kind != IPCT_KIND_SYSV_SHM) continue;
     const EndpointLabels s = endpoint_labels(c.src, c.src_task, namer);

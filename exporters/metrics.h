@@ -54,7 +54,8 @@ struct BuildInfo {
 
 // What one collection cycle hands the exporter.
 struct MetricsCycle {
-  std::vector<FlowState> flows;
+  // The collector's flows, not copied (Collector::flow_refs(): valid until its next collection).
+  std::vector<const FlowState*> flows;
   std::vector<WaitSample> waits;
   DropCounts drops{};
   CollectorStats stats;

@@ -97,8 +97,8 @@ Namer Session::namer() {
 }
 
 void Session::name_endpoints() {
-  for (const auto& f : collector_->flows()) {
-    for (const EndpointRef* r : {&f.flow.src, &f.flow.dst}) {
+  for (const FlowState* f : collector_->flow_refs()) {
+    for (const EndpointRef* r : {&f->flow.src, &f->flow.dst}) {
       if (r->type == EndpointRef::Type::Cgroup) resolver_->resolve(r->cgroup_id);
     }
   }
@@ -109,8 +109,8 @@ FlowsReport Session::report(const Filters& filters) {
   report.node = node_;
   report.kernel = kernel_;
   report.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  std::vector<FlowState> flows = collector_->flows();
-  for (FlowState& f : collector_->released_flows()) flows.push_back(std::move(f));
+  std::vector<const FlowState*> flows = collector_->flow_refs();
+  for (const FlowState* f : collector_->released_flow_refs()) flows.push_back(f);
   report.flows = filter_flows(aggregate_flows(flows, namer()), filters);
   report.waits = collector_->waits();
   report.drops = collector_->drops();

@@ -391,8 +391,7 @@ bool Tracer::may_keep(uint64_t cgroup_id) const {
 }
 
 void Tracer::add_flow(const ipct_flow_entry& e) {
-  std::string raw(reinterpret_cast<const char*>(&e.key), sizeof(e.key));
-  auto it = flows_.find(raw);
+  auto it = flows_.find(e.key);
   if (it == flows_.end()) {
     if (!may_keep(e.key.cgroup_id)) {
       add_folded(e.key.cgroup_id, e.key.kind, e.key.dir, e.val.msgs, e.val.bytes);
@@ -406,7 +405,7 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
     s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
     s.exe = comm_text(e.val.exe, sizeof(e.val.exe));
     s.first_read = reads_;
-    it = flows_.emplace(std::move(raw), std::move(s)).first;
+    it = flows_.emplace(e.key, std::move(s)).first;
   }
   it->second.msgs += e.val.msgs;
   it->second.bytes += e.val.bytes;
@@ -419,8 +418,7 @@ void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t 
   k.kind = kind;
   k.dir = dir;
   k._pad[0] = kFoldedKeyMark;
-  std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
-  auto [it, fresh] = folded_.try_emplace(std::move(raw));
+  auto [it, fresh] = folded_.try_emplace(k);
   if (fresh) {
     it->second.key = k;
     it->second.folded = true;
@@ -532,17 +530,16 @@ Result<std::vector<FlowSample>> Tracer::read_flows() {
   if (auto st = take_flow_table(); !st) return st.error();
   std::vector<FlowSample> out;
   out.reserve(flows_.size() + folded_.size());
-  for (const auto& [raw, s] : flows_) out.push_back(s);
-  for (const auto& [raw, s] : folded_) out.push_back(s);
+  for (const auto& [key, s] : flows_) out.push_back(s);
+  for (const auto& [key, s] : folded_) out.push_back(s);
   return out;
 }
 
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
   for (const auto& k : keys) {
-    std::string raw(reinterpret_cast<const char*>(&k), sizeof(k));
     if (k._pad[0] == kFoldedKeyMark) {
-      folded_.erase(raw);
-    } else if (flows_.erase(raw) > 0) {
+      folded_.erase(k);
+    } else if (flows_.erase(k) > 0) {
       auto it = kept_per_cgroup_.find(k.cgroup_id);
       if (it != kept_per_cgroup_.end() && --it->second == 0) kept_per_cgroup_.erase(it);
     }

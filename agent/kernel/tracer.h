@@ -6,11 +6,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -138,6 +140,21 @@ struct FlowSample {
 };
 inline constexpr uint8_t kFoldedKeyMark = 1;
 
+// Hash and equality of a flow key by its bytes (zero-filled by the kernel side and by the folded
+// ones' makers: no padding byte differs between equal keys), for tables keyed by it.
+struct FlowKeyHash {
+  size_t operator()(const ipct_flow_key& k) const noexcept {
+    return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(&k), sizeof(k)));
+  }
+};
+struct FlowKeyEqual {
+  bool operator()(const ipct_flow_key& a, const ipct_flow_key& b) const noexcept {
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+  }
+};
+template <typename V>
+using FlowKeyMap = std::unordered_map<ipct_flow_key, V, FlowKeyHash, FlowKeyEqual>;
+
 // Time blocked in receiving calls of one (cgroup, kind), summed over CPUs.
 struct WaitSample {
   uint64_t cgroup_id = 0;
@@ -245,11 +262,11 @@ class Tracer {
   uint64_t reads_ = 0;      // read_flows() calls (FlowSample::first_read)
   uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
   uint64_t kernel_map_bytes_ = 0;
-  // The flows taken in from the kernel's tables, by the key's bytes.
-  std::unordered_map<std::string, FlowSample> flows_;
+  // The flows taken in from the kernel's tables, by their key.
+  FlowKeyMap<FlowSample> flows_;
   std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of flows_, by the key's cgroup
-  // Folded operations (FlowSample::folded), by their key's bytes: at most cgroups x kinds x 2.
-  std::unordered_map<std::string, FlowSample> folded_;
+  // Folded operations (FlowSample::folded), by their key: at most cgroups x kinds x 2.
+  FlowKeyMap<FlowSample> folded_;
   int ncpu_ = 0;
   bool batch_ok_ = true;
   bool rdonly_cast_ = false;

@@ -189,7 +189,7 @@ std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::ve
   return start;
 }
 
-void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
+void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_clock::time_point steady,
                        std::chrono::system_clock::time_point wall) {
   const double interval = last_update_ ? std::chrono::duration<double>(steady - *last_update_).count() : 0.0;
   for (auto& [id, e] : table_) {
@@ -197,7 +197,7 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     e.state.bytes_per_second = 0;
   }
   const std::map<FlowId, Start> start = hand_over(joined);
-  for (const ChannelFlow& f : joined) {
+  for (ChannelFlow& f : joined) {
     auto [it, fresh] = table_.try_emplace(f.id());
     Entry& e = it->second;
     const Start* took = nullptr;
@@ -215,8 +215,9 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
     const uint64_t db = delta(f.bytes, e.raw_bytes);
     const uint64_t drm = delta(f.recv_msgs, e.raw_recv_msgs);
     const uint64_t drb = delta(f.recv_bytes, e.raw_recv_bytes);
+    const Totals raw{f.msgs, f.bytes, f.recv_msgs, f.recv_bytes};
     if (fresh) {
-      e.state.flow = f;
+      e.state.flow = std::move(f);  // its strings moved, not copied: joined is this cycle's alone
       e.state.flow.msgs = took ? took->counted.msgs : 0;
       e.state.flow.bytes = took ? took->counted.bytes : 0;
       e.state.flow.recv_msgs = took ? took->counted.recv_msgs : 0;
@@ -225,27 +226,28 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
       e.state.first_seen = wall;
       e.state.last_seen = wall;
       e.last_moved = steady;
+    } else {
+      e.state.flow.counted_at_receiver = f.counted_at_receiver;
+      e.state.flow.shm_size = f.shm_size;
+      e.state.flow.shm_attached = f.shm_attached;
+      if (!f.path.empty()) e.state.flow.path = std::move(f.path);
+      // The first process seen at each end stays (a root cgroup end is named by it): a later join
+      // that puts another one first does not move the flow's name; the same process's news (a
+      // segment's creator gone) is taken.
+      for (auto [now, kept] :
+           {std::pair{&f.src_task, &e.state.flow.src_task}, std::pair{&f.dst_task, &e.state.flow.dst_task}}) {
+        if (now->tgid != 0 && (kept->tgid == 0 || kept->tgid == now->tgid)) *kept = std::move(*now);
+      }
     }
     e.state.flow.msgs += dm;
     e.state.flow.bytes += db;
     e.state.flow.recv_msgs += drm;
     e.state.flow.recv_bytes += drb;
-    e.state.flow.counted_at_receiver = f.counted_at_receiver;
-    e.state.flow.shm_size = f.shm_size;
-    e.state.flow.shm_attached = f.shm_attached;
-    if (!f.path.empty()) e.state.flow.path = f.path;
-    // The first process seen at each end stays (a root cgroup end is named by it): a later join
-    // that puts another one first does not move the flow's name; the same process's news (a
-    // segment's creator gone) is taken.
-    for (auto [now, kept] :
-         {std::pair{&f.src_task, &e.state.flow.src_task}, std::pair{&f.dst_task, &e.state.flow.dst_task}}) {
-      if (now->tgid != 0 && (kept->tgid == 0 || kept->tgid == now->tgid)) *kept = *now;
-    }
-    e.raw_msgs = f.msgs;
-    e.raw_bytes = f.bytes;
-    e.raw_recv_msgs = f.recv_msgs;
-    e.raw_recv_bytes = f.recv_bytes;
-    if (dm + db + drm + drb > 0 || f.shm_attached > 0) {
+    e.raw_msgs = raw.msgs;
+    e.raw_bytes = raw.bytes;
+    e.raw_recv_msgs = raw.recv_msgs;
+    e.raw_recv_bytes = raw.recv_bytes;
+    if (dm + db + drm + drb > 0 || e.state.flow.shm_attached > 0) {
       e.state.last_seen = wall;
       e.last_moved = steady;
     }
@@ -273,21 +275,23 @@ void Collector::update(const std::vector<ChannelFlow>& joined, std::chrono::stea
 void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples,
                                           std::chrono::steady_clock::time_point now) {
   std::vector<ipct_flow_key> idle;
-  std::map<std::string, KernelKeyState> seen;
+  // Updated in place (a copy of 65,536 keys a collection would double the table at its peak).
+  const uint64_t read = tracer_->reads();
   for (const FlowSample& s : samples) {
-    std::string raw(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
-    KernelKeyState st{s.msgs, s.bytes, now};
-    auto prev = kernel_keys_.find(raw);
-    if (prev != kernel_keys_.end() && prev->second.msgs == s.msgs && prev->second.bytes == s.bytes) {
-      st.last_moved = prev->second.last_moved;
-      if (now - st.last_moved > options_.idle_timeout) {
-        idle.push_back(s.key);
-        continue;
-      }
+    auto [it, fresh] = kernel_keys_.try_emplace(s.key, KernelKeyState{s.msgs, s.bytes, now, read});
+    KernelKeyState& st = it->second;
+    st.read = read;
+    if (fresh) continue;
+    if (st.msgs != s.msgs || st.bytes != s.bytes) {
+      st.msgs = s.msgs;
+      st.bytes = s.bytes;
+      st.last_moved = now;
+    } else if (now - st.last_moved > options_.idle_timeout) {
+      idle.push_back(s.key);
+      kernel_keys_.erase(it);
     }
-    seen.emplace(std::move(raw), st);
   }
-  kernel_keys_ = std::move(seen);
+  std::erase_if(kernel_keys_, [&](const auto& k) { return k.second.read != read; });  // gone from the tracer
   if (idle.empty()) return;
   if (auto st = tracer_->delete_flows(idle); !st) {
     spdlog::warn("collector: {}", st.error().message());
@@ -367,7 +371,7 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
     spdlog::warn("collector: releasing channels: {}", st.error().message());
     return;
   }
-  for (const ipct_flow_key& k : keys) kernel_keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+  for (const ipct_flow_key& k : keys) kernel_keys_.erase(k);
   stats_.channels_released += released_channels;
   stats_.channels_closed += closed_channels;
   forget_channels(channels);
@@ -419,6 +423,13 @@ std::vector<FlowState> Collector::released_flows() const {
   std::vector<FlowState> out;
   out.reserve(released_.size());
   for (const auto& [key, r] : released_) out.push_back(r.state);
+  return out;
+}
+
+std::vector<const FlowState*> Collector::released_flow_refs() const {
+  std::vector<const FlowState*> out;
+  out.reserve(released_.size());
+  for (const auto& [key, r] : released_) out.push_back(&r.state);
   return out;
 }
 
@@ -489,7 +500,7 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
   paths_.annotate(joined, steady);
   for (const ChannelFlow& f : joined) released_channels_.seen(f.channel);
-  update(joined, steady, wall);
+  update(std::move(joined), steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
   shm_.forget_removed();
   forget_msg_queues(*samples);
@@ -508,6 +519,15 @@ std::vector<FlowState> Collector::flows() const {
   out.reserve(table_.size());
   for (const auto& [id, e] : table_) {
     if (e.shown()) out.push_back(e.state);
+  }
+  return out;
+}
+
+std::vector<const FlowState*> Collector::flow_refs() const {
+  std::vector<const FlowState*> out;
+  out.reserve(table_.size());
+  for (const auto& [id, e] : table_) {
+    if (e.shown()) out.push_back(&e.state);
   }
   return out;
 }

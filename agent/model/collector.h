@@ -118,6 +118,9 @@ class Collector {
                  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now());
 
   [[nodiscard]] std::vector<FlowState> flows() const;
+  // The same, not copied: valid until the next collect() or update() (what the agent's cycle
+  // reads: a copy of 65,536 flows would double the agent's memory at its peak).
+  [[nodiscard]] std::vector<const FlowState*> flow_refs() const;
   // The flows of released channels (model/single_use.h), for the reports (not the metrics, which
   // counted them as flows()): one per kind, ends and their processes' executables, counts added
   // up, first and last seen the earliest and latest, the first channel's id kept and the others
@@ -125,6 +128,7 @@ class Collector {
   // forgotten once idle for idle_timeout, as flows are.
   // At most kMaxReleasedFlows: past that, the executables are not told apart.
   [[nodiscard]] std::vector<FlowState> released_flows() const;
+  [[nodiscard]] std::vector<const FlowState*> released_flow_refs() const;  // as flow_refs()
   static constexpr size_t kMaxReleasedFlows = 65536;
   static constexpr size_t kReleasedPathBytes = size_t{4} << 20;
   // Operations folded (FlowSample::folded: flows to or from EndpointRef::other()) per cgroup,
@@ -144,7 +148,7 @@ class Collector {
   bool is_lookup(const ipct_event& e);
 
   // The table logic alone (no kernel), for tests: feed joined flows of one cycle.
-  void update(const std::vector<ChannelFlow>& joined, std::chrono::steady_clock::time_point steady,
+  void update(std::vector<ChannelFlow> joined, std::chrono::steady_clock::time_point steady,
               std::chrono::system_clock::time_point wall);
   // The table logic of a release alone, for tests: moves the flows on `channels`
   // (ChannelFlow::channel) to released_flows().
@@ -181,6 +185,7 @@ class Collector {
     uint64_t msgs = 0;
     uint64_t bytes = 0;
     std::chrono::steady_clock::time_point last_moved;
+    uint64_t read = 0;  // the tracer's read that last had the key (Tracer::reads())
   };
 
   Status cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall);
@@ -221,7 +226,7 @@ class Collector {
     std::chrono::steady_clock::time_point last_moved;
   };
   std::map<std::tuple<int, EndpointRef, std::string, EndpointRef, std::string>, Released> released_;
-  std::map<std::string, KernelKeyState> kernel_keys_;  // raw key bytes -> activity
+  FlowKeyMap<KernelKeyState> kernel_keys_;  // the kernel's keys -> their activity
   std::optional<std::chrono::steady_clock::time_point> last_update_;
   std::vector<WaitSample> waits_;
   DropCounts drops_{};

@@ -311,6 +311,13 @@ class Joiner {
 
   std::vector<ChannelFlow> finish() {
     finish_inet_receivers();
+    // Reserved whole: grown by doubling, the largest vector of a collection would be held twice.
+    size_t n = out_.size();
+    for (const auto& [channel, o] : objects_) {
+      const bool one_end = o.senders.empty() || o.readers.empty();
+      n += one_end ? o.senders.size() + o.readers.size() : o.senders.size() * o.readers.size();
+    }
+    out_.reserve(n);
     for (const auto& [channel, o] : objects_) split(o, out_);
     return std::move(out_);
   }
@@ -470,26 +477,42 @@ namespace {
 // command, which it changes by exec or prctl) are one channel flow, their figures summed, the
 // task hints of the last. The collector counts per id, and two flows of one id would make its
 // deltas run away.
+// In place, equal ids merged into the first of them, the input's order kept (a second vector or
+// a map of copied ids would hold every flow twice at the collection's peak).
 std::vector<ChannelFlow> merge_same_ids(std::vector<ChannelFlow> flows) {
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, size_t> index;
-  std::vector<ChannelFlow> out;
-  out.reserve(flows.size());
-  for (ChannelFlow& f : flows) {
-    auto [it, fresh] = index.try_emplace(f.id(), out.size());
-    if (fresh) {
-      out.push_back(std::move(f));
-      continue;
+  auto less = [&](size_t a, size_t b) {
+    const ChannelFlow& x = flows[a];
+    const ChannelFlow& y = flows[b];
+    return std::tie(x.kind, x.channel, x.src, x.dst) < std::tie(y.kind, y.channel, y.src, y.dst);
+  };
+  std::vector<uint32_t> order(flows.size());
+  std::iota(order.begin(), order.end(), uint32_t{0});
+  std::stable_sort(order.begin(), order.end(), less);  // within an id, in the input's order
+  std::vector<bool> merged(flows.size(), false);
+  for (size_t i = 0; i < order.size();) {
+    ChannelFlow& m = flows[order[i]];
+    size_t j = i + 1;
+    for (; j < order.size() && !less(order[i], order[j]); ++j) {
+      ChannelFlow& f = flows[order[j]];
+      m.msgs += f.msgs;
+      m.bytes += f.bytes;
+      m.recv_msgs += f.recv_msgs;
+      m.recv_bytes += f.recv_bytes;
+      m.counted_at_receiver = m.counted_at_receiver && f.counted_at_receiver;
+      if (f.src_task.tgid != 0) m.src_task = std::move(f.src_task);
+      if (f.dst_task.tgid != 0) m.dst_task = std::move(f.dst_task);
+      merged[order[j]] = true;
     }
-    ChannelFlow& m = out[it->second];
-    m.msgs += f.msgs;
-    m.bytes += f.bytes;
-    m.recv_msgs += f.recv_msgs;
-    m.recv_bytes += f.recv_bytes;
-    m.counted_at_receiver = m.counted_at_receiver && f.counted_at_receiver;
-    if (f.src_task.tgid != 0) m.src_task = std::move(f.src_task);
-    if (f.dst_task.tgid != 0) m.dst_task = std::move(f.dst_task);
+    i = j;
   }
-  return out;
+  size_t kept = 0;
+  for (size_t r = 0; r < flows.size(); ++r) {
+    if (merged[r]) continue;
+    if (kept != r) flows[kept] = std::move(flows[r]);
+    ++kept;
+  }
+  flows.erase(flows.begin() + static_cast<std::ptrdiff_t>(kept), flows.end());
+  return flows;
 }
 
 }  // namespace

@@ -59,10 +59,18 @@ void rates_over_report(FlowsReport& report) {
 }
 
 std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const Namer& namer) {
+  std::vector<const FlowState*> refs;
+  refs.reserve(flows.size());
+  for (const FlowState& s : flows) refs.push_back(&s);
+  return aggregate_flows(refs, namer);
+}
+
+std::vector<FlowView> aggregate_flows(const std::vector<const FlowState*>& flows, const Namer& namer) {
   // A view per kind and pair of ends; the host's root cgroup is one end per executable.
   std::map<std::tuple<int, EndpointRef, std::string, EndpointRef, std::string>, FlowView> by;
   EndNamer name_end(namer);
-  for (const FlowState& s : flows) {
+  for (const FlowState* state : flows) {
+    const FlowState& s = *state;
     const ChannelFlow& f = s.flow;
     FlowEnd src = name_end(f.src, f.src_task);
     FlowEnd dst = name_end(f.dst, f.dst_task);

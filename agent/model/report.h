@@ -60,6 +60,7 @@ struct FlowView {
 // One view per (kind, src, dst), each cgroup end named with `namer` (no namer: "cgroup#<id>"), an
 // end in the host's root cgroup one per executable (Endpoint::name_host_process: "host:dockerd");
 // sorted by bytes, then messages, descending.
+std::vector<FlowView> aggregate_flows(const std::vector<const FlowState*>& flows, const Namer& namer);
 std::vector<FlowView> aggregate_flows(const std::vector<FlowState>& flows, const Namer& namer);
 
 // Everything a flows report says (the JSON schema: exporters/flows_format.h).

@@ -92,11 +92,21 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
     if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
       named_tags.emplace(k.kind, k.ch.obj.sk_tag);
   }
+  // TCP receives by (local, remote) endpoint: a send whose reverse no receive has is unpaired (a
+  // client that sent and closed before the server's accept() and read; its data still waits in
+  // the server's queue, held by no descriptor).
+  std::set<std::pair<AtomKey, AtomKey>> tcp_received;
+  for (const FlowSample& s : samples) {
+    const ipct_flow_key& k = s.key;
+    if (s.folded || k.kind != IPCT_KIND_TCP || k.dir != IPCT_DIR_RECV) continue;
+    const ipct_chan_inet& c = k.ch.inet;
+    tcp_received.emplace(endpoint_atom(c.family, c.laddr, c.lport), endpoint_atom(c.family, c.raddr, c.rport));
+  }
   // Per sample: whether it names an object a process can hold open (a pipe, FIFO, queue or
   // socket inode), and whether one of those is open (in `open`).
   // TCP is released only closed (its addresses and ports are reused by the next connection, so
   // activity alone says nothing).
-  enum : uint8_t { kEligible = 1, kHasObject = 2, kOpen = 4, kClosedOnly = 8 };
+  enum : uint8_t { kEligible = 1, kHasObject = 2, kOpen = 4, kClosedOnly = 8, kUnpaired = 16 };
   std::vector<uint8_t> marks(samples.size(), 0);
   for (size_t i = 0; i < samples.size(); ++i) {
     const FlowSample& s = samples[i];
@@ -118,9 +128,12 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
       share(i, {Atom::SignalTarget, o.peer, o.dev, 0});  // "signal:sig=S,target_pid=P" (model/flows.cpp)
     } else if (k.kind == IPCT_KIND_TCP) {
       const ipct_chan_inet& c = k.ch.inet;
-      share(i, endpoint_atom(c.family, c.laddr, c.lport));
-      share(i, endpoint_atom(c.family, c.raddr, c.rport));
+      const AtomKey local = endpoint_atom(c.family, c.laddr, c.lport);
+      const AtomKey remote = endpoint_atom(c.family, c.raddr, c.rport);
+      share(i, local);
+      share(i, remote);
       m |= kHasObject | kClosedOnly;
+      if (k.dir == IPCT_DIR_SEND && !tcp_received.contains({remote, local})) m |= kUnpaired;
       if (open != nullptr && open->has_tcp(c)) m |= kOpen;
     } else {
       share(i, {Atom::Object, static_cast<uint64_t>(k.kind), o.dev, o.id});
@@ -152,7 +165,10 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
     if (sp.last > exported) continue;  // counts that have not gone out yet
     const bool single_use = (sp.marks & kClosedOnly) == 0 && sp.last - sp.first < kSingleUseActiveReads &&
                             now >= sp.last + kSingleUseIdleReads;
-    const bool closed = open != nullptr && (sp.marks & kHasObject) != 0 && (sp.marks & kOpen) == 0;
+    // Closed with a send no receive matches: its reader may still accept() and read (then the
+    // join pairs them), or be on another node (then none comes); released after the idle reads.
+    const bool closed = open != nullptr && (sp.marks & kHasObject) != 0 && (sp.marks & kOpen) == 0 &&
+                        ((sp.marks & kUnpaired) == 0 || now >= sp.last + kSingleUseIdleReads);
     if (!single_use && !closed) continue;
     ReleasableChannel& c = out_by_channel[root];
     c.closed = closed;

@@ -656,14 +656,16 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   ASSERT_EQ(write(go.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
   ASSERT_TRUE(reported()) << "round 2";
   // Held open over four collections, none is released as closed: this test's own scrapes (TCP
-  // connections to the agent's port, one channel) add at most one a collection. Those scrapes
-  // also make the kept flows move by tens: no assertion on that gauge.
+  // connections to the agent's port, one channel) add at most one a collection, and the rest of
+  // the machine (a CI runner's shells and pipes) some more; below the 20 connections, the fewest of
+  // any kind held here, so that any one kind released fails the bound. Those scrapes also make the kept flows move by
+  // tens: no assertion on that gauge.
   const double open_from = collections();
   const double closed_before = sample(agent.metrics(), closed);
   std::string text = agent.scrape_at(open_from + 4);
   const double closed_open = sample(text, closed);
   ASSERT_GE(closed_before, 0) << text;
-  EXPECT_LT(closed_open - closed_before, 10) << "released as closed while open\n" << text;
+  EXPECT_LT(closed_open - closed_before, kConnections) << "released as closed while open\n" << text;
   EXPECT_GE(sample(text, kept), 2 * (kPipes + kPairs + kConnections)) << text;
   ASSERT_EQ(release.finish(), 0);
   const double exited_at = collections();

@@ -1,6 +1,7 @@
 // `ipctrace agent`: the daemon. Loads the programs, collects on an interval, and serves /metrics,
 // /api/v1/flows, /healthz and /readyz (app/agent/http_api.h) from app/agent/http_server.h.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -79,7 +80,7 @@ void collect_and_publish(Session& session, MetricsExporter& exporter, Published&
     return;
   }
   MetricsCycle cycle;
-  cycle.flows = session.collector().flows();
+  cycle.flows = session.collector().flow_refs();
   cycle.waits = session.collector().waits();
   cycle.drops = session.collector().drops();
   cycle.stats = stats;
@@ -167,6 +168,10 @@ int run_agent_command(const Cli& cli) {
     if (next < now) next = now + o.interval;  // a slow cycle: do not try to catch up
     exporter.update_http(http_rejections(*server));
     collect_and_publish(**session, exporter, published);
+    // A collection's temporaries (the join of every kept flow) are freed in the middle of the
+    // heap, where glibc keeps them resident: handed back to the kernel, so that the agent's RSS
+    // is what it holds, not the largest collection's leftovers.
+    malloc_trim(0);
   }
   // Programs first: the tracer detaches every one as it goes. Then the server.
   spdlog::info("agent: stopping");

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <list>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -61,9 +62,13 @@ FlowState flow(int kind, uint64_t src, uint64_t dst, uint64_t msgs, uint64_t byt
   return f;
 }
 
+// The flows a cycle points at (MetricsCycle::flows), kept for the test's life as the collector
+// keeps its own until the next collection.
 MetricsCycle cycle(std::vector<FlowState> flows, std::chrono::steady_clock::time_point now) {
+  static std::list<std::vector<FlowState>> held;
+  held.push_back(std::move(flows));
   MetricsCycle c;
-  c.flows = std::move(flows);
+  for (const FlowState& f : held.back()) c.flows.push_back(&f);
   c.now = now;
   return c;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 #include "kernel/kinds.h"
@@ -537,6 +538,29 @@ TEST(Join, ATargetThatRenamesItselfIsStillOneFlow) {
   EXPECT_EQ(flows[0].msgs, 4U);
   EXPECT_EQ(flows[0].recv_msgs, 4U);
   EXPECT_EQ(flows[0].dst_task.comm, "gunicorn worker");
+}
+
+TEST(Join, KeysOfOneIdInterleavedWithOthersMergeInTheirOrder) {
+  // Keys of one id apart in the input: each id once, where it first came, its counts summed and
+  // the task of its last key.
+  auto sig = [](uint64_t target, uint64_t msgs, uint32_t pid, const char* comm) {
+    FlowSample s = obj(1, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, target, 10, msgs, 0, pid);
+    std::snprintf(s.key.ch.obj.comm, sizeof(s.key.ch.obj.comm), "%s", comm);
+    return s;
+  };
+  const auto flows = join_flows({sig(42, 1, 4321, "a1"), sig(43, 10, 5555, "b1"), sig(42, 2, 4321, "a2"),
+                                 sig(43, 20, 5555, "b2"), sig(42, 4, 4321, "a3")});
+  ASSERT_EQ(flows.size(), 2U);
+  std::map<std::string, const ChannelFlow*> by_channel;
+  for (const ChannelFlow& f : flows) by_channel[f.channel] = &f;
+  const ChannelFlow& a = *by_channel.at("signal:sig=10,target_pid=4321");
+  const ChannelFlow& b = *by_channel.at("signal:sig=10,target_pid=5555");
+  EXPECT_EQ(a.msgs, 7U);
+  EXPECT_EQ(a.dst_task.comm, "a3");
+  EXPECT_EQ(b.msgs, 30U);
+  EXPECT_EQ(b.dst_task.comm, "b2");
+  EXPECT_EQ(a.dst, cg(42));
+  EXPECT_EQ(b.dst, cg(43));
 }
 
 TEST(ShmTracker, CreatorJoinedToEveryAttacher) {

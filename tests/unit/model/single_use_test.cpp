@@ -32,6 +32,32 @@ FlowSample key(uint64_t cg, int kind, int dir, uint64_t id, uint64_t peer, uint6
   return s;
 }
 
+// A TCP key of cgroup `cg` on 127.0.0.1 (as an IPv4-mapped IPv6 address with `v6`, a dual-stack
+// socket's view), read first and last at `read`.
+FlowSample tcp(uint64_t cg, int dir, bool v6, uint16_t lport, uint16_t rport, uint64_t read = 5) {
+  FlowSample s;
+  s.key.cgroup_id = cg;
+  s.key.kind = IPCT_KIND_TCP;
+  s.key.dir = static_cast<uint8_t>(dir);
+  ipct_chan_inet& c = s.key.ch.inet;
+  c.netns = 4026531840U;
+  c.family = v6 ? AF_INET6 : AF_INET;
+  c.lport = lport;
+  c.rport = rport;
+  const uint8_t v4[4] = {127, 0, 0, 1};
+  if (v6) {
+    c.laddr[10] = c.laddr[11] = c.raddr[10] = c.raddr[11] = 0xff;
+    std::copy(v4, v4 + 4, c.laddr + 12);
+    std::copy(v4, v4 + 4, c.raddr + 12);
+  } else {
+    std::copy(v4, v4 + 4, c.laddr);
+    std::copy(v4, v4 + 4, c.raddr);
+  }
+  s.msgs = s.bytes = 1;
+  s.first_read = s.last_read = read;
+  return s;
+}
+
 // The keys picked at read `now`, every collection's figures having gone out (or up to `exported`);
 // with `open`, the open files listed after that read.
 std::set<size_t> picked(const std::vector<FlowSample>& samples, uint64_t now, uint64_t exported = UINT64_MAX,
@@ -209,29 +235,6 @@ TEST(SingleUse, ASignalIsNeverClosed) {
 // every connection to one server address is one channel (an IPv4 client and a dual-stack server
 // that sees it IPv4-mapped included), closed when no socket holds any of them at either end.
 TEST(SingleUse, ATcpConnectionGoesOnlyClosedBothEndsTogether) {
-  auto tcp = [](uint64_t cg, int dir, bool v6, uint16_t lport, uint16_t rport) {
-    FlowSample s;
-    s.key.cgroup_id = cg;
-    s.key.kind = IPCT_KIND_TCP;
-    s.key.dir = static_cast<uint8_t>(dir);
-    ipct_chan_inet& c = s.key.ch.inet;
-    c.netns = 4026531840U;
-    c.family = v6 ? AF_INET6 : AF_INET;
-    c.lport = lport;
-    c.rport = rport;
-    const uint8_t v4[4] = {127, 0, 0, 1};
-    if (v6) {
-      c.laddr[10] = c.laddr[11] = c.raddr[10] = c.raddr[11] = 0xff;
-      std::copy(v4, v4 + 4, c.laddr + 12);
-      std::copy(v4, v4 + 4, c.raddr + 12);
-    } else {
-      std::copy(v4, v4 + 4, c.laddr);
-      std::copy(v4, v4 + 4, c.raddr);
-    }
-    s.msgs = s.bytes = 1;
-    s.first_read = s.last_read = 5;
-    return s;
-  };
   const std::vector<FlowSample> s = {tcp(1, IPCT_DIR_SEND, false, 40000, 8080),   // client
                                      tcp(2, IPCT_DIR_RECV, true, 8080, 40000),    // server, [::]
                                      tcp(1, IPCT_DIR_SEND, false, 40001, 8080),   // another client
@@ -254,6 +257,25 @@ TEST(SingleUse, ATcpConnectionGoesOnlyClosedBothEndsTogether) {
   EXPECT_TRUE(peer_open.has_tcp(s[2].key.ch.inet));
   EXPECT_FALSE(peer_open.has_tcp(s[0].key.ch.inet));
   EXPECT_EQ(picked(s, 20, 20, &peer_open), (std::set<size_t>{3}));
+}
+
+// A closed connection whose send no receive answers (sent and closed before the server's accept()
+// and read; or a server on another node) waits kSingleUseIdleReads collections for its reader;
+// one answered goes at once, across the families.
+TEST(SingleUse, AnUnansweredTcpSendWaitsForItsReader) {
+  const std::vector<FlowSample> s = {tcp(1, IPCT_DIR_SEND, false, 40000, 8080, 5),   // client
+                                     tcp(2, IPCT_DIR_RECV, true, 8080, 40000, 5),    // its server, [::]
+                                     tcp(1, IPCT_DIR_SEND, false, 40001, 9090, 5)};  // not read yet
+  OpenObjects none;
+  EXPECT_EQ(picked(s, 5, 5, &none), (std::set<size_t>{0, 1}));
+  EXPECT_EQ(picked(s, 5 + kSingleUseIdleReads - 1, 20, &none), (std::set<size_t>{0, 1}));
+  EXPECT_EQ(picked(s, 5 + kSingleUseIdleReads, 20, &none), (std::set<size_t>{0, 1, 2}));
+  // The server's read comes: the pair goes together.
+  std::vector<FlowSample> read = s;
+  read.push_back(tcp(3, IPCT_DIR_RECV, false, 9090, 40001, 6));
+  std::set<std::vector<size_t>> got;
+  for (const auto& c : releasable_channels(read, 6, 6, &none)) got.insert(c.keys);
+  EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 1}, {2, 3}}));
 }
 
 // A POSIX queue keeps its messages with no descriptor open: never closed, only single-use.
