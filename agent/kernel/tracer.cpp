@@ -383,7 +383,7 @@ void Tracer::stop_event_reader() {
 }
 
 bool Tracer::may_keep(uint64_t cgroup_id) const {
-  const size_t kept = flows_.size();
+  const size_t kept = kept_;
   if (kept >= flow_capacity_) return false;
   if (kept < flow_capacity_ - flow_capacity_ / kFlowReserveDivisor) return true;
   const auto it = kept_per_cgroup_.find(cgroup_id);
@@ -391,13 +391,14 @@ bool Tracer::may_keep(uint64_t cgroup_id) const {
 }
 
 void Tracer::add_flow(const ipct_flow_entry& e) {
-  auto it = flows_.find(e.key);
-  if (it == flows_.end()) {
+  auto it = flow_index_.find(e.key);
+  if (it == flow_index_.end()) {
     if (!may_keep(e.key.cgroup_id)) {
       add_folded(e.key.cgroup_id, e.key.kind, e.key.dir, e.val.msgs, e.val.bytes);
       return;
     }
     kept_per_cgroup_[e.key.cgroup_id]++;
+    ++kept_;
     FlowSample s;
     s.key = e.key;
     s.ns = e.val.ns;
@@ -405,11 +406,13 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
     s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
     s.exe = comm_text(e.val.exe, sizeof(e.val.exe));
     s.first_read = reads_;
-    it = flows_.emplace(e.key, std::move(s)).first;
+    it = flow_index_.emplace(e.key, static_cast<uint32_t>(flows_.size())).first;
+    flows_.push_back(std::move(s));
   }
-  it->second.msgs += e.val.msgs;
-  it->second.bytes += e.val.bytes;
-  if (e.val.msgs + e.val.bytes > 0) it->second.last_read = reads_;
+  FlowSample& f = flows_[it->second];
+  f.msgs += e.val.msgs;
+  f.bytes += e.val.bytes;
+  if (e.val.msgs + e.val.bytes > 0) f.last_read = reads_;
 }
 
 void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t msgs, uint64_t bytes) {
@@ -418,13 +421,15 @@ void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t 
   k.kind = kind;
   k.dir = dir;
   k._pad[0] = kFoldedKeyMark;
-  auto [it, fresh] = folded_.try_emplace(k);
+  auto [it, fresh] = flow_index_.try_emplace(k, static_cast<uint32_t>(flows_.size()));
   if (fresh) {
-    it->second.key = k;
-    it->second.folded = true;
+    FlowSample f;
+    f.key = k;
+    f.folded = true;
+    flows_.push_back(std::move(f));
   }
-  it->second.msgs += msgs;
-  it->second.bytes += bytes;
+  flows_[it->second].msgs += msgs;
+  flows_[it->second].bytes += bytes;
 }
 
 // Takes in the fold map's half of `table` (no program fills it any more: take_flow_table() waited)
@@ -526,23 +531,45 @@ Status Tracer::take_flow_table() {
 }
 
 Result<std::vector<FlowSample>> Tracer::read_flows() {
+  auto held = read_flows_in_place();
+  if (!held) return held.error();
+  return **held;
+}
+
+Result<const std::vector<FlowSample>*> Tracer::read_flows_in_place() {
   ++reads_;
+  compact_flows();
   if (auto st = take_flow_table(); !st) return st.error();
-  std::vector<FlowSample> out;
-  out.reserve(flows_.size() + folded_.size());
-  for (const auto& [key, s] : flows_) out.push_back(s);
-  for (const auto& [key, s] : folded_) out.push_back(s);
-  return out;
+  return &flows_;
+}
+
+void Tracer::compact_flows() {
+  if (deleted_.empty()) return;
+  std::vector<bool> gone(flows_.size(), false);
+  for (const uint32_t i : deleted_) gone[i] = true;
+  deleted_.clear();
+  size_t kept = 0;
+  for (size_t i = 0; i < flows_.size(); ++i) {
+    if (gone[i]) continue;
+    if (kept != i) {
+      flows_[kept] = std::move(flows_[i]);
+      flow_index_[flows_[kept].key] = static_cast<uint32_t>(kept);
+    }
+    ++kept;
+  }
+  flows_.erase(flows_.begin() + static_cast<std::ptrdiff_t>(kept), flows_.end());
 }
 
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
   for (const auto& k : keys) {
-    if (k._pad[0] == kFoldedKeyMark) {
-      folded_.erase(k);
-    } else if (flows_.erase(k) > 0) {
-      auto it = kept_per_cgroup_.find(k.cgroup_id);
-      if (it != kept_per_cgroup_.end() && --it->second == 0) kept_per_cgroup_.erase(it);
-    }
+    const auto it = flow_index_.find(k);
+    if (it == flow_index_.end()) continue;
+    deleted_.push_back(it->second);
+    flow_index_.erase(it);
+    if (k._pad[0] == kFoldedKeyMark) continue;
+    --kept_;
+    auto c = kept_per_cgroup_.find(k.cgroup_id);
+    if (c != kept_per_cgroup_.end() && --c->second == 0) kept_per_cgroup_.erase(c);
   }
   return Ok{};
 }

@@ -189,6 +189,10 @@ class Tracer {
   // the programs counted up to now: switches the CPUs' flow tables and waits for an RCU grace
   // period (milliseconds), so it is called once per collection, not per flow.
   Result<std::vector<FlowSample>> read_flows();
+  // The same without a copy: the tracer's own samples, valid until its next read (delete_flows()
+  // marks them and leaves them in place until then). What a collection reads: a copy of every
+  // kept flow (208 bytes and an executable's name each) would add to the agent's peak.
+  Result<const std::vector<FlowSample>*> read_flows_in_place();
   // read_flows() calls so far: the read the last one returned (FlowSample::first_read, last_read).
   [[nodiscard]] uint64_t reads() const { return reads_; }
   // Forgets flows, folded ones included (idle ones when the collector evicts, single-use ones when
@@ -262,11 +266,16 @@ class Tracer {
   uint64_t reads_ = 0;      // read_flows() calls (FlowSample::first_read)
   uint32_t table_cap_ = 0;  // entries of each CPU's flow tables
   uint64_t kernel_map_bytes_ = 0;
-  // The flows taken in from the kernel's tables, by their key.
-  FlowKeyMap<FlowSample> flows_;
-  std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of flows_, by the key's cgroup
-  // Folded operations (FlowSample::folded), by their key: at most cgroups x kinds x 2.
-  FlowKeyMap<FlowSample> folded_;
+  // The flows taken in from the kernel's tables and the folded operations (FlowSample::folded: at
+  // most cgroups x kinds x 2), with the position of each live key. A deleted one leaves the index
+  // at once and the vector at the next read (compact_flows()), so that what a read returned in
+  // place stays as it was until the next.
+  std::vector<FlowSample> flows_;
+  FlowKeyMap<uint32_t> flow_index_;
+  std::vector<uint32_t> deleted_;                           // positions in flows_, compacted at the next read
+  size_t kept_ = 0;                                         // live flows_ not folded: what flow_map_entries bounds
+  std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of those, by the key's cgroup
+  void compact_flows();
   int ncpu_ = 0;
   bool batch_ok_ = true;
   bool rdonly_cast_ = false;

@@ -468,8 +468,9 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   const auto started = std::chrono::steady_clock::now();
   // Everything read first: a read that fails leaves the figures as they were (what the tracer took
   // in stays in it for the next cycle).
-  auto samples = tracer_->read_flows();
-  if (!samples) return samples.error();
+  auto read = tracer_->read_flows_in_place();  // the tracer's own: as they were all cycle long
+  if (!read) return read.error();
+  const std::vector<FlowSample>* samples = *read;
   auto waits = tracer_->read_waits();
   if (!waits) return waits.error();
   // Lifecycle events go into the shm tracker as they are drained (a ring buffer is consumed once).

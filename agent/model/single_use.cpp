@@ -180,8 +180,7 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
   return out;
 }
 
-void ReleasedChannels::remember(std::set<std::string>& set, std::deque<std::string>& order,
-                                const std::string& channel) {
+void ReleasedChannels::remember(std::unordered_set<uint64_t>& set, std::deque<uint64_t>& order, uint64_t channel) {
   if (!set.insert(channel).second) return;
   order.push_back(channel);
   if (order.size() > kRemembered) {
@@ -190,10 +189,11 @@ void ReleasedChannels::remember(std::set<std::string>& set, std::deque<std::stri
   }
 }
 
-void ReleasedChannels::released(const std::string& channel) { remember(released_, released_order_, channel); }
+void ReleasedChannels::released(const std::string& channel) { remember(released_, released_order_, hash(channel)); }
 
 void ReleasedChannels::seen(const std::string& channel) {
-  if (released_.contains(channel)) remember(reused_, reused_order_, channel);
+  const uint64_t h = hash(channel);
+  if (released_.contains(h)) remember(reused_, reused_order_, h);
 }
 
 }  // namespace ipctrace

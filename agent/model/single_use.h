@@ -36,8 +36,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "kernel/open_files.h"
@@ -69,21 +71,25 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
 
 // Channels released and seen again since (a long-lived channel used in bursts): released once,
 // then left to the idle timeout, so that its bursts stay one flow. Remembers the last
-// kRemembered channels released and the last kRemembered of those seen again (ChannelFlow::channel).
+// kRemembered channels released and the last kRemembered of those seen again (ChannelFlow::channel),
+// by a 64-bit hash of the channel (8 bytes each instead of the id's text, which a churning
+// neighbour would make 13 MiB of; two channels of one hash, one in 2^64 for a pair, would only
+// keep the second until the idle timeout).
 class ReleasedChannels {
  public:
   static constexpr size_t kRemembered = 65536;
   void released(const std::string& channel);
   // A channel in this collection's join: reused if it was released before.
   void seen(const std::string& channel);
-  [[nodiscard]] bool reused(const std::string& channel) const { return reused_.contains(channel); }
+  [[nodiscard]] bool reused(const std::string& channel) const { return reused_.contains(hash(channel)); }
 
  private:
-  static void remember(std::set<std::string>& set, std::deque<std::string>& order, const std::string& channel);
-  std::set<std::string> released_;
-  std::deque<std::string> released_order_;
-  std::set<std::string> reused_;
-  std::deque<std::string> reused_order_;
+  static uint64_t hash(const std::string& channel) { return std::hash<std::string>{}(channel); }
+  static void remember(std::unordered_set<uint64_t>& set, std::deque<uint64_t>& order, uint64_t channel);
+  std::unordered_set<uint64_t> released_;
+  std::deque<uint64_t> released_order_;
+  std::unordered_set<uint64_t> reused_;
+  std::deque<uint64_t> reused_order_;
 };
 
 }  // namespace ipctrace

@@ -2149,6 +2149,36 @@ TEST_P(TracerTest, FullFlowMapFoldsWhatItCannotKeep) {
   ASSERT_TRUE(flows.ok());
   EXPECT_EQ(std::count_if(flows->begin(), flows->end(), [](const FlowSample& s) { return s.folded; }), 0);
   EXPECT_EQ(flows->size(), 48U);
+  // Read in place, deleted: what the read returned stays as it was until the next read, which
+  // leaves them out; their room is free again: 10 more pipes are kept, none folded.
+  auto held = (*t)->read_flows_in_place();
+  ASSERT_TRUE(held.ok());
+  const std::vector<FlowSample>& view = **held;
+  ASSERT_EQ(view.size(), 48U);
+  std::vector<ipct_flow_key> ten;
+  for (size_t i = 0; i < 10; ++i) ten.push_back(view[i].key);
+  ASSERT_TRUE((*t)->delete_flows(ten));
+  ASSERT_EQ(view.size(), 48U);
+  EXPECT_EQ(std::memcmp(&view[9].key, &ten[9], sizeof(ten[9])), 0);
+  ASSERT_EQ(run_in(&cg,
+                   [&] {
+                     const std::vector<char> buf(200, 'y');  // more than any of the 100 above
+                     for (int i = 0; i < 10; ++i) {
+                       if (!single_use_pipe(buf.data(), buf.size())) return 1;
+                     }
+                     return 0;
+                   }),
+            0);
+  held = (*t)->read_flows_in_place();
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ((*held)->size(), 48U);
+  size_t fresh = 0;
+  for (const FlowSample& s : **held) {
+    EXPECT_FALSE(s.folded);
+    for (const ipct_flow_key& k : ten) EXPECT_NE(std::memcmp(&s.key, &k, sizeof(k)), 0);
+    if (s.bytes == 200) ++fresh;
+  }
+  EXPECT_EQ(fresh, 10U);
 }
 
 // The kernel memory the tracer's maps take is what Tracer::kernel_map_bytes() estimates for this
