@@ -92,15 +92,17 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
     if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
       named_tags.emplace(k.kind, k.ch.obj.sk_tag);
   }
-  // TCP receives by (local, remote) endpoint: a send whose reverse no receive has is unpaired (a
-  // client that sent and closed before the server's accept() and read; its data still waits in
-  // the server's queue, held by no descriptor).
-  std::set<std::pair<AtomKey, AtomKey>> tcp_received;
+  // The peers TCP receives name (their remote endpoint): a send from an endpoint no receive names
+  // is unpaired (a client that sent and closed before the server's accept() and read; its data
+  // still waits in the server's queue, held by no descriptor). The join's own criterion
+  // (model/flows.cpp): a receiver's peer is the sender's endpoint, whatever address the sender
+  // aimed at (a Service's virtual IP, rewritten on the way); a client's ephemeral endpoint is its
+  // connection's alone.
+  std::set<AtomKey> tcp_peers;
   for (const FlowSample& s : samples) {
     const ipct_flow_key& k = s.key;
     if (s.folded || k.kind != IPCT_KIND_TCP || k.dir != IPCT_DIR_RECV) continue;
-    const ipct_chan_inet& c = k.ch.inet;
-    tcp_received.emplace(endpoint_atom(c.family, c.laddr, c.lport), endpoint_atom(c.family, c.raddr, c.rport));
+    tcp_peers.insert(endpoint_atom(k.ch.inet.family, k.ch.inet.raddr, k.ch.inet.rport));
   }
   // Per sample: whether it names an object a process can hold open (a pipe, FIFO, queue or
   // socket inode), and whether one of those is open (in `open`).
@@ -133,7 +135,7 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
       share(i, local);
       share(i, remote);
       m |= kHasObject | kClosedOnly;
-      if (k.dir == IPCT_DIR_SEND && !tcp_received.contains({remote, local})) m |= kUnpaired;
+      if (k.dir == IPCT_DIR_SEND && !tcp_peers.contains(local)) m |= kUnpaired;
       if (open != nullptr && open->has_tcp(c)) m |= kOpen;
     } else {
       share(i, {Atom::Object, static_cast<uint64_t>(k.kind), o.dev, o.id});

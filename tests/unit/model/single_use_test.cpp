@@ -276,6 +276,11 @@ TEST(SingleUse, AnUnansweredTcpSendWaitsForItsReader) {
   std::set<std::vector<size_t>> got;
   for (const auto& c : releasable_channels(read, 6, 6, &none)) got.insert(c.keys);
   EXPECT_EQ(got, (std::set<std::vector<size_t>>{{0, 1}, {2, 3}}));
+  // Answered by a receive whose peer is the client, whatever address the client aimed at (a
+  // Service's port 80, rewritten to the server's 8081 on the way): released at once.
+  const std::vector<FlowSample> nat = {tcp(1, IPCT_DIR_SEND, false, 40003, 80, 5),
+                                       tcp(2, IPCT_DIR_RECV, false, 8081, 40003, 5)};
+  EXPECT_EQ(picked(nat, 5, 5, &none), (std::set<size_t>{0, 1}));
 }
 
 // A POSIX queue keeps its messages with no descriptor open: never closed, only single-use.
