@@ -392,11 +392,16 @@ void Collector::forget_channels(const std::set<std::string>& channels) {
 void Collector::add_released(const FlowState& s, std::chrono::steady_clock::time_point last_moved) {
   const ChannelFlow& f = s.flow;
   auto key = std::make_tuple(f.kind, f.src, f.src_task.exe, f.dst, f.dst_task.exe);
-  if (released_.size() >= kMaxReleasedFlows && !released_.contains(key)) {
+  const bool anonymous = released_.size() >= kMaxReleasedFlows && !released_.contains(key);
+  if (anonymous) {
     std::get<2>(key).clear();
     std::get<4>(key).clear();
   }
   auto [it, fresh] = released_.try_emplace(key, Released{s, last_moved});
+  if (fresh && anonymous) {  // its processes are not told apart: none of them names it
+    it->second.state.flow.src_task = TaskHint{};
+    it->second.state.flow.dst_task = TaskHint{};
+  }
   if (fresh) {
     // Paths (a FIFO's can be kilobytes) within kReleasedPathBytes; past that the channel id only.
     std::string& path = it->second.state.flow.path;

@@ -126,10 +126,12 @@ class Collector {
   // up, first and last seen the earliest and latest, the first channel's id kept and the others
   // counted (FlowState::unlisted_channels); their paths within kReleasedPathBytes in all;
   // forgotten once idle for idle_timeout, as flows are.
-  // At most kMaxReleasedFlows: past that, the executables are not told apart.
+  // At most kMaxReleasedFlows told apart by executable (about 1 KiB each: a container that runs a
+  // new executable for every channel it churns must not grow the agent); past that, one per kind
+  // and ends, no process named.
   [[nodiscard]] std::vector<FlowState> released_flows() const;
   [[nodiscard]] std::vector<const FlowState*> released_flow_refs() const;  // as flow_refs()
-  static constexpr size_t kMaxReleasedFlows = 65536;
+  static constexpr size_t kMaxReleasedFlows = 4096;
   static constexpr size_t kReleasedPathBytes = size_t{4} << 20;
   // Operations folded (FlowSample::folded: flows to or from EndpointRef::other()) per cgroup,
   // messages sent and received, since the folded flows held were first seen. Reads the table in

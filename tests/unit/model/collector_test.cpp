@@ -5,6 +5,7 @@
 
 #include <array>
 #include <map>
+#include <set>
 #include <string>
 
 using namespace ipctrace;
@@ -298,4 +299,40 @@ TEST(Collector, ReleasedChannelsLeaveTheTableAddedUp) {
   t.advance(1000ms);
   c.update({joined[2]}, t.steady, t.wall);
   EXPECT_TRUE(c.released_flows().empty());
+}
+
+// Released flows told apart by executable are bounded: a container that runs a new executable for
+// every channel it churns makes at most kMaxReleasedFlows of them; the rest are added up per kind
+// and ends alone, every count kept.
+TEST(Collector, ReleasedFlowsOfManyExecutablesStayBounded) {
+  Collector c(nullptr, CollectorOptions{});
+  Clock t;
+  constexpr size_t kChannels = Collector::kMaxReleasedFlows + 500;
+  std::vector<ChannelFlow> joined;
+  std::set<std::string> channels;
+  for (size_t i = 0; i < kChannels; ++i) {
+    ChannelFlow f = pipe_flow(1, 10);
+    f.channel = "pipe:ino=" + std::to_string(1000 + i) + ",dev=0:14";
+    f.src_task.exe = "/tmp/x" + std::to_string(i);
+    channels.insert(f.channel);
+    joined.push_back(std::move(f));
+  }
+  c.update(joined, t.steady, t.wall);
+  c.forget_channels(channels);
+  const auto released = c.released_flows();
+  ASSERT_EQ(released.size(), Collector::kMaxReleasedFlows + 1);
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;
+  size_t anonymous = 0;
+  for (const FlowState& s : released) {
+    msgs += s.flow.msgs;
+    bytes += s.flow.bytes;
+    if (s.flow.src_task.exe.empty()) {
+      ++anonymous;
+      EXPECT_EQ(s.unlisted_channels, 499U);
+    }
+  }
+  EXPECT_EQ(anonymous, 1U);
+  EXPECT_EQ(msgs, kChannels);
+  EXPECT_EQ(bytes, 10 * kChannels);
 }
