@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/files.h"
+#include "kernel/kinds.h"
 #include "model/single_use.h"
 
 namespace ipctrace {
@@ -349,9 +350,16 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
     // The channel as the join named it: all of its keys are here, and they join alone as they
     // did with the rest.
     const std::vector<ChannelFlow> flows = join_flows(sub);
+    // A closed unix channel's unread data went with its sockets, as a closed pipe's does, when
+    // every send named the socket it went into (its peer's inode): data sent before accept(), or
+    // to a name, is in a socket no descriptor holds yet (kept: its reader may still come).
+    const bool unix_sends_named = std::all_of(sub.begin(), sub.end(), [](const FlowSample& k) {
+      return !is_unix_kind(k.key.kind) || k.key.dir != IPCT_DIR_SEND || k.key.ch.obj.peer != 0;
+    });
     const bool keep = std::any_of(flows.begin(), flows.end(), [&](const ChannelFlow& f) {
       const bool unknown_end = f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown;
-      const bool data_gone = c.closed && (f.kind == IPCT_KIND_PIPE || f.kind == IPCT_KIND_FIFO);
+      const bool data_gone = c.closed && (f.kind == IPCT_KIND_PIPE || f.kind == IPCT_KIND_FIFO ||
+                                          (is_unix_kind(f.kind) && unix_sends_named));
       return (unknown_end && !data_gone) || (!c.closed && released_channels_.reused(f.channel));
     });
     if (keep) continue;

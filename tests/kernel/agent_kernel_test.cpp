@@ -568,13 +568,13 @@ TEST(AgentCommand, SingleUseChannelsAreReleasedWithinThreeCollections) {
 
 // Closed channels are released (kernel/open_files.h, model/single_use.h). A process in a cgroup
 // holds 150 pipes, 50 unix socket pairs and 20 TCP loopback connections open and writes 4 bytes
-// through each (read back) twice,
-// four collections apart: long-lived channels, not single-use (released single-use after the first
-// round, each is used again, and single-use would leave it to --idle-timeout). Open, none is
-// released as closed; within two collections of the process's exit all 220 are (each connection
-// to a port of its own; 440 kept flows, above 1/8 of --flow-map-entries 1024: the open files are
-// listed every collection). The counts stay exact: 300 pipe writes, 100 unix
-// sends, 40 TCP sends.
+// through each (read back) twice, four collections apart: long-lived channels, not single-use
+// (released single-use after the first round, each is used again, and single-use would leave it
+// to --idle-timeout); and 20 socket pairs written once and never read (an unknown end: kept while
+// open). Open, none is released as closed; within two collections of the process's exit all 240
+// are (each connection to a port of its own; 460 kept flows, above 1/8 of --flow-map-entries
+// 1024: the open files are listed every collection). The counts stay exact: 300 pipe writes, 120
+// unix sends, 40 TCP sends.
 TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   IPCTRACE_REQUIRE_KERNEL();
   TestCgroup cg("agent-closed");
@@ -586,6 +586,9 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   constexpr int kPipes = 150;
   constexpr int kPairs = 50;
   constexpr int kConnections = 20;  // TCP over loopback: released only closed
+  // Socket pairs written once and never read: an unknown end, kept while open; closed, their data
+  // went with them, as a closed pipe's does, and they go too.
+  constexpr int kUnread = 20;
   // The child waits on `go` (one pass per count written) and reports on `done`: eventfds, which
   // are no channel.
   const Fd go(eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE));
@@ -597,8 +600,12 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
     for (auto& p : pipes) {
       if (pipe(p.data()) != 0) return 1;
     }
+    std::vector<std::array<int, 2>> unread(kUnread);
     for (auto& s : pairs) {
       if (socketpair(AF_UNIX, SOCK_STREAM, 0, s.data()) != 0) return 2;
+    }
+    for (auto& s : unread) {
+      if (socketpair(AF_UNIX, SOCK_STREAM, 0, s.data()) != 0 || write(s[0], "abcd", 4) != 4) return 10;
     }
     // Each connection a client socket and the one accept() returned, each to a listening port of
     // its own (a channel of its own: the join names TCP channels by the server's address).
@@ -670,11 +677,11 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   ASSERT_EQ(release.finish(), 0);
   const double exited_at = collections();
   // Released by the first collection after the exit (or the one under way) that lists the open
-  // files after their last counts went out: the next. 220 channels (the scrapes' one channel a
+  // files after their last counts went out: the next. 240 channels (the scrapes' one channel a
   // collection cannot stand in for the 20 connections').
   text = agent.scrape_at(exited_at + 2);
   ASSERT_GE(sample(text, "ipctrace_collections_total"), exited_at + 2) << "collections stopped";
-  EXPECT_GE(sample(text, closed) - closed_open, kPipes + kPairs + kConnections) << text;
+  EXPECT_GE(sample(text, closed) - closed_open, kPipes + kPairs + kConnections + kUnread) << text;
   EXPECT_GE(sample(text, "ipctrace_open_file_lists_total{result=\"made\"}"), 2) << text;
   EXPECT_EQ(sample(text, "ipctrace_open_file_lists_total{result=\"unavailable\"}"), 0) << text;
   // Exact, in the series (a write whose read a collection came between goes to the unknown
@@ -690,8 +697,8 @@ TEST(AgentCommand, ClosedChannelsAreReleasedWithinTwoCollections) {
   };
   EXPECT_EQ(sent("ipctrace_ipc_messages_total", "pipe"), 2.0 * kPipes) << text;
   EXPECT_EQ(sent("ipctrace_ipc_bytes_total", "pipe"), 8.0 * kPipes) << text;
-  EXPECT_EQ(sent("ipctrace_ipc_messages_total", "unix_stream"), 2.0 * kPairs) << text;
-  EXPECT_EQ(sent("ipctrace_ipc_bytes_total", "unix_stream"), 8.0 * kPairs) << text;
+  EXPECT_EQ(sent("ipctrace_ipc_messages_total", "unix_stream"), 2.0 * kPairs + kUnread) << text;
+  EXPECT_EQ(sent("ipctrace_ipc_bytes_total", "unix_stream"), 8.0 * kPairs + 4.0 * kUnread) << text;
   EXPECT_EQ(sent("ipctrace_ipc_messages_total", "tcp"), 2.0 * kConnections) << text;
   EXPECT_EQ(sent("ipctrace_ipc_bytes_total", "tcp"), 8.0 * kConnections) << text;
 }
