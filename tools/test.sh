@@ -41,7 +41,7 @@ echo "== tests, release build"
 ctest --test-dir "$release" --output-on-failure -LE 'matrix|bench' -E '^lint\.format_and_tidy$'
 lint_status=0
 wait "$lint" || lint_status=$?
-echo "== lint (tools/lint.sh), ended $(date -u +%T), exit status $lint_status"
+echo "== lint (tools/lint.sh): exit status $lint_status (its result taken at $(date -u +%T))"
 cat "$lint_log"
 if [ "$lint_status" -ne 0 ]; then
   echo "== lint failed (above)"
