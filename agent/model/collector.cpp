@@ -330,7 +330,8 @@ std::optional<OpenObjects> Collector::list_open_files() {
 // the table. Their last counts went out with a collection before this one (releasable_channels()'
 // `exported`). Kept: a channel whose join has an unknown end (its other end may still come: data
 // in a queue, in a socket a listener has not accepted yet, which no descriptor holds), unless it
-// is a closed pipe or FIFO, whose data went with its last descriptor; and one released before and used again (a
+// is a closed pipe or FIFO, whose data went with its last descriptor, or a closed unix channel whose
+// every send named its peer socket (the data went with that socket); and one released before and used again (a
 // long-lived channel used in bursts) unless it is closed now (no more bursts come; a file in flight in a unix socket's
 // queue or registered with io_uring is released again each time it looks closed, its flows added up in the reports as
 // released flows are).

@@ -22,15 +22,15 @@
 // with the receivers that carry it), or a signal target (process and signal, as the join names
 // the channel). All the keys of a channel go together or none. The collector also keeps a channel
 // whose join has an unknown end (written and not read yet, a client's data before a late
-// accept()): its other end may come. TCP is released only closed (a connection's addresses and
-// ports are reused by the next one: activity says nothing), and as the join names it: every
-// connection with an endpoint in common (a server's listening address) is one channel, released
-// once none of them is open at either end. A closed TCP channel with a send from an endpoint
-// that no receive names as its peer (a client that sent and closed before the server's accept() and read: the data
-// waits in a queue no descriptor holds, or the reader is on another node) is released only after kSingleUseIdleReads
-// more collections, so that a late read still joins its sender. Not released here: udp (addressed by port and address,
-// which many senders share: --idle-timeout), sysv_msg (a queue's removal releases it: model/msgq.h), and folded samples
-// (per cgroup, not per channel).
+// accept()): its other end may come; closed, a pipe, a FIFO or a unix channel whose every send named
+// its peer socket goes even so (its data went with its last descriptor). TCP is released only closed (a connection's
+// addresses and ports are reused by the next one: activity says nothing), and as the join names it: every connection
+// with an endpoint in common (a server's listening address) is one channel, released once none of them is open at
+// either end. A closed TCP channel with a send from an endpoint that no receive names as its peer (a client that sent
+// and closed before the server's accept() and read: the data waits in a queue no descriptor holds, or the reader is on
+// another node) is released only after kSingleUseIdleReads more collections, so that a late read still joins its
+// sender. Not released here: udp (addressed by port and address, which many senders share: --idle-timeout), sysv_msg (a
+// queue's removal releases it: model/msgq.h), and folded samples (per cgroup, not per channel).
 #pragma once
 
 #include <cstddef>
