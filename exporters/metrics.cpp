@@ -340,7 +340,9 @@ void MetricsExporter::update_folded(const MetricsCycle& cycle, const Namer& name
 std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::ipc_deltas(const MetricsCycle& cycle,
                                                                                            const Namer& namer) {
   std::map<Labels, FlowTotals> deltas;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> seen;
+  // flow_totals_ is updated in place, each flow here marked with this cycle and the others let go
+  // at the end (a second map of every flow's id would be held beside it at the cycle's peak).
+  const uint64_t mark = ++delta_cycles_;
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> waiting;
   // What the flows taken over held and their series had not counted yet (their labels waited
   // for a name): a flow that took them over counts that much itself.
@@ -366,8 +368,9 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     // A flow seen for the first time starts from what it took over from unknown peers' flows, as
     // far as their series counted it (counters do not go backwards, nor count twice).
     FlowTotals before;
-    if (auto it = flow_totals_.find(id); it != flow_totals_.end()) {
-      before = it->second.counted;
+    auto known = flow_totals_.find(id);
+    if (known != flow_totals_.end()) {
+      before = known->second.counted;
     } else {
       for (const FlowState::TakenOver& t : f.taken_over) {
         FlowTotals& left = uncounted[t.from];
@@ -383,14 +386,15 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     // sees again starts from zero.
     const uint64_t dm = c.msgs >= before.msgs ? c.msgs - before.msgs : c.msgs;
     const uint64_t db = c.bytes >= before.bytes ? c.bytes - before.bytes : c.bytes;
-    seen[id] = {{c.msgs, c.bytes}, {c.msgs, c.bytes}};
+    FlowCounted& seen = known != flow_totals_.end() ? known->second : flow_totals_[id];
+    seen = {{c.msgs, c.bytes}, {c.msgs, c.bytes}, mark};
     if (c.msgs == 0 && c.bytes == 0) continue;  // received-only: nothing sent to count
     HeldFlow ends{c.kind, c.src, c.dst, c.src_task, c.dst_task, c.counted_at_receiver, {}};
     const std::optional<Labels> labels = ipc_labels(ends, namer, false);
     if (!labels) {
       // An endpoint not named yet (a container made a moment ago): its counts wait, whole, for
       // the labels it will keep, which a later cycle adds them to.
-      seen[id].counted = before;
+      seen.counted = before;
       waiting.emplace(id, std::move(ends));
       continue;
     }
@@ -400,8 +404,8 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
   }
   // Flows the collector let go (released, idle) while their counts waited for a name: held for it.
   for (auto& [id, ends] : waiting_) {
-    if (seen.contains(id) || uncounted.contains(id)) continue;  // here, or taken over (counted there)
     const FlowCounted& c = flow_totals_.at(id);
+    if (c.cycle == mark || uncounted.contains(id)) continue;  // here, or taken over (counted there)
     ends.left = {c.total.msgs - std::min(c.total.msgs, c.counted.msgs),
                  c.total.bytes - std::min(c.total.bytes, c.counted.bytes)};
     if (ends.left.msgs + ends.left.bytes == 0) continue;
@@ -422,7 +426,7 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     delta.bytes += it->second.left.bytes;
     it = held_.erase(it);
   }
-  flow_totals_ = std::move(seen);
+  std::erase_if(flow_totals_, [&](const auto& f) { return f.second.cycle != mark; });
   waiting_ = std::move(waiting);
   return deltas;
 }

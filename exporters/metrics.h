@@ -166,8 +166,10 @@ class MetricsExporter {
   struct FlowCounted {
     FlowTotals counted;
     FlowTotals total;
+    uint64_t cycle = 0;  // the last ipc_deltas() that saw the flow (delta_cycles_)
   };
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> flow_totals_;
+  uint64_t delta_cycles_ = 0;  // ipc_deltas() calls
   // A flow whose labels wait for a name, as far as they need: this cycle's (waiting_), and those
   // the collector let go meanwhile (released, idle) with what their series have not counted
   // (held_, at most kMaxHeldFlows: past that, counted under the labels they have now).

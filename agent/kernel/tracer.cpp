@@ -26,6 +26,12 @@
 
 namespace ipctrace {
 
+namespace {
+// Folded samples (one per cgroup, kind and direction that had operations folded) the flows' vector
+// has room for besides the kept flows, before it grows.
+constexpr size_t kFoldedReserve = 4096;
+}  // namespace
+
 std::string_view drop_reason_name(int reason) {
   switch (reason) {
     case IPCT_DROP_FOLD_MAP_FULL:
@@ -242,6 +248,9 @@ Status Tracer::size_maps(const TracerConfig& config) {
         fmt::format("at most {} processes can be traced by pid", bpf_map__max_entries(skel->maps.ipct_trace_pids)));
   }
   flow_capacity_ = config.flow_map_entries;
+  // Room for every flow it may keep, reserved once: grown by doubling, the old and the new vector
+  // would be held together at a collection (pages not yet written take no memory).
+  flows_.reserve(flow_capacity_ + kFoldedReserve);
   kernel_map_bytes_ =
       fixed +
       map_memory_bytes(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(ipct_flow_entry), 2 * table_cap_,
@@ -426,10 +435,13 @@ void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t 
     FlowSample f;
     f.key = k;
     f.folded = true;
+    f.first_read = reads_;
     flows_.push_back(std::move(f));
   }
-  flows_[it->second].msgs += msgs;
-  flows_[it->second].bytes += bytes;
+  FlowSample& f = flows_[it->second];
+  f.msgs += msgs;
+  f.bytes += bytes;
+  if (msgs + bytes > 0) f.last_read = reads_;
 }
 
 // Takes in the fold map's half of `table` (no program fills it any more: take_flow_table() waited)

@@ -11,7 +11,9 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "base/files.h"
@@ -75,6 +77,11 @@ void Collector::reconcile_sysv(std::chrono::steady_clock::time_point steady) {
 
 namespace {
 
+// ChannelFlow::id() order, without copying the ids.
+bool same_id_less(const ChannelFlow* a, const ChannelFlow* b) {
+  return std::tie(a->kind, a->channel, a->src, a->dst) < std::tie(b->kind, b->channel, b->src, b->dst);
+}
+
 // (ns, msqid) of a queue's channel as the join names it ("sysv_msg:msqid=Q,ipcns=N").
 std::optional<std::pair<uint32_t, uint64_t>> msg_channel(std::string_view ch) {
   constexpr std::string_view kQueue = "sysv_msg:msqid=";
@@ -111,23 +118,27 @@ uint64_t delta(uint64_t now, uint64_t before) {
 // was unknown. No counter goes backwards: what moved is the new flows' from their first sight.
 std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::vector<ChannelFlow>& joined) {
   std::map<FlowId, Start> start;
-  std::set<FlowId> present;
-  using Side = std::tuple<int, std::string, EndpointRef>;
-  std::map<Side, std::vector<const ChannelFlow*>> by_src;
-  std::map<Side, std::vector<const ChannelFlow*>> by_dst;
-  for (const ChannelFlow& f : joined) present.insert(f.id());
+  // Of the flows joined, those with an unknown end (what a take-over asks after), and the new ones
+  // with both ends known (what takes over), grouped further down by what they share with an unknown
+  // peer's flow; pointers, not copies of their ids, which would hold every new flow twice.
+  std::set<const ChannelFlow*, decltype(&same_id_less)> present(&same_id_less);
+  std::vector<const ChannelFlow*> known;
   for (const ChannelFlow& f : joined) {
-    if (table_.contains(f.id()) || f.src.type == EndpointRef::Type::Unknown ||
-        f.dst.type == EndpointRef::Type::Unknown) {
-      continue;
+    if (f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown) {
+      present.insert(&f);
+    } else if (!table_.contains(f)) {
+      known.push_back(&f);
     }
-    by_src[{f.kind, f.channel, f.src}].push_back(&f);
-    by_dst[{f.kind, f.channel, f.dst}].push_back(&f);
   }
-  auto take = [&](const FlowId& unknown, const std::vector<const ChannelFlow*>& fresh, bool sent) {
+  auto is_present = [&](const FlowId& id) {
+    ChannelFlow probe;
+    std::tie(probe.kind, probe.channel, probe.src, probe.dst) = id;
+    return present.contains(&probe);
+  };
+  auto take = [&](const FlowId& unknown, std::span<const ChannelFlow* const> fresh, bool sent) {
     auto it = table_.find(unknown);
-    if (it == table_.end() || it->second.handed_over || present.contains(unknown)) return;
-    Entry& u = it->second;
+    if (it == table_.end() || it->handed_over || is_present(unknown)) return;
+    const Entry& u = *it;
     u.handed_over = true;
     std::vector<uint64_t> msgs;
     std::vector<uint64_t> bytes;
@@ -159,20 +170,34 @@ std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::ve
     if (all_msgs > 0) counted_msgs = 0;
     if (all_bytes > 0) counted_bytes = 0;
   };
-  for (const auto& [side, fresh] : by_src) {
-    const auto& [kind, channel, src] = side;
-    take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
-  }
+  // Each group of flows sharing `side` (in the order joined), with that side.
+  auto groups = [](std::vector<const ChannelFlow*>& flows, auto side, auto each) {
+    std::stable_sort(flows.begin(), flows.end(),
+                     [&](const ChannelFlow* a, const ChannelFlow* b) { return side(*a) < side(*b); });
+    for (size_t i = 0; i < flows.size();) {
+      size_t j = i + 1;
+      while (j < flows.size() && !(side(*flows[i]) < side(*flows[j]))) ++j;
+      each(*flows[i], std::span<const ChannelFlow* const>(flows.data() + i, j - i));
+      i = j;
+    }
+  };
+  std::vector<const ChannelFlow*> known_by_dst = known;  // grouped again, from the order joined
+  auto by_src = [](const ChannelFlow& f) { return std::tie(f.kind, f.channel, f.src); };
+  auto by_dst = [](const ChannelFlow& f) { return std::tie(f.kind, f.channel, f.dst); };
+  groups(known, by_src, [&](const ChannelFlow& f, std::span<const ChannelFlow* const> fresh) {
+    take({f.kind, f.channel, f.src, EndpointRef::unknown()}, fresh, true);
+  });
   // Flows that were joined under another channel before (model/flows.h: taken_over_from).
-  std::map<Side, std::vector<const ChannelFlow*>> by_earlier;
+  std::vector<const ChannelFlow*> earlier;
   for (const ChannelFlow& f : joined) {
-    if (!f.taken_over_from.empty() && !table_.contains(f.id()) && f.dst.type != EndpointRef::Type::Unknown)
-      by_earlier[{f.kind, f.taken_over_from, f.src}].push_back(&f);
+    if (!f.taken_over_from.empty() && !table_.contains(f) && f.dst.type != EndpointRef::Type::Unknown)
+      earlier.push_back(&f);
   }
-  for (const auto& [side, fresh] : by_earlier) {
-    const auto& [kind, channel, src] = side;
-    take({kind, channel, src, EndpointRef::unknown()}, fresh, true);
-  }
+  groups(
+      earlier, [](const ChannelFlow& f) { return std::tie(f.kind, f.taken_over_from, f.src); },
+      [&](const ChannelFlow& f, std::span<const ChannelFlow* const> fresh) {
+        take({f.kind, f.taken_over_from, f.src, EndpointRef::unknown()}, fresh, true);
+      });
   // Never more than a new flow holds, whatever it took over from.
   for (const ChannelFlow& f : joined) {
     auto it = start.find(f.id());
@@ -183,24 +208,32 @@ std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::ve
     raw.recv_msgs = std::min(raw.recv_msgs, f.recv_msgs);
     raw.recv_bytes = std::min(raw.recv_bytes, f.recv_bytes);
   }
-  for (const auto& [side, fresh] : by_dst) {
-    const auto& [kind, channel, dst] = side;
-    take({kind, channel, EndpointRef::unknown(), dst}, fresh, false);
-  }
+  groups(known_by_dst, by_dst, [&](const ChannelFlow& f, std::span<const ChannelFlow* const> fresh) {
+    take({f.kind, f.channel, EndpointRef::unknown(), f.dst}, fresh, false);
+  });
   return start;
 }
 
 void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_clock::time_point steady,
                        std::chrono::system_clock::time_point wall) {
   const double interval = last_update_ ? std::chrono::duration<double>(steady - *last_update_).count() : 0.0;
-  for (auto& [id, e] : table_) {
+  for (const Entry& e : table_) {
     e.state.msgs_per_second = 0;
     e.state.bytes_per_second = 0;
   }
   const std::map<FlowId, Start> start = hand_over(joined);
   for (ChannelFlow& f : joined) {
-    auto [it, fresh] = table_.try_emplace(f.id());
-    Entry& e = it->second;
+    auto it = table_.lower_bound(f);
+    const bool fresh = it == table_.end() || table_.key_comp()(f, *it);
+    if (fresh) {
+      Entry made;  // its id, until the flow moves in below
+      made.state.flow.kind = f.kind;
+      made.state.flow.channel = f.channel;
+      made.state.flow.src = f.src;
+      made.state.flow.dst = f.dst;
+      it = table_.insert(it, std::move(made));
+    }
+    const Entry& e = *it;
     const Start* took = nullptr;
     if (fresh) {
       if (auto s = start.find(f.id()); s != start.end()) {
@@ -258,7 +291,7 @@ void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_cloc
     }
   }
   for (auto it = table_.begin(); it != table_.end();) {
-    if (steady - it->second.last_moved > options_.idle_timeout) {
+    if (steady - it->last_moved > options_.idle_timeout) {
       it = table_.erase(it);
       stats_.flows_expired++;
     } else {
@@ -276,23 +309,17 @@ void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_cloc
 void Collector::evict_idle_kernel_entries(const std::vector<FlowSample>& samples,
                                           std::chrono::steady_clock::time_point now) {
   std::vector<ipct_flow_key> idle;
-  // Updated in place (a copy of 65,536 keys a collection would double the table at its peak).
-  const uint64_t read = tracer_->reads();
+  // When each key's counts last grew, from the read that took it in or saw it grow
+  // (FlowSample::first_read, last_read) and when that read was: no table of the keys is kept
+  // beside the tracer's (65,536 of them at its peak).
+  read_times_[tracer_->reads()] = now;
+  while (read_times_.size() > 1 && now - std::next(read_times_.begin())->second > options_.idle_timeout)
+    read_times_.erase(read_times_.begin());  // the first left is older than idle_timeout: all before it are
   for (const FlowSample& s : samples) {
-    auto [it, fresh] = kernel_keys_.try_emplace(s.key, KernelKeyState{s.msgs, s.bytes, now, read});
-    KernelKeyState& st = it->second;
-    st.read = read;
-    if (fresh) continue;
-    if (st.msgs != s.msgs || st.bytes != s.bytes) {
-      st.msgs = s.msgs;
-      st.bytes = s.bytes;
-      st.last_moved = now;
-    } else if (now - st.last_moved > options_.idle_timeout) {
-      idle.push_back(s.key);
-      kernel_keys_.erase(it);
-    }
+    // A read no collection finished (a failed one) is timed by the next that did.
+    const auto it = read_times_.lower_bound(std::max(s.first_read, s.last_read));
+    if (it != read_times_.end() && now - it->second > options_.idle_timeout) idle.push_back(s.key);
   }
-  std::erase_if(kernel_keys_, [&](const auto& k) { return k.second.read != read; });  // gone from the tracer
   if (idle.empty()) return;
   if (auto st = tracer_->delete_flows(idle); !st) {
     spdlog::warn("collector: {}", st.error().message());
@@ -345,17 +372,17 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
   for (const ReleasableChannel& c :
        releasable_channels(samples, tracer_->reads(), exported_read_, open ? &*open : nullptr)) {
     if (!c.closed && !options_.release_single_use) continue;
-    std::vector<FlowSample> sub;
+    std::vector<const FlowSample*> sub;
     sub.reserve(c.keys.size());
-    for (size_t i : c.keys) sub.push_back(samples[i]);
+    for (size_t i : c.keys) sub.push_back(&samples[i]);
     // The channel as the join named it: all of its keys are here, and they join alone as they
     // did with the rest.
     const std::vector<ChannelFlow> flows = join_flows(sub);
     // A closed unix channel's unread data went with its sockets, as a closed pipe's does, when
     // every send named the socket it went into (its peer's inode): data sent before accept(), or
     // to a name, is in a socket no descriptor holds yet (kept: its reader may still come).
-    const bool unix_sends_named = std::all_of(sub.begin(), sub.end(), [](const FlowSample& k) {
-      return !is_unix_kind(k.key.kind) || k.key.dir != IPCT_DIR_SEND || k.key.ch.obj.peer != 0;
+    const bool unix_sends_named = std::all_of(sub.begin(), sub.end(), [](const FlowSample* k) {
+      return !is_unix_kind(k->key.kind) || k->key.dir != IPCT_DIR_SEND || k->key.ch.obj.peer != 0;
     });
     const bool keep = std::any_of(flows.begin(), flows.end(), [&](const ChannelFlow& f) {
       const bool unknown_end = f.src.type == EndpointRef::Type::Unknown || f.dst.type == EndpointRef::Type::Unknown;
@@ -373,14 +400,13 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
     released_channels += names.size();
     if (c.closed) closed_channels += names.size();
     channels.insert(names.begin(), names.end());
-    for (const FlowSample& k : sub) keys.push_back(k.key);
+    for (const FlowSample* k : sub) keys.push_back(k->key);
   }
   if (keys.empty()) return;
   if (auto st = tracer_->delete_flows(keys); !st) {
     spdlog::warn("collector: releasing channels: {}", st.error().message());
     return;
   }
-  for (const ipct_flow_key& k : keys) kernel_keys_.erase(k);
   stats_.channels_released += released_channels;
   stats_.channels_closed += closed_channels;
   forget_channels(channels);
@@ -388,7 +414,7 @@ void Collector::release_channels(const std::vector<FlowSample>& samples) {
 
 void Collector::forget_channels(const std::set<std::string>& channels) {
   for (auto it = table_.begin(); it != table_.end();) {
-    const Entry& e = it->second;
+    const Entry& e = *it;
     if (!channels.contains(e.state.flow.channel)) {
       ++it;
       continue;
@@ -504,7 +530,10 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
   });
   if (sysv_) reconcile_sysv(steady);
 
-  std::vector<ChannelFlow> joined = join_flows(*samples);
+  // The channels with a key that moved since the last collection whose figures went out: the
+  // others' flows are as they were (a join of every kept key would hold all of them twice more at
+  // the collection's peak).
+  std::vector<ChannelFlow> joined = join_flows(moved_channels(*samples, exported_read_));
   // A queue's channel carries its generation (model/msgq.h).
   for (ChannelFlow& f : joined) {
     if (f.kind != IPCT_KIND_SYSV_MSG) continue;
@@ -513,7 +542,9 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
     if (const uint64_t gen = msgq_.generation(q->first, q->second); gen != 0) f.channel += fmt::format(",gen={}", gen);
   }
   for (ChannelFlow& f : shm_.flows()) joined.push_back(std::move(f));
-  paths_.annotate(joined, steady);
+  paths_.annotate(joined, steady, [&](int kind, const std::string& channel) {
+    return table_.contains(EntryIdLess::Channel{kind, &channel});
+  });
   for (const ChannelFlow& f : joined) released_channels_.seen(f.channel);
   update(std::move(joined), steady, wall);
   // Only once reported: a segment created, used and removed within one collection still shows.
@@ -532,7 +563,7 @@ Status Collector::cycle(std::chrono::steady_clock::time_point steady, std::chron
 std::vector<FlowState> Collector::flows() const {
   std::vector<FlowState> out;
   out.reserve(table_.size());
-  for (const auto& [id, e] : table_) {
+  for (const Entry& e : table_) {
     if (e.shown()) out.push_back(e.state);
   }
   return out;
@@ -541,7 +572,7 @@ std::vector<FlowState> Collector::flows() const {
 std::vector<const FlowState*> Collector::flow_refs() const {
   std::vector<const FlowState*> out;
   out.reserve(table_.size());
-  for (const auto& [id, e] : table_) {
+  for (const Entry& e : table_) {
     if (e.shown()) out.push_back(&e.state);
   }
   return out;
@@ -549,7 +580,7 @@ std::vector<const FlowState*> Collector::flow_refs() const {
 
 std::map<uint64_t, uint64_t> Collector::folded_messages() const {
   std::map<uint64_t, uint64_t> out;
-  for (const auto& [id, e] : table_) {
+  for (const Entry& e : table_) {
     const ChannelFlow& c = e.state.flow;
     if (c.dst.type == EndpointRef::Type::Other && c.src.type == EndpointRef::Type::Cgroup) {
       out[c.src.cgroup_id] += c.msgs;

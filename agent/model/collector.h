@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/duration.h"
@@ -157,14 +158,17 @@ class Collector {
   void forget_channels(const std::set<std::string>& channels);
 
  private:
+  // A flow of the table, which is ordered by its id (ChannelFlow::id() of state.flow, EntryIdLess)
+  // and holds it once: every member changes in place but the id, which is set when the entry is
+  // made (hence mutable: a set's elements are const).
   struct Entry {
-    FlowState state;
-    uint64_t raw_msgs = 0;  // last totals as joined, to take deltas from
-    uint64_t raw_bytes = 0;
-    uint64_t raw_recv_msgs = 0;
-    uint64_t raw_recv_bytes = 0;
-    std::chrono::steady_clock::time_point last_moved;
-    bool handed_over = false;  // a flow with an unknown peer whose counts the known peers took over
+    mutable FlowState state;
+    mutable uint64_t raw_msgs = 0;  // last totals as joined, to take deltas from
+    mutable uint64_t raw_bytes = 0;
+    mutable uint64_t raw_recv_msgs = 0;
+    mutable uint64_t raw_recv_bytes = 0;
+    mutable std::chrono::steady_clock::time_point last_moved;
+    mutable bool handed_over = false;  // a flow with an unknown peer whose counts the known peers took over
     // Whether it holds anything to show: not an unknown peer's flow whose counts all moved away.
     [[nodiscard]] bool shown() const {
       const ChannelFlow& f = state.flow;
@@ -182,13 +186,32 @@ class Collector {
     std::vector<FlowState::TakenOver> sent_from;  // of counted.msgs and .bytes, from which flow
   };
   using FlowId = std::tuple<int, std::string, EndpointRef, EndpointRef>;
-  std::map<FlowId, Start> hand_over(const std::vector<ChannelFlow>& joined);
-  struct KernelKeyState {
-    uint64_t msgs = 0;
-    uint64_t bytes = 0;
-    std::chrono::steady_clock::time_point last_moved;
-    uint64_t read = 0;  // the tracer's read that last had the key (Tracer::reads())
+  // Orders entries, joined flows and ids alike by the id (a lookup copies nothing).
+  struct EntryIdLess {
+    using is_transparent = void;
+    static auto id(const ChannelFlow& f) { return std::tie(f.kind, f.channel, f.src, f.dst); }
+    static auto id(const Entry& e) {
+      const ChannelFlow& f = e.state.flow;
+      return std::tie(f.kind, f.channel, f.src, f.dst);
+    }
+    static auto id(const FlowId& i) { return std::tie(std::get<0>(i), std::get<1>(i), std::get<2>(i), std::get<3>(i)); }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return id(a) < id(b);
+    }
+    // The flows of one channel (kind and ChannelFlow::channel), whatever their ends.
+    struct Channel {
+      int kind = 0;
+      const std::string* channel = nullptr;
+    };
+    bool operator()(const Channel& a, const Entry& b) const {
+      return std::tie(a.kind, *a.channel) < std::tie(b.state.flow.kind, b.state.flow.channel);
+    }
+    bool operator()(const Entry& a, const Channel& b) const {
+      return std::tie(a.state.flow.kind, a.state.flow.channel) < std::tie(b.kind, *b.channel);
+    }
   };
+  std::map<FlowId, Start> hand_over(const std::vector<ChannelFlow>& joined);
 
   Status cycle(std::chrono::steady_clock::time_point steady, std::chrono::system_clock::time_point wall);
   void reconcile_sysv(std::chrono::steady_clock::time_point steady);
@@ -211,7 +234,7 @@ class Collector {
                                     " more reconciliations degraded in the last minute (counted in "
                                     "ipctrace_sysv_read_errors_total)";
                            }};
-  std::map<FlowId, Entry> table_;
+  std::set<Entry, EntryIdLess> table_;
   ReleasedChannels released_channels_;
   uint64_t exported_read_ = 0;      // the tracer's read of the last cycle that succeeded
   size_t released_path_bytes_ = 0;  // of the released flows' paths
@@ -228,7 +251,9 @@ class Collector {
     std::chrono::steady_clock::time_point last_moved;
   };
   std::map<std::tuple<int, EndpointRef, std::string, EndpointRef, std::string>, Released> released_;
-  FlowKeyMap<KernelKeyState> kernel_keys_;  // the kernel's keys -> their activity
+  // The tracer's reads (Tracer::reads()) of the collections within idle_timeout, and the one before
+  // them -> when they were made: when a key's counts last grew (evict_idle_kernel_entries()).
+  std::map<uint64_t, std::chrono::steady_clock::time_point> read_times_;
   std::optional<std::chrono::steady_clock::time_point> last_update_;
   std::vector<WaitSample> waits_;
   DropCounts drops_{};

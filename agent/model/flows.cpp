@@ -79,15 +79,19 @@ struct Party {
   uint64_t cgroup = 0;
   uint64_t msgs = 0;
   uint64_t bytes = 0;
-  TaskHint task;
+  // The sample its task is taken from (the join's input, alive while it runs): its TaskHint is made
+  // only for the flows, not held for every end while the join runs.
+  const FlowSample* first = nullptr;
+  [[nodiscard]] TaskHint task() const {
+    return first != nullptr ? TaskHint{first->tgid, first->comm, first->ns, false, first->exe} : TaskHint{};
+  }
   std::string taken_over_from;  // ChannelFlow::taken_over_from of its flows
   uint64_t socket = 0;          // unix: the socket it sent from (its first sample's)
 };
 
 // An object data goes into, with its writers and readers (cgroup -> totals).
 struct Object {
-  int kind = 0;
-  std::string channel;
+  int kind = 0;  // its channel's text is its key in the join's objects
   std::map<uint64_t, Party> senders;
   std::map<uint64_t, Party> readers;
   EndpointRef default_dst;  // for writers with no reader seen
@@ -97,9 +101,9 @@ struct Object {
 
 void add(std::map<uint64_t, Party>& side, const FlowSample& s) {
   Party& p = side[s.key.cgroup_id];
-  if (p.msgs == 0 && p.bytes == 0 && p.task.tgid == 0) {
+  if (p.msgs == 0 && p.bytes == 0 && (p.first == nullptr || p.first->tgid == 0)) {
     p.cgroup = s.key.cgroup_id;
-    p.task = TaskHint{s.tgid, s.comm, s.ns, false, s.exe};
+    p.first = &s;
     p.socket = s.key.ch.obj.id;
   }
   p.msgs += s.msgs;
@@ -142,16 +146,16 @@ std::string inet_place(const ipct_chan_inet& c, const uint8_t addr[16], uint16_t
 }
 
 // The flows of an object seen at one end only: each party's totals to (or from) the default peer.
-void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
+void one_sided(const std::string& channel, const Object& o, bool sending, std::vector<ChannelFlow>& out) {
   for (const auto& [cg, p] : sending ? o.senders : o.readers) {
     ChannelFlow f;
     f.kind = o.kind;
-    f.channel = o.channel;
+    f.channel = channel;
     f.src = sending ? EndpointRef::cgroup(cg) : EndpointRef::unknown();  // no writer seen
     f.dst = sending ? o.default_dst : EndpointRef::cgroup(cg);
     (sending ? f.msgs : f.recv_msgs) = p.msgs;
     (sending ? f.bytes : f.recv_bytes) = p.bytes;
-    (sending ? f.src_task : f.dst_task) = p.task;
+    (sending ? f.src_task : f.dst_task) = p.task();
     if (sending) f.taken_over_from = p.taken_over_from;
     f.inode = o.inode;
     f.dev = o.dev;
@@ -160,9 +164,9 @@ void one_sided(const Object& o, bool sending, std::vector<ChannelFlow>& out) {
   }
 }
 
-void split(const Object& o, std::vector<ChannelFlow>& out) {
+void split(const std::string& channel, const Object& o, std::vector<ChannelFlow>& out) {
   if (o.senders.empty() || o.readers.empty()) {
-    one_sided(o, !o.senders.empty(), out);
+    one_sided(channel, o, !o.senders.empty(), out);
     return;
   }
   std::vector<const Party*> senders;
@@ -189,13 +193,13 @@ void split(const Object& o, std::vector<ChannelFlow>& out) {
     for (size_t j = 0; j < readers.size(); ++j) {
       ChannelFlow& f = m[i][j];
       f.kind = o.kind;
-      f.channel = o.channel;
+      f.channel = channel;
       f.src = EndpointRef::cgroup(senders[i]->cgroup);
       f.dst = EndpointRef::cgroup(readers[j]->cgroup);
       f.msgs = msgs[j];
       f.bytes = bytes[j];
-      f.src_task = senders[i]->task;
-      f.dst_task = readers[j]->task;
+      f.src_task = senders[i]->task();
+      f.dst_task = readers[j]->task();
       f.taken_over_from = senders[i]->taken_over_from;
       f.inode = o.inode;
       f.dev = o.dev;
@@ -311,6 +315,14 @@ class Joiner {
 
   std::vector<ChannelFlow> finish() {
     finish_inet_receivers();
+    // Every end is placed: the indexes that placed them go before the flows are made.
+    inet_receivers_ = {};
+    inet_peers_ = {};
+    connected_places_ = {};
+    connected_receivers_ = {};
+    sender_places_ = {};
+    sender_targets_ = {};
+    unix_receivers_ = {};
     // Reserved whole: grown by doubling, the largest vector of a collection would be held twice.
     size_t n = out_.size();
     for (const auto& [channel, o] : objects_) {
@@ -318,7 +330,10 @@ class Joiner {
       n += one_end ? o.senders.size() + o.readers.size() : o.senders.size() * o.readers.size();
     }
     out_.reserve(n);
-    for (const auto& [channel, o] : objects_) split(o, out_);
+    // Each object let go once split: its strings and per-cgroup ends make room for the flows'.
+    for (auto it = objects_.begin(); it != objects_.end(); it = objects_.erase(it)) {
+      split(it->first, it->second, out_);
+    }
     return std::move(out_);
   }
 
@@ -326,7 +341,6 @@ class Joiner {
   Object& object(int kind, const std::string& channel) {
     Object& o = objects_[channel];
     o.kind = kind;
-    o.channel = channel;
     return o;
   }
 
@@ -517,15 +531,22 @@ std::vector<ChannelFlow> merge_same_ids(std::vector<ChannelFlow> flows) {
 
 }  // namespace
 
-std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
+std::vector<ChannelFlow> join_flows(const std::vector<const FlowSample*>& samples) {
   Joiner j;
-  for (const FlowSample& s : samples) {
-    if (s.key.dir != IPCT_DIR_RECV || s.folded) continue;
-    if (is_inet_kind(s.key.kind)) j.add_inet_receiver(s);
-    if (is_unix_kind(s.key.kind)) j.add_unix_receiver(s);
+  for (const FlowSample* s : samples) {
+    if (s->key.dir != IPCT_DIR_RECV || s->folded) continue;
+    if (is_inet_kind(s->key.kind)) j.add_inet_receiver(*s);
+    if (is_unix_kind(s->key.kind)) j.add_unix_receiver(*s);
   }
-  for (const FlowSample& s : samples) j.add_sample(s);
+  for (const FlowSample* s : samples) j.add_sample(*s);
   return merge_same_ids(j.finish());
+}
+
+std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples) {
+  std::vector<const FlowSample*> all;
+  all.reserve(samples.size());
+  for (const FlowSample& s : samples) all.push_back(&s);
+  return join_flows(all);
 }
 
 }  // namespace ipctrace

@@ -118,5 +118,8 @@ std::string format_inet_host(uint16_t family, const uint8_t addr[16]);
 // Joins the kernel's per-end totals into channel flows (shared memory has none: model/shm.h).
 // Each id() appears once (the collector's deltas need it): kernel keys one id covers are summed.
 std::vector<ChannelFlow> join_flows(const std::vector<FlowSample>& samples);
+// The same over some of the samples (model/single_use.h moved_channels(): whole channels), which
+// stay where they are while it runs.
+std::vector<ChannelFlow> join_flows(const std::vector<const FlowSample*>& samples);
 
 }  // namespace ipctrace

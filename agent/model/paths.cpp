@@ -225,7 +225,8 @@ std::optional<std::string> ChannelPaths::lookup(const ChannelFlow& f) {
   return path;
 }
 
-void ChannelPaths::annotate(std::vector<ChannelFlow>& flows, std::chrono::steady_clock::time_point now) {
+void ChannelPaths::annotate(std::vector<ChannelFlow>& flows, std::chrono::steady_clock::time_point now,
+                            const std::function<bool(int, const std::string&)>& kept) {
   tables_.clear();
   fds_left_ = options_.max_fds_per_call;
   table_bytes_left_ = options_.max_table_bytes_per_call;
@@ -237,6 +238,7 @@ void ChannelPaths::annotate(std::vector<ChannelFlow>& flows, std::chrono::steady
     if (f.inode == 0) continue;
     Known& k = known_[f.channel];
     k.seen = true;
+    k.kind = f.kind;
     if (!k.found && now >= k.next_try) {
       if (lookups == options_.max_lookups_per_call) {
         deferred = true;
@@ -256,7 +258,8 @@ void ChannelPaths::annotate(std::vector<ChannelFlow>& flows, std::chrono::steady
   }
   if (deferred) stats_.truncated++;
   for (auto it = known_.begin(); it != known_.end();) {
-    it = it->second.seen ? std::next(it) : known_.erase(it);
+    const bool keep = it->second.seen || (kept && kept(it->second.kind, it->first));
+    it = keep ? std::next(it) : known_.erase(it);
   }
   tables_.clear();
 }

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,8 +56,11 @@ class ChannelPaths {
   explicit ChannelPaths(ChannelPathsOptions options = {});
 
   // Sets ChannelFlow::path on the fifo and unix flows of one collection: from what earlier calls
-  // found, else by looking (within the bounds). Forgets the channels no longer among `flows`.
-  void annotate(std::vector<ChannelFlow>& flows, std::chrono::steady_clock::time_point now);
+  // found, else by looking (within the bounds). Forgets the channels no longer among `flows`,
+  // except those `kept` says are still kept (by kind and channel: flows a collection did not join
+  // again because none of their keys moved, model/single_use.h moved_channels()).
+  void annotate(std::vector<ChannelFlow>& flows, std::chrono::steady_clock::time_point now,
+                const std::function<bool(int, const std::string&)>& kept = {});
 
   // One lookup, no cache (`ipctrace trace`'s events): a FIFO (inode, kernel-encoded device) among
   // process `tgid`'s descriptors; a unix socket's bound name by its inode in `tgid`'s network
@@ -72,6 +76,7 @@ class ChannelPaths {
     std::chrono::steady_clock::time_point next_try;  // when not found
     bool found = false;
     bool seen = false;  // among this call's flows
+    int kind = 0;       // the channel's (enum ipct_kind)
   };
   // The unix table of `tgid`'s network namespace: inode -> bound name ("" ambiguous), read at most
   // once per call.

@@ -41,7 +41,7 @@ class Components {
 };
 
 // What keys of one channel share: an object, a socket, a tag a send named, a signal's target.
-enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4, Endpoint = 5 };
+enum class Atom : uint8_t { Object = 1, Socket = 2, Tag = 3, SignalTarget = 4, Endpoint = 5, Inet = 6 };
 using AtomKey = std::tuple<Atom, uint64_t, uint64_t, uint64_t>;
 
 bool releasable_kind(int kind) {
@@ -74,6 +74,54 @@ AtomKey endpoint_atom(int family, const uint8_t* addr, uint16_t port) {
 }
 
 }  // namespace
+
+std::vector<const FlowSample*> moved_channels(const std::vector<FlowSample>& samples, uint64_t since) {
+  // Each key's atoms, sorted: keys that share one are one channel. A vector, not a map of the
+  // atoms: one allocation, let go whole (this runs at every collection, beside every kept key).
+  std::vector<std::pair<AtomKey, size_t>> atoms;
+  atoms.reserve(samples.size() * 2);
+  std::set<std::pair<int, uint64_t>> named_tags;  // as releasable_channels() finds them
+  for (const FlowSample& s : samples) {
+    const ipct_flow_key& k = s.key;
+    if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
+      named_tags.emplace(k.kind, k.ch.obj.sk_tag);
+  }
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const FlowSample& s = samples[i];
+    const ipct_flow_key& k = s.key;
+    const ipct_chan_obj& o = k.ch.obj;
+    if (s.folded) continue;  // its own flow (per cgroup, kind and direction)
+    if (is_unix_kind(k.kind)) {
+      for (const uint64_t ino : {o.id, o.peer}) {
+        if (ino != 0) atoms.push_back({{Atom::Socket, ino, 0, 0}, i});
+      }
+      if (o.sk_tag != 0 && named_tags.contains({k.kind, o.sk_tag}))
+        atoms.push_back({{Atom::Tag, static_cast<uint64_t>(k.kind), o.sk_tag, 0}, i});
+    } else if (k.kind == IPCT_KIND_SIGNAL) {
+      atoms.push_back({{Atom::SignalTarget, o.peer, o.dev, 0}, i});
+    } else if (is_inet_kind(k.kind)) {
+      // A send finds its receiver by address, wildcard, port or the receiver's peer: one channel.
+      atoms.push_back({{Atom::Inet, static_cast<uint64_t>(k.kind), 0, 0}, i});
+    } else {
+      atoms.push_back({{Atom::Object, static_cast<uint64_t>(k.kind), o.dev, o.id}, i});
+    }
+  }
+  std::sort(atoms.begin(), atoms.end());
+  Components sets(samples.size());
+  for (size_t a = 1; a < atoms.size(); ++a) {
+    if (atoms[a].first == atoms[a - 1].first) sets.join(atoms[a].second, atoms[a - 1].second);
+  }
+  atoms = {};
+  std::vector<bool> moved(samples.size(), false);  // by the channel's root
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (std::max(samples[i].first_read, samples[i].last_read) > since) moved[sets.find(i)] = true;
+  }
+  std::vector<const FlowSample*> out;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (moved[sets.find(i)]) out.push_back(&samples[i]);
+  }
+  return out;
+}
 
 std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>& samples, uint64_t now,
                                                    uint64_t exported, const OpenObjects* open) {

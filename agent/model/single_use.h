@@ -69,6 +69,14 @@ struct ReleasableChannel {
 std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>& samples, uint64_t now,
                                                    uint64_t exported, const OpenObjects* open = nullptr);
 
+// The samples of the channels (the keys the join puts together, model/flows.h, as
+// releasable_channels() finds them) one of whose keys was taken in or grew after read `since`
+// (FlowSample::first_read, last_read), in the samples' order: what a collection joins again. The
+// flows of a channel none of whose keys moved are as the last join made them. TCP keys are one
+// channel here, and UDP keys another (a send finds its receiver by address, wildcard, port or the
+// receiver's peer), joined again whenever one of them moved; a folded sample is its own.
+std::vector<const FlowSample*> moved_channels(const std::vector<FlowSample>& samples, uint64_t since);
+
 // Channels released and seen again since (a long-lived channel used in bursts): released once,
 // then left to the idle timeout, so that its bursts stay one flow. Remembers the last
 // kRemembered channels released and the last kRemembered of those seen again (ChannelFlow::channel),

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
+#include <vector>
 
 using namespace ipctrace;
 using namespace std::chrono_literals;
@@ -335,4 +337,95 @@ TEST(Collector, ReleasedFlowsOfManyExecutablesStayBounded) {
   EXPECT_EQ(anonymous, 1U);
   EXPECT_EQ(msgs, kChannels);
   EXPECT_EQ(bytes, 10 * kChannels);
+}
+
+namespace {
+
+// A kernel key of cgroup `cg` on object or socket `id` (its peer `peer`, a pre-accept tag
+// `sk_tag`), taken in at read `read` with nothing counted yet.
+FlowSample sample(uint64_t cg, int kind, int dir, uint64_t id, uint64_t peer, uint64_t read, uint64_t sk_tag = 0) {
+  FlowSample s;
+  s.key.cgroup_id = cg;
+  s.key.kind = static_cast<uint8_t>(kind);
+  s.key.dir = static_cast<uint8_t>(dir);
+  s.key.ch.obj.id = id;
+  s.key.ch.obj.peer = peer;
+  s.key.ch.obj.dev = 14;
+  s.key.ch.obj.sk_tag = sk_tag;
+  s.tgid = static_cast<uint32_t>(100 + cg);
+  s.first_read = read;
+  return s;
+}
+
+// Every shown flow's id and counters.
+std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, std::array<uint64_t, 4>> table_of(const Collector& c) {
+  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, std::array<uint64_t, 4>> out;
+  for (const FlowState& s : c.flows())
+    out[s.flow.id()] = {s.flow.msgs, s.flow.bytes, s.flow.recv_msgs, s.flow.recv_bytes};
+  return out;
+}
+
+}  // namespace
+
+// A collection joins again only the channels with a key that moved since the last one
+// (model/single_use.h moved_channels()): collection after collection, its table is what a join of
+// every kept key gives, hand-overs from unknown peers included.
+TEST(Collector, JoiningWhatMovedGivesTheTableOfAFullJoin) {
+  Collector full(nullptr, CollectorOptions{});
+  Collector part(nullptr, CollectorOptions{});
+  Clock t;
+  std::vector<FlowSample> keys;
+  auto grow = [&](size_t i, uint64_t msgs, uint64_t bytes, uint64_t read) {
+    keys[i].msgs += msgs;
+    keys[i].bytes += bytes;
+    keys[i].last_read = read;
+  };
+  uint64_t exported = 0;
+  size_t joined_last = 0;
+  auto collect = [&](uint64_t read) {
+    full.update(join_flows(keys), t.steady, t.wall);
+    const std::vector<const FlowSample*> moved = moved_channels(keys, exported);
+    joined_last = moved.size();
+    part.update(join_flows(moved), t.steady, t.wall);
+    exported = read;
+    t.advance(1000ms);
+    EXPECT_EQ(table_of(part), table_of(full)) << "after read " << read;
+  };
+  // 1: a pipe written, its reader not seen yet (to an unknown peer).
+  keys.push_back(sample(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 1));
+  grow(0, 2, 10, 1);
+  collect(1);
+  // 2: its reader reads (the unknown flow handed over); a second pipe; a client's data sent
+  // before accept() (by the embryo's tag).
+  keys.push_back(sample(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 2));
+  grow(1, 2, 10, 2);
+  keys.push_back(sample(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 501, 0, 2));
+  grow(2, 1, 7, 2);
+  keys.push_back(sample(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 501, 0, 2));
+  grow(3, 1, 7, 2);
+  keys.push_back(sample(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 80, 0, 2, 0xee));
+  grow(4, 1, 5, 2);
+  collect(2);
+  // 3: the accepted socket reads it; the second pipe again.
+  keys.push_back(sample(4, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 81, 80, 3, 0xee));
+  grow(5, 1, 5, 3);
+  grow(2, 1, 3, 3);
+  grow(3, 1, 3, 3);
+  collect(3);
+  EXPECT_EQ(joined_last, 4U);  // the second pipe and the unix channel
+  // 4: nothing moves: nothing is joined, nothing changes.
+  collect(4);
+  EXPECT_EQ(joined_last, 0U);
+  // 5: the first pipe written again, read at 6.
+  grow(0, 1, 4, 5);
+  collect(5);
+  EXPECT_EQ(joined_last, 2U);
+  grow(1, 1, 4, 6);
+  collect(6);
+  const auto table = table_of(part);
+  const auto first =
+      table.find({IPCT_KIND_PIPE, "pipe:ino=500,dev=0:14", EndpointRef::cgroup(1), EndpointRef::cgroup(2)});
+  ASSERT_NE(first, table.end());
+  EXPECT_EQ(first->second, (std::array<uint64_t, 4>{3, 14, 3, 14}));
+  EXPECT_EQ(table.size(), 3U);
 }

@@ -290,3 +290,64 @@ TEST(SingleUse, APosixQueueIsNeverClosed) {
   OpenObjects none;
   EXPECT_EQ(picked(s, 20, 20, &none), (std::set<size_t>{}));
 }
+
+namespace {
+
+// The indices of the samples moved_channels() gives for a join after read `since`.
+std::set<size_t> moved(const std::vector<FlowSample>& samples, uint64_t since) {
+  std::set<size_t> out;
+  for (const FlowSample* s : moved_channels(samples, since)) out.insert(static_cast<size_t>(s - samples.data()));
+  return out;
+}
+
+}  // namespace
+
+// A channel is joined again whole when one of its keys moved: a pipe's writer with its reader that
+// read, a pre-accept() send with the accepted socket that read it (by the tag the send named);
+// signals to one target together; a channel that did not move is left as it was.
+TEST(MovedChannels, AChannelWithAKeyThatMovedIsJoinedWhole) {
+  const std::vector<FlowSample> s = {
+      key(1, IPCT_KIND_PIPE, IPCT_DIR_SEND, 500, 0, 3, 3),
+      key(2, IPCT_KIND_PIPE, IPCT_DIR_RECV, 500, 0, 3, 6),
+      key(1, IPCT_KIND_FIFO, IPCT_DIR_SEND, 600, 0, 2, 4),
+      key(2, IPCT_KIND_FIFO, IPCT_DIR_RECV, 600, 0, 2, 4),
+      key(2, IPCT_KIND_UNIX_STREAM, IPCT_DIR_SEND, 80, 0, 3, 3, 0xee),
+      key(3, IPCT_KIND_UNIX_STREAM, IPCT_DIR_RECV, 81, 80, 6, 6, 0xee),
+      key(4, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 9, 1234, 2, 2),
+      key(5, IPCT_KIND_SIGNAL, IPCT_DIR_SEND, 9, 1234, 6, 6),
+  };
+  EXPECT_EQ(moved(s, 5), (std::set<size_t>{0, 1, 4, 5, 6, 7}));
+  EXPECT_EQ(moved(s, 3), (std::set<size_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(moved(s, 6), (std::set<size_t>{}));
+  EXPECT_EQ(moved(s, 0).size(), s.size());  // the first collection joins everything
+}
+
+// A key taken in and never grown (a zero-byte read, a queue opened) is dated by its first read.
+TEST(MovedChannels, AKeyTakenInWithoutCountsMovedWhenItCame) {
+  const std::vector<FlowSample> s = {key(1, IPCT_KIND_POSIX_MQ, IPCT_DIR_RECV, 700, 0, 7, 0)};
+  EXPECT_EQ(moved(s, 6), (std::set<size_t>{0}));
+  EXPECT_EQ(moved(s, 7), (std::set<size_t>{}));
+}
+
+// TCP keys find each other by address, wildcard, port and peer: all of them are joined again when
+// one moved; UDP apart from TCP; a folded sample is its own.
+TEST(MovedChannels, InetKeysOfOneKindAreOneChannel) {
+  std::vector<FlowSample> s = {tcp(1, IPCT_DIR_SEND, false, 40000, 80, 2), tcp(2, IPCT_DIR_RECV, false, 80, 40000, 2),
+                               tcp(3, IPCT_DIR_SEND, false, 40001, 443, 6)};
+  FlowSample udp = tcp(4, IPCT_DIR_SEND, false, 5000, 53, 2);
+  udp.key.kind = IPCT_KIND_UDP;
+  s.push_back(udp);
+  FlowSample folded;
+  folded.key.cgroup_id = 1;
+  folded.key.kind = IPCT_KIND_TCP;
+  folded.folded = true;
+  folded.first_read = 2;
+  folded.last_read = 2;
+  s.push_back(folded);
+  EXPECT_EQ(moved(s, 5), (std::set<size_t>{0, 1, 2}));
+  s[3].last_read = 6;
+  EXPECT_EQ(moved(s, 5), (std::set<size_t>{0, 1, 2, 3}));
+  s[4].last_read = 6;
+  s[2].first_read = s[2].last_read = 2;
+  EXPECT_EQ(moved(s, 5), (std::set<size_t>{3, 4}));
+}
