@@ -31,6 +31,8 @@ run_packages=(
   # the agent's HTTP(S) server (libmicrohttpd, TLS through GnuTLS), the checks of its TLS files
   # (OpenSSL) and basic authentication (libxcrypt)
   libmicrohttpd-dev libssl-dev libcrypt-dev
+  # the agent's allocator (agent/main.cpp: freed pages go back at once, the RSS budget)
+  libjemalloc-dev
 )
 
 # Every command a test or the benchmark runs comes from here, from the run set (bpftool, git,

@@ -400,8 +400,11 @@ bool Tracer::may_keep(uint64_t cgroup_id) const {
 }
 
 void Tracer::add_flow(const ipct_flow_entry& e) {
-  auto it = flow_index_.find(e.key);
-  if (it == flow_index_.end()) {
+  auto it = find_flow(e.key);
+  uint32_t at = 0;
+  if (it != flow_index_.end()) {
+    at = *it;
+  } else {
     if (!may_keep(e.key.cgroup_id)) {
       add_folded(e.key.cgroup_id, e.key.kind, e.key.dir, e.val.msgs, e.val.bytes);
       return;
@@ -415,10 +418,11 @@ void Tracer::add_flow(const ipct_flow_entry& e) {
     s.comm = comm_text(e.val.comm, sizeof(e.val.comm));
     s.exe = comm_text(e.val.exe, sizeof(e.val.exe));
     s.first_read = reads_;
-    it = flow_index_.emplace(e.key, static_cast<uint32_t>(flows_.size())).first;
+    at = static_cast<uint32_t>(flows_.size());
     flows_.push_back(std::move(s));
+    flow_index_.insert(at);
   }
-  FlowSample& f = flows_[it->second];
+  FlowSample& f = flows_[at];
   f.msgs += e.val.msgs;
   f.bytes += e.val.bytes;
   if (e.val.msgs + e.val.bytes > 0) f.last_read = reads_;
@@ -430,15 +434,20 @@ void Tracer::add_folded(uint64_t cgroup_id, uint8_t kind, uint8_t dir, uint64_t 
   k.kind = kind;
   k.dir = dir;
   k._pad[0] = kFoldedKeyMark;
-  auto [it, fresh] = flow_index_.try_emplace(k, static_cast<uint32_t>(flows_.size()));
-  if (fresh) {
+  auto it = find_flow(k);
+  uint32_t at = 0;
+  if (it != flow_index_.end()) {
+    at = *it;
+  } else {
     FlowSample f;
     f.key = k;
     f.folded = true;
     f.first_read = reads_;
+    at = static_cast<uint32_t>(flows_.size());
     flows_.push_back(std::move(f));
+    flow_index_.insert(at);
   }
-  FlowSample& f = flows_[it->second];
+  FlowSample& f = flows_[at];
   f.msgs += msgs;
   f.bytes += bytes;
   if (msgs + bytes > 0) f.last_read = reads_;
@@ -564,8 +573,11 @@ void Tracer::compact_flows() {
   for (size_t i = 0; i < flows_.size(); ++i) {
     if (gone[i]) continue;
     if (kept != i) {
+      // Its position in the index changes in place (the node is moved, not made again).
+      auto node = flow_index_.extract(find_flow(flows_[i].key));
       flows_[kept] = std::move(flows_[i]);
-      flow_index_[flows_[kept].key] = static_cast<uint32_t>(kept);
+      node.value() = static_cast<uint32_t>(kept);
+      flow_index_.insert(std::move(node));
     }
     ++kept;
   }
@@ -574,9 +586,9 @@ void Tracer::compact_flows() {
 
 Status Tracer::delete_flows(const std::vector<ipct_flow_key>& keys) {
   for (const auto& k : keys) {
-    const auto it = flow_index_.find(k);
+    const auto it = find_flow(k);
     if (it == flow_index_.end()) continue;
-    deleted_.push_back(it->second);
+    deleted_.push_back(*it);
     flow_index_.erase(it);
     if (k._pad[0] == kFoldedKeyMark) continue;
     --kept_;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/error.h"
@@ -271,7 +272,28 @@ class Tracer {
   // at once and the vector at the next read (compact_flows()), so that what a read returned in
   // place stays as it was until the next.
   std::vector<FlowSample> flows_;
-  FlowKeyMap<uint32_t> flow_index_;
+  // The positions in flows_ by their keys, which flows_ holds: a set of 4-byte positions hashed
+  // and compared by the key at each (kProbe: the key looked for, find_flow()), not a map holding
+  // every 64-byte key again (4 MiB at 65,536 flows).
+  static constexpr uint32_t kProbe = UINT32_MAX;
+  [[nodiscard]] const ipct_flow_key& key_at(uint32_t i) const { return i == kProbe ? *probe_ : flows_[i].key; }
+  struct IndexHash {
+    const Tracer* tracer;
+    size_t operator()(uint32_t i) const noexcept { return FlowKeyHash{}(tracer->key_at(i)); }
+  };
+  struct IndexEqual {
+    const Tracer* tracer;
+    bool operator()(uint32_t a, uint32_t b) const noexcept {
+      return FlowKeyEqual{}(tracer->key_at(a), tracer->key_at(b));
+    }
+  };
+  using FlowIndex = std::unordered_set<uint32_t, IndexHash, IndexEqual>;
+  FlowIndex::iterator find_flow(const ipct_flow_key& k) {
+    probe_ = &k;
+    return flow_index_.find(kProbe);
+  }
+  const ipct_flow_key* probe_ = nullptr;
+  FlowIndex flow_index_{0, IndexHash{this}, IndexEqual{this}};
   std::vector<uint32_t> deleted_;                           // positions in flows_, compacted at the next read
   size_t kept_ = 0;                                         // live flows_ not folded: what flow_map_entries bounds
   std::unordered_map<uint64_t, uint32_t> kept_per_cgroup_;  // of those, by the key's cgroup

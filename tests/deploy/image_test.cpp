@@ -258,7 +258,7 @@ TEST_F(DeployImage, HoldsTheAgentAndOnlyRuntimeLibraries) {
   for (const char* tool : {"gcc", "g++", "clang", "cmake", "make", "ninja-build", "bpftool", "libbpf-dev"}) {
     EXPECT_THAT(packages, Not(HasSubstr(std::string("\n") + tool + "\n"))) << tool << " in the final image";
   }
-  for (const char* lib : {"libbpf1", "libelf1", "libspdlog1.10", "libmicrohttpd12"}) {
+  for (const char* lib : {"libbpf1", "libelf1", "libspdlog1.10", "libmicrohttpd12", "libjemalloc2"}) {
     EXPECT_THAT(packages, HasSubstr(std::string("\n") + lib + "\n")) << lib << " missing";
   }
 }
