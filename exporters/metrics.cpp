@@ -343,13 +343,13 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
   // flow_totals_ is updated in place, each flow here marked with this cycle and the others let go
   // at the end (a second map of every flow's id would be held beside it at the cycle's peak).
   const uint64_t mark = ++delta_cycles_;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> waiting;
+  std::map<uint64_t, HeldFlow> waiting;  // by FlowState::serial, as every map here
   // What the flows taken over held and their series had not counted yet (their labels waited
   // for a name): a flow that took them over counts that much itself.
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> uncounted;
+  std::map<uint64_t, FlowTotals> uncounted;
   for (const FlowState* fp : cycle.flows) {
     const FlowState& f = *fp;
-    if (flow_totals_.contains(f.flow.id())) continue;  // took over when it was first seen, counted since
+    if (flow_totals_.contains(f.serial)) continue;  // took over when it was first seen, counted since
     for (const FlowState::TakenOver& t : f.taken_over) {
       auto it = flow_totals_.find(t.from);
       if (it == flow_totals_.end() || uncounted.contains(t.from)) continue;
@@ -364,7 +364,7 @@ std::map<MetricsExporter::Labels, MetricsExporter::FlowTotals> MetricsExporter::
     if (c.kind == IPCT_KIND_SYSV_SHM) continue;  // no data flow: ipctrace_shm_attached_bytes
     // Folded operations have their own families (update_folded()).
     if (c.src.type == EndpointRef::Type::Other || c.dst.type == EndpointRef::Type::Other) continue;
-    const auto id = c.id();
+    const uint64_t id = f.serial;
     // A flow seen for the first time starts from what it took over from unknown peers' flows, as
     // far as their series counted it (counters do not go backwards, nor count twice).
     FlowTotals before;

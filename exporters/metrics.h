@@ -168,8 +168,8 @@ class MetricsExporter {
     FlowTotals total;
     uint64_t cycle = 0;  // the last ipc_deltas() that saw the flow (delta_cycles_)
   };
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowCounted> flow_totals_;
-  uint64_t delta_cycles_ = 0;  // ipc_deltas() calls
+  std::map<uint64_t, FlowCounted> flow_totals_;  // by FlowState::serial
+  uint64_t delta_cycles_ = 0;                    // ipc_deltas() calls
   // A flow whose labels wait for a name, as far as they need: this cycle's (waiting_), and those
   // the collector let go meanwhile (released, idle) with what their series have not counted
   // (held_, at most kMaxHeldFlows: past that, counted under the labels they have now).
@@ -185,8 +185,8 @@ class MetricsExporter {
   static constexpr size_t kMaxHeldFlows = 65536;
   // The labels of a flow's series; nullopt while an end waits for its name (unless `now`).
   static std::optional<Labels> ipc_labels(const HeldFlow& f, const Namer& namer, bool now);
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> waiting_;
-  std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, HeldFlow> held_;
+  std::map<uint64_t, HeldFlow> waiting_;  // by FlowState::serial
+  std::map<uint64_t, HeldFlow> held_;
   std::map<Labels, IpcSeries> folded_series_;  // ipctrace_ipc_folded_*_total
   std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, FlowTotals> folded_totals_;
   std::map<Labels, WaitSeries> waits_;

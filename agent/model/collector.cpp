@@ -165,7 +165,7 @@ std::map<Collector::FlowId, Collector::Start> Collector::hand_over(const std::ve
       (sent ? s.raw.bytes : s.raw.recv_bytes) += rb[i];
       (sent ? s.counted.msgs : s.counted.recv_msgs) += cm[i];
       (sent ? s.counted.bytes : s.counted.recv_bytes) += cb[i];
-      if (sent && cm[i] + cb[i] > 0) s.sent_from.push_back({unknown, cm[i], cb[i]});
+      if (sent && cm[i] + cb[i] > 0) s.sent_from.push_back({u.state.serial, cm[i], cb[i]});
     }
     if (all_msgs > 0) counted_msgs = 0;
     if (all_bytes > 0) counted_bytes = 0;
@@ -231,6 +231,7 @@ void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_cloc
       made.state.flow.channel = f.channel;
       made.state.flow.src = f.src;
       made.state.flow.dst = f.dst;
+      made.state.serial = ++serials_;
       it = table_.insert(it, std::move(made));
     }
     const Entry& e = *it;

@@ -27,15 +27,19 @@ namespace ipctrace {
 
 struct FlowState {
   ChannelFlow flow;  // counters: accumulated since first seen (monotonic)
+  // This flow's own number (from 1): made once when the collector first holds it, never reused. A
+  // flow forgotten (idle, released) and seen again is a new one with a new serial, counted from
+  // zero; whoever adds up per cycle keys what it counted by it (8 bytes, not the id's text).
+  uint64_t serial = 0;
   double msgs_per_second = 0;
   double bytes_per_second = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;  // last time a counter moved
   // Of msgs and bytes, what the flow took over when it was first seen, from each unknown peer's
-  // flow (ChannelFlow::id() of it; Collector::hand_over): counted before under that flow by
-  // whoever adds up per cycle (the Prometheus counters), as far as it had counted it.
+  // flow (its serial; Collector::hand_over): counted before under that flow by whoever adds up
+  // per cycle (the Prometheus counters), as far as it had counted it.
   struct TakenOver {
-    std::tuple<int, std::string, EndpointRef, EndpointRef> from;
+    uint64_t from = 0;  // the serial of the flow taken over from
     uint64_t msgs = 0;
     uint64_t bytes = 0;
   };
@@ -235,6 +239,7 @@ class Collector {
                                     "ipctrace_sysv_read_errors_total)";
                            }};
   std::set<Entry, EntryIdLess> table_;
+  uint64_t serials_ = 0;  // FlowState::serial of the last flow made
   ReleasedChannels released_channels_;
   uint64_t exported_read_ = 0;      // the tracer's read of the last cycle that succeeded
   size_t released_path_bytes_ = 0;  // of the released flows' paths

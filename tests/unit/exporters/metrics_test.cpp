@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -59,6 +60,9 @@ FlowState flow(int kind, uint64_t src, uint64_t dst, uint64_t msgs, uint64_t byt
   f.flow.dst = EndpointRef::cgroup(dst);
   f.flow.msgs = msgs;
   f.flow.bytes = bytes;
+  // One serial per id, as the collector gives a flow it holds (FlowState::serial).
+  static std::map<std::tuple<int, std::string, EndpointRef, EndpointRef>, uint64_t> serials;
+  f.serial = serials.try_emplace(f.flow.id(), serials.size() + 1).first->second;
   return f;
 }
 
@@ -173,6 +177,23 @@ TEST(Metrics, CountersAreTheFlowsTotalsAndNeverGoBackwards) {
   EXPECT_EQ(sample(text, "ipctrace_collections_total"), 3);
 }
 
+// A flow the collector forgot (idle, released) and made again under the same id is a new flow,
+// a new serial: all it holds is new, even when it holds more than the old one had counted (by the
+// id alone, 25 messages would have shown as 15).
+TEST(Metrics, AFlowMadeAgainIsCountedWholeByItsSerial) {
+  MetricsExporter m({}, {"0.1.0", "abc", "6.18", "1.1"});
+  FlowState first = flow(IPCT_KIND_PIPE, 100, 101, 10, 1000, "pipe:ino=9");
+  m.update(cycle({first}, t0), namer);
+  FlowState again = first;
+  again.serial = first.serial + 1000;
+  again.flow.msgs = 15;
+  again.flow.bytes = 1500;
+  m.update(cycle({again}, t0 + 1s), namer);
+  const std::string text = m.scrape();
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_messages_total", "pipe", 100, 101)), 25);
+  EXPECT_EQ(sample(text, ipc("ipctrace_ipc_bytes_total", "pipe", 100, 101)), 2500);
+}
+
 // Data sent before the reader was seen: one cycle counts 3 messages to an unknown peer; the
 // next, the collector moves them to the joined flow (6 with the 3 since). The unknown peer's
 // series keeps its 3, the joined series counts the 3 new ones: 6 in all, as sent.
@@ -186,7 +207,7 @@ TEST(Metrics, AFlowThatTookOverAnUnknownPeersCountsAddsOnlyWhatIsNew) {
       "src_container=\"c100\",src_namespace=\"shop\",src_pod=\"p100\"}";
   EXPECT_EQ(sample(m.scrape(), "ipctrace_ipc_bytes_total" + to_unknown), 3000);
   FlowState joined = flow(IPCT_KIND_UNIX_STREAM, 100, 101, 6, 6000, "unix_stream:ino=41");
-  joined.taken_over = {{unknown.flow.id(), 3, 3000}};
+  joined.taken_over = {{unknown.serial, 3, 3000}};
   m.update(cycle({joined}, t0 + 1s), namer);
   std::string text = m.scrape();
   EXPECT_EQ(sample(text, "ipctrace_ipc_bytes_total" + to_unknown), 3000);
@@ -217,7 +238,7 @@ TEST(Metrics, WhatAPendingUnknownPeersFlowHeldIsCountedByTheFlowThatTookItOver) 
   m.update(cycle({unknown}, t0), late);
   EXPECT_EQ(sample(m.scrape(), ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), -1);
   FlowState joined = flow(IPCT_KIND_UNIX_STREAM, 100, 101, 6, 6000, "unix_stream:ino=41");
-  joined.taken_over = {{unknown.flow.id(), 3, 3000}};
+  joined.taken_over = {{unknown.serial, 3, 3000}};
   // Still pending on the cycle of the hand-over: nothing yet, and nothing forgotten.
   m.update(cycle({joined}, t0 + 1s), late);
   EXPECT_EQ(sample(m.scrape(), ipc("ipctrace_ipc_bytes_total", "unix_stream", 100, 101)), -1);

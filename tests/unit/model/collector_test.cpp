@@ -225,6 +225,9 @@ TEST(Collector, DataSentBeforeAcceptIsNotCountedTwiceWhenItsReaderAppears) {
   unresolved.msgs = 3;
   unresolved.bytes = 300;
   c.update({unresolved}, t.steady, t.wall);
+  ASSERT_EQ(c.flows().size(), 1U);
+  const uint64_t unresolved_serial = c.flows()[0].serial;
+  EXPECT_EQ(unresolved_serial, 1U);  // the first flow the collector made
   t.advance(1000ms);
   ChannelFlow joined;
   joined.kind = IPCT_KIND_UNIX_STREAM;
@@ -249,7 +252,8 @@ TEST(Collector, DataSentBeforeAcceptIsNotCountedTwiceWhenItsReaderAppears) {
   EXPECT_EQ(f.recv_bytes, 400U);
   // What it took over, for whoever counted it per cycle under the unknown reader (/metrics).
   ASSERT_EQ(flows[0].taken_over.size(), 1U);
-  EXPECT_EQ(flows[0].taken_over[0].from, unresolved.id());
+  EXPECT_EQ(flows[0].serial, 2U);
+  EXPECT_EQ(flows[0].taken_over[0].from, unresolved_serial);
   EXPECT_EQ(flows[0].taken_over[0].msgs, 3U);
   EXPECT_EQ(flows[0].taken_over[0].bytes, 300U);
 }
