@@ -223,36 +223,42 @@ void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_cloc
   }
   const std::map<FlowId, Start> start = hand_over(joined);
   for (ChannelFlow& f : joined) {
+    const Totals raw{f.msgs, f.bytes, f.recv_msgs, f.recv_bytes};
     auto it = table_.lower_bound(f);
     const bool fresh = it == table_.end() || table_.key_comp()(f, *it);
-    if (fresh) {
-      Entry made;  // its id, until the flow moves in below
-      made.state.flow.kind = f.kind;
-      made.state.flow.channel = f.channel;
-      made.state.flow.src = f.src;
-      made.state.flow.dst = f.dst;
-      made.state.serial = ++serials_;
-      it = table_.insert(it, std::move(made));
-    }
-    const Entry& e = *it;
     const Start* took = nullptr;
     if (fresh) {
-      if (auto s = start.find(f.id()); s != start.end()) {
-        took = &s->second;
-        e.raw_msgs = took->raw.msgs;
-        e.raw_bytes = took->raw.bytes;
-        e.raw_recv_msgs = took->raw.recv_msgs;
-        e.raw_recv_bytes = took->raw.recv_bytes;
+      if (auto s = start.find(f.id()); s != start.end()) took = &s->second;
+      Entry made;
+      if (took) {
+        made.raw_msgs = took->raw.msgs;
+        made.raw_bytes = took->raw.bytes;
+        made.raw_recv_msgs = took->raw.recv_msgs;
+        made.raw_recv_bytes = took->raw.recv_bytes;
+      }
+      made.state.serial = ++serials_;
+      made.state.flow = std::move(f);  // its strings moved, not copied: joined is this cycle's alone
+      it = table_.insert(it, std::move(made));
+    } else {
+      ChannelFlow& k = it->state.flow;
+      k.counted_at_receiver = f.counted_at_receiver;
+      k.shm_size = f.shm_size;
+      k.shm_attached = f.shm_attached;
+      if (!f.path.empty()) k.path = std::move(f.path);
+      // The first process seen at each end stays (a root cgroup end is named by it): a later join
+      // that puts another one first does not move the flow's name; the same process's news (a
+      // segment's creator gone) is taken.
+      for (auto [now, kept] : {std::pair{&f.src_task, &k.src_task}, std::pair{&f.dst_task, &k.dst_task}}) {
+        if (now->tgid != 0 && (kept->tgid == 0 || kept->tgid == now->tgid)) *kept = std::move(*now);
       }
     }
+    const Entry& e = *it;
     e.handed_over = false;  // counting again: what it counts from now on may be taken over later
-    const uint64_t dm = delta(f.msgs, e.raw_msgs);
-    const uint64_t db = delta(f.bytes, e.raw_bytes);
-    const uint64_t drm = delta(f.recv_msgs, e.raw_recv_msgs);
-    const uint64_t drb = delta(f.recv_bytes, e.raw_recv_bytes);
-    const Totals raw{f.msgs, f.bytes, f.recv_msgs, f.recv_bytes};
+    const uint64_t dm = delta(raw.msgs, e.raw_msgs);
+    const uint64_t db = delta(raw.bytes, e.raw_bytes);
+    const uint64_t drm = delta(raw.recv_msgs, e.raw_recv_msgs);
+    const uint64_t drb = delta(raw.recv_bytes, e.raw_recv_bytes);
     if (fresh) {
-      e.state.flow = std::move(f);  // its strings moved, not copied: joined is this cycle's alone
       e.state.flow.msgs = took ? took->counted.msgs : 0;
       e.state.flow.bytes = took ? took->counted.bytes : 0;
       e.state.flow.recv_msgs = took ? took->counted.recv_msgs : 0;
@@ -261,18 +267,6 @@ void Collector::update(std::vector<ChannelFlow> joined, std::chrono::steady_cloc
       e.state.first_seen = wall;
       e.state.last_seen = wall;
       e.last_moved = steady;
-    } else {
-      e.state.flow.counted_at_receiver = f.counted_at_receiver;
-      e.state.flow.shm_size = f.shm_size;
-      e.state.flow.shm_attached = f.shm_attached;
-      if (!f.path.empty()) e.state.flow.path = std::move(f.path);
-      // The first process seen at each end stays (a root cgroup end is named by it): a later join
-      // that puts another one first does not move the flow's name; the same process's news (a
-      // segment's creator gone) is taken.
-      for (auto [now, kept] :
-           {std::pair{&f.src_task, &e.state.flow.src_task}, std::pair{&f.dst_task, &e.state.flow.dst_task}}) {
-        if (now->tgid != 0 && (kept->tgid == 0 || kept->tgid == now->tgid)) *kept = std::move(*now);
-      }
     }
     e.state.flow.msgs += dm;
     e.state.flow.bytes += db;

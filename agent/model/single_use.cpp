@@ -73,6 +73,19 @@ AtomKey endpoint_atom(int family, const uint8_t* addr, uint16_t port) {
   return {Atom::Endpoint, fnv(0xcbf29ce484222325ULL), fnv(0x84222325cbf29ce4ULL), 0};
 }
 
+// The (kind, tag)s unix sends name without a peer (before accept(), or a datagram to a name):
+// their receivers carry them too. Other receivers' tags (every stream receive carries its own
+// socket's, reused once the socket is freed) join nothing.
+std::set<std::pair<int, uint64_t>> named_tags(const std::vector<FlowSample>& samples) {
+  std::set<std::pair<int, uint64_t>> out;
+  for (const FlowSample& s : samples) {
+    const ipct_flow_key& k = s.key;
+    if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
+      out.emplace(k.kind, k.ch.obj.sk_tag);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<const FlowSample*> moved_channels(const std::vector<FlowSample>& samples, uint64_t since) {
@@ -80,12 +93,7 @@ std::vector<const FlowSample*> moved_channels(const std::vector<FlowSample>& sam
   // atoms: one allocation, let go whole (this runs at every collection, beside every kept key).
   std::vector<std::pair<AtomKey, size_t>> atoms;
   atoms.reserve(samples.size() * 2);
-  std::set<std::pair<int, uint64_t>> named_tags;  // as releasable_channels() finds them
-  for (const FlowSample& s : samples) {
-    const ipct_flow_key& k = s.key;
-    if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
-      named_tags.emplace(k.kind, k.ch.obj.sk_tag);
-  }
+  const std::set<std::pair<int, uint64_t>> named = named_tags(samples);
   for (size_t i = 0; i < samples.size(); ++i) {
     const FlowSample& s = samples[i];
     const ipct_flow_key& k = s.key;
@@ -95,7 +103,7 @@ std::vector<const FlowSample*> moved_channels(const std::vector<FlowSample>& sam
       for (const uint64_t ino : {o.id, o.peer}) {
         if (ino != 0) atoms.push_back({{Atom::Socket, ino, 0, 0}, i});
       }
-      if (o.sk_tag != 0 && named_tags.contains({k.kind, o.sk_tag}))
+      if (o.sk_tag != 0 && named.contains({k.kind, o.sk_tag}))
         atoms.push_back({{Atom::Tag, static_cast<uint64_t>(k.kind), o.sk_tag, 0}, i});
     } else if (k.kind == IPCT_KIND_SIGNAL) {
       atoms.push_back({{Atom::SignalTarget, o.peer, o.dev, 0}, i});
@@ -131,15 +139,7 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
     auto [it, fresh] = first.try_emplace(atom, i);
     if (!fresh) sets.join(i, it->second);
   };
-  // The tags unix sends name without a peer (before accept(), or a datagram to a name): their
-  // receivers carry them too. Other receivers' tags (every stream receive carries its own
-  // socket's, reused once the socket is freed) join nothing.
-  std::set<std::pair<int, uint64_t>> named_tags;
-  for (const FlowSample& s : samples) {
-    const ipct_flow_key& k = s.key;
-    if (!s.folded && is_unix_kind(k.kind) && k.dir == IPCT_DIR_SEND && k.ch.obj.peer == 0 && k.ch.obj.sk_tag != 0)
-      named_tags.emplace(k.kind, k.ch.obj.sk_tag);
-  }
+  const std::set<std::pair<int, uint64_t>> named = named_tags(samples);
   // The peers TCP receives name (their remote endpoint): a send from an endpoint no receive names
   // is unpaired (a client that sent and closed before the server's accept() and read; its data
   // still waits in the server's queue, held by no descriptor). The join's own criterion
@@ -172,7 +172,7 @@ std::vector<ReleasableChannel> releasable_channels(const std::vector<FlowSample>
         m |= kHasObject;
         if (open != nullptr && open->has_socket(ino)) m |= kOpen;
       }
-      if (o.sk_tag != 0 && named_tags.contains({k.kind, o.sk_tag}))
+      if (o.sk_tag != 0 && named.contains({k.kind, o.sk_tag}))
         share(i, {Atom::Tag, static_cast<uint64_t>(k.kind), o.sk_tag, 0});
     } else if (k.kind == IPCT_KIND_SIGNAL) {
       share(i, {Atom::SignalTarget, o.peer, o.dev, 0});  // "signal:sig=S,target_pid=P" (model/flows.cpp)
