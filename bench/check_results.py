@@ -61,9 +61,13 @@ def check(res):
     if len(mem) < 2 or not mem[0].get("this_node") or any(m.get("this_node") for m in mem[1:]):
         errs.append("agent: memory: this node's figure first, then the planned ones, expected")
     for m in mem:
-        for k in ("possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes"):
+        for k in ("possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes", "agent_rss_bytes"):
             if not positive(m.get(k)):
                 errs.append(f"agent: memory: {m.get('possible_cpus')} CPUs: {k} missing")
+        if positive(m.get("kernel_map_bytes")) and m["kernel_map_bytes"] > 64 * 2**20:
+            errs.append(f"agent: memory: {m.get('possible_cpus')} CPUs: kernel maps over the 64 MiB budget")
+        if positive(m.get("agent_rss_bytes")) and m["agent_rss_bytes"] > 96 * 2**20:
+            errs.append(f"agent: memory: {m.get('possible_cpus')} CPUs: agent RSS estimated over 96 MiB")
     if not positive(ag.get("zero_loss", {}).get("data_ops_per_second")):
         errs.append("agent: zero_loss.data_ops_per_second missing")
     cases = res.get("scale", {}).get("cases", [])

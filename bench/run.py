@@ -740,8 +740,8 @@ def noisy_neighbour(ctx, agent, seconds):
 
 
 def memory_per_cpus(ctx):
-    """The agent's kernel maps at the defaults per number of possible CPUs, as it would size them
-    there (`ipctrace probe --possible-cpus N --output json`; nothing loaded), this node's own first."""
+    """The agent's kernel maps, its read buffer and its RSS estimated, at the defaults per number of
+    possible CPUs, as it would size them there (`ipctrace probe --possible-cpus N --output json`; nothing loaded), this node's own first."""
     out = []
     here = os.sysconf("SC_NPROCESSORS_CONF")
     for cpus in [None] + [c for c in MEMORY_CPUS if c != here]:
@@ -751,7 +751,7 @@ def memory_per_cpus(ctx):
             m = json.loads(r.stdout)["memory"]
             out.append({"possible_cpus": m["possible_cpus"], "this_node": m["this_node"],
                         "cpu_table_entries": m["cpu_table_entries"], "kernel_map_bytes": m["kernel_map_bytes"],
-                        "read_buffer_bytes": m["read_buffer_bytes"]})
+                        "read_buffer_bytes": m["read_buffer_bytes"], "agent_rss_bytes": m["agent_rss_bytes"]})
         except (ValueError, KeyError) as e:
             raise BenchError(f"{' '.join(argv)}: exit {r.returncode}, no memory figure ({e}): "
                              f"{r.stderr.strip()[-300:]}")
@@ -944,12 +944,13 @@ def markdown(res):
         if ag.get("memory"):
             lines += ["", "Kernel maps at the defaults per number of possible CPUs, as the agent sizes them there "
                           "(`ipctrace probe --possible-cpus N`; the first row is this node's own):", "",
-                      "| possible CPUs | flow table entries per CPU | kernel maps MiB | agent's read buffer MiB |",
-                      "|---:|---:|---:|---:|"]
+                      "| possible CPUs | flow table entries per CPU | kernel maps MiB | agent's read buffer MiB | "
+                      "agent RSS MiB, estimated |",
+                      "|---:|---:|---:|---:|---:|"]
             for m in ag["memory"]:
                 lines.append(f"| {m['possible_cpus']}{' (this node)' if m['this_node'] else ''} | "
                              f"{m['cpu_table_entries']:,} | {m['kernel_map_bytes'] / 2**20:.1f} | "
-                             f"{m['read_buffer_bytes'] / 2**20:.1f} |")
+                             f"{m['read_buffer_bytes'] / 2**20:.1f} | {m['agent_rss_bytes'] / 2**20:.1f} |")
         z = ag["zero_loss"]
         lines += ["", f"Zero loss: data operations up to {fmt_num(z['data_ops_per_second'], 0)} msgs/s (the most "
                       "this machine produced; they are aggregated in the kernel, no record per operation); "

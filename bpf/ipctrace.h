@@ -299,7 +299,12 @@ enum ipct_drop {
 	 * agent, never by the programs: agent/kernel/tracer.h)
 	 */
 	IPCT_DROP_EVENT_QUEUE_FULL = 6,
-	IPCT_DROP_MAX = 7,
+	/*
+	 * a read of a flow table failed part-way, after the table was emptied: its flows not yet
+	 * read, one each (counted by the agent, never by the programs: agent/kernel/tracer.cpp)
+	 */
+	IPCT_DROP_FLOW_READ_FAILED = 7,
+	IPCT_DROP_MAX = 8,
 };
 
 /*

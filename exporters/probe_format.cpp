@@ -48,10 +48,15 @@ nlohmann::json probe_to_json(const ProbeReport& r) {
   j["hooks"] = hooks;
   if (r.memory) {
     const KernelMemory& m = *r.memory;
-    j["memory"] = {{"possible_cpus", m.possible_cpus},           {"this_node", m.this_node},
-                   {"flow_map_entries", m.flow_map_entries},     {"cpu_table_entries", m.cpu_table_entries},
-                   {"kernel_map_bytes", m.kernel_map_bytes},     {"kernel_map_budget_bytes", m.budget_bytes},
-                   {"read_buffer_bytes", m.read_buffer_bytes()}, {"detail", r.memory_detail}};
+    j["memory"] = {{"possible_cpus", m.possible_cpus},
+                   {"this_node", m.this_node},
+                   {"flow_map_entries", m.flow_map_entries},
+                   {"cpu_table_entries", m.cpu_table_entries},
+                   {"kernel_map_bytes", m.kernel_map_bytes},
+                   {"kernel_map_budget_bytes", m.budget_bytes},
+                   {"read_buffer_bytes", m.read_buffer_bytes()},
+                   {"agent_rss_bytes", m.agent_rss_bytes()},
+                   {"detail", r.memory_detail}};
   } else {
     j["memory"] = {{"detail", r.memory_detail}};
   }
@@ -115,6 +120,10 @@ std::string probe_to_text(const ProbeReport& r) {
             : std::string()));
     line(fmt::format("  read buffer  {:.1f} MiB of the agent's, at most, while it reads the tables",
                      mib(m.read_buffer_bytes())));
+    line(
+        fmt::format("  agent RSS    {:.1f} MiB at most, estimated: {} MiB idle + {} bytes x {} flows kept + the read "
+                    "buffer",
+                    mib(m.agent_rss_bytes()), kAgentIdleRssBytes >> 20, kAgentRssPerKeptFlowBytes, m.flow_map_entries));
   } else {
     line("Memory        not planned: " + r.memory_detail);
   }

@@ -48,6 +48,8 @@ std::string_view drop_reason_name(int reason) {
       return "cgroup_events_full";
     case IPCT_DROP_EVENT_QUEUE_FULL:
       return "event_queue_full";
+    case IPCT_DROP_FLOW_READ_FAILED:
+      return "flow_table_read_failed";
     default:
       return "unknown";
   }
@@ -142,12 +144,13 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerConfig& config, const 
 Result<KernelMemory> Tracer::plan_memory(const TracerConfig& config, const std::vector<HookChoice>& hooks) {
   auto prepared = prepare(config, hooks, true);
   if (!prepared) return prepared.error();
-  const Tracer& t = *prepared.value();
-  return KernelMemory{static_cast<uint32_t>(t.ncpu_),
-                      config.plan_possible_cpus == 0,
-                      config.flow_map_entries,
-                      t.table_cap_,
-                      t.kernel_map_bytes_,
+  KernelMemory m = prepared.value()->memory();
+  m.this_node = config.plan_possible_cpus == 0;
+  return m;
+}
+
+KernelMemory Tracer::memory() const {
+  return KernelMemory{static_cast<uint32_t>(ncpu_), true, flow_capacity_, table_cap_, kernel_map_bytes_,
                       kKernelMapBudgetBytes};
 }
 
@@ -210,6 +213,7 @@ Status Tracer::size_maps(const TracerConfig& config) {
     fixed += map_memory_bytes(bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map), entries,
                               static_cast<uint32_t>(ncpu_));
   }
+  fail_flow_read_at_ = config.test_only_fail_flow_read_at_key;
   table_cap_ = config.test_only_cpu_table_entries != 0
                    ? std::min(config.test_only_cpu_table_entries, kMaxCpuFlowTableEntries)
                    : cpu_flow_table_entries(config.flow_map_entries, static_cast<uint32_t>(ncpu_), fixed);
@@ -476,11 +480,11 @@ Status Tracer::take_folded(uint32_t table) {
 }
 
 // Switches every CPU to the other flow table, waits until no program can still be filling the
-// one it left, adds that table's entries to flows_ and empties it for its next turn.
+// one it left, empties that table for its next turn and adds what it held to flows_, a chunk of
+// keys at a time (read_chunk_keys()).
 Status Tracer::take_flow_table() {
   const int ctl_fd = bpf_map__fd(skel_->maps.ipct_flow_ctl);
   const int used_fd = bpf_map__fd(skel_->maps.ipct_flow_used);
-  const int entries_fd = bpf_map__fd(skel_->maps.ipct_flow_entries);
   const size_t ncpu = static_cast<size_t>(ncpu_);
   const uint32_t zero = 0;
 
@@ -503,52 +507,93 @@ Status Tracer::take_flow_table() {
     most = std::max(most, static_cast<uint32_t>(u));
   }
 
-  // Entries [t * cap, t * cap + most): each CPU's first used[cpu] of them are its own.
-  const uint32_t first = t * table_cap_;
-  std::vector<ipct_flow_entry> vals(static_cast<size_t>(most) * ncpu);
-  uint32_t got = 0;
-  if (batch_ok_ && most > 0) {
-    std::vector<uint32_t> keys(most);
-    uint32_t in = first - 1;  // the batch starts after `in`
-    uint32_t out = 0;
-    while (got < most) {
-      uint32_t count = most - got;
-      const int err = bpf_map_lookup_batch(entries_fd, first + got == 0 ? nullptr : &in, &out, keys.data() + got,
-                                           vals.data() + static_cast<size_t>(got) * ncpu, &count, nullptr);
-      const int saved = errno;
-      if (err != 0 && saved != ENOENT) {
-        if (got == 0 && (saved == EINVAL || saved == EOPNOTSUPP)) {
-          spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
-          batch_ok_ = false;
-          break;
-        }
-        return Error(saved, "read the flow table (batch)");
-      }
-      got += count;
-      in = out;
-      if (err != 0 || count == 0) break;
-    }
-  }
-  // Entry by entry (kernels without batch operations on arrays).
-  for (uint32_t i = got; i < most; ++i) {
-    const uint32_t key = first + i;
-    if (bpf_map_lookup_elem(entries_fd, &key, vals.data() + static_cast<size_t>(i) * ncpu) != 0) {
-      return Error(errno, "read the flow table");
-    }
-  }
-
-  // Empty the table for its next turn, then keep what it held; a failure on the way leaves it
-  // all in the table, for the next read to take. First a generation no bucket has (new entries
-  // are appended after the old ones until `used` goes back to zero, and are read with them),
-  // then no entry taken.
+  // Empty the table for its next turn: first a generation no bucket has (new entries are
+  // appended after the old ones until `used` goes back to zero, and are read with them), then no
+  // entry taken. Until the next switch no program writes to it, so its entries stay to be read.
+  // A failure here leaves it all in the table, for the next read to take.
   ctl.gen[t] += 1;
   if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY) != 0) return Error(errno, "empty a flow table");
   std::vector<uint64_t> zeros(ncpu, 0);
   if (bpf_map_update_elem(used_fd, &t, zeros.data(), BPF_ANY) != 0) return Error(errno, "empty a flow table");
-  for (size_t c = 0; c < ncpu; ++c) {
-    for (uint64_t i = 0; i < used[c]; ++i) add_flow(vals[i * ncpu + c]);
+
+  // Entries [t * cap, t * cap + most): each CPU's first used[cpu] of them are its own. A failed
+  // read loses the entries not yet read (the table is empty for the programs): counted. What the
+  // programs folded beside the table is taken in either way.
+  auto st = read_flow_table(t * table_cap_, most, used);
+  if (!st) {
+    spdlog::error("tracer: {}; the flows of that table not yet read are lost (counted as {})", st.error().message(),
+                  drop_reason_name(IPCT_DROP_FLOW_READ_FAILED));
   }
-  return take_folded(t);
+  auto folded = take_folded(t);
+  return st ? folded : st;
+}
+
+uint32_t flow_read_chunk_keys(uint32_t cpu_table_entries, uint32_t possible_cpus) {
+  const uint64_t per_key = uint64_t{std::max(possible_cpus, 1U)} * sizeof(ipct_flow_entry);
+  const uint64_t keys = std::max<uint64_t>(kFlowReadChunkBytes / per_key, 1);
+  return static_cast<uint32_t>(std::min<uint64_t>(keys, std::max(cpu_table_entries, 1U)));
+}
+
+Status Tracer::read_flow_table(uint32_t first, uint32_t most, const std::vector<uint64_t>& used) {
+  const int entries_fd = bpf_map__fd(skel_->maps.ipct_flow_entries);
+  const size_t ncpu = static_cast<size_t>(ncpu_);
+  const uint32_t chunk = flow_read_chunk_keys(table_cap_, static_cast<uint32_t>(ncpu_));
+  std::vector<ipct_flow_entry> vals(static_cast<size_t>(std::min(chunk, most)) * ncpu);
+  std::vector<uint32_t> keys(std::min(chunk, most));
+  // Counts what a failure leaves unread: every CPU's entries from key `from` on.
+  const auto lose_from = [&](uint32_t from) {
+    for (const uint64_t u : used) flow_read_lost_.fetch_add(u > from ? u - from : 0, std::memory_order_relaxed);
+  };
+  for (uint32_t done = 0; done < most;) {
+    uint32_t n = std::min(chunk, most - done);
+    if (fail_flow_read_at_ != 0 && done + n > fail_flow_read_at_) {
+      n = fail_flow_read_at_ > done ? fail_flow_read_at_ - done : 0;
+      if (n == 0) {
+        lose_from(done);
+        return Error(EIO, "read the flow table (test_only_fail_flow_read_at_key)");
+      }
+    }
+    uint32_t got = 0;
+    if (batch_ok_) {
+      uint32_t in = first + done - 1;  // the batch starts after `in`
+      uint32_t out = 0;
+      while (got < n) {
+        uint32_t count = n - got;
+        const int err =
+            bpf_map_lookup_batch(entries_fd, first + done + got == 0 ? nullptr : &in, &out, keys.data() + got,
+                                 vals.data() + static_cast<size_t>(got) * ncpu, &count, nullptr);
+        const int saved = errno;
+        if (err != 0 && saved != ENOENT) {
+          if (done + got == 0 && (saved == EINVAL || saved == EOPNOTSUPP)) {
+            spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
+            batch_ok_ = false;
+            break;
+          }
+          lose_from(done);  // the chunk's entries read so far are not added yet
+          return Error(saved, "read the flow table (batch)");
+        }
+        got += count;
+        in = out;
+        if (err != 0 || count == 0) break;
+      }
+    }
+    // Entry by entry (kernels without batch operations on arrays).
+    for (uint32_t i = got; i < n; ++i) {
+      const uint32_t key = first + done + i;
+      if (bpf_map_lookup_elem(entries_fd, &key, vals.data() + static_cast<size_t>(i) * ncpu) != 0) {
+        const int saved = errno;
+        lose_from(done);
+        return Error(saved, "read the flow table");
+      }
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      for (size_t c = 0; c < ncpu; ++c) {
+        if (done + i < used[c]) add_flow(vals[i * ncpu + c]);
+      }
+    }
+    done += n;
+  }
+  return Ok{};
 }
 
 Result<std::vector<FlowSample>> Tracer::read_flows() {
@@ -634,6 +679,7 @@ DropCounts Tracer::read_drops() {
     for (uint64_t v : per_cpu) out[r] += v;
   }
   out[IPCT_DROP_EVENT_QUEUE_FULL] += event_queue_lost_.load(std::memory_order_relaxed);
+  out[IPCT_DROP_FLOW_READ_FAILED] += flow_read_lost_.load(std::memory_order_relaxed);
   return out;
 }
 

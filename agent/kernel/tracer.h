@@ -55,6 +55,25 @@ uint64_t map_memory_bytes(uint32_t type, uint32_t key_size, uint32_t value_size,
 // kMaxCpuFlowTableEntries, at least kMinCpuFlowTableEntries (past about 4,000 CPUs the budget is
 // exceeded rather than go lower), and never more than `wanted`.
 uint32_t cpu_flow_table_entries(uint32_t wanted, uint32_t possible_cpus, uint64_t fixed_bytes);
+// The agent reads a flow table a chunk of keys at a time, each key with every possible CPU's
+// entry (a per-CPU array's value), and adds each chunk to its flows before reading the next:
+// its buffer is at most kFlowReadChunkBytes, however many CPUs (one key of 8,192 CPUs' entries,
+// 1.25 MiB, past 6,553 of them).
+constexpr uint64_t kFlowReadChunkBytes = uint64_t{1} << 20;
+// Keys of a chunk: kFlowReadChunkBytes / (possible_cpus x sizeof(ipct_flow_entry)), from 1 to
+// `cpu_table_entries` (6,553 keys at 1 CPU, 3,276 at 2, 34 at 192).
+uint32_t flow_read_chunk_keys(uint32_t cpu_table_entries, uint32_t possible_cpus);
+// The agent's resident memory (RSS) at a collection's peak, estimated from what it was measured
+// at: the release build (jemalloc), beside a neighbour churning single-use pipes and
+// `stress-ng --sockpair 2`, which holds the flows kept at --flow-map-entries. Measured on a
+// 2-core VM with Linux 6.18 (2026-12-06, /work bench runs of the README's "What the kernel side
+// counts"): 24 MiB idle (libraries, the BPF objects and the ring buffers mapped, the HTTP
+// server), peaks of 85.5-91.7 MiB with 65,536 flows kept and a 1 MiB read buffer, so 1,025-1,067
+// bytes a kept flow (the tracer's sample and index entry, the collector's entry, the exporter's
+// totals, the join of the channels that moved). Nothing else grows with the CPUs
+// (read_buffer_bytes() is at most kFlowReadChunkBytes) nor with the rate.
+constexpr uint64_t kAgentIdleRssBytes = uint64_t{24} << 20;
+constexpr uint64_t kAgentRssPerKeptFlowBytes = 1100;
 // What the tracer's maps take on a node (Tracer::plan_memory(), Tracer::kernel_map_bytes()).
 struct KernelMemory {
   // libbpf_num_possible_cpus() (/sys/devices/system/cpu/possible), or the number planned for
@@ -65,9 +84,16 @@ struct KernelMemory {
   uint32_t cpu_table_entries = 0;  // entries of each CPU's two flow tables (cpu_flow_table_entries())
   uint64_t kernel_map_bytes = 0;   // every map, estimated (map_memory_bytes())
   uint64_t budget_bytes = 0;       // kKernelMapBudgetBytes
-  // The agent's buffer for one read of a flow table, at most (every CPU's table full): bytes.
+  // The agent's buffer for a read of the flow tables, at most: bytes (a chunk of keys,
+  // flow_read_chunk_keys(), every possible CPU's entry of each).
   [[nodiscard]] uint64_t read_buffer_bytes() const {
-    return uint64_t{cpu_table_entries} * possible_cpus * sizeof(ipct_flow_entry);
+    return uint64_t{flow_read_chunk_keys(cpu_table_entries, possible_cpus)} * possible_cpus * sizeof(ipct_flow_entry);
+  }
+  // The agent's RSS at a collection's peak, estimated: bytes, kAgentIdleRssBytes +
+  // kAgentRssPerKeptFlowBytes x flow_map_entries + read_buffer_bytes() (about 93.8 MiB at the
+  // defaults, whatever the number of CPUs).
+  [[nodiscard]] uint64_t agent_rss_bytes() const {
+    return kAgentIdleRssBytes + kAgentRssPerKeptFlowBytes * flow_map_entries + read_buffer_bytes();
   }
 };
 // Lifecycle events the tracer holds between two drain_events() calls (Tracer::drain_events):
@@ -113,6 +139,9 @@ struct TracerConfig {
   // For tests only: each CPU's in-kernel tables hold this many flows (0: as above), so that the
   // kernel's fold and fairness can be tested apart from the tracer's, and in fewer operations.
   uint32_t test_only_cpu_table_entries = 0;
+  // For tests only: a read of a flow table fails (EIO) when it reaches this key of the table
+  // (0: never), after reading the keys before it, as a failing bpf_map_lookup_batch() would.
+  uint32_t test_only_fail_flow_read_at_key = 0;
 };
 
 // One flow's totals since it was first seen, summed over CPUs.
@@ -226,6 +255,8 @@ class Tracer {
   [[nodiscard]] uint32_t cpu_table_entries() const { return table_cap_; }
   [[nodiscard]] uint64_t kernel_map_bytes() const { return kernel_map_bytes_; }
   [[nodiscard]] int possible_cpus() const { return ncpu_; }
+  // What plan_memory() says of this tracer's maps, and the agent's RSS they lead to.
+  [[nodiscard]] KernelMemory memory() const;
   [[nodiscard]] bool used_batch_reads() const { return batch_ok_; }
   [[nodiscard]] bool wait_time() const { return plan_.wait != WaitPath::None; }
   // The syscall path reads behind files with plain loads (bpf_rdonly_cast, Linux 6.2+).
@@ -241,6 +272,10 @@ class Tracer {
   Status size_maps(const TracerConfig& config);
   Status attach(const TracerConfig& config);
   Status take_flow_table();
+  // Adds the entries [first, first + most) of the flow tables' array to flows_, each CPU's first
+  // used[cpu] of them, a chunk of keys at a time (flow_read_chunk_keys()). On a failed read the
+  // entries not yet added are counted in flow_read_lost_.
+  Status read_flow_table(uint32_t first, uint32_t most, const std::vector<uint64_t>& used);
   // The event reader: waits on the ring buffer and event_stop_, moves records into event_queue_.
   Status start_event_reader();
   void read_events();
@@ -300,14 +335,16 @@ class Tracer {
   void compact_flows();
   int ncpu_ = 0;
   bool batch_ok_ = true;
+  uint32_t fail_flow_read_at_ = 0;  // TracerConfig::test_only_fail_flow_read_at_key
   bool rdonly_cast_ = false;
   // Lifecycle events read from events_ (drain_events()). events_ is consumed only under
   // event_mu_, by the reader thread or by drain_events().
   std::mutex event_mu_;
   std::vector<ipct_event> event_queue_;  // guarded by event_mu_
   std::atomic<uint64_t> event_queue_lost_{0};
-  Fd event_epoll_;  // the ring buffer's epoll descriptor and event_stop_
-  Fd event_stop_;   // an eventfd: written to stop the reader
+  std::atomic<uint64_t> flow_read_lost_{0};  // IPCT_DROP_FLOW_READ_FAILED
+  Fd event_epoll_;                           // the ring buffer's epoll descriptor and event_stop_
+  Fd event_stop_;                            // an eventfd: written to stop the reader
   std::thread event_reader_;
   std::function<void(const ipct_data_event&)>* data_fn_ = nullptr;
   std::function<void(const ipct_cgroup_event&)>* cgroup_fn_ = nullptr;

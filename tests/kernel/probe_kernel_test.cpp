@@ -426,9 +426,15 @@ uint32_t count_possible_cpus() {
   return n;
 }
 
+// Keys the agent reads at once: as many as 1 MiB holds at 160 bytes per CPU, from 1 to a table's
+// entries (written out here, not taken from agent/kernel/tracer.h, so that a change is seen).
+uint64_t read_chunk_keys(uint64_t table_entries, uint64_t cpus) {
+  return std::min(std::max<uint64_t>((uint64_t{1} << 20) / (cpus * 160), 1), table_entries);
+}
+
 // The memory figure: for this node's possible CPUs, within the 64 MiB budget, each CPU's tables
 // no larger than the agent keeps (--flow-map-entries 65,536) nor than 16,384; the read buffer is
-// one 160-byte entry per table entry per CPU. Tracer::plan_memory() against a started tracer:
+// a chunk of keys of one 160-byte entry per CPU each. Tracer::plan_memory() against a started tracer:
 // TracerTest.TheMapsTakeTheMemoryTheBudgetEstimates.
 TEST(ProbeKernel, PrintsTheKernelMemoryOfTheAgentsMaps) {
   IPCTRACE_REQUIRE_KERNEL();
@@ -456,13 +462,19 @@ TEST(ProbeKernel, PrintsTheKernelMemoryOfTheAgentsMaps) {
   EXPECT_LE(bytes, uint64_t{64} << 20);
   // The flow tables alone: two of `entries` 160-byte entries per CPU.
   EXPECT_GE(bytes, 2 * entries * 160 * cpus);
-  EXPECT_EQ(m["read_buffer_bytes"].get<uint64_t>(), entries * 160 * cpus);
+  const uint64_t read_buffer = read_chunk_keys(entries, cpus) * 160 * cpus;
+  EXPECT_EQ(m["read_buffer_bytes"].get<uint64_t>(), read_buffer);
+  EXPECT_LE(read_buffer, uint64_t{1} << 20);
+  // The agent's RSS: 24 MiB idle + 1,100 bytes a kept flow + the read buffer, within 96 MiB.
+  EXPECT_EQ(m["agent_rss_bytes"].get<uint64_t>(), (uint64_t{24} << 20) + uint64_t{1100} * 65536 + read_buffer);
+  EXPECT_LE(m["agent_rss_bytes"].get<uint64_t>(), uint64_t{96} << 20);
 
   auto text = run_process({ipctrace_binary(), "probe"});
   EXPECT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("Memory at the defaults ({} possible CPUs", cpus)));
   EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("flow tables  {} entries per CPU", entries)));
   EXPECT_THAT(text.out, testing::HasSubstr(fmt::format("({} bytes)", bytes)));
+  EXPECT_THAT(text.out, testing::HasSubstr("  agent RSS    "));
 }
 
 // `--possible-cpus N` plans as the agent would size its maps on a node with N possible CPUs: for
@@ -477,7 +489,8 @@ TEST(ProbeKernel, PlansTheMemoryForAnotherNumberOfCpus) {
   ASSERT_TRUE(here.contains("kernel_map_bytes") && same.contains("kernel_map_bytes")) << here << same;
   EXPECT_EQ(here["this_node"], true);
   EXPECT_EQ(same["this_node"], false);
-  for (const char* k : {"possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes"}) {
+  for (const char* k :
+       {"possible_cpus", "cpu_table_entries", "kernel_map_bytes", "read_buffer_bytes", "agent_rss_bytes"}) {
     EXPECT_EQ(same[k], here[k]) << k;
   }
   const json big = run_probe_json({"--possible-cpus", "192"})["memory"];
@@ -488,7 +501,11 @@ TEST(ProbeKernel, PlansTheMemoryForAnotherNumberOfCpus) {
   const auto bytes = big["kernel_map_bytes"].get<uint64_t>();
   EXPECT_LE(bytes, uint64_t{64} << 20);
   EXPECT_GE(bytes, 2 * entries * 160 * 192);
-  EXPECT_EQ(big["read_buffer_bytes"].get<uint64_t>(), entries * 160 * 192);
+  // A chunk of 34 keys of 192 entries: about 1 MiB, not the 19.5 MiB of a whole table.
+  EXPECT_EQ(big["read_buffer_bytes"].get<uint64_t>(), 34U * 160 * 192);
+  EXPECT_EQ(big["agent_rss_bytes"].get<uint64_t>(),
+            (uint64_t{24} << 20) + uint64_t{1100} * 65536 + uint64_t{34} * 160 * 192);
+  EXPECT_LE(big["agent_rss_bytes"].get<uint64_t>(), uint64_t{96} << 20);
   auto text = run_process({ipctrace_binary(), "probe", "--possible-cpus", "192"});
   EXPECT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("Memory at the defaults (192 possible CPUs, planned for another node"));

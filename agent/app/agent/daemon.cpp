@@ -143,11 +143,12 @@ int run_agent_command(const Cli& cli) {
     spdlog::error("agent: {}", session.error().message());
     return kExitFailure;
   }
-  const Tracer& tracer = (*session)->tracer();  // what it loaded, within kKernelMapBudgetBytes
+  const KernelMemory memory = (*session)->tracer().memory();  // what it loaded, within kKernelMapBudgetBytes
   spdlog::info(
-      "agent: kernel maps about {:.1f} MiB (at most {} MiB) for {} possible CPUs: flow tables of {} entries per CPU",
-      static_cast<double>(tracer.kernel_map_bytes()) / (1 << 20), kKernelMapBudgetBytes >> 20, tracer.possible_cpus(),
-      tracer.cpu_table_entries());
+      "agent: kernel maps about {:.1f} MiB (at most {} MiB) for {} possible CPUs: flow tables of {} entries per CPU; "
+      "this agent's RSS about {:.1f} MiB at most ({} flows kept)",
+      static_cast<double>(memory.kernel_map_bytes) / (1 << 20), memory.budget_bytes >> 20, memory.possible_cpus,
+      memory.cpu_table_entries, static_cast<double>(memory.agent_rss_bytes()) / (1 << 20), memory.flow_map_entries);
   spdlog::info(
       "agent: serving /metrics, /api/v1/flows, /healthz, /readyz over {} on {} (port {}; at most {} connections){}; "
       "collecting every {}",

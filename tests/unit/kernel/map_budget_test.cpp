@@ -58,3 +58,27 @@ TEST(MapBudget, LargeNodesStayWithinTheBudget) {
   EXPECT_EQ(cpu_flow_table_entries(10, 2, kFixed), 10U);
   EXPECT_EQ(cpu_flow_table_entries(65536, 2, 80 * kMiB), kMinCpuFlowTableEntries);
 }
+
+// The agent reads the tables a chunk of keys at a time: at most 1 MiB of entries (a key holds
+// every possible CPU's 160-byte entry), at least one key, never more than a table holds.
+TEST(MapBudget, TheReadBufferDoesNotGrowWithTheCpus) {
+  EXPECT_EQ(flow_read_chunk_keys(16384, 1), 6553U);  // 1,048,576 / 160
+  EXPECT_EQ(flow_read_chunk_keys(16384, 2), 3276U);
+  EXPECT_EQ(flow_read_chunk_keys(657, 192), 34U);  // 1,048,576 / 30,720
+  EXPECT_EQ(flow_read_chunk_keys(100, 1), 100U);   // a small table at once
+  EXPECT_EQ(flow_read_chunk_keys(64, 8192), 1U);   // one key of 8,192 CPUs' entries: 1.25 MiB
+  EXPECT_EQ(flow_read_chunk_keys(0, 0), 1U);
+  for (uint32_t cpus = 1; cpus <= 6553; ++cpus) {
+    const uint32_t entries = cpu_flow_table_entries(65536, cpus, kFixed);
+    const KernelMemory m{cpus, true, 65536, entries, 0, kKernelMapBudgetBytes};
+    EXPECT_LE(m.read_buffer_bytes(), kFlowReadChunkBytes) << cpus << " CPUs";
+    EXPECT_GT(m.read_buffer_bytes(), kFlowReadChunkBytes / 2) << cpus << " CPUs";  // not far below it
+    // So the agent's RSS estimate stays within 96 MiB at the defaults, whatever the CPUs.
+    EXPECT_LE(m.agent_rss_bytes(), 96 * kMiB) << cpus << " CPUs";
+  }
+  // 24 MiB idle + 1,100 bytes a kept flow + the read buffer.
+  const KernelMemory two{2, true, 65536, 16384, 0, kKernelMapBudgetBytes};
+  EXPECT_EQ(two.agent_rss_bytes(), 24 * kMiB + uint64_t{1100} * 65536 + uint64_t{3276} * 2 * 160);
+  const KernelMemory small{2, true, 1000, 1000, 0, kKernelMapBudgetBytes};
+  EXPECT_EQ(small.agent_rss_bytes(), 24 * kMiB + uint64_t{1100} * 1000 + uint64_t{1000} * 2 * 160);
+}
