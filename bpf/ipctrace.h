@@ -300,8 +300,9 @@ enum ipct_drop {
 	 */
 	IPCT_DROP_EVENT_QUEUE_FULL = 6,
 	/*
-	 * a read of a flow table failed part-way, after the table was emptied: its flows not yet
-	 * read, one each (counted by the agent, never by the programs: agent/kernel/tracer.cpp)
+	 * a read of a flow table failed part-way, after the table was emptied: each per-CPU entry
+	 * not added yet, one each (a flow seen on k CPUs, k) (counted by the agent, never by the
+	 * programs: agent/kernel/tracer.cpp)
 	 */
 	IPCT_DROP_FLOW_READ_FAILED = 7,
 	IPCT_DROP_MAX = 8,

@@ -30,6 +30,9 @@ namespace {
 // Folded samples (one per cgroup, kind and direction that had operations folded) the flows' vector
 // has room for besides the kept flows, before it grows.
 constexpr size_t kFoldedReserve = 4096;
+// ENOTSUPP, an errno the kernel uses internally (include/linux/errno.h) and returns for a batch
+// operation a map type lacks (kernel/bpf/syscall.c BPF_DO_BATCH); no userspace header has it.
+constexpr int kEnotsupp = 524;
 }  // namespace
 
 std::string_view drop_reason_name(int reason) {
@@ -217,6 +220,9 @@ Status Tracer::size_maps(const TracerConfig& config) {
   table_cap_ = config.test_only_cpu_table_entries != 0
                    ? std::min(config.test_only_cpu_table_entries, kMaxCpuFlowTableEntries)
                    : cpu_flow_table_entries(config.flow_map_entries, static_cast<uint32_t>(ncpu_), fixed);
+  read_chunk_keys_ = config.test_only_flow_read_chunk_keys != 0
+                         ? config.test_only_flow_read_chunk_keys
+                         : flow_read_chunk_keys(table_cap_, static_cast<uint32_t>(ncpu_));
   uint32_t buckets = 1;
   while (buckets < 4 * table_cap_) buckets <<= 1;
   skel->rodata->ipct_cfg_flow_cap = table_cap_;
@@ -481,7 +487,7 @@ Status Tracer::take_folded(uint32_t table) {
 
 // Switches every CPU to the other flow table, waits until no program can still be filling the
 // one it left, empties that table for its next turn and adds what it held to flows_, a chunk of
-// keys at a time (read_chunk_keys()).
+// keys at a time (flow_read_chunk_keys()).
 Status Tracer::take_flow_table() {
   const int ctl_fd = bpf_map__fd(skel_->maps.ipct_flow_ctl);
   const int used_fd = bpf_map__fd(skel_->maps.ipct_flow_used);
@@ -525,6 +531,7 @@ Status Tracer::take_flow_table() {
                   drop_reason_name(IPCT_DROP_FLOW_READ_FAILED));
   }
   auto folded = take_folded(t);
+  if (!st && !folded) spdlog::error("tracer: {}", folded.error().message());
   return st ? folded : st;
 }
 
@@ -537,7 +544,7 @@ uint32_t flow_read_chunk_keys(uint32_t cpu_table_entries, uint32_t possible_cpus
 Status Tracer::read_flow_table(uint32_t first, uint32_t most, const std::vector<uint64_t>& used) {
   const int entries_fd = bpf_map__fd(skel_->maps.ipct_flow_entries);
   const size_t ncpu = static_cast<size_t>(ncpu_);
-  const uint32_t chunk = flow_read_chunk_keys(table_cap_, static_cast<uint32_t>(ncpu_));
+  const uint32_t chunk = read_chunk_keys_;
   std::vector<ipct_flow_entry> vals(static_cast<size_t>(std::min(chunk, most)) * ncpu);
   std::vector<uint32_t> keys(std::min(chunk, most));
   // Counts what a failure leaves unread: every CPU's entries from key `from` on.
@@ -545,14 +552,7 @@ Status Tracer::read_flow_table(uint32_t first, uint32_t most, const std::vector<
     for (const uint64_t u : used) flow_read_lost_.fetch_add(u > from ? u - from : 0, std::memory_order_relaxed);
   };
   for (uint32_t done = 0; done < most;) {
-    uint32_t n = std::min(chunk, most - done);
-    if (fail_flow_read_at_ != 0 && done + n > fail_flow_read_at_) {
-      n = fail_flow_read_at_ > done ? fail_flow_read_at_ - done : 0;
-      if (n == 0) {
-        lose_from(done);
-        return Error(EIO, "read the flow table (test_only_fail_flow_read_at_key)");
-      }
-    }
+    const uint32_t n = std::min(chunk, most - done);
     uint32_t got = 0;
     if (batch_ok_) {
       uint32_t in = first + done - 1;  // the batch starts after `in`
@@ -564,7 +564,9 @@ Status Tracer::read_flow_table(uint32_t first, uint32_t most, const std::vector<
                                  vals.data() + static_cast<size_t>(got) * ncpu, &count, nullptr);
         const int saved = errno;
         if (err != 0 && saved != ENOENT) {
-          if (done + got == 0 && (saved == EINVAL || saved == EOPNOTSUPP)) {
+          // Kernels without batch operations on per-CPU arrays answer ENOTSUPP (524, kernel-internal:
+          // kernel/bpf/syscall.c BPF_DO_BATCH), some paths EINVAL or EOPNOTSUPP.
+          if (done + got == 0 && (saved == kEnotsupp || saved == EINVAL || saved == EOPNOTSUPP)) {
             spdlog::warn("tracer: batch map reads unsupported ({}); reading entry by entry", std::strerror(saved));
             batch_ok_ = false;
             break;
@@ -585,6 +587,10 @@ Status Tracer::read_flow_table(uint32_t first, uint32_t most, const std::vector<
         lose_from(done);
         return Error(saved, "read the flow table");
       }
+    }
+    if (fail_flow_read_at_ != 0 && done <= fail_flow_read_at_ && fail_flow_read_at_ < done + n) {
+      lose_from(done);
+      return Error(EIO, "read the flow table (test_only_fail_flow_read_at_key)");
     }
     for (uint32_t i = 0; i < n; ++i) {
       for (size_t c = 0; c < ncpu; ++c) {

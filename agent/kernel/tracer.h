@@ -64,16 +64,17 @@ constexpr uint64_t kFlowReadChunkBytes = uint64_t{1} << 20;
 // `cpu_table_entries` (6,553 keys at 1 CPU, 3,276 at 2, 34 at 192).
 uint32_t flow_read_chunk_keys(uint32_t cpu_table_entries, uint32_t possible_cpus);
 // The agent's resident memory (RSS) at a collection's peak, estimated from what it was measured
-// at: the release build (jemalloc), beside a neighbour churning single-use pipes and
-// `stress-ng --sockpair 2`, which holds the flows kept at --flow-map-entries. Measured on a
-// 2-core VM with Linux 6.18 (2026-12-06, /work bench runs of the README's "What the kernel side
-// counts"): 24 MiB idle (libraries, the BPF objects and the ring buffers mapped, the HTTP
-// server), peaks of 85.5-91.7 MiB with 65,536 flows kept and a 1 MiB read buffer, so 1,025-1,067
-// bytes a kept flow (the tracer's sample and index entry, the collector's entry, the exporter's
-// totals, the join of the channels that moved). Nothing else grows with the CPUs
-// (read_buffer_bytes() is at most kFlowReadChunkBytes) nor with the rate.
+// at: the release build (jemalloc), beside a neighbour churning 36,000-40,000 single-use pipes a
+// second and `stress-ng --sockpair 2`, which holds the flows kept at --flow-map-entries (the
+// README's "What the kernel side counts" and bench/run.py's noisy-neighbour row). Measured on a
+// 2-core VM with Linux 6.18, 2026-12-06: 24-25 MiB idle (libraries, the BPF objects and the ring
+// buffers mapped, the HTTP server), peaks of 85.5-93.9 MiB with 65,536 flows kept and a 1 MiB
+// read buffer, so up to 1,102 bytes a kept flow past the idle 24 MiB (the tracer's sample and
+// index entry, the collector's entry, the exporter's totals, the join of the channels that
+// moved). Nothing else grows with the CPUs (read_buffer_bytes() is at most kFlowReadChunkBytes)
+// nor with the rate.
 constexpr uint64_t kAgentIdleRssBytes = uint64_t{24} << 20;
-constexpr uint64_t kAgentRssPerKeptFlowBytes = 1100;
+constexpr uint64_t kAgentRssPerKeptFlowBytes = 1120;
 // What the tracer's maps take on a node (Tracer::plan_memory(), Tracer::kernel_map_bytes()).
 struct KernelMemory {
   // libbpf_num_possible_cpus() (/sys/devices/system/cpu/possible), or the number planned for
@@ -90,7 +91,7 @@ struct KernelMemory {
     return uint64_t{flow_read_chunk_keys(cpu_table_entries, possible_cpus)} * possible_cpus * sizeof(ipct_flow_entry);
   }
   // The agent's RSS at a collection's peak, estimated: bytes, kAgentIdleRssBytes +
-  // kAgentRssPerKeptFlowBytes x flow_map_entries + read_buffer_bytes() (about 93.8 MiB at the
+  // kAgentRssPerKeptFlowBytes x flow_map_entries + read_buffer_bytes() (95.0 MiB at the
   // defaults, whatever the number of CPUs).
   [[nodiscard]] uint64_t agent_rss_bytes() const {
     return kAgentIdleRssBytes + kAgentRssPerKeptFlowBytes * flow_map_entries + read_buffer_bytes();
@@ -139,9 +140,11 @@ struct TracerConfig {
   // For tests only: each CPU's in-kernel tables hold this many flows (0: as above), so that the
   // kernel's fold and fairness can be tested apart from the tracer's, and in fewer operations.
   uint32_t test_only_cpu_table_entries = 0;
-  // For tests only: a read of a flow table fails (EIO) when it reaches this key of the table
-  // (0: never), after reading the keys before it, as a failing bpf_map_lookup_batch() would.
+  // For tests only: the read of the chunk of a flow table that holds this key fails (EIO) once
+  // the chunk was read, as a bpf_map_lookup_batch() failing part-way would (0: never); and
+  // chunks of this many keys instead of flow_read_chunk_keys() (0: those).
   uint32_t test_only_fail_flow_read_at_key = 0;
+  uint32_t test_only_flow_read_chunk_keys = 0;
 };
 
 // One flow's totals since it was first seen, summed over CPUs.
@@ -336,6 +339,7 @@ class Tracer {
   int ncpu_ = 0;
   bool batch_ok_ = true;
   uint32_t fail_flow_read_at_ = 0;  // TracerConfig::test_only_fail_flow_read_at_key
+  uint32_t read_chunk_keys_ = 0;    // flow_read_chunk_keys(), or test_only_flow_read_chunk_keys
   bool rdonly_cast_ = false;
   // Lifecycle events read from events_ (drain_events()). events_ is consumed only under
   // event_mu_, by the reader thread or by drain_events().

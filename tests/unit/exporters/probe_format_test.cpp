@@ -82,14 +82,14 @@ TEST(ProbeFormat, MemoryFigure) {
   EXPECT_EQ(j["memory"]["kernel_map_budget_bytes"], 67'108'864);
   // Read a chunk of 34 keys at a time (1 MiB / (192 x 160 bytes)), not a whole table (19.2 MiB).
   EXPECT_EQ(j["memory"]["read_buffer_bytes"], 34ULL * 192 * 160);
-  // 24 MiB idle + 1,100 bytes x 65,536 kept flows + the read buffer.
-  EXPECT_EQ(j["memory"]["agent_rss_bytes"], (24ULL << 20) + 1100ULL * 65536 + 34ULL * 192 * 160);
+  // 24 MiB idle + 1,120 bytes x 65,536 kept flows + the read buffer.
+  EXPECT_EQ(j["memory"]["agent_rss_bytes"], (24ULL << 20) + 1120ULL * 65536 + 34ULL * 192 * 160);
   const std::string t = probe_to_text(r);
   EXPECT_THAT(t, HasSubstr("Memory at the defaults (192 possible CPUs, --flow-map-entries 65536):\n")) << t;
   EXPECT_THAT(t, HasSubstr("  kernel maps  62.9 MiB of a 64 MiB budget (66000000 bytes)\n")) << t;
   EXPECT_THAT(t, HasSubstr("  flow tables  657 entries per CPU (sized down from 16384 by the budget)\n")) << t;
   EXPECT_THAT(t, HasSubstr("  read buffer  1.0 MiB of the agent's, at most, while it reads the tables\n")) << t;
-  EXPECT_THAT(t, HasSubstr("  agent RSS    93.7 MiB at most, estimated: 24 MiB idle + 1100 bytes x 65536 flows kept + "
+  EXPECT_THAT(t, HasSubstr("  agent RSS    95.0 MiB at most, estimated: 24 MiB idle + 1120 bytes x 65536 flows kept + "
                            "the read buffer\n"))
       << t;
 

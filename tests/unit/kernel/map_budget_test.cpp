@@ -76,9 +76,9 @@ TEST(MapBudget, TheReadBufferDoesNotGrowWithTheCpus) {
     // So the agent's RSS estimate stays within 96 MiB at the defaults, whatever the CPUs.
     EXPECT_LE(m.agent_rss_bytes(), 96 * kMiB) << cpus << " CPUs";
   }
-  // 24 MiB idle + 1,100 bytes a kept flow + the read buffer.
+  // 24 MiB idle + 1,120 bytes a kept flow + the read buffer.
   const KernelMemory two{2, true, 65536, 16384, 0, kKernelMapBudgetBytes};
-  EXPECT_EQ(two.agent_rss_bytes(), 24 * kMiB + uint64_t{1100} * 65536 + uint64_t{3276} * 2 * 160);
+  EXPECT_EQ(two.agent_rss_bytes(), 24 * kMiB + uint64_t{1120} * 65536 + uint64_t{3276} * 2 * 160);
   const KernelMemory small{2, true, 1000, 1000, 0, kKernelMapBudgetBytes};
-  EXPECT_EQ(small.agent_rss_bytes(), 24 * kMiB + uint64_t{1100} * 1000 + uint64_t{1000} * 2 * 160);
+  EXPECT_EQ(small.agent_rss_bytes(), 24 * kMiB + uint64_t{1120} * 1000 + uint64_t{1000} * 2 * 160);
 }
