@@ -64,12 +64,12 @@ constexpr uint64_t kFlowReadChunkBytes = uint64_t{1} << 20;
 // `cpu_table_entries` (6,553 keys at 1 CPU, 3,276 at 2, 34 at 192).
 uint32_t flow_read_chunk_keys(uint32_t cpu_table_entries, uint32_t possible_cpus);
 // The agent's resident memory (RSS) at a collection's peak, estimated from what it was measured
-// at: the release build (jemalloc), beside a neighbour churning 36,000-40,000 single-use pipes a
+// at: the release build (jemalloc), beside a neighbour churning 36,000-42,000 single-use pipes a
 // second and `stress-ng --sockpair 2`, which holds the flows kept at --flow-map-entries (the
 // README's "What the kernel side counts" and bench/run.py's noisy-neighbour row). Measured on a
 // 2-core VM with Linux 6.18, 2026-12-06: 24-25 MiB idle (libraries, the BPF objects and the ring
-// buffers mapped, the HTTP server), peaks of 85.5-93.9 MiB with 65,536 flows kept and a 1 MiB
-// read buffer, so up to 1,102 bytes a kept flow past the idle 24 MiB (the tracer's sample and
+// buffers mapped, the HTTP server), peaks of 85.5-94.7 MiB with 65,536 flows kept and a 1 MiB
+// read buffer, so up to 1,115 bytes a kept flow past the idle 24 MiB (the tracer's sample and
 // index entry, the collector's entry, the exporter's totals, the join of the channels that
 // moved). Nothing else grows with the CPUs (read_buffer_bytes() is at most kFlowReadChunkBytes)
 // nor with the rate.
