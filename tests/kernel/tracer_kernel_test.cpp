@@ -2264,6 +2264,21 @@ TEST_P(TracerTest, TheMapsTakeTheMemoryTheBudgetEstimates) {
   }
 }
 
+namespace {
+// In a child's body: `n` single-write pipes (2 bytes each), all on CPU 0 so that one CPU's flow
+// table takes them; 0, or 2 if the CPU could not be chosen, 1 if a pipe failed.
+int single_use_pipes_on_cpu0(uint64_t n) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!single_use_pipe("xy", 2)) return 1;
+  }
+  return 0;
+}
+}  // namespace
+
 // The kernel's side of the fold: one CPU's table takes 16,384 new flows between two reads
 // (kMaxCpuFlowTableEntries), the tracer keeps 65,536. 17,000 single-write pipes of one cgroup on
 // one CPU: it fills three quarters of the table (12,288; the last quarter is for cgroups that
@@ -2282,18 +2297,7 @@ TEST_P(TracerTest, AFullCpuTableFoldsInTheKernel) {
   config.test_only_without_rdonly_cast = GetParam().without_rdonly_cast;
   auto t = Tracer::start(config, hooks_);
   ASSERT_TRUE(t.ok()) << t.error().message();
-  ASSERT_EQ(run_in(&cg,
-                   [&] {
-                     cpu_set_t one;
-                     CPU_ZERO(&one);
-                     CPU_SET(0, &one);
-                     if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
-                     for (int i = 0; i < kPipes; ++i) {
-                       if (!single_use_pipe("xy", 2)) return 1;
-                     }
-                     return 0;
-                   }),
-            0);
+  ASSERT_EQ(run_in(&cg, [&] { return single_use_pipes_on_cpu0(static_cast<uint64_t>(kPipes)); }), 0);
   auto flows = (*t)->read_flows();
   ASSERT_TRUE(flows.ok());
   uint64_t kept = 0;
@@ -2345,18 +2349,7 @@ TEST_P(TracerTest, ReadingAFullTableTakesAChunkOfMemoryNotEveryCpusTable) {
   // Enough to fill a table sized down by the budget (the guest's), and no more than emulation
   // makes in a few seconds where tables are large.
   const int kPipes = static_cast<int>(std::min(m.cpu_table_entries + 100, time_scale() > 1 ? 800U : 2048U));
-  ASSERT_EQ(run_in(&cg,
-                   [&] {
-                     cpu_set_t one;
-                     CPU_ZERO(&one);
-                     CPU_SET(0, &one);
-                     if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
-                     for (int i = 0; i < kPipes; ++i) {
-                       if (!single_use_pipe("xy", 2)) return 1;
-                     }
-                     return 0;
-                   }),
-            0);
+  ASSERT_EQ(run_in(&cg, [&] { return single_use_pipes_on_cpu0(static_cast<uint64_t>(kPipes)); }), 0);
   // Free heap handed back first (glibc's allocator keeps it resident otherwise, and a read of any
   // size would fit in it unseen), then the peak reset to what is resident.
   malloc_trim(0);
@@ -2403,18 +2396,7 @@ TEST_P(TracerTest, AFlowTableReadFailingPartWayCountsWhatItLost) {
   const uint64_t pipes = time_scale() > 1 ? 500 : 1000;
   auto t = Tracer::start(config, hooks_);
   ASSERT_TRUE(t.ok()) << t.error().message();
-  ASSERT_EQ(run_in(&cg,
-                   [&] {
-                     cpu_set_t one;
-                     CPU_ZERO(&one);
-                     CPU_SET(0, &one);
-                     if (sched_setaffinity(0, sizeof(one), &one) != 0) return 2;
-                     for (uint64_t i = 0; i < pipes; ++i) {
-                       if (!single_use_pipe("xy", 2)) return 1;
-                     }
-                     return 0;
-                   }),
-            0);
+  ASSERT_EQ(run_in(&cg, [&] { return single_use_pipes_on_cpu0(pipes); }), 0);
   EXPECT_EQ((*t)->read_drops()[IPCT_DROP_FLOW_READ_FAILED], 0U);
   auto failed = (*t)->read_flows();
   ASSERT_FALSE(failed.ok());
